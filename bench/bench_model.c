@@ -1,0 +1,142 @@
+/* bench_model.c — cutkit's side of bench/run.sh: times scoring and generation and prints one
+ * JSON line per run, in the same shape as bench/torch_ref.py.
+ *
+ *   cutkit-bench score --model PATH --batch B --seq T --threads N [--repeats R] [--warmup W]
+ *   cutkit-bench generate --model PATH --steps N --threads N */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "blas_env.h"
+#include "lm.h"
+#include "llama2c.h"
+#include "model.h"
+#include "rng.h"
+#include "sampler.h"
+#include "threads.h"
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static const char *arg_value(int argc, char **argv, const char *name, const char *def) {
+    for (int i = 2; i + 1 < argc; i++)
+        if (!strcmp(argv[i], name)) return argv[i + 1];
+    return def;
+}
+
+static int bench_score(const Model *m, int batch, int seq, int repeats, int warmup, int threads) {
+    CkError err = {{0}};
+    Activations acts;
+    const int n = batch * seq;
+    if (activations_init(&acts, m, n, seq, 0, &err) != 0) {
+        fprintf(stderr, "cutkit-bench: %s\n", err.msg);
+        return 1;
+    }
+    int *tokens = malloc(sizeof(int) * (size_t)n), *offsets = malloc(sizeof(int) * (batch + 1));
+    double *sums = malloc(sizeof(double) * (size_t)batch),
+           *times = malloc(sizeof(double) * repeats);
+    int *counts = malloc(sizeof(int) * (size_t)batch);
+    Rng rng;
+    rng_seed(&rng, 1234);
+    for (int i = 0; i < n; i++) tokens[i] = (int)(rng_next(&rng) % (uint64_t)m->config.vocab_size);
+    for (int s = 0; s <= batch; s++) offsets[s] = s * seq;
+    TokenBatch b = {batch, offsets, tokens};
+    int rc = 0;
+    for (int r = 0; r < warmup + repeats && rc == 0; r++) {
+        double t0 = now_seconds();
+        rc = model_score_sequences(m, &acts, &b, sums, counts, &err);
+        if (r >= warmup) times[r - warmup] = now_seconds() - t0;
+    }
+    if (rc == 0) {
+        qsort(times, (size_t)repeats, sizeof(double), cmp_double);
+        double median = times[repeats / 2];
+        printf("{\"impl\":\"cutkit\",\"mode\":\"score\",\"threads\":%d,\"batch\":%d,\"seq\":%d,"
+               "\"tokens_per_s\":%.1f,\"median_s\":%.6f,\"sum_logprob_seq0\":%.6f}\n",
+               threads, batch, seq, n / median, median, sums[0]);
+    } else {
+        fprintf(stderr, "cutkit-bench: %s\n", err.msg);
+    }
+    free(tokens);
+    free(offsets);
+    free(sums);
+    free(times);
+    free(counts);
+    activations_free(&acts);
+    return rc ? 1 : 0;
+}
+
+static int bench_generate(const Model *m, int steps, int threads) {
+    CkError err = {{0}};
+    Activations acts;
+    KVCache cache;
+    if (steps > m->config.seq_len) steps = m->config.seq_len;
+    if (kvcache_init(&cache, m, steps, &err) != 0 ||
+        activations_init(&acts, m, 1, steps, 0, &err) != 0) {
+        fprintf(stderr, "cutkit-bench: %s\n", err.msg);
+        return 1;
+    }
+    float *logits = malloc(sizeof(float) * (size_t)m->config.vocab_size);
+    int token = 1, offsets[2] = {0, 1}, rc = 0;
+    double t0 = now_seconds();
+    for (int pos = 0; pos < steps && rc == 0; pos++) {
+        TokenBatch b = {1, offsets, &token};
+        rc = model_forward(m, &acts, &b, &cache, NULL, &err);
+        model_logits_row(m, &acts, 0, logits);
+        token = sampler_argmax(logits, m->config.vocab_size);
+    }
+    double dt = now_seconds() - t0;
+    if (rc == 0)
+        printf("{\"impl\":\"cutkit\",\"mode\":\"generate\",\"threads\":%d,\"steps\":%d,"
+               "\"tokens_per_s\":%.1f,\"seconds\":%.6f}\n",
+               threads, steps, steps / dt, dt);
+    else
+        fprintf(stderr, "cutkit-bench: %s\n", err.msg);
+    free(logits);
+    kvcache_free(&cache);
+    activations_free(&acts);
+    return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+    blas_env_ensure(argv);
+    if (argc < 2 || (strcmp(argv[1], "score") && strcmp(argv[1], "generate"))) {
+        fprintf(stderr, "usage: cutkit-bench score|generate --model PATH [--batch B --seq T] "
+                        "[--steps N] [--threads N] [--repeats R] [--warmup W]\n");
+        return 2;
+    }
+    const char *path = arg_value(argc, argv, "--model", NULL);
+    int threads = threads_set(atoi(arg_value(argc, argv, "--threads", "0")));
+    Model m;
+    CkError err = {{0}};
+    if (!path) {
+        LanguageModel lm;
+        if (lm_open(&lm, NULL, NULL, &err) != 0) {
+            fprintf(stderr, "cutkit-bench: %s\n", err.msg);
+            return 1;
+        }
+        tokenizer_free(&lm.tokenizer);
+        m = lm.model;
+    } else if (llama2c_load_file(&m, path, &err) != 0) {
+        fprintf(stderr, "cutkit-bench: %s\n", err.msg);
+        return 1;
+    }
+    int rc;
+    if (!strcmp(argv[1], "score"))
+        rc = bench_score(&m, atoi(arg_value(argc, argv, "--batch", "4")),
+                         atoi(arg_value(argc, argv, "--seq", "256")),
+                         atoi(arg_value(argc, argv, "--repeats", "7")),
+                         atoi(arg_value(argc, argv, "--warmup", "2")), threads);
+    else
+        rc = bench_generate(&m, atoi(arg_value(argc, argv, "--steps", "256")), threads);
+    model_free(&m);
+    return rc;
+}

@@ -1,0 +1,85 @@
+/* cmd_generate.c — `cutkit generate`: stream text from a model (the embedded one by default). */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "generate.h"
+#include "lm.h"
+#include "threads.h"
+
+static struct {
+    const char *model, *tokenizer, *prompt;
+    int steps, threads;
+    float temperature, top_p;
+    uint64_t seed;
+    int no_stop;
+} opt;
+
+static FlagSpec FLAGS[] = {
+    {"model", FLAG_STRING, &opt.model, NULL, 0, -1,
+     "llama2.c checkpoint (version 0, 1 or 2); default: the embedded stories260K"},
+    {"tokenizer", FLAG_STRING, &opt.tokenizer, NULL, 0, -1,
+     "llama2.c tokenizer.bin; default: beside --model, else the embedded tok512"},
+    {"prompt", FLAG_STRING, &opt.prompt, "", 0, -1, "text to continue"},
+    {"steps", FLAG_INT, &opt.steps, "256", 0, 1000000, "tokens to generate"},
+    {"temperature", FLAG_FLOAT, &opt.temperature, "0", 0, 100, "0 is greedy"},
+    {"top-p", FLAG_FLOAT, &opt.top_p, "0.9", 1e-6, 1, "nucleus sampling mass"},
+    {"seed", FLAG_U64, &opt.seed, "42", 0, -1, "sampling seed"},
+    {"threads", FLAG_INT, &opt.threads, "0", 0, 1024, "threads (0: one per core)"},
+    {"no-stop", FLAG_BOOL, &opt.no_stop, NULL, 0, -1, "keep going past an end-of-text token"},
+};
+
+static const CommandSpec SPEC = {
+    "generate",
+    "generate text from a prompt (greedy or seeded sampling, KV cache)",
+    "[--prompt TEXT] [--steps N] [--temperature T] [--top-p P] [--seed S] [--model PATH]",
+    "Streams tokens to stdout as they are made and ends with a line of tokens/s on stderr.\n"
+    "Deterministic for a given seed; greedy when --temperature is 0.",
+    FLAGS,
+    sizeof FLAGS / sizeof FLAGS[0],
+};
+
+const CommandSpec *cmd_generate_spec(void) {
+    return &SPEC;
+}
+
+static int print_piece(void *ctx, int token, const char *piece, size_t len) {
+    (void)ctx;
+    (void)token;
+    fwrite(piece, 1, len, stdout);
+    fflush(stdout);
+    return 0;
+}
+
+int cmd_generate(int argc, char **argv) {
+    char *positional[1];
+    int n_positional;
+    int rc = flags_parse(&SPEC, argc, argv, positional, 0, &n_positional);
+    if (rc != 0) return rc;
+    int threads = threads_set(opt.threads);
+    LanguageModel lm;
+    CkError err = {{0}};
+    if (lm_open(&lm, opt.model, opt.tokenizer, &err) != 0) {
+        fprintf(stderr, "cutkit generate: %s\n", err.msg);
+        return 1;
+    }
+    GenerateOptions gen = {opt.steps, opt.temperature, opt.top_p, opt.seed, !opt.no_stop};
+    GenerateStats stats;
+    fwrite(opt.prompt, 1, strlen(opt.prompt), stdout);
+    rc = generate_text(&lm.model, &lm.tokenizer, opt.prompt, &gen, print_piece, NULL, NULL, &stats,
+                       &err);
+    printf("\n");
+    fflush(stdout);
+    if (rc != 0) {
+        fprintf(stderr, "cutkit generate: %s\n", err.msg);
+        lm_close(&lm);
+        return 1;
+    }
+    fprintf(stderr, "%d tokens in %.3f s: %.1f tokens/s (%d prompt tokens, %d threads, %s)\n",
+            stats.generated_tokens, stats.seconds,
+            stats.seconds > 0 ? stats.generated_tokens / stats.seconds : 0.0, stats.prompt_tokens,
+            threads, lm.model_source);
+    lm_close(&lm);
+    return 0;
+}

@@ -1,0 +1,21 @@
+/* commands.h — the subcommands of cutkit: each has a flag table (for help) and a main. */
+#ifndef CK_COMMANDS_H
+#define CK_COMMANDS_H
+
+#include "flags.h"
+
+typedef struct {
+    const CommandSpec *(*spec)(void);
+    int (*run)(int argc, char **argv); /* argv excludes the command name; returns exit code */
+} Command;
+
+const CommandSpec *cmd_generate_spec(void);
+int cmd_generate(int argc, char **argv);
+
+const CommandSpec *cmd_tokenize_spec(void);
+int cmd_tokenize(int argc, char **argv);
+
+const CommandSpec *cmd_convert_spec(void);
+int cmd_convert(int argc, char **argv);
+
+#endif

@@ -1,0 +1,145 @@
+/* flags.c — parsing of --name value, --name=value and boolean --name flags. */
+#include "flags.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int bad_value(const CommandSpec *cmd, const FlagSpec *f, const char *value,
+                     const char *expected) {
+    fprintf(stderr, "cutkit %s: --%s expects %s, got '%s'\n", cmd->name, f->name, expected, value);
+    return 2;
+}
+
+static int out_of_range(const CommandSpec *cmd, const FlagSpec *f, const char *value) {
+    fprintf(stderr, "cutkit %s: --%s must be between %g and %g, got '%s'\n", cmd->name, f->name,
+            f->min, f->max, value);
+    return 2;
+}
+
+/* Stores value into the flag's target; returns 0, or 2 after printing why not. */
+static int set_flag(const CommandSpec *cmd, const FlagSpec *f, const char *value) {
+    char *end = NULL;
+    errno = 0;
+    switch (f->type) {
+    case FLAG_INT: {
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end) return bad_value(cmd, f, value, "an integer");
+        if (f->min <= f->max && (v < f->min || v > f->max)) return out_of_range(cmd, f, value);
+        *(int *)f->target = (int)v;
+        return 0;
+    }
+    case FLAG_FLOAT: {
+        double v = strtod(value, &end);
+        if (errno || end == value || *end || !isfinite(v))
+            return bad_value(cmd, f, value, "a number");
+        if (f->min <= f->max && (v < f->min || v > f->max)) return out_of_range(cmd, f, value);
+        *(float *)f->target = (float)v;
+        return 0;
+    }
+    case FLAG_U64: {
+        if (value[0] == '-') return bad_value(cmd, f, value, "a non-negative integer");
+        unsigned long long v = strtoull(value, &end, 10);
+        if (errno || end == value || *end)
+            return bad_value(cmd, f, value, "a non-negative integer");
+        *(uint64_t *)f->target = (uint64_t)v;
+        return 0;
+    }
+    case FLAG_STRING:
+        *(const char **)f->target = value;
+        return 0;
+    case FLAG_BOOL:
+        if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes")) {
+            *(int *)f->target = 1;
+        } else if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no")) {
+            *(int *)f->target = 0;
+        } else {
+            return bad_value(cmd, f, value, "true or false");
+        }
+        return 0;
+    }
+    return 2;
+}
+
+int flags_parse(const CommandSpec *cmd, int argc, char **argv, char **positional,
+                int max_positional, int *n_positional) {
+    *n_positional = 0;
+    for (int i = 0; i < cmd->n_flags; i++) {
+        const FlagSpec *f = &cmd->flags[i];
+        if (f->type == FLAG_BOOL) *(int *)f->target = 0;
+        if (f->type == FLAG_STRING) *(const char **)f->target = NULL;
+        if (f->def && set_flag(cmd, f, f->def) != 0) return 2; /* a bug in the table */
+    }
+    int only_positional = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (only_positional || arg[0] != '-' || arg[1] != '-' || arg[2] == '\0') {
+            if (!only_positional && !strcmp(arg, "--")) {
+                only_positional = 1;
+                continue;
+            }
+            if (*n_positional >= max_positional) {
+                fprintf(stderr, "cutkit %s: unexpected argument '%s' (see 'cutkit help %s')\n",
+                        cmd->name, arg, cmd->name);
+                return 2;
+            }
+            positional[(*n_positional)++] = argv[i];
+            continue;
+        }
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+        const FlagSpec *f = NULL;
+        for (int j = 0; j < cmd->n_flags; j++)
+            if (strlen(cmd->flags[j].name) == name_len &&
+                !strncmp(cmd->flags[j].name, name, name_len))
+                f = &cmd->flags[j];
+        if (!f) {
+            fprintf(stderr, "cutkit %s: unknown flag '--%.*s' (see 'cutkit help %s')\n", cmd->name,
+                    (int)name_len, name, cmd->name);
+            return 2;
+        }
+        const char *value;
+        if (eq) {
+            value = eq + 1;
+        } else if (f->type == FLAG_BOOL) {
+            value = "true";
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            fprintf(stderr, "cutkit %s: --%s needs a value\n", cmd->name, f->name);
+            return 2;
+        }
+        if (set_flag(cmd, f, value) != 0) return 2;
+    }
+    return 0;
+}
+
+static const char *type_word(FlagType t) {
+    switch (t) {
+    case FLAG_INT:
+    case FLAG_U64:
+        return "N";
+    case FLAG_FLOAT:
+        return "X";
+    case FLAG_STRING:
+        return "S";
+    case FLAG_BOOL:
+        return "";
+    }
+    return "";
+}
+
+void flags_print_help(const CommandSpec *cmd, FILE *out) {
+    fprintf(out, "usage: cutkit %s %s\n\n%s\n", cmd->name, cmd->usage, cmd->summary);
+    if (cmd->details) fprintf(out, "\n%s\n", cmd->details);
+    if (cmd->n_flags) fprintf(out, "\nflags:\n");
+    for (int i = 0; i < cmd->n_flags; i++) {
+        const FlagSpec *f = &cmd->flags[i];
+        char left[64];
+        snprintf(left, sizeof left, "--%s %s", f->name, type_word(f->type));
+        const char *def = f->def ? f->def : (f->type == FLAG_BOOL ? "off" : "none");
+        fprintf(out, "  %-22s %s (default: %s)\n", left, f->help, def);
+    }
+}

@@ -1,0 +1,56 @@
+/* fileio.c — see fileio.h. */
+#include "fileio.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+char *fileio_read_text(const char *path, size_t max_bytes, size_t *size, CkError *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        ck_fail(err, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *text = NULL;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+    if (n < 0 || (size_t)n > max_bytes || fseek(f, 0, SEEK_SET) != 0) {
+        ck_fail(err, "%s: not a regular file of at most %zu bytes", path, max_bytes);
+    } else if (!(text = malloc((size_t)n + 1))) {
+        ck_fail(err, "%s: out of memory", path);
+    } else if (fread(text, 1, (size_t)n, f) != (size_t)n) {
+        ck_fail(err, "%s: cannot read", path);
+        free(text);
+        text = NULL;
+    } else {
+        text[n] = '\0';
+        if (size) *size = (size_t)n;
+    }
+    fclose(f);
+    return text;
+}
+
+int fileio_write_atomic(const char *path, const void *data, size_t size, CkError *err) {
+    size_t n = strlen(path) + 32;
+    char *tmp = malloc(n);
+    if (!tmp) return ck_fail(err, "out of memory");
+    snprintf(tmp, n, "%s.tmp-%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        ck_fail(err, "%s: cannot create: %s", tmp, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    int ok = fwrite(data, 1, size, f) == size && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int saved = errno;
+        unlink(tmp);
+        free(tmp);
+        return ck_fail(err, "%s: cannot write: %s", path, strerror(saved));
+    }
+    free(tmp);
+    return 0;
+}

@@ -1,0 +1,17 @@
+/* fileio.h — whole-file reads and atomic writes, shared by every format writer. */
+#ifndef CK_FILEIO_H
+#define CK_FILEIO_H
+
+#include <stddef.h>
+
+#include "ck_error.h"
+
+/* Reads the file at path into a malloc'd NUL-terminated buffer (caller frees; *size gets
+ * its length when non-NULL); refuses files larger than max_bytes. Returns NULL on failure. */
+char *fileio_read_text(const char *path, size_t max_bytes, size_t *size, CkError *err);
+
+/* Writes size bytes to path atomically: a temporary file beside it, fsync, rename over path,
+ * so a reader sees the old file or the complete new one, never a part. */
+int fileio_write_atomic(const char *path, const void *data, size_t size, CkError *err);
+
+#endif

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages cutkit needs that are missing, and says which. Idempotent:
+# when everything is there it installs nothing. Pass extra package names as arguments
+# (bench/run.sh adds python3-torch).
+set -euo pipefail
+
+packages=(gcc make cmake pkg-config libopenblas-dev libopenblas-openmp-dev libcjson-dev
+          libcsv-dev libcmocka-dev gnuplot-nox "$@")
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
