@@ -18,4 +18,13 @@ int cmd_tokenize(int argc, char **argv);
 const CommandSpec *cmd_convert_spec(void);
 int cmd_convert(int argc, char **argv);
 
+const CommandSpec *cmd_train_spec(void);
+int cmd_train(int argc, char **argv);
+
+const CommandSpec *cmd_merge_spec(void);
+int cmd_merge(int argc, char **argv);
+
+const CommandSpec *cmd_score_spec(void);
+int cmd_score(int argc, char **argv);
+
 #endif

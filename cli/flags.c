@@ -30,12 +30,14 @@ static int set_flag(const CommandSpec *cmd, const FlagSpec *f, const char *value
         *(int *)f->target = (int)v;
         return 0;
     }
-    case FLAG_FLOAT: {
+    case FLAG_FLOAT:
+    case FLAG_DOUBLE: {
         double v = strtod(value, &end);
         if (errno || end == value || *end || !isfinite(v))
             return bad_value(cmd, f, value, "a number");
         if (f->min <= f->max && (v < f->min || v > f->max)) return out_of_range(cmd, f, value);
-        *(float *)f->target = (float)v;
+        if (f->type == FLAG_FLOAT) *(float *)f->target = (float)v;
+        else *(double *)f->target = v;
         return 0;
     }
     case FLAG_U64: {
@@ -122,6 +124,7 @@ static const char *type_word(FlagType t) {
     case FLAG_U64:
         return "N";
     case FLAG_FLOAT:
+    case FLAG_DOUBLE:
         return "X";
     case FLAG_STRING:
         return "S";

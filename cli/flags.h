@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-typedef enum { FLAG_INT, FLAG_FLOAT, FLAG_U64, FLAG_STRING, FLAG_BOOL } FlagType;
+typedef enum { FLAG_INT, FLAG_FLOAT, FLAG_DOUBLE, FLAG_U64, FLAG_STRING, FLAG_BOOL } FlagType;
 
 typedef struct {
     const char *name; /* without the leading "--" */

@@ -22,6 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include "tokenizer_hf.h"
 
 enum {
     HEADER_BYTES = 4,        /* int32 max_token_length */
@@ -171,6 +174,7 @@ static int detect_space_splits(const Tokenizer *t) {
 
 void tokenizer_free(Tokenizer *t) {
     if (!t) return;
+    hf_free(t->hf);
     if (t->pieces) {
         for (int i = 0; i < t->vocab_size; i++) free(t->pieces[i]);
     }
@@ -511,6 +515,9 @@ int tokenizer_encode(const Tokenizer *t, const char *text, int add_bos, int add_
                      int *n_ids, CkError *err) {
     *ids = NULL;
     *n_ids = 0;
+    if (t && t->kind == TOKENIZER_HF_BPE && t->hf) {
+        return hf_encode(t, text, 0, add_bos, add_eos, ids, n_ids, err);
+    }
     if (!t || t->kind != TOKENIZER_LLAMA2C || t->vocab_size <= 0 || !t->piece_hash) {
         return ck_fail(err, "tokenizer: encode: the tokenizer is not loaded");
     }
@@ -586,6 +593,7 @@ done:
 const char *tokenizer_decode_piece(const Tokenizer *t, int prev, int id, char byte_buf[2],
                                    size_t *len) {
     *len = 0;
+    if (t && t->kind == TOKENIZER_HF_BPE && t->hf) return hf_decode_piece(t, prev, id, byte_buf, len);
     if (!t || !t->pieces || id < 0 || id >= t->vocab_size) return "";
     if (id == t->bos_id || id == t->eos_id || id == LLAMA2C_UNK_ID) return "";
     const char *s = t->pieces[id];
@@ -607,9 +615,15 @@ const char *tokenizer_decode_piece(const Tokenizer *t, int prev, int id, char by
 }
 
 char *tokenizer_decode(const Tokenizer *t, const int *ids, int n) {
+    return tokenizer_decode_special(t, ids, n, 1, NULL);
+}
+
+char *tokenizer_decode_special(const Tokenizer *t, const int *ids, int n, int skip_special,
+                               size_t *out_len) {
     char byte_buf[2];
     size_t len, total = 0;
     if (!ids || n < 0) n = 0;
+    if (t && t->kind == TOKENIZER_HF_BPE && t->hf) return hf_decode(t, ids, n, skip_special, out_len);
     for (int i = 0; i < n; i++) {
         tokenizer_decode_piece(t, i > 0 ? ids[i - 1] : -1, ids[i], byte_buf, &len);
         total += len;
@@ -624,5 +638,131 @@ char *tokenizer_decode(const Tokenizer *t, const int *ids, int n) {
         k += len;
     }
     out[k] = '\0';
+    if (out_len) *out_len = k;
     return out;
+}
+
+int tokenizer_encode_special(const Tokenizer *t, const char *text, int add_special_tokens,
+                             int **ids, int *n_ids, CkError *err) {
+    if (t && t->kind == TOKENIZER_HF_BPE && t->hf) {
+        *ids = NULL;
+        *n_ids = 0;
+        return hf_encode(t, text, add_special_tokens, 0, 0, ids, n_ids, err);
+    }
+    return tokenizer_encode(t, text, add_special_tokens, 0, ids, n_ids, err);
+}
+
+int tokenizer_is_special(const Tokenizer *t, int id) {
+    if (!t) return 0;
+    if (t->kind == TOKENIZER_HF_BPE && t->hf) return hf_is_special(t, id);
+    return t->kind == TOKENIZER_LLAMA2C && id >= 0 && id < t->vocab_size &&
+           (id == t->bos_id || id == t->eos_id || id == LLAMA2C_UNK_ID);
+}
+
+int tokenizer_load_hf(Tokenizer *t, const char *json_text, size_t json_len,
+                      const char *config_text, const char *source, CkError *err) {
+    return hf_load(t, json_text, json_len, config_text, source, err);
+}
+
+/* Reads a whole regular file into a malloc'd NUL-terminated buffer. */
+static char *read_whole_file(const char *path, size_t *size, CkError *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        ck_fail(err, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        ck_fail(err, "%s: not a regular file", path);
+        return NULL;
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = malloc(n + 1);
+    if (!buf) {
+        fclose(f);
+        ck_fail(err, "%s: out of memory reading %zu bytes", path, n);
+        return NULL;
+    }
+    size_t got = fread(buf, 1, n, f);
+    int failed = ferror(f) || got != n;
+    fclose(f);
+    if (failed) {
+        free(buf);
+        ck_fail(err, "%s: read %zu of %zu bytes", path, got, n);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *size = n;
+    return buf;
+}
+
+/* Counts the records of a llama2.c tokenizer.bin image. When the data does not end exactly
+ * after a record, returns one more than the complete ones, so that the loader names what is
+ * wrong with the record that does not fit. */
+static int count_llama2c_records(const unsigned char *p, size_t size) {
+    size_t off = HEADER_BYTES;
+    int n = 0;
+    while (size >= off && size - off >= RECORD_HEADER_BYTES && n < MAX_VOCAB_SIZE) {
+        int32_t len = read_i32le(p + off + 4);
+        if (len < 0 || (size_t)len > size - off - RECORD_HEADER_BYTES) return n + 1;
+        off += RECORD_HEADER_BYTES + (size_t)len;
+        n++;
+    }
+    return off == size ? n : n + 1;
+}
+
+/* True for JSON text: a tokenizer.bin starts with a small int32 (a NUL in its first 4 bytes),
+ * a tokenizer.json with optional whitespace and '{'. */
+static int looks_like_json(const char *data, size_t size) {
+    size_t i = 0;
+    while (i < size && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r'))
+        i++;
+    return i < size && data[i] == '{' && memchr(data, '\0', size < 4 ? size : 4) == NULL;
+}
+
+int tokenizer_open(Tokenizer *t, const char *path, CkError *err) {
+    memset(t, 0, sizeof *t);
+    if (!path) return ck_fail(err, "tokenizer: no path");
+    char file[4096];
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(file, sizeof file, "%s/tokenizer.json", path);
+        if (access(file, F_OK) != 0) {
+            snprintf(file, sizeof file, "%s/tokenizer.bin", path);
+            if (access(file, F_OK) != 0) {
+                return ck_fail(err, "%s: no tokenizer.json or tokenizer.bin in this folder", path);
+            }
+        }
+    } else if (snprintf(file, sizeof file, "%s", path) >= (int)sizeof file) {
+        return ck_fail(err, "%.100s...: path too long", path);
+    }
+    size_t size;
+    char *data = read_whole_file(file, &size, err);
+    if (!data) return -1;
+    int rc;
+    if (looks_like_json(data, size)) {
+        /* tokenizer_config.json beside the tokenizer.json, when there is one */
+        char config_path[4200];
+        const char *slash = strrchr(file, '/');
+        snprintf(config_path, sizeof config_path, "%.*stokenizer_config.json",
+                 slash ? (int)(slash - file + 1) : 0, file);
+        char *config = NULL;
+        size_t config_size;
+        if (access(config_path, F_OK) == 0) {
+            config = read_whole_file(config_path, &config_size, err);
+            if (!config) {
+                free(data);
+                return -1;
+            }
+        }
+        rc = hf_load(t, data, size, config, file, err);
+        free(config);
+    } else {
+        int n = count_llama2c_records((const unsigned char *)data, size);
+        rc = tokenizer_load_llama2c(t, data, size, n, err);
+        if (rc != 0) ck_wrap(err, "%s", file);
+    }
+    free(data);
+    return rc;
 }

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cutkit needs that are missing, and says which. Idempotent:
 # when everything is there it installs nothing. Pass extra package names as arguments
-# (bench/run.sh adds python3-torch).
+# (scripts/test.sh adds python3-torch, the reference some tests check against).
 set -euo pipefail
 
 packages=(gcc make cmake pkg-config libopenblas-dev libopenblas-openmp-dev libcjson-dev
-          libcsv-dev libcmocka-dev gnuplot-nox "$@")
+          libcsv-dev libcmocka-dev libpcre2-dev gnuplot-nox "$@")
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -4,7 +4,7 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh python3-torch python3-numpy  # PyTorch: the tests' outside reference
 jobs="$(nproc)"
 
 # OMP_WAIT_POLICY=passive: idle OpenMP threads sleep instead of spinning, so that the tests

@@ -124,8 +124,8 @@ static int list_checkpoints(const char *root, Entry **out, size_t *count, CkErro
     *out = NULL;
     *count = 0;
     DIR *d = opendir(root);
-    if (!d) return ck_fail(err, "%s: cannot read the checkpoint directory: %s", root,
-                           strerror(errno));
+    if (!d)
+        return ck_fail(err, "%s: cannot read the checkpoint directory: %s", root, strerror(errno));
     size_t n = 0, cap = 0;
     Entry *list = NULL;
     const struct dirent *e;
@@ -191,8 +191,9 @@ int checkpoint_save(const char *root, int keep, CheckpointSaveWeights save_weigh
                     const TrainState *ts, const TrainLayout *layout, const AdamW *opt,
                     CkError *err) {
     if (ts->step < 0) return ck_fail(err, "%s: negative checkpoint step", root);
-    char final_dir[PATH_CAP], tmp_dir[PATH_CAP], path[PATH_CAP];
-    if (checkpoint_path(root, ts->step, final_dir, sizeof final_dir - 64, err) != 0) return -1;
+    /* sized so that each name built from the previous one fits */
+    char final_dir[PATH_CAP - 64], tmp_dir[PATH_CAP - 32], path[PATH_CAP];
+    if (checkpoint_path(root, ts->step, final_dir, sizeof final_dir, err) != 0) return -1;
     snprintf(tmp_dir, sizeof tmp_dir, "%s" TMP_SUFFIX, final_dir);
     if (mkdir_p(root, err) != 0) return -1;
 

@@ -32,8 +32,8 @@
 #include "optim.h"
 #include "train_state.h"
 
-#define CHECKPOINT_STATE_FILE  "train_state.bin"
-#define CHECKPOINT_LATEST_FILE "latest"
+#define CHECKPOINT_STATE_FILE   "train_state.bin"
+#define CHECKPOINT_LATEST_FILE  "latest"
 #define CHECKPOINT_KEEP_DEFAULT 1 /* previous complete checkpoints kept besides the newest */
 
 /* Writes the weights into the directory dir (which exists and is empty); 0 or -1 with err. */

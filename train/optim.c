@@ -59,8 +59,8 @@ void adamw_free(AdamW *opt) {
 
 int adamw_set_decay(AdamW *opt, size_t offset, size_t size, int decay, CkError *err) {
     if (offset > opt->n || size > opt->n - offset)
-        return ck_fail(err, "AdamW: range [%zu, %zu + %zu) lies outside the %zu parameters",
-                       offset, offset, size, opt->n);
+        return ck_fail(err, "AdamW: range [%zu, %zu + %zu) lies outside the %zu parameters", offset,
+                       offset, size, opt->n);
     if (size == 0) return 0;
     decay = decay != 0;
     const size_t a = offset, b = offset + size;

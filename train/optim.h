@@ -44,10 +44,10 @@ typedef struct {
 
 typedef struct {
     AdamWConfig config;
-    size_t n;      /* floats in params, grads, m and v */
-    int64_t step;  /* updates taken (torch's state["step"]); bias correction uses it */
-    float *m;      /* (n) first moment (owned) */
-    float *v;      /* (n) second moment (owned) */
+    size_t n;     /* floats in params, grads, m and v */
+    int64_t step; /* updates taken (torch's state["step"]); bias correction uses it */
+    float *m;     /* (n) first moment (owned) */
+    float *v;     /* (n) second moment (owned) */
     size_t n_segments;
     AdamWSegment *segments; /* cover [0, n) in order, adjacent ones differ in decay (owned) */
 } AdamW;
@@ -123,7 +123,7 @@ void optim_name_table(const void *ctx, size_t index, char *buf, size_t size);
 /* Fails when some of the n floats of x are NaN or infinite, with a message naming the step,
  * what x is (e.g. "gradient"), the value and, through name(ctx, ...) when name is non-NULL,
  * the tensor of the first such element: "step 12: gradient is nan at index 4711
- * (model.layers.0.self_attn.wq..., element 17)". Returns 0 when all are finite. */
+ * (model.layers.1.self_attn.k_proj.weight, element 35)". Returns 0 when all are finite. */
 int optim_check_finite(const float *x, size_t n, const char *what, int64_t step, OptimNameFn name,
                        const void *ctx, CkError *err);
 

@@ -64,15 +64,16 @@ void train_layout_model(TrainLayout *l, const Model *m) {
     l->hash = h;
     l->n_params = m->n_params;
     snprintf(l->desc, sizeof l->desc,
-             "a model with dim %d, hidden %d, %d layers, %d heads, %d kv heads, vocabulary %d, "
-             "%s classifier, %s rotary order",
+             "a model of dim %d, hidden %d, %d layers, %d/%d heads, vocab %d, %s classifier, %s "
+             "rope",
              c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size,
-             c->shared_classifier ? "shared" : "separate", rope_name(c->rope_style));
+             c->shared_classifier ? "tied" : "separate", rope_name(c->rope_style));
 }
 
 void train_layout_lora(TrainLayout *l, const LoraAdapters *ad) {
     uint64_t h = hash_str(TRAIN_FNV_OFFSET, "lora");
-    const int shape[] = {ad->config.rank, (int)ad->config.target_mask, ad->n_layers, ad->dim,
+    const int shape[] = {ad->config.rank, (int)ad->config.target_mask,
+                         ad->n_layers,    ad->dim,
                          ad->hidden_dim,  ad->kv_dim};
     for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++) h = hash_u64(h, (uint64_t)shape[i]);
     for (int i = 0; i < ad->n_tensors; i++) {
@@ -88,8 +89,7 @@ void train_layout_lora(TrainLayout *l, const LoraAdapters *ad) {
         if (targets[0]) strncat(targets, ",", sizeof targets - strlen(targets) - 1);
         strncat(targets, lora_module_name((LoraModule)mod), sizeof targets - strlen(targets) - 1);
     }
-    snprintf(l->desc, sizeof l->desc,
-             "LoRA adapters of rank %d on %s over %d layers (dim %d, hidden %d, kv dim %d)",
+    snprintf(l->desc, sizeof l->desc, "LoRA rank %d on %s, %d layers (dim %d, hidden %d, kv %d)",
              ad->config.rank, targets, ad->n_layers, ad->dim, ad->hidden_dim, ad->kv_dim);
 }
 
@@ -306,13 +306,18 @@ static int parse(const char *path, const unsigned char *base, size_t size, Train
     clean_desc(saved_desc, sizeof saved_desc, in.p, desc_len);
     in.p += pad8(desc_len);
     in.left -= pad8(desc_len);
-    if (hash != layout->hash || n != layout->n_params)
+    if (hash != layout->hash || n != layout->n_params) {
+        if (strcmp(saved_desc, layout->desc) != 0 || n != layout->n_params)
+            return ck_fail(err,
+                           "%s: saved for %s (%llu parameters), but this run trains %s (%zu "
+                           "parameters); resume with the same model and adapter settings",
+                           path, saved_desc, (unsigned long long)n, layout->desc, layout->n_params);
         return ck_fail(err,
-                       "%s: the train state was saved for %s (%llu parameters, layout %016llx), "
-                       "but this run trains %s (%zu parameters, layout %016llx); resume with the "
-                       "same model and adapter settings",
-                       path, saved_desc, (unsigned long long)n, (unsigned long long)hash,
-                       layout->desc, layout->n_params, (unsigned long long)layout->hash);
+                       "%s: saved for %s with another tensor layout (fingerprint %016llx, this "
+                       "run %016llx); resume with the same model and adapter settings",
+                       path, saved_desc, (unsigned long long)hash,
+                       (unsigned long long)layout->hash);
+    }
     if (ts->step < 0 || ts->epoch < 0 || *opt_step < 0)
         return ck_fail(err, "%s: corrupt train state: negative step or epoch", path);
     if (schedule_validate(s, err) != 0 || adamw_config_validate(cfg, err) != 0)
@@ -322,12 +327,11 @@ static int parse(const char *path, const unsigned char *base, size_t size, Train
         return ck_fail(err, "%s: corrupt train state: %u RNGs, %u cursor words, %u segments", path,
                        n_rngs, n_cursor, n_seg);
     /* everything left is fixed by the counts: check it before reading any of it */
-    const uint64_t rest = (uint64_t)n_seg * SEGMENT_BYTES + (uint64_t)n_rngs * RNG_BYTES +
-                          (uint64_t)n_cursor * 8;
+    const uint64_t rest =
+        (uint64_t)n_seg * SEGMENT_BYTES + (uint64_t)n_rngs * RNG_BYTES + (uint64_t)n_cursor * 8;
     if (in.left < rest || (in.left - rest) / 8 != n || (in.left - rest) % 8 != 0)
-        return ck_fail(err,
-                       "%s: corrupt train state: %zu bytes remain where the counts need %llu", path,
-                       in.left, (unsigned long long)(rest + 8 * n));
+        return ck_fail(err, "%s: corrupt train state: %zu bytes remain where the counts need %llu",
+                       path, in.left, (unsigned long long)(rest + 8 * n));
     AdamWSegment *seg = malloc(n_seg * sizeof *seg);
     if (!seg) return ck_fail(err, "%s: out of memory", path);
     uint64_t expect = 0;

@@ -67,7 +67,7 @@ typedef struct {
     Schedule schedule;
     int n_rngs; /* <= TRAIN_STATE_MAX_RNGS */
     Rng rngs[TRAIN_STATE_MAX_RNGS];
-    int n_cursor; /* <= TRAIN_STATE_MAX_CURSOR */
+    int n_cursor;                           /* <= TRAIN_STATE_MAX_CURSOR */
     int64_t cursor[TRAIN_STATE_MAX_CURSOR]; /* opaque to this module: the trainer's position */
 } TrainState;
 

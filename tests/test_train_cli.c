@@ -1,0 +1,185 @@
+/* test_train_cli.c — `cutkit train` as a user runs it: an interrupted run resumed with
+ * --resume gives the same loss curve and the same final weights, bit for bit, as the
+ * uninterrupted one (full fine-tuning and LoRA); SIGTERM finishes the update, saves and
+ * exits 0; the run directory holds what the reports read. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+
+#include "safetensors.h"
+
+static char *dir;
+
+static const char *STORY =
+    "Once upon a time, there was a little girl named Lily. She loved to play outside in the "
+    "park. One day, she saw a big, red ball. She wanted to play with it, but it was too high. "
+    "Lily's mom said, \"Lily, let's go to the park.\" Lily was sad and didn't know what to do. "
+    "Tom had a red car. He liked to drive it fast around the garden with his dog.\n";
+
+static int setup(void **state) {
+    (void)state;
+    dir = test_temp_dir();
+    char path[600];
+    snprintf(path, sizeof path, "%s/stories.txt", dir);
+    FILE *f = fopen(path, "w");
+    for (int i = 0; i < 6; i++) fputs(STORY, f);
+    fclose(f);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    int rc = system(cmd);
+    free(dir);
+    return rc;
+}
+
+static int cutkit(const char *args, char **err) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s", dir, CUTKIT_BINARY, args);
+    char *out = NULL;
+    int status = test_run(cmd, &out, err);
+    free(out);
+    return status;
+}
+
+/* steps.jsonl without the timing fields, which legitimately differ between runs. */
+static char *losses(const char *run) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s/steps.jsonl", dir, run);
+    char *text = test_read_file(path, NULL);
+    assert_non_null(text);
+    char *out = calloc(1, strlen(text) + 1), *w = out;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        char *cut = strstr(line, ", \"seconds\"");
+        size_t n = cut ? (size_t)(cut - line) : strlen(line);
+        memcpy(w, line, n);
+        w += n;
+        *w++ = '\n';
+    }
+    free(text);
+    return out;
+}
+
+/* Every tensor of two safetensors files, byte for byte (the headers differ: command lines). */
+static void assert_same_tensors(const char *a_rel, const char *b_rel) {
+    char a_path[700], b_path[700];
+    snprintf(a_path, sizeof a_path, "%s/%s", dir, a_rel);
+    snprintf(b_path, sizeof b_path, "%s/%s", dir, b_rel);
+    SafetensorsFile a, b;
+    CkError err = {{0}};
+    assert_int_equal(safetensors_open(&a, a_path, &err), 0);
+    assert_int_equal(safetensors_open(&b, b_path, &err), 0);
+    assert_int_equal(safetensors_count(&a), safetensors_count(&b));
+    for (size_t i = 0; i < safetensors_count(&a); i++) {
+        const SafetensorsTensor *ta = safetensors_at(&a, i);
+        const SafetensorsTensor *tb = safetensors_find(&b, ta->name);
+        assert_non_null(tb);
+        assert_int_equal(ta->end - ta->begin, tb->end - tb->begin);
+        assert_memory_equal(safetensors_data(&a, ta), safetensors_data(&b, tb),
+                            ta->end - ta->begin);
+    }
+    safetensors_close(&a);
+    safetensors_close(&b);
+}
+
+static void resume_case(const char *name, const char *extra, const char *weights) {
+    char args[2048], *err = NULL;
+    const char *common = "train --data stories.txt --steps 16 --batch-size 4 --micro-batch 2 "
+                         "--seq-len 48 --warmup 3 --lr 2e-3 --save-every 5";
+    snprintf(args, sizeof args, "%s %s --out %s-straight", common, extra, name);
+    assert_int_equal(cutkit(args, &err), 0);
+    free(err);
+    /* interrupted after update 7 (between checkpoints 5 and 10), then resumed */
+    snprintf(args, sizeof args, "%s %s --out %s-resumed --stop-after 7", common, extra, name);
+    assert_int_equal(cutkit(args, &err), 0);
+    assert_non_null(strstr(err, "stopped at step 7; checkpoint saved in"));
+    free(err);
+    snprintf(args, sizeof args, "%s %s --out %s-resumed --resume", common, extra, name);
+    assert_int_equal(cutkit(args, &err), 0);
+    assert_non_null(strstr(err, "resuming from"));
+    free(err);
+    char straight[64], resumed[64];
+    snprintf(straight, sizeof straight, "%s-straight", name);
+    snprintf(resumed, sizeof resumed, "%s-resumed", name);
+    char *a = losses(straight), *b = losses(resumed);
+    assert_string_equal(a, b);
+    assert_int_equal((int)(strchr(a, '\0') - a) > 0, 1);
+    free(a);
+    free(b);
+    char wa[200], wb[200];
+    snprintf(wa, sizeof wa, "%s/%s", straight, weights);
+    snprintf(wb, sizeof wb, "%s/%s", resumed, weights);
+    assert_same_tensors(wa, wb);
+}
+
+static void test_resume_full(void **state) {
+    (void)state;
+    resume_case("full", "", "model/model.safetensors");
+}
+
+static void test_resume_lora(void **state) {
+    (void)state;
+    resume_case("lora", "--lora --lora-targets q_proj,v_proj,down_proj --lora-r 4",
+                "adapter/adapter_model.safetensors");
+}
+
+/* A real SIGTERM: the update in flight completes, a checkpoint is written, exit status 0. */
+static void test_sigterm_saves(void **state) {
+    (void)state;
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && ('%s' train --data stories.txt --steps 100000 --batch-size 2 "
+             "--seq-len 48 --out sig 2>sig.err & pid=$!; sleep 1; kill -TERM $pid; wait $pid; "
+             "echo \"exit=$?\")",
+             dir, CUTKIT_BINARY);
+    char *out = NULL;
+    assert_int_equal(test_run(cmd, &out, NULL), 0);
+    assert_non_null(strstr(out, "exit=0"));
+    free(out);
+    char path[700];
+    snprintf(path, sizeof path, "%s/sig.err", dir);
+    char *err = test_read_file(path, NULL);
+    assert_non_null(strstr(err, "checkpoint saved in sig/checkpoints/checkpoint-"));
+    free(err);
+    snprintf(path, sizeof path, "%s/sig/checkpoints/latest", dir);
+    char *latest = test_read_file(path, NULL);
+    assert_non_null(latest);
+    assert_true(strncmp(latest, "checkpoint-", 11) == 0);
+    free(latest);
+}
+
+static void test_bad_options(void **state) {
+    (void)state;
+    char *err = NULL;
+    assert_int_equal(cutkit("train --data stories.txt --out x --batch-size 4 --micro-batch 3", &err), 1);
+    assert_non_null(strstr(err, "--micro-batch 3 must divide --batch-size 4"));
+    free(err);
+    assert_int_equal(cutkit("train --data missing.jsonl --out x", &err), 1);
+    assert_non_null(strstr(err, "missing.jsonl: cannot open: No such file or directory"));
+    free(err);
+    assert_int_equal(cutkit("train --data stories.txt --out x --lora --lora-targets c_attn", &err), 2);
+    assert_non_null(strstr(err, "unknown LoRA target module \"c_attn\""));
+    free(err);
+    assert_int_equal(cutkit("train --data stories.txt --out x --schedule cosine_restarts", &err), 2);
+    assert_non_null(strstr(err, "--schedule"));
+    free(err);
+    assert_int_equal(cutkit("train --out x", &err), 2);
+    assert_non_null(strstr(err, "--data and --out are required"));
+    free(err);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resume_full),
+        cmocka_unit_test(test_resume_lora),
+        cmocka_unit_test(test_sigterm_saves),
+        cmocka_unit_test(test_bad_options),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

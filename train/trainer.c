@@ -1,0 +1,348 @@
+/* trainer.c — the training loop. One optimizer update: take batch_size sequences from the
+ * shuffled cursor, run them through forward/backward micro_batch at a time with every
+ * target token weighted 1 / (targets in the whole update), so the loss is the token mean of
+ * the update however it is split; check finiteness, clip, step AdamW at the scheduled lr;
+ * log; checkpoint when due or when asked to stop. */
+#include "trainer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backward.h"
+#include "checkpoint.h"
+#include "hf_model.h"
+#include "peft.h"
+#include "train_state.h"
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void trainer_init_random(Model *m, uint64_t seed) {
+    Rng r;
+    rng_seed(&r, seed);
+    for (int id = 0; id < PARAM_COUNT; id++) {
+        const ParamTensor *t = &m->tensors[id];
+        float *p = m->params + t->offset;
+        for (size_t i = 0; i < t->size; i++) {
+            if (t->rank == 1) {
+                p[i] = 1.0f; /* RMSNorm gains start at 1 */
+                continue;
+            }
+            /* Box-Muller from two uniforms in (0, 1] */
+            double u1 = ((double)(rng_next(&r) >> 11) + 1.0) * 0x1p-53;
+            double u2 = (double)(rng_next(&r) >> 11) * 0x1p-53;
+            p[i] = (float)(0.02 * sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+        }
+    }
+}
+
+/* The buffers of one run, freed together. */
+typedef struct {
+    Activations acts;
+    LoraAdapters lora;
+    AdamW opt;
+    float *grads;
+    int *seqs, *tokens, *offsets, *targets;
+    float *weights;
+    CorpusCursor cursor;
+    FILE *log;
+} Run;
+
+static void run_free(Run *r) {
+    activations_free(&r->acts);
+    lora_free(&r->lora);
+    adamw_free(&r->opt);
+    free(r->grads);
+    free(r->seqs);
+    free(r->tokens);
+    free(r->offsets);
+    free(r->targets);
+    free(r->weights);
+    corpus_cursor_free(&r->cursor);
+    if (r->log) fclose(r->log);
+}
+
+static int check_options(const TrainOptions *o, const Corpus *c, CkError *err) {
+    if (o->steps <= 0) return ck_fail(err, "--steps must be positive, got %lld", (long long)o->steps);
+    if (o->batch_size <= 0 || o->micro_batch <= 0 || o->batch_size % o->micro_batch != 0)
+        return ck_fail(err, "--micro-batch %d must divide --batch-size %d", o->micro_batch,
+                       o->batch_size);
+    if (!o->out_dir) return ck_fail(err, "no run directory (--out)");
+    if (c->n_seqs <= 0) return ck_fail(err, "the corpus is empty");
+    return 0;
+}
+
+/* Fills the TrainState of the current position of the run. */
+static void state_of(const Run *r, const TrainOptions *o, const Schedule *s, int64_t step,
+                     TrainState *ts) {
+    memset(ts, 0, sizeof *ts);
+    ts->step = step;
+    ts->epoch = r->cursor.epoch;
+    ts->schedule = *s;
+    ts->n_rngs = o->use_lora ? 1 : 0;
+    if (o->use_lora) ts->rngs[0] = r->lora.dropout_rng;
+    ts->n_cursor = 2;
+    ts->cursor[0] = r->cursor.epoch;
+    ts->cursor[1] = r->cursor.position;
+}
+
+static int save_checkpoint(Run *r, Model *m, const HfConfig *cfg, const TrainOptions *o,
+                           const Schedule *s, int64_t step, char *saved, size_t saved_size,
+                           CkError *err) {
+    char root[4096];
+    snprintf(root, sizeof root, "%s/checkpoints", o->out_dir);
+    TrainState ts;
+    state_of(r, o, s, step, &ts);
+    TrainLayout layout;
+    int rc;
+    if (o->use_lora) {
+        train_layout_lora(&layout, &r->lora);
+        CheckpointPeft ctx = {&r->lora, m, o->base_name, o->command_line};
+        rc = checkpoint_save(root, o->keep_checkpoints, checkpoint_save_peft, &ctx, &ts, &layout,
+                             &r->opt, err);
+    } else {
+        train_layout_model(&layout, m);
+        CheckpointHfModel ctx = {m, cfg, o->command_line};
+        rc = checkpoint_save(root, o->keep_checkpoints, checkpoint_save_hf_model, &ctx, &ts,
+                             &layout, &r->opt, err);
+    }
+    if (rc == 0) checkpoint_path(root, step, saved, saved_size, err);
+    return rc;
+}
+
+/* Restores weights (or adapters), optimizer and cursor from the newest checkpoint, if any;
+ * returns the step to continue from. */
+static int resume_from(Run *r, Model *m, const TrainOptions *o, int64_t *step, CkError *err) {
+    char root[4096], dir[4096];
+    snprintf(root, sizeof root, "%s/checkpoints", o->out_dir);
+    int64_t found_step = 0;
+    int found = checkpoint_find_latest(root, dir, sizeof dir, &found_step, err);
+    if (found < 0) return -1;
+    if (found == 0) return 0; /* nothing yet: a fresh start */
+    if (o->use_lora) {
+        LoraAdapters loaded;
+        if (peft_load(&loaded, m, dir, err) != 0) return -1;
+        if (loaded.n_params != r->lora.n_params) {
+            lora_free(&loaded);
+            return ck_fail(err, "%s: the adapter does not match --lora settings", dir);
+        }
+        memcpy(r->lora.params, loaded.params, loaded.n_params * sizeof(float));
+        lora_free(&loaded);
+    } else {
+        Model saved;
+        HfConfig scfg;
+        if (hf_model_load(&saved, &scfg, dir, err) != 0) return -1;
+        model_set_rope_style(&saved, m->config.rope_style);
+        if (saved.n_params != m->n_params) {
+            model_free(&saved);
+            return ck_fail(err, "%s: the checkpoint's model has another shape", dir);
+        }
+        memcpy(m->params, saved.params, m->n_params * sizeof(float));
+        model_free(&saved);
+    }
+    TrainState ts;
+    TrainLayout layout;
+    if (o->use_lora) train_layout_lora(&layout, &r->lora);
+    else train_layout_model(&layout, m);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, CHECKPOINT_STATE_FILE);
+    if (train_state_load(path, &ts, &layout, &r->opt, err) != 0) return -1;
+    if (o->use_lora && ts.n_rngs >= 1) r->lora.dropout_rng = ts.rngs[0];
+    const int n_seqs = r->cursor.n;
+    corpus_cursor_free(&r->cursor);
+    if (ts.n_cursor < 2 ||
+        corpus_cursor_init(&r->cursor, n_seqs, o->seed, ts.cursor[0], ts.cursor[1], err) != 0)
+        return ck_wrap(err, "%s: the data cursor does not fit this corpus", path);
+    *step = ts.step;
+    fprintf(stderr, "resuming from %s (step %lld)\n", dir, (long long)ts.step);
+    return 0;
+}
+
+/* Appends one JSON line per update to steps.jsonl; flushed so a crash loses nothing. */
+static void log_step(FILE *f, int64_t step, double lr, const LossResult *lr_res, double gnorm,
+                     long tokens, double seconds) {
+    if (!f) return;
+    fprintf(f,
+            "{\"step\": %lld, \"lr\": %.17g, \"loss\": %.17g, \"loss_mle\": %.17g, \"loss_ul\": %.17g,"
+            " \"grad_norm\": %.17g, \"tokens\": %ld, \"seconds\": %.6f, \"tokens_per_s\": %.1f}\n",
+            (long long)step, lr, lr_res->loss, lr_res->loss_mle, lr_res->loss_ul, gnorm, tokens,
+            seconds, seconds > 0 ? tokens / seconds : 0.0);
+    fflush(f);
+}
+
+static void progress(int64_t step, int64_t total, double loss, double tok_s, double eta,
+                     int tty) {
+    if (tty) {
+        fprintf(stderr, "\rstep %lld/%lld  loss %.4f  %.0f tok/s  ETA %.0fs   ", (long long)step,
+                (long long)total, loss, tok_s, eta);
+        if (step == total) fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "step %lld/%lld loss %.4f %.0f tok/s ETA %.0fs\n", (long long)step,
+                (long long)total, loss, tok_s, eta);
+    }
+}
+
+int trainer_run(Model *m, const HfConfig *cfg, const Corpus *c, const TrainOptions *o,
+                TrainReport *report, CkError *err) {
+    memset(report, 0, sizeof *report);
+    if (check_options(o, c, err) != 0) return -1;
+    Run r;
+    memset(&r, 0, sizeof r);
+    int rc = -1;
+    if (mkdir(o->out_dir, 0777) != 0 && errno != EEXIST) {
+        ck_fail(err, "%s: cannot create: %s", o->out_dir, strerror(errno));
+        return -1;
+    }
+    const int max_tokens = o->micro_batch * c->max_len;
+    size_t n_train;
+    if (activations_init(&r.acts, m, max_tokens, c->max_len, 1, err) != 0) goto done;
+    if (o->use_lora) {
+        if (lora_init(&r.lora, m, &o->lora, o->seed, err) != 0) goto done;
+        n_train = r.lora.n_params;
+    } else {
+        n_train = m->n_params;
+    }
+    r.grads = calloc(n_train, sizeof(float));
+    r.seqs = malloc(sizeof(int) * (size_t)o->batch_size);
+    r.tokens = malloc(sizeof(int) * (size_t)max_tokens);
+    r.targets = malloc(sizeof(int) * (size_t)max_tokens);
+    r.weights = malloc(sizeof(float) * (size_t)max_tokens);
+    r.offsets = malloc(sizeof(int) * (size_t)(o->micro_batch + 1));
+    if (!r.grads || !r.seqs || !r.tokens || !r.targets || !r.weights || !r.offsets) {
+        ck_fail(err, "out of memory");
+        goto done;
+    }
+    if (adamw_init(&r.opt, n_train, &o->adamw, err) != 0) goto done;
+    if (corpus_cursor_init(&r.cursor, c->n_seqs, o->seed, 0, 0, err) != 0) goto done;
+    Schedule sched = schedule_make(o->schedule, o->lr, o->warmup_steps, o->steps);
+    sched.first_step_lr_zero = o->first_step_lr_zero;
+    if (schedule_validate(&sched, err) != 0) goto done;
+    int64_t step = 0;
+    if (o->resume && resume_from(&r, m, o, &step, err) != 0) goto done;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/steps.jsonl", o->out_dir);
+    /* on resume, steps after the checkpoint are replayed, so the log keeps only those before */
+    if (step > 0) {
+        FILE *old = fopen(path, "r");
+        char *kept = NULL;
+        size_t kept_len = 0;
+        FILE *mem = open_memstream(&kept, &kept_len);
+        char line[4096];
+        while (old && mem && fgets(line, sizeof line, old)) {
+            long long s = -1;
+            if (sscanf(line, "{\"step\": %lld", &s) == 1 && s <= step) fputs(line, mem);
+        }
+        if (old) fclose(old);
+        if (mem) fclose(mem);
+        r.log = fopen(path, "w");
+        if (r.log && kept) fwrite(kept, 1, kept_len, r.log);
+        free(kept);
+    } else {
+        r.log = fopen(path, "w");
+    }
+    if (!r.log) {
+        ck_fail(err, "%s: cannot write: %s", path, strerror(errno));
+        goto done;
+    }
+    const int tty = isatty(2);
+    const double start = now_seconds();
+    const int64_t first_step = step;
+    long tokens_total = 0;
+    char last_good[1024] = "none yet";
+    while (step < o->steps) {
+        double t0 = now_seconds();
+        for (int i = 0; i < o->batch_size; i++) r.seqs[i] = corpus_cursor_next(&r.cursor);
+        /* every target of the update weighs the same: 1 / (targets in the update) */
+        long n_targets = 0;
+        for (int i = 0; i < o->batch_size; i++)
+            for (int p = c->offsets[r.seqs[i]] + 1; p < c->offsets[r.seqs[i] + 1]; p++)
+                n_targets += c->train[p];
+        memset(r.grads, 0, n_train * sizeof(float));
+        LossResult total = {0};
+        long tokens = 0;
+        for (int mb = 0; mb < o->batch_size / o->micro_batch; mb++) {
+            int n = 0;
+            r.offsets[0] = 0;
+            for (int k = 0; k < o->micro_batch; k++) {
+                int s = r.seqs[mb * o->micro_batch + k];
+                int begin = c->offsets[s], len = c->offsets[s + 1] - begin;
+                for (int p = 0; p < len; p++) {
+                    r.tokens[n + p] = c->tokens[begin + p];
+                    int trained = p + 1 < len && c->train[begin + p + 1];
+                    r.targets[n + p] = trained ? c->tokens[begin + p + 1] : -1;
+                    r.weights[n + p] = trained ? 1.0f / (float)(n_targets ? n_targets : 1) : 0;
+                }
+                n += len;
+                r.offsets[k + 1] = n;
+            }
+            TokenBatch b = {o->micro_batch, r.offsets, r.tokens};
+            LossSpec spec = {r.targets, NULL, r.weights, 0, NULL};
+            LossResult res;
+            if (model_forward_backward(m, &r.acts, &b, &spec, o->use_lora ? NULL : r.grads,
+                                       o->use_lora ? &r.lora : NULL,
+                                       o->use_lora ? r.grads : NULL, &res, err) != 0)
+                goto done;
+            total.loss += res.loss;
+            total.loss_mle += res.loss_mle;
+            total.loss_ul += res.loss_ul;
+            tokens += n;
+        }
+        if (!isfinite(total.loss)) {
+            ck_fail(err, "step %lld: the loss is %g; stopped before the update (last good "
+                         "checkpoint: %s)",
+                    (long long)step + 1, total.loss, last_good);
+            goto done;
+        }
+        if (optim_check_finite(r.grads, n_train, "gradient", step + 1,
+                               o->use_lora ? optim_name_lora : optim_name_model,
+                               o->use_lora ? (const void *)&r.lora : (const void *)m, err) != 0) {
+            ck_wrap(err, "last good checkpoint: %s", last_good);
+            goto done;
+        }
+        double gnorm = o->max_grad_norm > 0 ? optim_clip_grad_norm(r.grads, n_train, o->max_grad_norm)
+                                            : optim_grad_norm(r.grads, n_train);
+        double lr = schedule_lr(&sched, r.opt.step);
+        if (adamw_step(&r.opt, o->use_lora ? r.lora.params : m->params, r.grads, lr, err) != 0)
+            goto done;
+        step++;
+        tokens_total += tokens;
+        double dt = now_seconds() - t0, elapsed = now_seconds() - start;
+        log_step(r.log, step, lr, &total, gnorm, tokens, dt);
+        double tok_s = elapsed > 0 ? tokens_total / elapsed : 0;
+        double eta = (step > first_step) ? elapsed / (step - first_step) * (o->steps - step) : 0;
+        if (tty || step % 10 == 0 || step == o->steps) progress(step, o->steps, total.loss, tok_s, eta, tty);
+        report->steps_done = step;
+        report->last_loss = total.loss;
+        int stop = (o->stop && *o->stop) || (o->stop_after > 0 && step == o->stop_after);
+        if (stop || (o->save_every > 0 && step % o->save_every == 0)) {
+            if (save_checkpoint(&r, m, cfg, o, &sched, step, last_good, sizeof last_good, err) != 0)
+                goto done;
+            snprintf(report->saved, sizeof report->saved, "%s", last_good);
+        }
+        if (stop) {
+            report->stopped_early = 1;
+            rc = 0;
+            goto done;
+        }
+    }
+    /* the final weights: a Hugging Face folder, or the PEFT adapter */
+    snprintf(path, sizeof path, "%s/%s", o->out_dir, o->use_lora ? "adapter" : "model");
+    if (o->use_lora) {
+        rc = peft_save(&r.lora, m, path, o->base_name, o->command_line, err);
+    } else {
+        rc = hf_model_save(m, cfg, path, ST_F32, o->command_line, err);
+    }
+    if (rc == 0) snprintf(report->saved, sizeof report->saved, "%.1000s", path);
+done:
+    run_free(&r);
+    return rc;
+}

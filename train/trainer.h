@@ -1,0 +1,59 @@
+/* trainer.h — the training loop: micro-batches, gradient accumulation, clipping, AdamW, the
+ * schedule, logs, checkpoints that resume bit for bit, and a clean stop on a signal. The
+ * objective is a per-token loss (model/loss.h); this loop fills it with MLE on the corpus's
+ * target tokens, token-averaged over each optimizer step. */
+#ifndef CK_TRAINER_H
+#define CK_TRAINER_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "ck_error.h"
+#include "corpus.h"
+#include "hf_config.h"
+#include "lora.h"
+#include "model.h"
+#include "optim.h"
+#include "schedule.h"
+
+typedef struct {
+    int64_t steps;        /* optimizer updates to take in total */
+    int batch_size;       /* sequences per optimizer update */
+    int micro_batch;      /* sequences per forward/backward (divides batch_size) */
+    double lr;            /* peak learning rate */
+    ScheduleKind schedule;
+    int64_t warmup_steps;
+    int first_step_lr_zero; /* 1: Hugging Face's LambdaLR order (the first update has lr 0) */
+    AdamWConfig adamw;
+    double max_grad_norm; /* <= 0: no clipping */
+    int use_lora;
+    LoraConfig lora;
+    uint64_t seed;          /* data order and LoRA init/dropout */
+    const char *out_dir;    /* run directory: steps.jsonl, checkpoints/, model/ or adapter/ */
+    int64_t save_every;     /* checkpoint every N updates (0: only at the end) */
+    int keep_checkpoints;   /* previous checkpoints kept besides the newest */
+    int resume;             /* continue from out_dir/checkpoints if one exists */
+    const char *base_name;  /* base_model_name_or_path for PEFT adapters */
+    const char *command_line;
+    volatile sig_atomic_t *stop; /* set by a signal handler: finish the step, save, return */
+    int64_t stop_after;          /* > 0: behave as if stopped after this update (tests) */
+} TrainOptions;
+
+typedef struct {
+    int64_t steps_done;
+    double last_loss;
+    int stopped_early; /* a stop request ended the run (a checkpoint was saved) */
+    char saved[1024];  /* the last checkpoint or final model written */
+} TrainReport;
+
+/* Trains m (full fine-tuning, or LoRA adapters on frozen m) on corpus c as o says, writing
+ * the run directory; on a stop request saves a checkpoint and returns 0 with
+ * report->stopped_early set. A non-finite loss or gradient stops with the step, the tensor
+ * and the last good checkpoint in err, writing nothing poisoned. */
+int trainer_run(Model *m, const HfConfig *cfg, const Corpus *c, const TrainOptions *o,
+                TrainReport *report, CkError *err);
+
+/* Fills m's buffer as a fresh model: N(0, 0.02) matrices, unit RMSNorm gains (seeded). */
+void trainer_init_random(Model *m, uint64_t seed);
+
+#endif
