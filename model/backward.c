@@ -31,7 +31,8 @@
  * put into the exponent bits. Below -87 the result is flushed to 0, as float e^x
  * underflows there. */
 static inline float exp_nonpositive(float x) {
-    const float clamped = x < -87.0f ? -87.0f : x;
+    /* written so that NaN also takes the clamp: (int32_t)NaN below would be undefined */
+    const float clamped = x > -87.0f ? x : -87.0f;
     const float n = __builtin_rintf(clamped * 1.44269504088896341f);
     const float r = (clamped - n * 0.693359375f) + n * 2.12194440e-4f;
     float p = 1.0f / 5040.0f;
@@ -46,7 +47,7 @@ static inline float exp_nonpositive(float x) {
         int32_t i;
         float f;
     } two_n = {.i = ((int32_t)n + 127) << 23};
-    return x < -87.0f ? 0.0f : p * two_n.f;
+    return x > -87.0f ? p * two_n.f : (x == x ? 0.0f : x); /* a NaN stays NaN */
 }
 
 /* out[j] = e^(z[j] - shift) for j < n; returns their sum, accumulated in double over eight

@@ -115,8 +115,9 @@ char *tokenizer_decode(const Tokenizer *t, const int *ids, int n);
 char *tokenizer_decode_special(const Tokenizer *t, const int *ids, int n, int skip_special,
                                size_t *len);
 
-/* Returns 1 when id is a special token (BOS/EOS/<unk> for llama2.c; an added token marked
- * "special" for tokenizer.json), else 0. */
+/* Returns 1 when id is a special token, else 0: BOS/EOS/<unk> for llama2.c; for tokenizer.json
+ * a token that skip_special drops (its string is the content of an added token marked
+ * "special"). */
 int tokenizer_is_special(const Tokenizer *t, int id);
 
 #endif

@@ -487,7 +487,9 @@ struct HfTokenizer {
     /* added tokens */
     AddedToken *added;
     int n_added;
-    StrTable added_table; /* by content */
+    StrTable added_table; /* by content: keys added_off / added_len */
+    uint32_t *added_off;
+    int *added_len;
     Trie raw_trie, norm_trie;
     Regex word_re; /* Rust's \w, only when some added token is single_word */
 
@@ -499,7 +501,7 @@ struct HfTokenizer {
     /* per id */
     uint32_t *doff; /* [n_ids] the token for decoding (added tokens first) */
     int *dlen;      /* -1 = no token */
-    unsigned char *special;
+    unsigned char *special; /* 1: skip_special drops it (its token is a special's content) */
     uint32_t *poff; /* [n_ids] the streaming piece (tokenizer_decode_piece) */
     int *plen;
     short *pbyte; /* the raw byte of a <0xNN> piece, or -1 */
@@ -531,6 +533,8 @@ void hf_free(HfTokenizer *hf) {
     free(hf->merges.merged);
     free(hf->added);
     free(hf->added_table.slots);
+    free(hf->added_off);
+    free(hf->added_len);
     free(hf->raw_trie.nodes);
     free(hf->norm_trie.nodes);
     regex_free(&hf->word_re);
@@ -657,9 +661,14 @@ static const char *jkind(const cJSON *j) {
     return "an object";
 }
 
-/* path + "." + key into buf (just key at the top level). */
+/* path + "." + key into buf (just key at the top level), cut to fit: paths are for messages. */
 static const char *sub(char *buf, size_t cap, const char *path, const char *key) {
-    snprintf(buf, cap, "%s%s%s", path, *path ? "." : "", key);
+    const char *parts[3] = {path, *path ? "." : "", key};
+    size_t n = 0;
+    for (int i = 0; i < 3; i++) {
+        for (const char *c = parts[i]; *c && n + 1 < cap; c++) buf[n++] = *c;
+    }
+    buf[n] = '\0';
     return buf;
 }
 
@@ -1068,7 +1077,7 @@ static int load_template(Load *l, const cJSON *j, const char *path, IntVec *pref
         if (jobject(l, def, r) != 0 || jarray(l, def, r, "ids", &ids) != 0) goto done;
         int k = 0;
         for (const cJSON *x = ids->child; x; x = x->next, k++) {
-            int id;
+            int id = 0;
             char s[320];
             snprintf(s, sizeof s, "%s.ids[%d]", r, k);
             if (jint_value(l, x, s, 0, MAX_ID, &id) != 0) goto done;
@@ -1112,7 +1121,7 @@ static int load_cls_sep(Load *l, const cJSON *j, const char *path, const char *k
     if (cJSON_GetArraySize(pair) != 2 || !cJSON_IsString(pair->child)) {
         return lfail(l, p, "expected a [token, id] pair");
     }
-    int id;
+    int id = 0;
     if (jint_value(l, pair->child->next, sub_index(q, sizeof q, p, "", 1), 0, MAX_ID, &id) != 0)
         return -1;
     if (!in_front) return iv_push(into, id) == 0 ? 0 : oom(l);
@@ -1164,10 +1173,16 @@ static int load_vocab(Load *l, const cJSON *vocab) {
     char p[200], q[120];
     int max_id = -1, n = 0;
     for (const cJSON *it = vocab->child; it; it = it->next, n++) {
-        int id;
-        snprintf(p, sizeof p, "model.vocab[%s]", quote(q, sizeof q, it->string, strlen(it->string)));
-        if (jint_value(l, it, p, 0, MAX_ID, &id) != 0) return -1;
-        if (id > max_id) max_id = id;
+        double v = cJSON_IsNumber(it) ? it->valuedouble : -1;
+        if (!(v == floor(v) && v >= 0 && v <= MAX_ID)) {
+            /* The message (and its path) only when something is wrong: 128k snprintf calls
+             * would be a good part of the loading time. */
+            int id = 0;
+            snprintf(p, sizeof p, "model.vocab[%s]",
+                     quote(q, sizeof q, it->string, strlen(it->string)));
+            if (jint_value(l, it, p, 0, MAX_ID, &id) != 0) return -1;
+        }
+        if ((int)v > max_id) max_id = (int)v;
     }
     hf->n_vocab = n;
     hf->n_model_ids = max_id + 1;
@@ -1202,10 +1217,10 @@ static int load_vocab(Load *l, const cJSON *vocab) {
 static int merge_parts(Load *l, const cJSON *item, int i, const char **a, size_t *alen,
                        const char **b, size_t *blen) {
     char p[80];
-    snprintf(p, sizeof p, "model.merges[%d]", i);
     if (cJSON_IsString(item)) {
         const char *s = item->valuestring, *space = strchr(s, ' ');
         if (!space || strchr(space + 1, ' ')) {
+            snprintf(p, sizeof p, "model.merges[%d]", i);
             return lfail(l, p, "expected \"a b\" with exactly one space");
         }
         *a = s;
@@ -1222,6 +1237,7 @@ static int merge_parts(Load *l, const cJSON *item, int i, const char **a, size_t
         *blen = strlen(*b);
         return 0;
     }
+    snprintf(p, sizeof p, "model.merges[%d]", i);
     return lfail(l, p, "expected a string \"a b\" or a pair [\"a\", \"b\"], found %s",
                  jkind(item));
 }
@@ -1246,13 +1262,13 @@ static int load_merges(Load *l, const cJSON *merges) {
     Buf concat = {0};
     int rank = 0, rc = -1;
     for (const cJSON *item = merges->child; item; item = item->next, rank++) {
-        const char *a, *b;
-        size_t alen, blen;
+        const char *a = NULL, *b = NULL;
+        size_t alen = 0, blen = 0;
         char p[80], q[120];
         if (merge_parts(l, item, rank, &a, &alen, &b, &blen) != 0) goto done;
-        snprintf(p, sizeof p, "model.merges[%d]", rank);
         int ida = vocab_find(hf, a, alen), idb = vocab_find(hf, b, blen);
         if (ida < 0 || idb < 0) {
+            snprintf(p, sizeof p, "model.merges[%d]", rank);
             lfail(l, p, "%s is not in model.vocab",
                   ida < 0 ? quote(q, sizeof q, a, alen) : quote(q, sizeof q, b, blen));
             goto done;
@@ -1264,6 +1280,7 @@ static int load_merges(Load *l, const cJSON *merges) {
         }
         int merged = vocab_find(hf, buf_data(&concat), concat.len);
         if (merged < 0) {
+            snprintf(p, sizeof p, "model.merges[%d]", rank);
             lfail(l, p, "the merged token %s is not in model.vocab",
                   quote(q, sizeof q, buf_data(&concat), concat.len));
             goto done;
@@ -1415,8 +1432,8 @@ static int load_added_tokens(Load *l, const cJSON *arr) {
     int n = cJSON_GetArraySize(arr);
     Buf nb[2] = {{0}, {0}};
     hf->added = calloc((size_t)(n > 0 ? n : 1), sizeof *hf->added);
-    uint32_t *offs = malloc((size_t)(n > 0 ? n : 1) * sizeof *offs);
-    int *lens = malloc((size_t)(n > 0 ? n : 1) * sizeof *lens);
+    uint32_t *offs = hf->added_off = malloc((size_t)(n > 0 ? n : 1) * sizeof *offs);
+    int *lens = hf->added_len = malloc((size_t)(n > 0 ? n : 1) * sizeof *lens);
     int rc = -1;
     if (!hf->added || !offs || !lens || strtab_init(&hf->added_table, (size_t)n) != 0) {
         oom(l);
@@ -1515,21 +1532,22 @@ static int load_added_tokens(Load *l, const cJSON *arr) {
 done:
     buf_free(&nb[0]);
     buf_free(&nb[1]);
-    free(offs);
-    free(lens);
     return rc;
 }
 
 /* ---- loading: tokenizer_config.json -------------------------------------------------------- */
 
+/* The index of the added token whose content is s[0..len), or -1. */
+static int added_find(const HfTokenizer *hf, const char *s, size_t len) {
+    return hf->added_table.slots[strtab_slot(&hf->added_table, hf->arena.p, hf->added_off,
+                                             hf->added_len, s, len)];
+}
+
 /* The id of a token named by its content: an added token first, else the model's; -1. */
 static int token_id_by_content(const HfTokenizer *hf, const char *s) {
     size_t len = strlen(s);
-    for (int k = 0; k < hf->n_added; k++) {
-        if ((size_t)hf->added[k].len == len && !memcmp(arena_str(hf, hf->added[k].off), s, len))
-            return hf->added[k].id;
-    }
-    return vocab_find(hf, s, len);
+    int k = added_find(hf, s, len);
+    return k >= 0 ? hf->added[k].id : vocab_find(hf, s, len);
 }
 
 /* bos_token / eos_token: a string, or an object with "content" (an AddedToken); NULL when
@@ -1721,11 +1739,37 @@ static int build_id_tables(Load *l, Tokenizer *t) {
         hf->doff[id] = model ? hf->voff[id] : 0;
         hf->dlen[id] = model ? hf->vlen[id] : -1;
     }
+    Buf nb[2] = {{0}, {0}};
     for (int k = 0; k < hf->n_added; k++) {
         const AddedToken *a = &hf->added[k];
         hf->doff[a->id] = a->off;
         hf->dlen[a->id] = a->len;
-        hf->special[a->id] = a->special;
+        if (!a->normalized || hf->norm.n == 0) continue;
+        /* The reference decodes a normalized added token as its normalized content, which
+         * the decoder then undoes (TinyLlama: "</s>" -> "▁</s>" -> " </s>"). */
+        const char *norm;
+        size_t norm_len;
+        int rc = normalize(hf, l->md, &l->tmp, arena_str(hf, a->off), (size_t)a->len, nb, &norm,
+                           &norm_len, l->err);
+        uint32_t off = 0;
+        if (rc == 0) rc = norm_len > (size_t)INT_MAX / 2 ? oom(l) : 0;
+        if (rc == 0) rc = arena_add(l, norm, norm_len, &off);
+        if (rc != 0) {
+            buf_free(&nb[0]);
+            buf_free(&nb[1]);
+            return -1;
+        }
+        hf->doff[a->id] = off;
+        hf->dlen[a->id] = (int)norm_len;
+    }
+    buf_free(&nb[0]);
+    buf_free(&nb[1]);
+    /* skip_special_tokens drops a token when its string is the content of a special added
+     * token: the reference tests the string, so a normalized special token ("▁</s>") stays. */
+    for (int id = 0; id < n; id++) {
+        if (hf->dlen[id] < 0) continue;
+        int k = added_find(hf, arena_str(hf, hf->doff[id]), (size_t)hf->dlen[id]);
+        hf->special[id] = k >= 0 && hf->added[k].special;
     }
     /* The post-processor's ids must be tokens, or decode and the model would meet ids that
      * do not exist. */
