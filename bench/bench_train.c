@@ -5,14 +5,16 @@
  *   cutkit-bench-train --model PATH --batch B --seq T --threads N --steps S --warmup W
  *                      [--lora --lora-r 16 --lora-alpha 32
  *                       --lora-targets gate_proj,up_proj,down_proj]
- *                      [--lr 1e-3] [--seed 1234] [--max-grad-norm 1.0]
+ *                      [--lr 1e-3] [--seed 1234] [--max-grad-norm 1.0] [--split-timing]
  *
  * Every step trains on the same batch of B sequences of T random token ids, drawn with
  * splitmix64 from --seed exactly as torch_train_ref.py draws them, so that both sides report
  * comparable losses: MLE on every next token (T - 1 per sequence), each weighted
  * 1 / (B (T - 1)), i.e. the mean cross-entropy. A step is: zero the gradients,
  * model_forward_backward, optim_clip_grad_norm, adamw_step. tokens/s = B T / median step time;
- * peak RSS is getrusage's ru_maxrss at the end. */
+ * peak RSS is getrusage's ru_maxrss at the end. --split-timing calls model_forward_train and
+ * model_backward (the two halves of model_forward_backward) with a clock between them and
+ * reports median_fwd_s (otherwise -1). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,7 @@ typedef struct {
     const char *model;
     int batch, seq, threads, steps, warmup;
     int lora, lora_r;
+    int split; /* time model_forward_train and model_backward separately */
     double lora_alpha;
     const char *lora_targets;
     double lr, max_grad_norm;
@@ -95,8 +98,17 @@ static int parse_double(const char *s, double *out) {
 }
 
 static int parse_args(int argc, char **argv, Options *o) {
-    *o = (Options){NULL, 4,   256, 2, 10, 2, 0, 16, 32.0, "gate_proj,up_proj,down_proj",
-                   1e-3, 1.0, 1234};
+    *o = (Options){.batch = 4,
+                   .seq = 256,
+                   .threads = 2,
+                   .steps = 10,
+                   .warmup = 2,
+                   .lora_r = 16,
+                   .lora_alpha = 32.0,
+                   .lora_targets = "gate_proj,up_proj,down_proj",
+                   .lr = 1e-3,
+                   .max_grad_norm = 1.0,
+                   .seed = 1234};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -105,6 +117,10 @@ static int parse_args(int argc, char **argv, Options *o) {
         }
         if (!strcmp(a, "--lora")) {
             o->lora = 1;
+            continue;
+        }
+        if (!strcmp(a, "--split-timing")) {
+            o->split = 1;
             continue;
         }
         if (i + 1 >= argc) {
@@ -164,7 +180,7 @@ typedef struct {
     float *grads;
     int *tokens, *offsets, *targets;
     float *weights;
-    double *times, *t_fb, *t_clip, *t_adamw;
+    double *times, *t_fwd, *t_fb, *t_clip, *t_adamw;
 } Run;
 
 static void run_free(Run *r) {
@@ -178,6 +194,7 @@ static void run_free(Run *r) {
     free(r->targets);
     free(r->weights);
     free(r->times);
+    free(r->t_fwd);
     free(r->t_fb);
     free(r->t_clip);
     free(r->t_adamw);
@@ -210,11 +227,12 @@ static int bench(const Options *o, Run *r, int threads, CkError *err) {
     r->weights = malloc(sizeof(float) * (size_t)n);
     r->offsets = malloc(sizeof(int) * (size_t)(B + 1));
     r->times = malloc(sizeof(double) * (size_t)total);
+    r->t_fwd = malloc(sizeof(double) * (size_t)total);
     r->t_fb = malloc(sizeof(double) * (size_t)total);
     r->t_clip = malloc(sizeof(double) * (size_t)total);
     r->t_adamw = malloc(sizeof(double) * (size_t)total);
     if (!r->grads || !r->tokens || !r->targets || !r->weights || !r->offsets || !r->times ||
-        !r->t_fb || !r->t_clip || !r->t_adamw)
+        !r->t_fwd || !r->t_fb || !r->t_clip || !r->t_adamw)
         return ck_fail(err, "out of memory");
 
     uint64_t state = o->seed;
@@ -237,11 +255,22 @@ static int bench(const Options *o, Run *r, int threads, CkError *err) {
         const double t0 = now_seconds();
         memset(r->grads, 0, n_train * sizeof(float));
         LossResult res;
-        if (model_forward_backward(&r->m, &r->acts, &b, &spec, o->lora ? NULL : r->grads,
-                                   o->lora ? &r->lora : NULL, o->lora ? r->grads : NULL, &res,
-                                   err) != 0)
+        float *base_grads = o->lora ? NULL : r->grads, *lora_grads = o->lora ? r->grads : NULL;
+        LoraAdapters *ad = o->lora ? &r->lora : NULL;
+        double tf = t0;
+        if (o->split) {
+            /* what model_forward_backward does, with a clock between the two halves */
+            if (model_forward_train(&r->m, &r->acts, &b, ad, err) != 0) return -1;
+            tf = now_seconds();
+            if (model_backward(&r->m, &r->acts, &b, &spec, base_grads, ad, lora_grads, &res, err) !=
+                0)
+                return -1;
+        } else if (model_forward_backward(&r->m, &r->acts, &b, &spec, base_grads, ad, lora_grads,
+                                          &res, err) != 0) {
             return -1;
+        }
         const double t1 = now_seconds();
+        r->t_fwd[step] = tf - t0;
         const double gnorm = optim_clip_grad_norm(r->grads, n_train, o->max_grad_norm);
         const double t2 = now_seconds();
         if (adamw_step(&r->opt, train_params, r->grads, o->lr, err) != 0) return -1;
@@ -269,6 +298,7 @@ static int bench(const Options *o, Run *r, int threads, CkError *err) {
     }
     const double med = median(tt, S);
     const double med_fb = median(r->t_fb + o->warmup, S);
+    const double med_fwd = o->split ? median(r->t_fwd + o->warmup, S) : -1;
     const double med_clip = median(r->t_clip + o->warmup, S);
     const double med_adamw = median(r->t_adamw + o->warmup, S);
     const char *base = strrchr(o->model, '/');
@@ -276,12 +306,13 @@ static int bench(const Options *o, Run *r, int threads, CkError *err) {
     printf("{\"impl\":\"cutkit\",\"mode\":\"train\",\"lora\":%d,\"threads\":%d,\"batch\":%d,"
            "\"seq\":%d,\"tokens_per_s\":%.1f,\"median_step_s\":%.6f,\"peak_rss_mb\":%.1f,"
            "\"mean_step_s\":%.6f,\"min_step_s\":%.6f,\"steps\":%d,\"warmup\":%d,"
-           "\"median_fwd_bwd_s\":%.6f,\"median_clip_s\":%.6f,\"median_adamw_s\":%.6f,"
+           "\"median_fwd_bwd_s\":%.6f,\"median_fwd_s\":%.6f,\"median_clip_s\":%.6f,\"median_adamw_"
+           "s\":%.6f,"
            "\"loss_first\":%.6f,\"loss_last\":%.6f,\"grad_norm_first\":%.6f,"
            "\"grad_norm_last\":%.6f,\"trained_params\":%zu,\"lora_r\":%d,\"lr\":%g,"
            "\"model\":\"%s\"}\n",
            o->lora, threads, B, T, n / med, med, peak_rss_mb(), mean, min, S, o->warmup, med_fb,
-           med_clip, med_adamw, loss_first, loss_last, gnorm_first, gnorm_last, n_train,
+           med_fwd, med_clip, med_adamw, loss_first, loss_last, gnorm_first, gnorm_last, n_train,
            o->lora ? o->lora_r : 0, o->lr, base);
     return 0;
 }

@@ -159,7 +159,7 @@ for c in "${CASES[@]}"; do
             cargs=(score --model "$model" --batch "$batch" --seq "$seq" --threads "$th" --repeats "$S_REP" --warmup "$S_WARM")
             targs=(--mode score --model "$model" --batch "$batch" --seq "$seq" --threads "$th" --repeats "$S_REP" --warmup "$S_WARM")
         else
-            cargs=(generate --model "$model" --steps "$steps" --threads "$th")
+            cargs=(generate --model "$model" --steps "$steps" --threads "$th" --repeats "$G_REP")
             targs=(--mode generate --model "$model" --steps "$steps" --threads "$th" --repeats "$G_REP" --warmup "$G_WARM")
         fi
         if [ "$CUTKIT_OK" = 1 ]; then

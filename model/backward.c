@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fastmath.h"
 #include "matmul.h"
 
 /* Work below this many floats runs on one thread: a parallel region costs more. */
@@ -24,61 +25,6 @@
 /* ---------------------------------------------------------------------------------------- */
 /* the loss of one row */
 
-/* e^x for x <= 0 (from a softmax: logits minus their maximum) in a form the compiler
- * vectorises, unlike a call to expf: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite split of
- * ln2), e^r by its degree-7 Taylor polynomial (truncation < 1e-8 on that interval, so float
- * rounding, ~1e-7, is the error), 2^n
- * put into the exponent bits. Below -87 the result is flushed to 0, as float e^x
- * underflows there. */
-static inline float exp_nonpositive(float x) {
-    /* written so that NaN also takes the clamp: (int32_t)NaN below would be undefined */
-    const float clamped = x > -87.0f ? x : -87.0f;
-    const float n = __builtin_rintf(clamped * 1.44269504088896341f);
-    const float r = (clamped - n * 0.693359375f) + n * 2.12194440e-4f;
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    union {
-        int32_t i;
-        float f;
-    } two_n = {.i = ((int32_t)n + 127) << 23};
-    return x > -87.0f ? p * two_n.f : (x == x ? 0.0f : x); /* a NaN stays NaN */
-}
-
-/* out[j] = e^(z[j] - shift) for j < n; returns their sum, accumulated in double over eight
- * interleaved lanes (a fixed order: the result does not depend on threads or alignment).
- * Two passes, each of which the compiler vectorises on its own. */
-static double exp_and_sum(float *out, const float *z, int n, float shift) {
-    for (int j = 0; j < n; j++) out[j] = exp_nonpositive(z[j] - shift);
-    enum { LANES = 8 };
-    double lane[LANES] = {0};
-    int j = 0;
-    for (; j + LANES <= n; j += LANES)
-        for (int k = 0; k < LANES; k++) lane[k] += out[j + k];
-    double s = 0.0;
-    for (; j < n; j++) s += out[j];
-    for (int k = 0; k < LANES; k++) s += lane[k];
-    return s;
-}
-
-/* max of z[0..n), n >= 1, over sixteen lanes (vectorised compare-and-select) */
-static float max_of(const float *z, int n) {
-    enum { LANES = 16 };
-    float lane[LANES];
-    for (int k = 0; k < LANES; k++) lane[k] = z[0];
-    int j = 0;
-    for (; j + LANES <= n; j += LANES)
-        for (int k = 0; k < LANES; k++) lane[k] = z[j + k] > lane[k] ? z[j + k] : lane[k];
-    float m = z[0];
-    for (; j < n; j++) m = z[j] > m ? z[j] : m;
-    for (int k = 0; k < LANES; k++) m = lane[k] > m ? lane[k] : m;
-    return m;
-}
 
 /* With e_j = exp(z_j - max) and S = sum_j e_j, p_j = e_j / S and
  *   MLE: l = -log p_t,      dl/dz_j = p_j - [j == t]

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "lora.h"
+#include "fastmath.h"
 #include "matmul.h"
 
 /* ---------------------------------------------------------------------------------------- */
@@ -295,14 +296,8 @@ static void rope_forward(const Model *m, float *vec, const int *positions, int n
 
 /* Softmax of row[0..valid) with max-subtraction; entries from valid to width become 0. */
 static void softmax_causal_row(float *row, int valid, int width) {
-    float maxv = row[0];
-    for (int j = 1; j < valid; j++)
-        if (row[j] > maxv) maxv = row[j];
-    double sum = 0.0;
-    for (int j = 0; j < valid; j++) {
-        row[j] = expf(row[j] - maxv);
-        sum += row[j];
-    }
+    const float maxv = max_of(row, valid);
+    const double sum = exp_and_sum(row, row, valid, maxv);
     float inv = (float)(1.0 / sum);
     for (int j = 0; j < valid; j++) row[j] *= inv;
     for (int j = valid; j < width; j++) row[j] = 0.0f;
@@ -519,14 +514,12 @@ void model_logits_row(const Model *m, const Activations *a, int row, float *logi
 /* ---------------------------------------------------------------------------------------- */
 /* scoring */
 
-/* log softmax(logits)[target] with max-subtraction and a double sum. */
-static double log_softmax_at(const float *logits, int V, int target) {
-    float maxv = logits[0];
-    for (int j = 1; j < V; j++)
-        if (logits[j] > maxv) maxv = logits[j];
-    double sum = 0.0;
-    for (int j = 0; j < V; j++) sum += exp((double)logits[j] - maxv);
-    return ((double)logits[target] - maxv) - log(sum);
+/* log softmax(logits)[target] with max-subtraction and a double sum; the row (scratch) is
+ * overwritten by its exponentials. */
+static double log_softmax_at(float *logits, int V, int target) {
+    const float target_logit = logits[target], maxv = max_of(logits, V);
+    double sum = exp_and_sum(logits, logits, V, maxv);
+    return ((double)target_logit - maxv) - log(sum);
 }
 
 int model_logprobs(const Model *m, Activations *a, const int *targets, double *logprobs,

@@ -483,6 +483,8 @@ struct HfTokenizer {
     PairTable merges;
     int unk_id; /* -1 = no unk_token */
     int fuse_unk, byte_fallback, ignore_merges;
+    int merge_into_space; /* some merge joins a token not ending in "▁" to one starting with it */
+    int split_at_space;   /* words may be merged in stretches that start at "▁" (see below) */
 
     /* added tokens */
     AddedToken *added;
@@ -1242,6 +1244,9 @@ static int merge_parts(Load *l, const cJSON *item, int i, const char **a, size_t
                  jkind(item));
 }
 
+/* SentencePiece's space, U+2581. */
+static const char SPACE_MARK[] = "\xE2\x96\x81";
+
 static int load_merges(Load *l, const cJSON *merges) {
     HfTokenizer *hf = l->hf;
     PairTable *t = &hf->merges;
@@ -1284,6 +1289,10 @@ static int load_merges(Load *l, const cJSON *merges) {
             lfail(l, p, "the merged token %s is not in model.vocab",
                   quote(q, sizeof q, buf_data(&concat), concat.len));
             goto done;
+        }
+        if (alen > 0 && blen >= 3 && !memcmp(b, SPACE_MARK, 3) &&
+            (alen < 3 || memcmp(a + alen - 3, SPACE_MARK, 3) != 0)) {
+            hf->merge_into_space = 1;
         }
         /* A repeated pair takes the later rank, as the reference's map does. */
         uint64_t key = (uint64_t)(uint32_t)ida << 32 | (uint32_t)idb;
@@ -1584,7 +1593,9 @@ static int load_config(Load *l, Tokenizer *t, const char *text) {
     if (add_bos >= 0) {
         hf->prefix.len = 0;
         if (add_bos) {
-            if (t->bos_id < 0) {
+            /* A bos_token that names no token is an error here, not a fallback to the
+             * template's BOS: the config would be asking for a token that does not exist. */
+            if (t->bos_id < 0 || (bos_name && bos < 0)) {
                 lfail(l, "add_bos_token",
                       bos_name ? "true, but bos_token %s is not a token" : "true, but there is "
                                                                            "no bos_token%s",
@@ -1600,7 +1611,7 @@ static int load_config(Load *l, Tokenizer *t, const char *text) {
     if (add_eos >= 0) {
         hf->suffix.len = 0;
         if (add_eos) {
-            if (t->eos_id < 0) {
+            if (t->eos_id < 0 || (eos_name && eos < 0)) {
                 lfail(l, "add_eos_token",
                       eos_name ? "true, but eos_token %s is not a token" : "true, but there is "
                                                                            "no eos_token%s",
@@ -1820,6 +1831,14 @@ int hf_load(Tokenizer *t, const char *json_text, size_t json_len, const char *co
     }
     if ((j = jget(root, "pre_tokenizer")) && load_pre_tokenizer(&l, j, "pre_tokenizer") != 0)
         goto done;
+    /* Without a pre-tokenizer (Llama 2) a whole text is one word. When no merge joins a token
+     * that does not end in "▁" to one that starts with "▁", no merge crosses the point before
+     * such a "▁", so merging the stretches between those points one by one gives the same
+     * tokens as merging the whole word (each stretch sees the same merges in the same order),
+     * with small heaps that stay in cache. "▁" must be a token, or fused <unk>s could span
+     * the point. */
+    hf->split_at_space = hf->pre.n == 0 && !hf->merge_into_space &&
+                         vocab_find(hf, SPACE_MARK, 3) >= 0;
     if ((j = jget(root, "post_processor")) &&
         load_post_processor(&l, j, "post_processor") != 0)
         goto done;
@@ -2064,6 +2083,16 @@ static int split_pieces(const RangeVec *in, SplitBehavior behavior, int invert, 
 static int pre_tokenize(Encoder *e, int k, const char *s, size_t len, int at_start) {
     const HfTokenizer *hf = e->hf;
     if (len == 0) return 0; /* the reference drops empty splits */
+    if (k == hf->pre.n && hf->split_at_space) {
+        size_t start = 0;
+        for (size_t i = 1; i + 3 <= len; i++) {
+            if (!memcmp(s + i, SPACE_MARK, 3) && (i < 3 || memcmp(s + i - 3, SPACE_MARK, 3))) {
+                if (bpe_word(e, s + start, i - start) != 0) return -1;
+                start = i;
+            }
+        }
+        return bpe_word(e, s + start, len - start);
+    }
     if (k == hf->pre.n) return bpe_word(e, s, len);
     const Step *st = &hf->pre.p[k];
     Buf *text = &e->pbuf[2 * k], *mapped = &e->pbuf[2 * k + 1];
