@@ -2,13 +2,17 @@
  * JSON line per run, in the same shape as bench/torch_ref.py.
  *
  *   cutkit-bench score --model PATH --batch B --seq T --threads N [--repeats R] [--warmup W]
- *   cutkit-bench generate --model PATH --steps N --threads N */
+ *   cutkit-bench generate --model PATH --steps N --threads N
+ *   cutkit-bench load --model PATH (a Hugging Face folder or a llama2.c file) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "blas_env.h"
+#include "hf_model.h"
 #include "lm.h"
 #include "llama2c.h"
 #include "model.h"
@@ -117,8 +121,35 @@ static int bench_generate(const Model *m, int steps, int repeats, int threads) {
     return rc ? 1 : 0;
 }
 
+/* Opening a model: a Hugging Face folder (memory-mapped safetensors converted straight into
+ * the parameter buffer) or a llama2.c file; reports seconds and peak RSS. */
+static int bench_load(const char *path, int threads) {
+    Model m;
+    HfConfig cfg;
+    CkError err = {{0}};
+    double t0 = now_seconds();
+    struct stat st;
+    int is_dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    int rc = is_dir ? hf_model_load(&m, &cfg, path, &err) : llama2c_load_file(&m, path, &err);
+    double dt = now_seconds() - t0;
+    if (rc != 0) {
+        fprintf(stderr, "cutkit-bench: %s\n", err.msg);
+        return 1;
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("{\"impl\":\"cutkit\",\"mode\":\"load\",\"threads\":%d,\"params\":%zu,"
+           "\"seconds\":%.4f,\"peak_rss_mb\":%.1f,\"params_mb\":%.1f}\n",
+           threads, m.n_params, dt, ru.ru_maxrss / 1024.0, m.n_params * 4.0 / 1048576.0);
+    model_free(&m);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     blas_env_ensure(argv);
+    if (argc >= 2 && !strcmp(argv[1], "load"))
+        return bench_load(arg_value(argc, argv, "--model", "model"),
+                          threads_set(atoi(arg_value(argc, argv, "--threads", "0"))));
     if (argc < 2 || (strcmp(argv[1], "score") && strcmp(argv[1], "generate"))) {
         fprintf(stderr, "usage: cutkit-bench score|generate --model PATH [--batch B --seq T] "
                         "[--steps N] [--threads N] [--repeats R] [--warmup W]\n");

@@ -25,14 +25,16 @@ static FlagSpec FLAGS[] = {
 };
 
 static const CommandSpec SPEC = {
-    "tokenize", "encode or decode text, one JSON object per line",
+    "tokenize",
+    "encode or decode text, one JSON object per line",
     "[--tokenizer PATH] [--no-special] [--decode] < in.jsonl",
     "Encoding reads one JSON object with a \"text\" string per line and writes the array of\n"
     "ids, with the tokenizer's special tokens (e.g. BOS) unless --no-special. Decoding reads\n"
     "one array of ids (or an object with \"ids\") per line and writes {\"text\": ...}; special\n"
     "tokens are printed unless --no-special. Blank lines are skipped; a malformed line stops\n"
     "with its line number and exit status 1.",
-    FLAGS, sizeof FLAGS / sizeof FLAGS[0]};
+    FLAGS,
+    sizeof FLAGS / sizeof FLAGS[0]};
 
 const CommandSpec *cmd_tokenize_spec(void) {
     return &SPEC;
@@ -82,9 +84,10 @@ static void put_json_string(FILE *out, const char *s, size_t n) {
             i++;
         } else {
             /* Copy one well-formed character, or replace one bad byte. */
-            int len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
-                                              : c >= 0xF0 && c <= 0xF4 ? 4
-                                                                        : 0;
+            int len = c >= 0xC2 && c <= 0xDF   ? 2
+                      : c >= 0xE0 && c <= 0xEF ? 3
+                      : c >= 0xF0 && c <= 0xF4 ? 4
+                                               : 0;
             int ok = len > 0 && (size_t)len <= n - i;
             for (int k = 1; ok && k < len; k++) ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
             if (ok && len == 3) {

@@ -11,7 +11,12 @@
  * quadratic; here the candidate pairs live in a heap over a doubly linked list of symbols,
  * and pieces are found in a hash table, so a text of n code points costs O(n) lookups and
  * O(n log n) heap work. When the vocabulary allows it (splits_at_spaces), each " word"
- * stretch is merged on its own, which keeps the heap small and in cache. */
+ * stretch is merged on its own, which keeps the heap small and in cache.
+ *
+ * The public functions also serve Hugging Face tokenizer.json tokenizers (kind
+ * TOKENIZER_HF_BPE), which live in tokenizer_hf.c: each function hands those to it.
+ * tokenizer_open tells the two formats apart by content and infers a tokenizer.bin's vocabulary
+ * size by counting its records. */
 #include "tokenizer.h"
 
 #include <errno.h>
@@ -593,7 +598,8 @@ done:
 const char *tokenizer_decode_piece(const Tokenizer *t, int prev, int id, char byte_buf[2],
                                    size_t *len) {
     *len = 0;
-    if (t && t->kind == TOKENIZER_HF_BPE && t->hf) return hf_decode_piece(t, prev, id, byte_buf, len);
+    if (t && t->kind == TOKENIZER_HF_BPE && t->hf)
+        return hf_decode_piece(t, prev, id, byte_buf, len);
     if (!t || !t->pieces || id < 0 || id >= t->vocab_size) return "";
     if (id == t->bos_id || id == t->eos_id || id == LLAMA2C_UNK_ID) return "";
     const char *s = t->pieces[id];
@@ -623,7 +629,8 @@ char *tokenizer_decode_special(const Tokenizer *t, const int *ids, int n, int sk
     char byte_buf[2];
     size_t len, total = 0;
     if (!ids || n < 0) n = 0;
-    if (t && t->kind == TOKENIZER_HF_BPE && t->hf) return hf_decode(t, ids, n, skip_special, out_len);
+    if (t && t->kind == TOKENIZER_HF_BPE && t->hf)
+        return hf_decode(t, ids, n, skip_special, out_len);
     for (int i = 0; i < n; i++) {
         tokenizer_decode_piece(t, i > 0 ? ids[i - 1] : -1, ids[i], byte_buf, &len);
         total += len;
@@ -659,8 +666,8 @@ int tokenizer_is_special(const Tokenizer *t, int id) {
            (id == t->bos_id || id == t->eos_id || id == LLAMA2C_UNK_ID);
 }
 
-int tokenizer_load_hf(Tokenizer *t, const char *json_text, size_t json_len,
-                      const char *config_text, const char *source, CkError *err) {
+int tokenizer_load_hf(Tokenizer *t, const char *json_text, size_t json_len, const char *config_text,
+                      const char *source, CkError *err) {
     return hf_load(t, json_text, json_len, config_text, source, err);
 }
 

@@ -28,19 +28,19 @@ typedef struct HfTokenizer HfTokenizer;
  * the llama2.c fields are zero / NULL. */
 typedef struct {
     TokenizerKind kind;
-    int vocab_size;     /* number of ids: 1 + the highest id of the vocabulary and added tokens */
-    int bos_id;         /* 1 for llama2.c tokenizers; HF: tokenizer_config.json's bos_token, else
-                           the post-processor's first special token; -1 when there is none */
-    int eos_id;         /* 2 for llama2.c tokenizers; HF: tokenizer_config.json's eos_token, else
-                           the post-processor's token after the text; -1 when there is none */
-    int max_piece_len;  /* longest piece in bytes (HF: longest decoded piece) */
-    HfTokenizer *hf;    /* tokenizer.json state (owned); NULL for llama2.c */
-    char **pieces;      /* [vocab_size] NUL-terminated piece strings (owned) */
-    int *piece_lens;    /* [vocab_size] byte lengths (pieces may hold no NULs, but be exact) */
-    float *scores;      /* [vocab_size] merge scores */
-    int *sorted_ids;    /* [vocab_size] ids sorted by piece bytes, for binary search */
-    int byte_fallback_base; /* id of <0x00>; byte b encodes as base + b (3 for llama2.c);
-                               -1 when ids 3..258 are not <0x00>..<0xFF> (bytes become <unk>) */
+    int vocab_size;    /* number of ids: 1 + the highest id of the vocabulary and added tokens */
+    int bos_id;        /* 1 for llama2.c tokenizers; HF: tokenizer_config.json's bos_token, else
+                          the post-processor's first special token; -1 when there is none */
+    int eos_id;        /* 2 for llama2.c tokenizers; HF: tokenizer_config.json's eos_token, else
+                          the post-processor's token after the text; -1 when there is none */
+    int max_piece_len; /* longest piece in bytes (HF: longest decoded piece) */
+    HfTokenizer *hf;   /* tokenizer.json state (owned); NULL for llama2.c */
+    char **pieces;     /* [vocab_size] NUL-terminated piece strings (owned) */
+    int *piece_lens;   /* [vocab_size] byte lengths (pieces may hold no NULs, but be exact) */
+    float *scores;     /* [vocab_size] merge scores */
+    int *sorted_ids;   /* [vocab_size] ids sorted by piece bytes, for binary search */
+    int byte_fallback_base;   /* id of <0x00>; byte b encodes as base + b (3 for llama2.c);
+                                 -1 when ids 3..258 are not <0x00>..<0xFF> (bytes become <unk>) */
     int *piece_hash;          /* [piece_hash_mask + 1] ids by hash of piece bytes, -1 = empty:
                                  the O(1) lookups of encode's merge loop */
     unsigned piece_hash_mask; /* table size - 1 (a power of two) */
@@ -69,8 +69,8 @@ int tokenizer_open(Tokenizer *t, const char *path, CkError *err);
  * NUL-terminated) and the optional tokenizer_config.json text config_text (NUL-terminated,
  * or NULL); `source` names the file in messages. Refuses unsupported features by name
  * ("unsupported normalizer 'NFKC'") and malformed JSON with the JSON path of the field. */
-int tokenizer_load_hf(Tokenizer *t, const char *json_text, size_t json_len,
-                      const char *config_text, const char *source, CkError *err);
+int tokenizer_load_hf(Tokenizer *t, const char *json_text, size_t json_len, const char *config_text,
+                      const char *source, CkError *err);
 
 /* Releases everything t owns and zeroes it; safe on a zeroed or already-freed Tokenizer. */
 void tokenizer_free(Tokenizer *t);
@@ -110,7 +110,8 @@ char *tokenizer_decode(const Tokenizer *t, const int *ids, int n);
  * (special ones left out when skip_special) go through the tokenizer.json decoder, and
  * invalid UTF-8 becomes U+FFFD as the reference prints it. Ids outside the vocabulary are
  * ignored. Returns a malloc'd NUL-terminated string (caller frees) with its length in *len
- * when len is not NULL (the text may hold NUL bytes), or NULL when out of memory. llama2.c
+ * when len is not NULL (the text may hold NUL bytes), or NULL when out of memory (or when a
+ * decoder regex gives up). llama2.c
  * tokenizers ignore skip_special: their BOS/EOS/<unk> always decode to nothing. */
 char *tokenizer_decode_special(const Tokenizer *t, const int *ids, int n, int skip_special,
                                size_t *len);

@@ -22,7 +22,22 @@
  * compiled when the library can. The reference runs them on Oniguruma with Ruby syntax, so
  * ^ and $ are line anchors here too, and matches are iterated as the reference iterates them:
  * from the end of the previous match, skipping an empty match right where the previous match
- * ended. Anything the file asks for that is not implemented is refused by name. */
+ * ended. Anything the file asks for that is not implemented is refused by name.
+ *
+ * Choices and known differences (none of them touches the three fixture files):
+ *  - an added token's "id" must be the id the reference gives it (the model's id of the
+ *    content, else the next id after the vocabulary and the earlier added tokens); the
+ *    reference silently renumbers, here the file is refused, since its ids would not mean
+ *    what it says;
+ *  - the text to encode must be valid UTF-8 (the reference takes Rust strings);
+ *  - in regexes of the file, PCRE2 10.42's \w is L, N and '_' where Oniguruma's also has marks
+ *    and connector punctuation, and Oniguruma also ends lines at NEL, LS and PS for ^ and $;
+ *    single_word uses an explicit class equal to Rust's \w, as the reference does;
+ *  - "truncation" must be null and "padding" null or BatchLongest (no effect on one text);
+ *  - where the reference panics (a Strip decoder meeting an empty token, a Replace with an
+ *    empty String pattern), this code returns a result;
+ *  - tokenizer_decode_piece is the streaming form: raw bytes per token, and the leading space
+ *    is dropped after BOS or at the start; tokenizer_decode is the exact one. */
 #include "tokenizer_hf.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -242,7 +257,8 @@ static int put_lossy(Buf *out, const char *s, size_t n) {
             i += (size_t)k;
             continue;
         }
-        if (buf_put(out, s + run, i - run) != 0 || buf_put(out, REPLACEMENT_CHAR, 3) != 0) return -1;
+        if (buf_put(out, s + run, i - run) != 0 || buf_put(out, REPLACEMENT_CHAR, 3) != 0)
+            return -1;
         i += (size_t)-k;
         run = i;
     }
@@ -251,9 +267,9 @@ static int put_lossy(Buf *out, const char *s, size_t n) {
 
 /* Rust's char::is_whitespace: the Unicode White_Space property. */
 static int is_white_space(uint32_t cp) {
-    return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 ||
-           cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
-           cp == 0x202F || cp == 0x205F || cp == 0x3000;
+    return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+           (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+           cp == 0x205F || cp == 0x3000;
 }
 
 /* ---- hashing ------------------------------------------------------------------------------- */
@@ -398,14 +414,14 @@ static int replace_all(const Regex *r, pcre2_match_data *md, RangeVec *tmp, cons
 /* ---- the tokenizer's state ----------------------------------------------------------------- */
 
 typedef enum {
-    STEP_PREPEND,      /* normalizer */
-    STEP_REPLACE,      /* normalizer, decoder */
-    STEP_BYTE_LEVEL,   /* pre-tokenizer, decoder */
-    STEP_SPLIT,        /* pre-tokenizer */
-    STEP_METASPACE,    /* pre-tokenizer, decoder */
+    STEP_PREPEND,       /* normalizer */
+    STEP_REPLACE,       /* normalizer, decoder */
+    STEP_BYTE_LEVEL,    /* pre-tokenizer, decoder */
+    STEP_SPLIT,         /* pre-tokenizer */
+    STEP_METASPACE,     /* pre-tokenizer, decoder */
     STEP_BYTE_FALLBACK, /* decoder */
-    STEP_FUSE,         /* decoder */
-    STEP_STRIP,        /* decoder */
+    STEP_FUSE,          /* decoder */
+    STEP_STRIP,         /* decoder */
 } StepKind;
 
 typedef enum {
@@ -421,8 +437,8 @@ typedef enum { PREPEND_ALWAYS, PREPEND_FIRST, PREPEND_NEVER } PrependScheme;
 /* One step of the normalizer, pre-tokenizer or decoder (Sequences are flattened). */
 typedef struct {
     StepKind kind;
-    Regex re;      /* Replace, Split; ByteLevel with use_regex (the GPT-2 pattern) */
-    char *text;    /* Prepend's text, Replace's content (owned) */
+    Regex re;   /* Replace, Split; ByteLevel with use_regex (the GPT-2 pattern) */
+    char *text; /* Prepend's text, Replace's content (owned) */
     size_t text_len;
     int add_prefix_space, use_regex; /* ByteLevel */
     SplitBehavior behavior;          /* Split */
@@ -473,10 +489,10 @@ struct HfTokenizer {
     Buf arena; /* every string: vocabulary, added tokens, decoded pieces */
 
     /* model vocabulary */
-    int n_model_ids;  /* 1 + highest model id */
-    int n_vocab;      /* number of model vocabulary entries */
-    uint32_t *voff;   /* [n_model_ids] */
-    int *vlen;        /* [n_model_ids] -1 where no model token has that id */
+    int n_model_ids; /* 1 + highest model id */
+    int n_vocab;     /* number of model vocabulary entries */
+    uint32_t *voff;  /* [n_model_ids] */
+    int *vlen;       /* [n_model_ids] -1 where no model token has that id */
     StrTable vocab;
     int small_id[SMALL_CP]; /* single-character tokens by code point, -1 = none */
     int byte_id[256];       /* <0xNN> tokens for byte fallback, -1 = none */
@@ -501,10 +517,10 @@ struct HfTokenizer {
     IntVec prefix, suffix; /* post-processor tokens around the text */
 
     /* per id */
-    uint32_t *doff; /* [n_ids] the token for decoding (added tokens first) */
-    int *dlen;      /* -1 = no token */
+    uint32_t *doff;         /* [n_ids] the token for decoding (added tokens first) */
+    int *dlen;              /* -1 = no token */
     unsigned char *special; /* 1: skip_special drops it (its token is a special's content) */
-    uint32_t *poff; /* [n_ids] the streaming piece (tokenizer_decode_piece) */
+    uint32_t *poff;         /* [n_ids] the streaming piece (tokenizer_decode_piece) */
     int *plen;
     short *pbyte; /* the raw byte of a <0xNN> piece, or -1 */
     int strip_first;
@@ -734,8 +750,7 @@ static int jobject(Load *l, const cJSON *j, const char *path) {
     return cJSON_IsObject(j) ? 0 : lfail(l, path, "expected an object, found %s", jkind(j));
 }
 
-static int jarray(Load *l, const cJSON *obj, const char *path, const char *key,
-                  const cJSON **out) {
+static int jarray(Load *l, const cJSON *obj, const char *path, const char *key, const cJSON **out) {
     char p[200];
     *out = jget(obj, key);
     if (!*out) return lfail(l, sub(p, sizeof p, path, key), "missing");
@@ -856,8 +871,8 @@ static int dup_text(Load *l, Step *s, const char *text) {
 }
 
 /* A one-character string field (Metaspace's replacement, Strip's content). */
-static int load_char(Load *l, const cJSON *obj, const char *path, const char *key,
-                     const char *def, Step *s) {
+static int load_char(Load *l, const cJSON *obj, const char *path, const char *key, const char *def,
+                     Step *s) {
     const char *c;
     if (jstr(l, obj, path, key, 0, &c) != 0) return -1;
     if (!c) c = def;
@@ -1114,8 +1129,8 @@ done:
 }
 
 /* Bert/Roberta processors: cls before the text, sep after it, each a [token, id] pair. */
-static int load_cls_sep(Load *l, const cJSON *j, const char *path, const char *key,
-                        IntVec *into, int in_front) {
+static int load_cls_sep(Load *l, const cJSON *j, const char *path, const char *key, IntVec *into,
+                        int in_front) {
     char p[200], q[220];
     const cJSON *pair;
     if (jarray(l, j, path, key, &pair) != 0) return -1;
@@ -1240,8 +1255,7 @@ static int merge_parts(Load *l, const cJSON *item, int i, const char **a, size_t
         return 0;
     }
     snprintf(p, sizeof p, "model.merges[%d]", i);
-    return lfail(l, p, "expected a string \"a b\" or a pair [\"a\", \"b\"], found %s",
-                 jkind(item));
+    return lfail(l, p, "expected a string \"a b\" or a pair [\"a\", \"b\"], found %s", jkind(item));
 }
 
 /* SentencePiece's space, U+2581. */
@@ -1402,8 +1416,8 @@ static int trie_add(Trie *tr, const char *s, size_t n, int token) {
 }
 
 /* Finds the leftmost pattern occurrence in s[from..len), the longest one there. */
-static int trie_find(const Trie *tr, const char *s, size_t len, size_t from, size_t *ms,
-                     size_t *me, int *token) {
+static int trie_find(const Trie *tr, const char *s, size_t len, size_t from, size_t *ms, size_t *me,
+                     int *token) {
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = from; i < len; i++) {
         if (!tr->first[u[i]]) continue;
@@ -1484,9 +1498,9 @@ static int load_added_tokens(Load *l, const cJSON *arr) {
         if (hf->added_table.slots[slot] >= 0) {
             expect = hf->added[hf->added_table.slots[slot]].id;
         } else if ((expect = vocab_find(hf, content, len)) < 0) {
-            expect = max_added < 0 ? hf->n_vocab
+            expect = max_added < 0                                    ? hf->n_vocab
                      : (max_added >= hf->n_vocab || hf->n_vocab == 0) ? max_added + 1
-                                                                       : hf->n_vocab;
+                                                                      : hf->n_vocab;
         }
         if (id != expect) {
             lfail(l, p,
@@ -1548,8 +1562,8 @@ done:
 
 /* The index of the added token whose content is s[0..len), or -1. */
 static int added_find(const HfTokenizer *hf, const char *s, size_t len) {
-    return hf->added_table.slots[strtab_slot(&hf->added_table, hf->arena.p, hf->added_off,
-                                             hf->added_len, s, len)];
+    return hf->added_table
+        .slots[strtab_slot(&hf->added_table, hf->arena.p, hf->added_off, hf->added_len, s, len)];
 }
 
 /* The id of a token named by its content: an added token first, else the model's; -1. */
@@ -1597,8 +1611,9 @@ static int load_config(Load *l, Tokenizer *t, const char *text) {
              * template's BOS: the config would be asking for a token that does not exist. */
             if (t->bos_id < 0 || (bos_name && bos < 0)) {
                 lfail(l, "add_bos_token",
-                      bos_name ? "true, but bos_token %s is not a token" : "true, but there is "
-                                                                           "no bos_token%s",
+                      bos_name ? "true, but bos_token %s is not a token"
+                               : "true, but there is "
+                                 "no bos_token%s",
                       bos_name ? quote(q, sizeof q, bos_name, strlen(bos_name)) : "");
                 goto done;
             }
@@ -1613,8 +1628,9 @@ static int load_config(Load *l, Tokenizer *t, const char *text) {
         if (add_eos) {
             if (t->eos_id < 0 || (eos_name && eos < 0)) {
                 lfail(l, "add_eos_token",
-                      eos_name ? "true, but eos_token %s is not a token" : "true, but there is "
-                                                                           "no eos_token%s",
+                      eos_name ? "true, but eos_token %s is not a token"
+                               : "true, but there is "
+                                 "no eos_token%s",
                       eos_name ? quote(q, sizeof q, eos_name, strlen(eos_name)) : "");
                 goto done;
             }
@@ -1692,8 +1708,8 @@ static int build_pieces(Load *l, Tokenizer *t) {
                     size_t one_len = cur.len;
                     next.len = 0;
                     if (s->kind == STEP_REPLACE) {
-                        if (replace_all(&s->re, l->md, &l->tmp, one, one_len, s->text,
-                                        s->text_len, &next, l->err) != 0)
+                        if (replace_all(&s->re, l->md, &l->tmp, one, one_len, s->text, s->text_len,
+                                        &next, l->err) != 0)
                             goto done;
                     } else {
                         for (size_t i = 0; i < one_len;) {
@@ -1837,10 +1853,9 @@ int hf_load(Tokenizer *t, const char *json_text, size_t json_len, const char *co
      * tokens as merging the whole word (each stretch sees the same merges in the same order),
      * with small heaps that stay in cache. "▁" must be a token, or fused <unk>s could span
      * the point. */
-    hf->split_at_space = hf->pre.n == 0 && !hf->merge_into_space &&
-                         vocab_find(hf, SPACE_MARK, 3) >= 0;
-    if ((j = jget(root, "post_processor")) &&
-        load_post_processor(&l, j, "post_processor") != 0)
+    hf->split_at_space =
+        hf->pre.n == 0 && !hf->merge_into_space && vocab_find(hf, SPACE_MARK, 3) >= 0;
+    if ((j = jget(root, "post_processor")) && load_post_processor(&l, j, "post_processor") != 0)
         goto done;
     if ((j = jget(root, "decoder"))) {
         hf->has_decoder = 1;
@@ -1904,8 +1919,8 @@ typedef struct {
     IntVec out;
     Buf norm[2];
     RangeVec top, sub, tmp;
-    Buf *pbuf;     /* [2 * n_pre] per pre-tokenizer step: its text buffers */
-    RangeVec *pr;  /* [2 * n_pre] per pre-tokenizer step: matches and pieces */
+    Buf *pbuf;    /* [2 * n_pre] per pre-tokenizer step: its text buffers */
+    RangeVec *pr; /* [2 * n_pre] per pre-tokenizer step: matches and pieces */
     Symbol *sym;
     MergeEntry *heap;
     size_t sym_cap, heap_len, heap_cap;
@@ -2139,8 +2154,8 @@ static int pre_tokenize(Encoder *e, int k, const char *s, size_t len, int at_sta
         text->len = 0;
         int prepend = st->scheme == PREPEND_ALWAYS || (st->scheme == PREPEND_FIRST && at_start);
         /* The check for a leading replacement comes after spaces became replacements. */
-        int starts_with_rep = (len >= st->rep_len && !memcmp(s, st->rep, st->rep_len)) ||
-                              (s[0] == ' ');
+        int starts_with_rep =
+            (len >= st->rep_len && !memcmp(s, st->rep, st->rep_len)) || (s[0] == ' ');
         if (prepend && !starts_with_rep && buf_put(text, st->rep, st->rep_len) != 0)
             goto out_of_memory;
         for (size_t i = 0; i < len; i++) {
@@ -2194,8 +2209,8 @@ static int normalize(const HfTokenizer *hf, pcre2_match_data *md, RangeVec *tmp,
             if (cur_len == 0) continue; /* an empty string stays empty */
             if (buf_put(dst, st->text, st->text_len) != 0 || buf_put(dst, cur, cur_len) != 0)
                 return ck_fail(err, "out of memory");
-        } else if (replace_all(&st->re, md, tmp, cur, cur_len, st->text, st->text_len, dst,
-                               err) != 0) {
+        } else if (replace_all(&st->re, md, tmp, cur, cur_len, st->text, st->text_len, dst, err) !=
+                   0) {
             return -1;
         }
         cur = buf_data(dst);

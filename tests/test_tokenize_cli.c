@@ -53,7 +53,8 @@ static void test_embedded(void **state) {
     (void)state;
     expect_output("tokenize", "{\"text\": \"Once upon a time\"}\n\n{\"text\": \"\"}\n",
                   "[1,403,407,261,378]\n[1]\n");
-    expect_output("tokenize --no-special", "{\"text\": \"Once upon a time\"}", "[403,407,261,378]\n");
+    expect_output("tokenize --no-special", "{\"text\": \"Once upon a time\"}",
+                  "[403,407,261,378]\n");
     expect_output("tokenize --decode", "[1,403,407,261,378]\n{\"ids\": []}\n",
                   "{\"text\": \"Once upon a time\"}\n{\"text\": \"\"}\n");
 }

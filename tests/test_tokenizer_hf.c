@@ -63,8 +63,8 @@ static int teardown(void **state) {
 }
 
 /* Calls fn for every JSON line of dir/name. Returns the number of lines, or -1. */
-static int for_each_line(const char *dir, const char *name,
-                         void (*fn)(const cJSON *row, void *ctx), void *ctx) {
+static int for_each_line(const char *dir, const char *name, void (*fn)(const cJSON *row, void *ctx),
+                         void *ctx) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     size_t size;
@@ -138,8 +138,8 @@ static void check_decode_row(const cJSON *row, void *ctx) {
     if (len == strlen(want) && strcmp(got, want) == 0) {
         g->matched++;
     } else {
-        fprintf(stderr, "%s %s %s skip_special_tokens=%d:\n  want \"%s\"\n  got  \"%s\"\n",
-                g->name, cJSON_GetObjectItem(row, "case")->valuestring,
+        fprintf(stderr, "%s %s %s skip_special_tokens=%d:\n  want \"%s\"\n  got  \"%s\"\n", g->name,
+                cJSON_GetObjectItem(row, "case")->valuestring,
                 cJSON_GetObjectItem(row, "what")->valuestring, skip, want, got);
     }
     free(got);
@@ -153,8 +153,8 @@ static void run_golden(void **state, int which, int decode) {
     int lines = for_each_line(f->dir[which], decode ? "decode.jsonl" : "encode.jsonl",
                               decode ? check_decode_row : check_encode_row, &g);
     assert_true(lines > 0);
-    fprintf(stderr, "%s: %s %d/%d golden cases match\n", NAMES[which],
-            decode ? "decode" : "encode", g.matched, g.total);
+    fprintf(stderr, "%s: %s %d/%d golden cases match\n", NAMES[which], decode ? "decode" : "encode",
+            g.matched, g.total);
     assert_int_equal(g.matched, g.total);
 }
 
@@ -176,7 +176,6 @@ static void test_llama3_encode(void **state) {
 static void test_llama3_decode(void **state) {
     run_golden(state, 2, 1);
 }
-
 
 /* ---- the lm-evaluation-harness split ------------------------------------------------------- */
 
@@ -295,7 +294,8 @@ static void test_open_llama2c(void **state) {
     assert_int_equal(test_write_file(path, data, size - 3), 0);
     assert_int_equal(tokenizer_open(&t, dir, &err), -1);
     snprintf(want_msg, sizeof want_msg,
-             "%s: tokenizer: record 511: length 3 runs past the end of the data (6224 bytes)", path);
+             "%s: tokenizer: record 511: length 3 runs past the end of the data (6224 bytes)",
+             path);
     assert_string_equal(err.msg, want_msg);
     assert_null(t.hf);
     remove(path);
@@ -353,8 +353,8 @@ static void check_pieces_row(const cJSON *row, void *ctx) {
     size_t k = 0;
     for (int i = 0; i < n; i++) {
         size_t len;
-        const char *p = tokenizer_decode_piece(r->tok, i > 0 ? ids[i - 1] : -1, ids[i], byte_buf,
-                                               &len);
+        const char *p =
+            tokenizer_decode_piece(r->tok, i > 0 ? ids[i - 1] : -1, ids[i], byte_buf, &len);
         assert_true(k + len < sizeof got);
         memcpy(got + k, p, len);
         k += len;
@@ -550,7 +550,8 @@ static void test_tokenizer_config(void **state) {
     char *json = test_read_file(path, &size);
     Tokenizer t;
     CkError err = {{0}};
-    assert_int_equal(tokenizer_load_hf(&t, json, size, "{\"add_bos_token\": false, "
+    assert_int_equal(tokenizer_load_hf(&t, json, size,
+                                       "{\"add_bos_token\": false, "
                                        "\"add_eos_token\": true, \"eos_token\": \"</s>\"}",
                                        "d/tokenizer.json", &err),
                      0);
@@ -573,9 +574,9 @@ static void test_tokenizer_config(void **state) {
     EXPECT_IDS(&t, "Hello", 1, 2, 15043);
     tokenizer_free(&t);
     /* Without add_* keys the template stands; an unknown eos_token name is ignored. */
-    assert_int_equal(tokenizer_load_hf(&t, json, size, "{\"eos_token\": \"<nope>\"}",
-                                       "tokenizer.json", &err),
-                     0);
+    assert_int_equal(
+        tokenizer_load_hf(&t, json, size, "{\"eos_token\": \"<nope>\"}", "tokenizer.json", &err),
+        0);
     EXPECT_IDS(&t, "Hello", 1, 1, 15043);
     tokenizer_free(&t);
 
@@ -586,14 +587,14 @@ static void test_tokenizer_config(void **state) {
     assert_string_equal(err.msg, "d/tokenizer_config.json: add_bos_token: true, but bos_token "
                                  "'<nope>' is not a token");
     /* TinyLlama's template has no EOS to fall back on. */
-    assert_int_equal(tokenizer_load_hf(&t, json, size, "{\"add_eos_token\": true}",
-                                       "d/tokenizer.json", &err),
-                     -1);
+    assert_int_equal(
+        tokenizer_load_hf(&t, json, size, "{\"add_eos_token\": true}", "d/tokenizer.json", &err),
+        -1);
     assert_string_equal(err.msg, "d/tokenizer_config.json: add_eos_token: true, but there is no "
                                  "eos_token");
-    assert_int_equal(tokenizer_load_hf(&t, json, size, "{\"add_bos_token\": \"yes\"}",
-                                       "d/tokenizer.json", &err),
-                     -1);
+    assert_int_equal(
+        tokenizer_load_hf(&t, json, size, "{\"add_bos_token\": \"yes\"}", "d/tokenizer.json", &err),
+        -1);
     assert_string_equal(err.msg, "d/tokenizer_config.json: add_bos_token: expected true or false, "
                                  "found a string");
     assert_int_equal(tokenizer_load_hf(&t, json, size, "[]", "tokenizer.json", &err), -1);
@@ -660,8 +661,9 @@ static void test_refusals(void **state) {
     (void)state;
     expect_refusal("normalizer", "{\"type\": \"NFKC\"}",
                    "t.json: normalizer.type: unsupported normalizer 'NFKC'");
-    expect_refusal("model.type", "\"Unigram\"", "t.json: model.type: unsupported model type "
-                                                "'Unigram'");
+    expect_refusal("model.type", "\"Unigram\"",
+                   "t.json: model.type: unsupported model type "
+                   "'Unigram'");
     expect_refusal("pre_tokenizer", "{\"type\": \"Whitespace\"}",
                    "t.json: pre_tokenizer.type: unsupported pre-tokenizer 'Whitespace'");
     expect_refusal("pre_tokenizer",
@@ -675,8 +677,9 @@ static void test_refusals(void **state) {
                    "\"Isolated\"}",
                    "t.json: pre_tokenizer.pattern.Regex: cannot compile: missing closing "
                    "parenthesis at offset 2");
-    expect_refusal("pre_tokenizer", "{\"type\": \"Split\", \"pattern\": {}, \"behavior\": \"Isolated\"}",
-                   "t.json: pre_tokenizer.pattern: expected exactly one of \"String\" and \"Regex\"");
+    expect_refusal(
+        "pre_tokenizer", "{\"type\": \"Split\", \"pattern\": {}, \"behavior\": \"Isolated\"}",
+        "t.json: pre_tokenizer.pattern: expected exactly one of \"String\" and \"Regex\"");
     expect_refusal("decoder", "{\"type\": \"Sequence\", \"decoders\": [{\"type\": \"WordPiece\"}]}",
                    "t.json: decoder.decoders[0].type: unsupported decoder 'WordPiece'");
     expect_refusal("decoder", "{\"type\": \"Strip\", \"content\": \"ab\"}",
@@ -693,14 +696,16 @@ static void test_refusals(void **state) {
                    "t.json: model.vocab['a']: expected an integer, found a string");
     expect_refusal("model.vocab", "{\"a\": 1.5}",
                    "t.json: model.vocab['a']: expected an integer from 0 to 4194303, found 1.5");
-    expect_refusal("model.vocab", "{\"a\": 0, \"b\": 0}", "t.json: model.vocab: 'a' and 'b' both have id 0");
+    expect_refusal("model.vocab", "{\"a\": 0, \"b\": 0}",
+                   "t.json: model.vocab: 'a' and 'b' both have id 0");
     expect_refusal("model.merges", "[5]",
                    "t.json: model.merges[0]: expected a string \"a b\" or a pair [\"a\", \"b\"], "
                    "found a number");
     expect_refusal("model.merges", "[\"a t\", \"at\"]",
                    "t.json: model.merges[1]: expected \"a b\" with exactly one space");
-    expect_refusal("model.merges", "[[\"a\", \"z\"]]", "t.json: model.merges[0]: 'z' is not in "
-                                                       "model.vocab");
+    expect_refusal("model.merges", "[[\"a\", \"z\"]]",
+                   "t.json: model.merges[0]: 'z' is not in "
+                   "model.vocab");
     expect_refusal("model.merges", "[\"b c\"]",
                    "t.json: model.merges[0]: the merged token 'bc' is not in model.vocab");
     expect_refusal("model.fuse_unk", "\"yes\"",
@@ -713,9 +718,9 @@ static void test_refusals(void **state) {
                    "t.json: model.unk_token: '<nope>' is not in model.vocab");
     expect_refusal("truncation", "{\"max_length\": 512}",
                    "t.json: truncation: unsupported: truncation must be null");
-    expect_refusal("added_tokens", "{}", "t.json: added_tokens: expected an array, found an object");
-    expect_refusal("added_tokens",
-                   "[{\"id\": 30, \"content\": \"<new>\", \"special\": true}]",
+    expect_refusal("added_tokens", "{}",
+                   "t.json: added_tokens: expected an array, found an object");
+    expect_refusal("added_tokens", "[{\"id\": 30, \"content\": \"<new>\", \"special\": true}]",
                    "t.json: added_tokens[0]: '<new>' has id 30, but the tokenizers library gives "
                    "it id 21 (the model's id of the token, else the next id after the vocabulary "
                    "and the earlier added tokens)");
@@ -725,7 +730,8 @@ static void test_refusals(void **state) {
     expect_text_refusal("{", 1, "t.json: line 1: not valid JSON (at byte 0)");
     expect_text_refusal("{}\n x", 5, "t.json: line 2: not valid JSON (at byte 4)");
     expect_text_refusal("", 0, "t.json: line 1: not valid JSON (at byte 0)");
-    expect_text_refusal("[1]", 3, "t.json: expected a JSON object at the top level, found an array");
+    expect_text_refusal("[1]", 3,
+                        "t.json: expected a JSON object at the top level, found an array");
     expect_text_refusal("{\"a\":\n\"\xff\"}", 9, "t.json: line 2: not valid UTF-8");
     expect_text_refusal("{\"a\": \"x\\u0000\"}", 15,
                         "t.json: line 1: \\u0000 in a JSON string is not supported");

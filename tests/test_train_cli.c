@@ -154,6 +154,34 @@ static void test_sigterm_saves(void **state) {
     free(latest);
 }
 
+/* cutkit merge folds the adapter in: the merged model scores a text as the base model with
+ * the adapter does. */
+static void test_merge_equals_adapter(void **state) {
+    (void)state;
+    char *err = NULL;
+    assert_int_equal(cutkit("train --data stories.txt --steps 4 --batch-size 2 --seq-len 48 "
+                            "--warmup 0 --schedule constant --lr 1e-2 --lora --lora-targets all "
+                            "--lora-r 4 --lora-dropout 0 --out merge-run",
+                            &err),
+                     0);
+    free(err);
+    assert_int_equal(cutkit("merge --adapter merge-run/adapter --out merged", &err), 0);
+    free(err);
+    char cmd[2048], *with_adapter = NULL, *merged = NULL;
+    const char *text = "--text 'Lily saw a big red ball in the park.'";
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' score --adapter merge-run/adapter %s", dir,
+             CUTKIT_BINARY, text);
+    assert_int_equal(test_run(cmd, &with_adapter, NULL), 0);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' score --model merged %s", dir, CUTKIT_BINARY, text);
+    assert_int_equal(test_run(cmd, &merged, NULL), 0);
+    double a = strtod(strstr(with_adapter, "\"sum\":") + 6, NULL);
+    double b = strtod(strstr(merged, "\"sum\":") + 6, NULL);
+    printf("sum log p with the adapter %.6f, merged %.6f\n", a, b);
+    assert_float_equal(a, b, 1e-4);
+    free(with_adapter);
+    free(merged);
+}
+
 static void test_bad_options(void **state) {
     (void)state;
     char *err = NULL;
@@ -179,6 +207,7 @@ int main(void) {
         cmocka_unit_test(test_resume_full),
         cmocka_unit_test(test_resume_lora),
         cmocka_unit_test(test_sigterm_saves),
+        cmocka_unit_test(test_merge_equals_adapter),
         cmocka_unit_test(test_bad_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

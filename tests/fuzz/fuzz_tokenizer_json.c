@@ -56,8 +56,8 @@ static void use(const Tokenizer *t) {
             char byte_buf[2];
             for (int i = 0; i < n; i++) {
                 size_t len = 0;
-                const char *p = tokenizer_decode_piece(t, i ? ids[i - 1] : -1, ids[i], byte_buf,
-                                                       &len);
+                const char *p =
+                    tokenizer_decode_piece(t, i ? ids[i - 1] : -1, ids[i], byte_buf, &len);
                 CHECK(p != NULL && (int)len <= t->max_piece_len);
             }
             free(ids);
