@@ -6,6 +6,7 @@
 #include "fileio.h"
 
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +35,8 @@ static int get_float(const cJSON *root, const char *key, float def, float *out,
         *out = def;
         return 0;
     }
-    if (!cJSON_IsNumber(v)) return ck_fail(err, "%s: field \"%s\" must be a number", source, key);
+    if (!cJSON_IsNumber(v) || !(fabs(v->valuedouble) <= FLT_MAX))
+        return ck_fail(err, "%s: field \"%s\" must be a number in float range", source, key);
     *out = (float)v->valuedouble;
     return 0;
 }
@@ -46,7 +48,9 @@ static int get_token_id(const cJSON *root, const char *key, int *out, const char
     *out = -1;
     if (!v || cJSON_IsNull(v)) return 0;
     if (cJSON_IsArray(v)) v = cJSON_GetArrayItem(v, 0);
-    if (!v || !cJSON_IsNumber(v))
+    /* range-checked before the cast: a double outside int is undefined behaviour to convert */
+    if (!v || !cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
+        v->valuedouble < 0 || v->valuedouble > 2147483647.0)
         return ck_fail(err, "%s: field \"%s\" must be a token id or a list of them", source, key);
     *out = (int)v->valuedouble;
     return 0;

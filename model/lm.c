@@ -12,20 +12,33 @@
 
 #define EMBEDDED_VOCAB 512
 
-static int open_tokenizer(LanguageModel *lm, const char *model_path, const char *tokenizer_path,
-                          CkError *err) {
+/* The tokenizer that goes with a model: an explicit path; else, beside the model, a Hugging
+ * Face folder's tokenizer.json or a llama2.c file's tokenizer.bin; else the embedded tok512
+ * when the vocabulary has its size. Its vocabulary must fit the model's. */
+static int open_tokenizer(LanguageModel *lm, const char *model_path, int model_is_dir,
+                          const char *tokenizer_path, CkError *err) {
     const int vocab = lm->model.config.vocab_size;
     char beside[1024];
     if (!tokenizer_path && model_path) {
-        /* a llama2.c model usually travels with its tokenizer.bin */
-        const char *slash = strrchr(model_path, '/');
-        int dir_len = slash ? (int)(slash - model_path) : 1;
-        snprintf(beside, sizeof beside, "%.*s/tokenizer.bin", dir_len, slash ? model_path : ".");
+        if (model_is_dir) {
+            snprintf(beside, sizeof beside, "%.1000s/tokenizer.json", model_path);
+        } else {
+            const char *slash = strrchr(model_path, '/');
+            int dir_len = slash ? (int)(slash - model_path) : 1;
+            snprintf(beside, sizeof beside, "%.*s/tokenizer.bin", dir_len > 1000 ? 1000 : dir_len,
+                     slash ? model_path : ".");
+        }
         if (access(beside, R_OK) == 0) tokenizer_path = beside;
     }
     if (tokenizer_path) {
         snprintf(lm->tokenizer_source, sizeof lm->tokenizer_source, "%.500s", tokenizer_path);
-        return tokenizer_load_llama2c_file(&lm->tokenizer, tokenizer_path, vocab, err);
+        if (tokenizer_open(&lm->tokenizer, tokenizer_path, err) != 0) return -1;
+        /* a tokenizer may have fewer ids than the embedding (padded vocabularies), never more */
+        if (lm->tokenizer.vocab_size > vocab)
+            return ck_fail(err,
+                           "vocab mismatch: the tokenizer %s has %d tokens but the model only %d",
+                           tokenizer_path, lm->tokenizer.vocab_size, vocab);
+        return 0;
     }
     if (vocab != EMBEDDED_VOCAB)
         return ck_fail(err,
@@ -42,7 +55,8 @@ int lm_open(LanguageModel *lm, const char *model_path, const char *tokenizer_pat
     memset(lm, 0, sizeof *lm);
     int rc;
     struct stat st;
-    if (model_path && stat(model_path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    const int is_dir = model_path && stat(model_path, &st) == 0 && S_ISDIR(st.st_mode);
+    if (is_dir) {
         snprintf(lm->model_source, sizeof lm->model_source, "%.500s", model_path);
         HfConfig cfg;
         rc = hf_model_load(&lm->model, &cfg, model_path, err);
@@ -55,7 +69,7 @@ int lm_open(LanguageModel *lm, const char *model_path, const char *tokenizer_pat
         snprintf(lm->model_source, sizeof lm->model_source, "embedded:stories260K");
         rc = llama2c_load(&lm->model, data, size, err);
     }
-    if (rc == 0) rc = open_tokenizer(lm, model_path, tokenizer_path, err);
+    if (rc == 0) rc = open_tokenizer(lm, model_path, is_dir, tokenizer_path, err);
     if (rc != 0) lm_close(lm);
     return rc;
 }

@@ -14,10 +14,10 @@ typedef struct {
 } LanguageModel;
 
 /* Opens a model and its tokenizer. model_path NULL means the embedded stories260K; a folder
- * is read as a Hugging Face folder, a file as a llama2.c checkpoint. With
- * tokenizer_path NULL: the embedded tok512 for the embedded model, otherwise tokenizer.bin
- * beside the model file, or the embedded tok512 when the model's vocabulary has its 512
- * tokens. The tokenizer's vocabulary must match the model's. */
+ * is read as a Hugging Face folder, a file as a llama2.c checkpoint. tokenizer_path is a
+ * tokenizer.json, a folder or a tokenizer.bin (tokenizer_open); with NULL: the folder's
+ * tokenizer.json, or tokenizer.bin beside a llama2.c file, else the embedded tok512 when the
+ * model's vocabulary has its 512 tokens. The tokenizer may not have more ids than the model. */
 int lm_open(LanguageModel *lm, const char *model_path, const char *tokenizer_path, CkError *err);
 
 /* Releases the model and tokenizer. */

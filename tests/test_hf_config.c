@@ -98,6 +98,11 @@ static void test_refusals(void **state) {
                    "config.json: n_heads 30 does not divide dim 2048");
     expect_refused("\"tie_word_embeddings\": false", "\"tie_word_embeddings\": \"no\"",
                    "config.json: field \"tie_word_embeddings\" must be true or false");
+    /* found by tests/fuzz/fuzz_hf_config.c: out-of-range numbers were cast (undefined) */
+    expect_refused("\"bos_token_id\": 1", "\"bos_token_id\": 1e50",
+                   "config.json: field \"bos_token_id\" must be a token id or a list of them");
+    expect_refused("\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": 1e300",
+                   "config.json: field \"rms_norm_eps\" must be a number in float range");
     HfConfig c;
     CkError err = {{0}};
     assert_int_equal(hf_config_parse(&c, "{not json", "config.json", &err), -1);
