@@ -2,11 +2,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "embedded.h"
 #include "hf_model.h"
 #include "llama2c.h"
+#include "tokenizer_export.h"
 
 static struct {
     const char *from, *to, *dtype, *format;
@@ -27,7 +29,10 @@ static const CommandSpec SPEC = {
     "[--from PATH] --to PATH [--format hf|llama2c] [--dtype f32|f16|bf16]",
     "A Hugging Face folder gets config.json and model.safetensors (q/k rows permuted to\n"
     "Hugging Face's rotary convention, as its own Llama conversion does); a llama2.c file\n"
-    "gets the legacy version-0 layout. Files are written atomically.",
+    "gets the legacy version-0 layout. Files are written atomically. A Hugging Face folder\n"
+    "also gets tokenizer.json and tokenizer_config.json when the source has a llama2.c\n"
+    "tokenizer (the embedded one, or a tokenizer.bin beside the --from file); converting\n"
+    "to llama2.c writes no tokenizer.",
     FLAGS,
     sizeof FLAGS / sizeof FLAGS[0],
 };
@@ -44,6 +49,28 @@ static int is_dir(const char *path) {
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
     return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Exports the llama2.c source's tokenizer into the folder opt.to: the embedded tok512 for the
+ * embedded model, else a tokenizer.bin beside the checkpoint. Returns 1 when there is none. */
+static int export_tokenizer(const ModelConfig *c, CkError *err) {
+    Tokenizer tok;
+    int rc;
+    if (!opt.from) {
+        size_t size;
+        const void *data = embedded_tokenizer(&size);
+        rc = tokenizer_load_llama2c(&tok, data, size, c->vocab_size, err);
+    } else {
+        char path[4096];
+        const char *slash = strrchr(opt.from, '/');
+        snprintf(path, sizeof path, "%.*s/tokenizer.bin", slash ? (int)(slash - opt.from) : 1,
+                 slash ? opt.from : ".");
+        if (access(path, F_OK) != 0) return 1;
+        rc = tokenizer_load_llama2c_file(&tok, path, c->vocab_size, err);
+    }
+    if (rc == 0) rc = tokenizer_export_hf(&tok, opt.to, c->seq_len, err);
+    tokenizer_free(&tok);
+    return rc;
 }
 
 int cmd_convert(int argc, char **argv) {
@@ -111,5 +138,15 @@ int cmd_convert(int argc, char **argv) {
     }
     fprintf(stderr, "cutkit convert: wrote %s (%s)\n", opt.to,
             to_llama2c ? "llama2.c version 0" : "Hugging Face folder");
+    if (!to_llama2c && !(opt.from && is_dir(opt.from))) {
+        rc = export_tokenizer(&cfg.model, &err);
+        if (rc < 0) {
+            fprintf(stderr, "cutkit convert: the model was written, tokenizer.json was not: %s\n",
+                    err.msg);
+            return 1;
+        }
+        if (rc == 0)
+            fprintf(stderr, "cutkit convert: wrote tokenizer.json and tokenizer_config.json\n");
+    }
     return 0;
 }
