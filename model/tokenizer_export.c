@@ -273,8 +273,8 @@ static int fill_model(cJSON *root, const Tokenizer *t, const Names *v, CkError *
             return ck_fail(err, "tokenizer export: out of memory");
         }
     }
-    Merge *m;
-    size_t n;
+    Merge *m = NULL;
+    size_t n = 0;
     if (collect_merges(t, v, &m, &n, err) != 0) return -1;
     char *pair = malloc((size_t)t->max_piece_len * 3 + 2); /* a name is at most 3x its piece */
     int rc = pair ? 0 : -1;
