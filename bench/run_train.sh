@@ -297,6 +297,20 @@ if bgs and max(bgs) > 0.10:
 else:
     notes.append(f"- Other processes used at most {max(bgs or [0]):.2f} of a core during the kept measurements"
                  + (f" ({retried} measurement(s) were repeated because of load)." if retried else "."))
+# the targets were set against torch measured on a quieter/faster day (perf-baseline.md): how fast
+# is this machine now, judged by the same torch setting on the same full fine-tuning case?
+speed = []
+for cid, base in (("15M-full", 1292.0), ("110M-full", 246.0)):
+    tb = get(cid, "torch_best")
+    ck = get(cid, "cutkit")
+    target = next((float(c[6]) for c in cases if c[0] == cid), None)
+    if tb and ck and target:
+        f = tb / base
+        speed.append(f"{cid}: torch best ran at {f:.2f}x its baseline ({tb:,.0f} vs {base:,.0f} tok/s); "
+                     f"scaled by that, the target would be {target * f:,.0f} tok/s and cutkit is at "
+                     f"{ck / (target * f):.2f} of it")
+if speed:
+    notes.append("- Machine speed vs perf-baseline.md (for reading the target column): " + "; ".join(speed) + ".")
 if checks:
     notes.append("- Same computation on both sides: " + "; ".join(checks) + ".")
 md = "\n".join(rows) + "\n\n" + "\n".join(notes) + "\n"

@@ -13,8 +13,9 @@ batch, so the losses printed by both sides can be compared (loss_first should ag
 
 Full fine-tuning trains every parameter (the classifier is tied to the token embedding when the
 checkpoint says so). --lora freezes the base and adds, by hand, y = W x + (alpha / r) B (A x) on
-the chosen MLP projections (A: (r, in), Kaiming-uniform bound 1/sqrt(in) as PEFT initialises it;
-B: (out, r), zero), training only A and B.
+the chosen projections (A: (r, in), uniform in +-1/sqrt(in) as PEFT's Kaiming init, drawn with
+cutkit's own xoshiro256** stream so that both sides start from the same A; B: (out, r), zero),
+training only A and B.
 
 Each layer's weights are per-layer leaf tensors (views of the loaded stacked tensors, no copy),
 as an nn.Linear per layer would be: slicing one stacked parameter per layer would make autograd
@@ -34,6 +35,7 @@ import statistics
 import sys
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -58,6 +60,39 @@ def splitmix64_tokens(seed, count, vocab):
     return out
 
 
+class Xoshiro256:
+    """cutkit's Rng (model/rng.c): xoshiro256** seeded through splitmix64; rng_float = top 24 bits."""
+
+    def __init__(self, seed):
+        x, self.s = seed & MASK64, []
+        for _ in range(4):
+            x = (x + 0x9E3779B97F4A7C15) & MASK64
+            z = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+            z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+            self.s.append(z ^ (z >> 31))
+
+    def floats(self, count):
+        s0, s1, s2, s3 = self.s
+        out = np.empty(count, dtype=np.float32)
+        for i in range(count):
+            r = (((s1 * 5) & MASK64) << 7 | ((s1 * 5) & MASK64) >> 57) & MASK64
+            r = (r * 9) & MASK64
+            t = (s1 << 17) & MASK64
+            s2 ^= s0
+            s3 ^= s1
+            s1 ^= s2
+            s0 ^= s3
+            s2 ^= t
+            s3 = ((s3 << 45) | (s3 >> 19)) & MASK64
+            out[i] = (r >> 40) * (1.0 / 16777216.0)
+        self.s = [s0, s1, s2, s3]
+        return out
+
+
+# cutkit's LoRA module order (model/lora.h LoraModule), which its lora_init draws A matrices in
+LORA_ORDER = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
 class TrainModel:
     def __init__(self, cfg, w, lora_targets, lora_r, lora_alpha, seed):
         self.cfg = cfg
@@ -78,15 +113,20 @@ class TrainModel:
             self.layers.append({k: leaf(w[k][l].detach()) for k in
                                 ("rms_att", "wq", "wk", "wv", "wo", "rms_ffn", "w1", "w2", "w3")})
         self.lora_scale = lora_alpha / lora_r if lora_targets else 0.0
+        # A exactly as cutkit's lora_init draws it (same seed, same order, same float32 math),
+        # so that both sides train the same adapters: bound * (2u - 1), bound = 1/sqrt(in)
         self.adapters = []  # per layer: {weight name: (A, B)}
-        g = torch.Generator().manual_seed(seed)
+        rng = Xoshiro256(seed) if lora_targets else None
         for l in range(L):
             ad = {}
-            for mod in lora_targets:
+            for mod in LORA_ORDER:
+                if mod not in lora_targets:
+                    continue
                 wname = MODULES[mod]
                 out_f, in_f = self.layers[l][wname].shape
-                bound = 1.0 / math.sqrt(in_f)
-                a = (torch.rand(lora_r, in_f, generator=g) * 2 - 1) * bound
+                bound = np.float32(1.0) / np.sqrt(np.float32(in_f))
+                u = rng.floats(lora_r * in_f)
+                a = torch.from_numpy((bound * (np.float32(2.0) * u - np.float32(1.0))).reshape(lora_r, in_f))
                 ad[wname] = (a.requires_grad_(True), torch.zeros(out_f, lora_r, requires_grad=True))
             self.adapters.append(ad)
 

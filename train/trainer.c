@@ -266,7 +266,9 @@ int trainer_run(Model *m, const HfConfig *cfg, const Corpus *c, const TrainOptio
         for (int i = 0; i < o->batch_size; i++)
             for (int p = c->offsets[r.seqs[i]] + 1; p < c->offsets[r.seqs[i] + 1]; p++)
                 n_targets += c->train[p];
-        memset(r.grads, 0, n_train * sizeof(float));
+        /* zeroed in parallel: one thread's memset is 5-10% of a 110M step */
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n_train; i++) r.grads[i] = 0.0f;
         LossResult total = {0};
         long tokens = 0;
         for (int mb = 0; mb < o->batch_size / o->micro_batch; mb++) {
