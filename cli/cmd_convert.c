@@ -10,9 +10,7 @@
 #include "llama2c.h"
 #include "tokenizer_export.h"
 
-static struct {
-    const char *from, *to, *dtype, *format;
-} opt;
+static struct { const char *from, *to, *dtype, *format; } opt;
 
 static FlagSpec FLAGS[] = {
     {"from", FLAG_STRING, &opt.from, NULL, 0, -1,
@@ -100,8 +98,7 @@ int cmd_convert(int argc, char **argv) {
     } else if (!strcmp(opt.dtype, "f16")) {
         dtype = ST_F16;
     } else {
-        fprintf(stderr, "cutkit convert: --dtype expects f32, f16 or bf16, got '%s'\n",
-                opt.dtype);
+        fprintf(stderr, "cutkit convert: --dtype expects f32, f16 or bf16, got '%s'\n", opt.dtype);
         return 2;
     }
     Model m;

@@ -8,9 +8,7 @@
 #include "lm.h"
 #include "peft.h"
 
-static struct {
-    const char *model, *adapter, *out, *dtype;
-} opt;
+static struct { const char *model, *adapter, *out, *dtype; } opt;
 
 static FlagSpec FLAGS[] = {
     {"model", FLAG_STRING, &opt.model, NULL, 0, -1,
@@ -21,10 +19,12 @@ static FlagSpec FLAGS[] = {
     {"dtype", FLAG_STRING, &opt.dtype, "f32", 0, -1, "Hugging Face tensors: f32, f16 or bf16"},
 };
 
-static const CommandSpec SPEC = {"merge", "merge a LoRA adapter into its base model",
+static const CommandSpec SPEC = {"merge",
+                                 "merge a LoRA adapter into its base model",
                                  "--adapter DIR --out PATH [--model PATH]",
                                  "W <- W + (lora_alpha / r) B A for every adapted projection.",
-                                 FLAGS, sizeof FLAGS / sizeof FLAGS[0]};
+                                 FLAGS,
+                                 sizeof FLAGS / sizeof FLAGS[0]};
 
 const CommandSpec *cmd_merge_spec(void) {
     return &SPEC;
@@ -40,8 +40,10 @@ int cmd_merge(int argc, char **argv) {
         return 2;
     }
     SafetensorsDtype dtype = ST_F32;
-    if (!strcmp(opt.dtype, "bf16")) dtype = ST_BF16;
-    else if (!strcmp(opt.dtype, "f16")) dtype = ST_F16;
+    if (!strcmp(opt.dtype, "bf16"))
+        dtype = ST_BF16;
+    else if (!strcmp(opt.dtype, "f16"))
+        dtype = ST_F16;
     else if (strcmp(opt.dtype, "f32") != 0) {
         fprintf(stderr, "cutkit merge: --dtype expects f32, f16 or bf16, got '%s'\n", opt.dtype);
         return 2;
@@ -63,7 +65,8 @@ int cmd_merge(int argc, char **argv) {
         model_set_rope_style(&lm.model, ROPE_INTERLEAVED);
         rc = llama2c_save(&lm.model, opt.out, &err);
     } else if (rc == 0) {
-        HfConfig cfg = {.model = lm.model.config, .bos_token_id = lm.tokenizer.bos_id,
+        HfConfig cfg = {.model = lm.model.config,
+                        .bos_token_id = lm.tokenizer.bos_id,
                         .eos_token_id = lm.tokenizer.eos_id};
         rc = hf_model_save(&lm.model, &cfg, opt.out, dtype, "cutkit merge", &err);
     }

@@ -117,8 +117,10 @@ int cmd_score(int argc, char **argv) {
             cJSON *rec = cJSON_Parse(line);
             const cJSON *t = cJSON_GetObjectItemCaseSensitive(rec, "text");
             if (!cJSON_IsString(t)) {
-                fprintf(stderr, "cutkit score: stdin:%d: expected a JSON object with a \"text\" "
-                                "string\n", line_no);
+                fprintf(stderr,
+                        "cutkit score: stdin:%d: expected a JSON object with a \"text\" "
+                        "string\n",
+                        line_no);
                 rc = 1;
             } else if (score_one(&lm, adp, t->valuestring, &err) != 0) {
                 fprintf(stderr, "cutkit score: stdin:%d: %s\n", line_no, err.msg);

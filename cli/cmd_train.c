@@ -131,8 +131,10 @@ int cmd_train(int argc, char **argv) {
             return 1;
         }
         if (fresh.config.vocab_size != lm.tokenizer.vocab_size) {
-            fprintf(stderr, "cutkit train: vocab mismatch: --config has vocab_size %d, the "
-                            "tokenizer %d\n", fresh.config.vocab_size, lm.tokenizer.vocab_size);
+            fprintf(stderr,
+                    "cutkit train: vocab mismatch: --config has vocab_size %d, the "
+                    "tokenizer %d\n",
+                    fresh.config.vocab_size, lm.tokenizer.vocab_size);
             model_free(&fresh);
             lm_close(&lm);
             return 1;
@@ -189,8 +191,10 @@ int cmd_train(int argc, char **argv) {
         return 1;
     }
     if (report.stopped_early)
-        fprintf(stderr, "cutkit train: stopped at step %lld; checkpoint saved in %s (continue "
-                        "with --resume)\n", (long long)report.steps_done, report.saved);
+        fprintf(stderr,
+                "cutkit train: stopped at step %lld; checkpoint saved in %s (continue "
+                "with --resume)\n",
+                (long long)report.steps_done, report.saved);
     else
         fprintf(stderr, "cutkit train: done, %lld updates, final loss %.4f; wrote %s\n",
                 (long long)report.steps_done, report.last_loss, report.saved);

@@ -36,8 +36,10 @@ static int set_flag(const CommandSpec *cmd, const FlagSpec *f, const char *value
         if (errno || end == value || *end || !isfinite(v))
             return bad_value(cmd, f, value, "a number");
         if (f->min <= f->max && (v < f->min || v > f->max)) return out_of_range(cmd, f, value);
-        if (f->type == FLAG_FLOAT) *(float *)f->target = (float)v;
-        else *(double *)f->target = v;
+        if (f->type == FLAG_FLOAT)
+            *(float *)f->target = (float)v;
+        else
+            *(double *)f->target = v;
         return 0;
     }
     case FLAG_U64: {

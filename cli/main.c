@@ -7,12 +7,9 @@
 #include "commands.h"
 
 static const Command COMMANDS[] = {
-    {cmd_generate_spec, cmd_generate},
-    {cmd_tokenize_spec, cmd_tokenize},
-    {cmd_convert_spec, cmd_convert},
-    {cmd_train_spec, cmd_train},
-    {cmd_merge_spec, cmd_merge},
-    {cmd_score_spec, cmd_score},
+    {cmd_generate_spec, cmd_generate}, {cmd_tokenize_spec, cmd_tokenize},
+    {cmd_convert_spec, cmd_convert},   {cmd_train_spec, cmd_train},
+    {cmd_merge_spec, cmd_merge},       {cmd_score_spec, cmd_score},
 };
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 

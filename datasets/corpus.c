@@ -71,8 +71,8 @@ static int load_text(Builder *b, const char *path, const char *text, const Token
 }
 
 /* Encodes s (NULL: nothing) and appends its ids to ids/train with flag `trained`. */
-static int append_text(const Tokenizer *t, const char *s, int bos, int eos, int trained,
-                       int **ids, unsigned char **train, int *n, CkError *err) {
+static int append_text(const Tokenizer *t, const char *s, int bos, int eos, int trained, int **ids,
+                       unsigned char **train, int *n, CkError *err) {
     int *part = NULL, k = 0;
     if (tokenizer_encode(t, s, bos, eos, &part, &k, err) != 0) return -1;
     int *grown = realloc(*ids, (size_t)(*n + k + 1) * sizeof(int));
@@ -121,8 +121,7 @@ static int load_jsonl(Builder *b, const char *path, char *text, const Tokenizer 
                 rc = ck_fail(err, "%s:%d: field \"response\" must be a string", path, line_no);
             /* the response is encoded after the prompt, with the EOS that ends it trained */
             if (rc == 0) rc = append_text(t, prompt->valuestring, 1, 0, 0, &ids, &train, &n, err);
-            if (rc == 0)
-                rc = append_text(t, response->valuestring, 0, 1, 1, &ids, &train, &n, err);
+            if (rc == 0) rc = append_text(t, response->valuestring, 0, 1, 1, &ids, &train, &n, err);
         } else {
             rc = ck_fail(err, "%s:%d: expected a \"text\" field, or \"prompt\" and \"response\"",
                          path, line_no);

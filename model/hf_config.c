@@ -28,8 +28,8 @@ static int get_int(const cJSON *root, const char *key, int required, int def, in
     return 0;
 }
 
-static int get_float(const cJSON *root, const char *key, float def, float *out,
-                     const char *source, CkError *err) {
+static int get_float(const cJSON *root, const char *key, float def, float *out, const char *source,
+                     CkError *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!v || cJSON_IsNull(v)) {
         *out = def;
@@ -49,8 +49,8 @@ static int get_token_id(const cJSON *root, const char *key, int *out, const char
     if (!v || cJSON_IsNull(v)) return 0;
     if (cJSON_IsArray(v)) v = cJSON_GetArrayItem(v, 0);
     /* range-checked before the cast: a double outside int is undefined behaviour to convert */
-    if (!v || !cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-        v->valuedouble < 0 || v->valuedouble > 2147483647.0)
+    if (!v || !cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 0 ||
+        v->valuedouble > 2147483647.0)
         return ck_fail(err, "%s: field \"%s\" must be a token id or a list of them", source, key);
     *out = (int)v->valuedouble;
     return 0;
@@ -96,8 +96,8 @@ static int parse_root(HfConfig *out, const cJSON *root, const char *source, CkEr
         return ck_fail(err, "%s: field \"tie_word_embeddings\" must be true or false", source);
     c->shared_classifier = tie ? cJSON_IsTrue(tie) : 0; /* transformers' Llama default */
     c->rope_style = ROPE_HALF_SPLIT;
-    if (refuse_if_set(root, "rope_scaling", "scaled rotary embeddings are not implemented",
-                      source, err) ||
+    if (refuse_if_set(root, "rope_scaling", "scaled rotary embeddings are not implemented", source,
+                      err) ||
         refuse_if_set(root, "attention_bias", "biases are not implemented", source, err) ||
         refuse_if_set(root, "mlp_bias", "biases are not implemented", source, err))
         return -1;

@@ -15,16 +15,24 @@
 
 void hf_param_name(ParamId id, int layer, char *buf, size_t size) {
     static const char *layer_names[PARAM_COUNT] = {
-        [PARAM_RMS_ATT] = "input_layernorm",  [PARAM_WQ] = "self_attn.q_proj",
-        [PARAM_WK] = "self_attn.k_proj",      [PARAM_WV] = "self_attn.v_proj",
-        [PARAM_WO] = "self_attn.o_proj",      [PARAM_RMS_FFN] = "post_attention_layernorm",
-        [PARAM_W1] = "mlp.gate_proj",         [PARAM_W2] = "mlp.down_proj",
+        [PARAM_RMS_ATT] = "input_layernorm", [PARAM_WQ] = "self_attn.q_proj",
+        [PARAM_WK] = "self_attn.k_proj",     [PARAM_WV] = "self_attn.v_proj",
+        [PARAM_WO] = "self_attn.o_proj",     [PARAM_RMS_FFN] = "post_attention_layernorm",
+        [PARAM_W1] = "mlp.gate_proj",        [PARAM_W2] = "mlp.down_proj",
         [PARAM_W3] = "mlp.up_proj"};
     switch (id) {
-    case PARAM_TOKEN_EMBEDDING: snprintf(buf, size, "model.embed_tokens.weight"); break;
-    case PARAM_RMS_FINAL: snprintf(buf, size, "model.norm.weight"); break;
-    case PARAM_WCLS: snprintf(buf, size, "lm_head.weight"); break;
-    default: snprintf(buf, size, "model.layers.%d.%s.weight", layer, layer_names[id]); break;
+    case PARAM_TOKEN_EMBEDDING:
+        snprintf(buf, size, "model.embed_tokens.weight");
+        break;
+    case PARAM_RMS_FINAL:
+        snprintf(buf, size, "model.norm.weight");
+        break;
+    case PARAM_WCLS:
+        snprintf(buf, size, "lm_head.weight");
+        break;
+    default:
+        snprintf(buf, size, "model.layers.%d.%s.weight", layer, layer_names[id]);
+        break;
     }
 }
 
@@ -68,7 +76,7 @@ typedef struct {
     SafetensorsFile *files;
     char **file_names;
     int n_files;
-    cJSON *weight_map; /* from the index, or NULL for a single file */
+    cJSON *weight_map;    /* from the index, or NULL for a single file */
     unsigned char **used; /* [file][tensor] consumed flags, to list extras */
 } ShardSet;
 
@@ -89,8 +97,9 @@ static int shards_add(ShardSet *s, const char *dir, const char *name, CkError *e
     for (int i = 0; i < s->n_files; i++)
         if (!strcmp(s->file_names[i], name)) return 0;
     if (strchr(name, '/') || !strcmp(name, "..") || !*name)
-        return ck_fail(err, "%s/model.safetensors.index.json: shard name \"%s\" is not a file "
-                            "name in the folder",
+        return ck_fail(err,
+                       "%s/model.safetensors.index.json: shard name \"%s\" is not a file "
+                       "name in the folder",
                        dir, name);
     int n = s->n_files + 1;
     SafetensorsFile *files = realloc(s->files, n * sizeof *files);

@@ -38,7 +38,8 @@ static char *adapter_config_json(const LoraAdapters *ad, const char *base_model_
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "peft_type", "LORA");
     cJSON_AddStringToObject(root, "task_type", "CAUSAL_LM");
-    cJSON_AddStringToObject(root, "base_model_name_or_path", base_model_name ? base_model_name : "");
+    cJSON_AddStringToObject(root, "base_model_name_or_path",
+                            base_model_name ? base_model_name : "");
     cJSON_AddNumberToObject(root, "r", ad->config.rank);
     /* floats through their shortest decimal, so 0.05 is written as 0.05 */
     char buf[32];
@@ -110,7 +111,7 @@ int peft_save(const LoraAdapters *ad, const Model *base, const char *dir,
 static int refuse_option(const cJSON *root, const char *key, const char *path, CkError *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!v || cJSON_IsNull(v) || cJSON_IsFalse(v)) return 0;
-    if (cJSON_IsObject(v) && !v->child) return 0;   /* rank_pattern: {} */
+    if (cJSON_IsObject(v) && !v->child) return 0;                       /* rank_pattern: {} */
     if (cJSON_IsString(v) && !strcmp(v->valuestring, "none")) return 0; /* bias: "none" */
     return ck_fail(err, "%s: unsupported PEFT option \"%s\"", path, key);
 }
@@ -138,9 +139,9 @@ static int parse_adapter_config(LoraConfig *c, const char *path, CkError *err) {
         rc = ck_fail(err, "%s: field \"lora_alpha\" must be a number", path);
     else if (dropout && !cJSON_IsNumber(dropout))
         rc = ck_fail(err, "%s: field \"lora_dropout\" must be a number", path);
-    const char *options[] = {"use_dora",        "use_rslora",   "fan_in_fan_out",
-                             "modules_to_save", "rank_pattern", "alpha_pattern",
-                             "layers_to_transform", "bias"};
+    const char *options[] = {
+        "use_dora",     "use_rslora",    "fan_in_fan_out",      "modules_to_save",
+        "rank_pattern", "alpha_pattern", "layers_to_transform", "bias"};
     for (size_t i = 0; rc == 0 && i < sizeof options / sizeof options[0]; i++)
         rc = refuse_option(root, options[i], path, err);
     if (rc == 0) {

@@ -69,8 +69,9 @@ static void test_plain_text_windows(void **state) {
 
 static void test_jsonl_records(void **state) {
     (void)state;
-    char *path = write_tmp("sft.jsonl", "{\"text\": \"Tom ran.\"}\n\n"
-                                        "{\"prompt\": \"Q: Who ran?\\nA:\", \"response\": \"Tom\"}\n");
+    char *path =
+        write_tmp("sft.jsonl", "{\"text\": \"Tom ran.\"}\n\n"
+                               "{\"prompt\": \"Q: Who ran?\\nA:\", \"response\": \"Tom\"}\n");
     Corpus c;
     CkError err = {{0}};
     assert_int_equal(corpus_load(&c, path, &tok, 64, &err), 0);

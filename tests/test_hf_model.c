@@ -162,8 +162,8 @@ static void test_shards_and_errors(void **state) {
     snprintf(path, sizeof path, "%s/model.safetensors", folder);
     remove(path);
     const ParamId first[] = {PARAM_TOKEN_EMBEDDING, PARAM_RMS_ATT, PARAM_WQ, PARAM_WK, PARAM_WV};
-    const ParamId second[] = {PARAM_WO, PARAM_RMS_FFN, PARAM_W1, PARAM_W2, PARAM_W3,
-                              PARAM_RMS_FINAL};
+    const ParamId second[] = {PARAM_WO, PARAM_RMS_FFN, PARAM_W1,
+                              PARAM_W2, PARAM_W3,      PARAM_RMS_FINAL};
     snprintf(path, sizeof path, "%s/model-00001-of-00002.safetensors", folder);
     write_shard(&half, path, first, 5, NULL);
     snprintf(path, sizeof path, "%s/model-00002-of-00002.safetensors", folder);
@@ -196,8 +196,9 @@ static void test_shards_and_errors(void **state) {
     remove(path);
 
     /* one file without the final norm: named as missing */
-    const ParamId all_but_norm[] = {PARAM_TOKEN_EMBEDDING, PARAM_RMS_ATT, PARAM_WQ, PARAM_WK,
-                                    PARAM_WV, PARAM_WO, PARAM_RMS_FFN, PARAM_W1, PARAM_W2, PARAM_W3};
+    const ParamId all_but_norm[] = {
+        PARAM_TOKEN_EMBEDDING, PARAM_RMS_ATT, PARAM_WQ, PARAM_WK, PARAM_WV, PARAM_WO,
+        PARAM_RMS_FFN,         PARAM_W1,      PARAM_W2, PARAM_W3};
     snprintf(path, sizeof path, "%s/model.safetensors", folder);
     write_shard(&half, path, all_but_norm, 10, NULL);
     assert_int_equal(hf_model_load(&hf, &loaded, folder, &err), -1);
@@ -205,9 +206,9 @@ static void test_shards_and_errors(void **state) {
     snprintf(expect, sizeof expect, "%s: missing tensor model.norm.weight", folder);
     assert_string_equal(err.msg, expect);
     /* an extra tensor is listed */
-    const ParamId all[] = {PARAM_TOKEN_EMBEDDING, PARAM_RMS_ATT, PARAM_WQ, PARAM_WK,
-                           PARAM_WV, PARAM_WO, PARAM_RMS_FFN, PARAM_W1, PARAM_W2, PARAM_W3,
-                           PARAM_RMS_FINAL};
+    const ParamId all[] = {
+        PARAM_TOKEN_EMBEDDING, PARAM_RMS_ATT, PARAM_WQ, PARAM_WK, PARAM_WV,       PARAM_WO,
+        PARAM_RMS_FFN,         PARAM_W1,      PARAM_W2, PARAM_W3, PARAM_RMS_FINAL};
     write_shard(&half, path, all, 11, "model.layers.0.self_attn.q_proj.bias");
     assert_int_equal(hf_model_load(&hf, &loaded, folder, &err), -1);
     snprintf(expect, sizeof expect,

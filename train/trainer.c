@@ -72,7 +72,8 @@ static void run_free(Run *r) {
 }
 
 static int check_options(const TrainOptions *o, const Corpus *c, CkError *err) {
-    if (o->steps <= 0) return ck_fail(err, "--steps must be positive, got %lld", (long long)o->steps);
+    if (o->steps <= 0)
+        return ck_fail(err, "--steps must be positive, got %lld", (long long)o->steps);
     if (o->batch_size <= 0 || o->micro_batch <= 0 || o->batch_size % o->micro_batch != 0)
         return ck_fail(err, "--micro-batch %d must divide --batch-size %d", o->micro_batch,
                        o->batch_size);
@@ -151,8 +152,10 @@ static int resume_from(Run *r, Model *m, const TrainOptions *o, int64_t *step, C
     }
     TrainState ts;
     TrainLayout layout;
-    if (o->use_lora) train_layout_lora(&layout, &r->lora);
-    else train_layout_model(&layout, m);
+    if (o->use_lora)
+        train_layout_lora(&layout, &r->lora);
+    else
+        train_layout_model(&layout, m);
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, CHECKPOINT_STATE_FILE);
     if (train_state_load(path, &ts, &layout, &r->opt, err) != 0) return -1;
@@ -171,16 +174,16 @@ static int resume_from(Run *r, Model *m, const TrainOptions *o, int64_t *step, C
 static void log_step(FILE *f, int64_t step, double lr, const LossResult *lr_res, double gnorm,
                      long tokens, double seconds) {
     if (!f) return;
-    fprintf(f,
-            "{\"step\": %lld, \"lr\": %.17g, \"loss\": %.17g, \"loss_mle\": %.17g, \"loss_ul\": %.17g,"
-            " \"grad_norm\": %.17g, \"tokens\": %ld, \"seconds\": %.6f, \"tokens_per_s\": %.1f}\n",
-            (long long)step, lr, lr_res->loss, lr_res->loss_mle, lr_res->loss_ul, gnorm, tokens,
-            seconds, seconds > 0 ? tokens / seconds : 0.0);
+    fprintf(
+        f,
+        "{\"step\": %lld, \"lr\": %.17g, \"loss\": %.17g, \"loss_mle\": %.17g, \"loss_ul\": %.17g,"
+        " \"grad_norm\": %.17g, \"tokens\": %ld, \"seconds\": %.6f, \"tokens_per_s\": %.1f}\n",
+        (long long)step, lr, lr_res->loss, lr_res->loss_mle, lr_res->loss_ul, gnorm, tokens,
+        seconds, seconds > 0 ? tokens / seconds : 0.0);
     fflush(f);
 }
 
-static void progress(int64_t step, int64_t total, double loss, double tok_s, double eta,
-                     int tty) {
+static void progress(int64_t step, int64_t total, double loss, double tok_s, double eta, int tty) {
     if (tty) {
         fprintf(stderr, "\rstep %lld/%lld  loss %.4f  %.0f tok/s  ETA %.0fs   ", (long long)step,
                 (long long)total, loss, tok_s, eta);
@@ -266,7 +269,7 @@ int trainer_run(Model *m, const HfConfig *cfg, const Corpus *c, const TrainOptio
         for (int i = 0; i < o->batch_size; i++)
             for (int p = c->offsets[r.seqs[i]] + 1; p < c->offsets[r.seqs[i] + 1]; p++)
                 n_targets += c->train[p];
-        /* zeroed in parallel: one thread's memset is 5-10% of a 110M step */
+                /* zeroed in parallel: one thread's memset is 5-10% of a 110M step */
 #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < n_train; i++) r.grads[i] = 0.0f;
         LossResult total = {0};
@@ -290,8 +293,8 @@ int trainer_run(Model *m, const HfConfig *cfg, const Corpus *c, const TrainOptio
             LossSpec spec = {r.targets, NULL, r.weights, 0, NULL};
             LossResult res;
             if (model_forward_backward(m, &r.acts, &b, &spec, o->use_lora ? NULL : r.grads,
-                                       o->use_lora ? &r.lora : NULL,
-                                       o->use_lora ? r.grads : NULL, &res, err) != 0)
+                                       o->use_lora ? &r.lora : NULL, o->use_lora ? r.grads : NULL,
+                                       &res, err) != 0)
                 goto done;
             total.loss += res.loss;
             total.loss_mle += res.loss_mle;
@@ -299,8 +302,9 @@ int trainer_run(Model *m, const HfConfig *cfg, const Corpus *c, const TrainOptio
             tokens += n;
         }
         if (!isfinite(total.loss)) {
-            ck_fail(err, "step %lld: the loss is %g; stopped before the update (last good "
-                         "checkpoint: %s)",
+            ck_fail(err,
+                    "step %lld: the loss is %g; stopped before the update (last good "
+                    "checkpoint: %s)",
                     (long long)step + 1, total.loss, last_good);
             goto done;
         }
@@ -310,8 +314,9 @@ int trainer_run(Model *m, const HfConfig *cfg, const Corpus *c, const TrainOptio
             ck_wrap(err, "last good checkpoint: %s", last_good);
             goto done;
         }
-        double gnorm = o->max_grad_norm > 0 ? optim_clip_grad_norm(r.grads, n_train, o->max_grad_norm)
-                                            : optim_grad_norm(r.grads, n_train);
+        double gnorm = o->max_grad_norm > 0
+                           ? optim_clip_grad_norm(r.grads, n_train, o->max_grad_norm)
+                           : optim_grad_norm(r.grads, n_train);
         double lr = schedule_lr(&sched, r.opt.step);
         if (adamw_step(&r.opt, o->use_lora ? r.lora.params : m->params, r.grads, lr, err) != 0)
             goto done;
@@ -321,7 +326,8 @@ int trainer_run(Model *m, const HfConfig *cfg, const Corpus *c, const TrainOptio
         log_step(r.log, step, lr, &total, gnorm, tokens, dt);
         double tok_s = elapsed > 0 ? tokens_total / elapsed : 0;
         double eta = (step > first_step) ? elapsed / (step - first_step) * (o->steps - step) : 0;
-        if (tty || step % 10 == 0 || step == o->steps) progress(step, o->steps, total.loss, tok_s, eta, tty);
+        if (tty || step % 10 == 0 || step == o->steps)
+            progress(step, o->steps, total.loss, tok_s, eta, tty);
         report->steps_done = step;
         report->last_loss = total.loss;
         int stop = (o->stop && *o->stop) || (o->stop_after > 0 && step == o->stop_after);

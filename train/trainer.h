@@ -17,10 +17,10 @@
 #include "schedule.h"
 
 typedef struct {
-    int64_t steps;        /* optimizer updates to take in total */
-    int batch_size;       /* sequences per optimizer update */
-    int micro_batch;      /* sequences per forward/backward (divides batch_size) */
-    double lr;            /* peak learning rate */
+    int64_t steps;   /* optimizer updates to take in total */
+    int batch_size;  /* sequences per optimizer update */
+    int micro_batch; /* sequences per forward/backward (divides batch_size) */
+    double lr;       /* peak learning rate */
     ScheduleKind schedule;
     int64_t warmup_steps;
     int first_step_lr_zero; /* 1: Hugging Face's LambdaLR order (the first update has lr 0) */
@@ -28,12 +28,12 @@ typedef struct {
     double max_grad_norm; /* <= 0: no clipping */
     int use_lora;
     LoraConfig lora;
-    uint64_t seed;          /* data order and LoRA init/dropout */
-    const char *out_dir;    /* run directory: steps.jsonl, checkpoints/, model/ or adapter/ */
-    int64_t save_every;     /* checkpoint every N updates (0: only at the end) */
-    int keep_checkpoints;   /* previous checkpoints kept besides the newest */
-    int resume;             /* continue from out_dir/checkpoints if one exists */
-    const char *base_name;  /* base_model_name_or_path for PEFT adapters */
+    uint64_t seed;         /* data order and LoRA init/dropout */
+    const char *out_dir;   /* run directory: steps.jsonl, checkpoints/, model/ or adapter/ */
+    int64_t save_every;    /* checkpoint every N updates (0: only at the end) */
+    int keep_checkpoints;  /* previous checkpoints kept besides the newest */
+    int resume;            /* continue from out_dir/checkpoints if one exists */
+    const char *base_name; /* base_model_name_or_path for PEFT adapters */
     const char *command_line;
     volatile sig_atomic_t *stop; /* set by a signal handler: finish the step, save, return */
     int64_t stop_after;          /* > 0: behave as if stopped after this update (tests) */
