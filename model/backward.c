@@ -25,7 +25,6 @@
 /* ---------------------------------------------------------------------------------------- */
 /* the loss of one row */
 
-
 /* With e_j = exp(z_j - max) and S = sum_j e_j, p_j = e_j / S and
  *   MLE: l = -log p_t,      dl/dz_j = p_j - [j == t]
  *   UL:  l = -log(1 - p_t), dl/dz_j = p_t (1 - p_t)/(1 - p_t) = p_t              for j == t
@@ -215,31 +214,6 @@ static void rmsnorm_backward(float *dx, float *dg, const float *dout, const floa
     }
 }
 
-/* forward: each pair (a, b) of a head rotates by the position's angle:
- *   y_a = x_a cos - x_b sin,  y_b = x_a sin + x_b cos.
- * backward (the transposed rotation, in place on d (N, n_heads * hs)):
- *   dx_a = dy_a cos + dy_b sin,  dx_b = -dy_a sin + dy_b cos. */
-static void rope_backward(const Model *m, float *d, const int *positions, int n, int n_heads) {
-    const int hs = m->config.dim / m->config.n_heads, half = hs / 2;
-    const int width = n_heads * hs;
-    const int interleaved = m->config.rope_style == ROPE_INTERLEAVED;
-#pragma omp parallel for if ((long)n * width > PARALLEL_MIN_WORK)
-    for (int i = 0; i < n; i++) {
-        const float *cs = m->rope_cos + (size_t)positions[i] * half;
-        const float *sn = m->rope_sin + (size_t)positions[i] * half;
-        for (int h = 0; h < n_heads; h++) {
-            float *head = d + (size_t)i * width + (size_t)h * hs;
-            for (int p = 0; p < half; p++) {
-                int ia = interleaved ? 2 * p : p;
-                int ib = interleaved ? 2 * p + 1 : p + half;
-                float ya = head[ia], yb = head[ib];
-                head[ia] = ya * cs[p] + yb * sn[p];
-                head[ib] = -ya * sn[p] + yb * cs[p];
-            }
-        }
-    }
-}
-
 /* forward (one sequence of T positions, one query head of a kv head, no cache):
  *   S (T, T) = scale Q K^T,  P = causal softmax(S),  O (T, hs) = P V.
  * backward, with dO (T, hs) given and ds (T, T) scratch:
@@ -392,8 +366,11 @@ int model_backward(const Model *m, Activations *a, const TokenBatch *b, const Lo
         if (grads) matmul_backward_weight(grad_of(m, grads, PARAM_WO, l), dres, att_out, n, C, C);
         if (lora) lora_backward(lora, a, l, LORA_O, datt, dres, att_out, n, lora_grads);
         attention_backward(m, a, b, l, dq, dk, dv, datt);
-        rope_backward(m, dq, a->positions, n, NH);
-        rope_backward(m, dk, a->positions, n, NKV);
+        /* RoPE's backward: the forward rotated each pair of a head by the position's angle
+         * (y_a = x_a cos - x_b sin, y_b = x_a sin + x_b cos); the gradient goes through the
+         * transposed rotation, i.e. the rotation by -angle */
+        model_rope_rotate(m, dq, a->positions, n, NH, 1);
+        model_rope_rotate(m, dk, a->positions, n, NKV, 1);
         /* q, k, v = projections of xn: dW += d^T xn; dxn = dq · Wq + dk · Wk + dv · Wv. The
          * input gradient of layer 0 only feeds the embedding: skipped when it is frozen. */
         if (grads) {

@@ -271,11 +271,13 @@ static void rmsnorm_forward(float *out, float *inv_rms, const float *x, const fl
     }
 }
 
-/* Rotates each head of vec (N, n_heads * hs) in place by its position's angles. */
-static void rope_forward(const Model *m, float *vec, const int *positions, int n, int n_heads) {
+void model_rope_rotate(const Model *m, float *vec, const int *positions, int n, int n_heads,
+                       int inverse) {
     const int hs = m->config.dim / m->config.n_heads, half = hs / 2;
     const int width = n_heads * hs;
     const int interleaved = m->config.rope_style == ROPE_INTERLEAVED;
+    /* the inverse rotation is the rotation by -angle: the same cosines, negated sines */
+    const float sign = inverse ? -1.0f : 1.0f;
 #pragma omp parallel for if ((long)n * width > PARALLEL_MIN_WORK)
     for (int i = 0; i < n; i++) {
         const float *cs = m->rope_cos + (size_t)positions[i] * half;
@@ -286,9 +288,9 @@ static void rope_forward(const Model *m, float *vec, const int *positions, int n
                 /* the two dimensions rotated together by pair p */
                 int a = interleaved ? 2 * p : p;
                 int b = interleaved ? 2 * p + 1 : p + half;
-                float x0 = head[a], x1 = head[b];
-                head[a] = x0 * cs[p] - x1 * sn[p];
-                head[b] = x0 * sn[p] + x1 * cs[p];
+                float x0 = head[a], x1 = head[b], s = sign * sn[p];
+                head[a] = x0 * cs[p] - x1 * s;
+                head[b] = x0 * s + x1 * cs[p];
             }
         }
     }
@@ -432,8 +434,8 @@ static int forward(const Model *m, Activations *a, const TokenBatch *b, KVCache 
             lora_forward(lora, a, l, LORA_K, k, xn_att, n_tokens, rng);
             lora_forward(lora, a, l, LORA_V, v, xn_att, n_tokens, rng);
         }
-        rope_forward(m, q, positions, n_tokens, NH);
-        rope_forward(m, k, positions, n_tokens, c->n_kv_heads);
+        model_rope_rotate(m, q, positions, n_tokens, NH, 0);
+        model_rope_rotate(m, k, positions, n_tokens, c->n_kv_heads, 0);
 
         /* keys and values that attention reads: the cache (old + new) or this batch */
         const float *keys = k, *values = v;

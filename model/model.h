@@ -192,6 +192,11 @@ int model_forward(const Model *m, Activations *a, const TokenBatch *b, KVCache *
 int model_forward_train(const Model *m, Activations *a, const TokenBatch *b,
                         struct LoraAdapters *lora, CkError *err);
 
+/* Rotates each head of vec (n positions of n_heads * hs) in place by the rotary angles of its
+ * position (positions[i]); inverse rotates by the negated angles, which is RoPE's backward. */
+void model_rope_rotate(const Model *m, float *vec, const int *positions, int n, int n_heads,
+                       int inverse);
+
 /* Writes the classifier output for row `row` of the last forward into logits (V). */
 void model_logits_row(const Model *m, const Activations *a, int row, float *logits);
 
