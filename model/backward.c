@@ -275,7 +275,7 @@ static void swiglu_backward(float *dh_dgate, float *dup, const float *gate, cons
                             size_t n) {
 #pragma omp parallel for if (n > PARALLEL_MIN_WORK)
     for (size_t i = 0; i < n; i++) {
-        const float g = gate[i], sig = 1.0f / (1.0f + expf(-g)), dh = dh_dgate[i];
+        const float g = gate[i], sig = sigmoid_fast(g), dh = dh_dgate[i];
         dup[i] = dh * g * sig;
         dh_dgate[i] = dh * up[i] * sig * (1.0f + g * (1.0f - sig));
     }

@@ -62,4 +62,11 @@ static inline float max_of(const float *z, int n) {
     return m;
 }
 
+/* The logistic sigmoid 1 / (1 + e^-g) through exp_nonpositive, so SwiGLU loops vectorise:
+ * with e = e^-|g| (never overflows), sigma = 1 / (1 + e) for g >= 0 and e / (1 + e) below. */
+static inline float sigmoid_fast(float g) {
+    const float e = exp_nonpositive(g >= 0.0f ? -g : g);
+    return (g >= 0.0f ? 1.0f : e) / (1.0f + e);
+}
+
 #endif

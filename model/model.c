@@ -336,12 +336,12 @@ static void attention_head_forward(float *out, float *prob, int ldp, const float
     matmul_strided(0, 0, T, hs, Tk, 1.0f, prob, ldp, v, ldkv, 0.0f, out, ldq);
 }
 
-/* h_act (N·H) = silu(gate) * up, silu(z) = z / (1 + e^-z). */
+/* h_act (N·H) = silu(gate) * up, silu(z) = z σ(z) = z / (1 + e^-z). */
 static void swiglu_forward(float *h_act, const float *gate, const float *up, size_t n) {
 #pragma omp parallel for if (n > PARALLEL_MIN_WORK)
     for (size_t i = 0; i < n; i++) {
-        float g = gate[i];
-        h_act[i] = g / (1.0f + expf(-g)) * up[i];
+        const float g = gate[i];
+        h_act[i] = g * sigmoid_fast(g) * up[i];
     }
 }
 
