@@ -18,8 +18,9 @@ typedef enum {
 } LossKind;
 
 /* The default floor of 1 - p inside the unlikelihood log. The CUT reference adds 1e-5 to
- * 1 - p when it is exactly 0 in fp32, so its loss never exceeds -log(1e-5) = 11.5; flooring
- * at the same value gives the same cap while p is computed in log space here. */
+ * 1 - p only where it is exactly 0 in fp32 (so there its loss is -log(1e-5) = 11.5, as here);
+ * for 0 < 1 - p < 1e-5 the reference charges -log(1 - p), up to 16.6 at fp32's smallest
+ * step, where this floor reports 11.5 — while its gradient still pushes p down. */
 #define LOSS_UL_MIN_Q_DEFAULT 1e-5f
 
 typedef struct {

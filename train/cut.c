@@ -1,0 +1,206 @@
+/* cut.c — the CUT objective as per-token loss kinds and weights (see cut.h). */
+#include "cut.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+CutOptions cut_default_options(void) {
+    CutOptions o = {1.1, 1.0, 0.0, 0, CUT_MEAN_PER_EXAMPLE, 0};
+    return o;
+}
+
+CutDetectCounts cut_detect(const double *log_pa, const double *log_pm, int n, double lambda,
+                           unsigned char *flags) {
+    CutDetectCounts c = {0, 0};
+    const double log_lambda = log(lambda);
+    for (int t = 0; t < n; t++) {
+        const double a = log_pa[t], m = log_pm[t];
+        int flag;
+        if (isnan(a) || isnan(m)) {
+            flag = 0;
+        } else if (m <= CUT_LOG_FP32_UNDERFLOW) {
+            /* pM == 0 in the reference: pA / 0 is +inf (flagged) unless pA is 0 too (NaN) */
+            flag = a > CUT_LOG_FP32_UNDERFLOW;
+        } else if (a <= CUT_LOG_FP32_UNDERFLOW) {
+            flag = 0; /* 0 / pM = 0 */
+        } else {
+            flag = a - m > log_lambda;
+        }
+        flags[t] = (unsigned char)flag;
+        c.n_tokens++;
+        c.n_flagged += flag;
+    }
+    return c;
+}
+
+/* Number of response targets of sequence s. */
+static int count_targets(const TokenBatch *b, const int *targets, int s) {
+    int n = 0;
+    for (int i = b->offsets[s]; i < b->offsets[s + 1]; i++) n += targets[i] >= 0;
+    return n;
+}
+
+/* Writes the packed positions of sequence s that carry a target into pos; returns how many. */
+static int target_positions(const TokenBatch *b, const int *targets, int s, int *pos) {
+    int n = 0;
+    for (int i = b->offsets[s]; i < b->offsets[s + 1]; i++)
+        if (targets[i] >= 0) pos[n++] = i;
+    return n;
+}
+
+/* Checks that every sequence of b belongs to exactly one example and that the two sequences
+ * of each negative are index-aligned (same response target ids). */
+static int check_examples(const TokenBatch *b, const int *targets, const CutExample *ex, int n_ex,
+                          int *pa, int *pm, CkError *err) {
+    unsigned char *owned = calloc((size_t)b->n_seqs + 1, 1);
+    if (!owned) return ck_fail(err, "out of memory");
+    int rc = 0;
+    for (int e = 0; e < n_ex && rc == 0; e++) {
+        const int seqs[2] = {ex[e].seq_a, ex[e].seq_m};
+        for (int k = 0; k < 2 && rc == 0; k++) {
+            if (k == 1 && seqs[k] == -1) break; /* a positive */
+            if (seqs[k] < 0 || seqs[k] >= b->n_seqs)
+                rc = ck_fail(err, "CUT example %d: sequence %d out of range", e, seqs[k]);
+            else if (owned[seqs[k]]++)
+                rc = ck_fail(err, "CUT example %d: sequence %d used twice", e, seqs[k]);
+        }
+        if (rc != 0 || ex[e].seq_m < 0) continue;
+        const int na = target_positions(b, targets, ex[e].seq_a, pa);
+        const int nm = target_positions(b, targets, ex[e].seq_m, pm);
+        if (na != nm) {
+            rc = ck_fail(err, "CUT example %d: %d Align-N but %d Misalign response tokens", e, na,
+                         nm);
+            break;
+        }
+        for (int t = 0; t < na; t++)
+            if (targets[pa[t]] != targets[pm[t]]) {
+                rc = ck_fail(err, "CUT example %d: response token %d differs (%d vs %d)", e, t,
+                             targets[pa[t]], targets[pm[t]]);
+                break;
+            }
+    }
+    for (int s = 0; s < b->n_seqs && rc == 0; s++)
+        if (!owned[s]) rc = ck_fail(err, "CUT: sequence %d belongs to no example", s);
+    free(owned);
+    return rc;
+}
+
+int cut_assign_loss(const TokenBatch *b, const int *targets, const double *logprobs,
+                    const CutExample *examples, int n_examples, const CutOptions *opt,
+                    LossKind *kinds, float *weights, LossSpec *spec, CutStats *stats,
+                    CkError *err) {
+    if (!(opt->lambda > 0.0))
+        return ck_fail(err, "CUT: lambda must be positive (got %g)", opt->lambda);
+    if (!(opt->alpha >= 0.0) || !(opt->gamma >= 0.0))
+        return ck_fail(err, "CUT: alpha and gamma must be non-negative");
+    const int N = b->offsets[b->n_seqs];
+    int *pa = malloc(sizeof(int) * (size_t)(N + 1));
+    int *pm = malloc(sizeof(int) * (size_t)(N + 1));
+    double *la = malloc(sizeof(double) * (size_t)(N + 1));
+    double *lm = malloc(sizeof(double) * (size_t)(N + 1));
+    unsigned char *flags = malloc((size_t)N + 1);
+    int rc = 0;
+    if (!pa || !pm || !la || !lm || !flags) {
+        rc = ck_fail(err, "out of memory");
+        goto done;
+    }
+    if ((rc = check_examples(b, targets, examples, n_examples, pa, pm, err)) != 0) goto done;
+
+    for (int i = 0; i < N; i++) {
+        kinds[i] = LOSS_NONE;
+        weights[i] = 0.0f;
+    }
+    CutStats st;
+    memset(&st, 0, sizeof st);
+    int any_neg = 0;
+    for (int e = 0; e < n_examples; e++) {
+        const int neg = examples[e].seq_m >= 0;
+        any_neg |= neg;
+        st.n_a_tokens += count_targets(b, targets, examples[e].seq_a);
+        if (neg) st.n_m_tokens += count_targets(b, targets, examples[e].seq_m);
+    }
+    const int n_step = opt->step_examples > 0 ? opt->step_examples : n_examples;
+    double sum_a = 0.0, sum_m = 0.0;
+
+    for (int e = 0; e < n_examples; e++) {
+        const int neg = examples[e].seq_m >= 0;
+        const int na = target_positions(b, targets, examples[e].seq_a, pa);
+        const int nm = neg ? target_positions(b, targets, examples[e].seq_m, pm) : 0;
+        if (neg)
+            st.n_neg++;
+        else
+            st.n_pos++;
+        /* The factor in front of each token mean. An example without response tokens has an
+         * empty mean (NaN in the reference) and contributes nothing here. */
+        double wa, wm;
+        if (opt->mean == CUT_MEAN_POOLED) {
+            const double half = any_neg && !opt->paper_sum ? 0.5 : 1.0;
+            wa = st.n_a_tokens ? half / st.n_a_tokens : 0.0;
+            wm = st.n_m_tokens ? half / st.n_m_tokens : 0.0;
+        } else {
+            const double half = neg && !opt->paper_sum ? 0.5 : 1.0;
+            wa = na ? half / ((double)na * n_step) : 0.0;
+            wm = nm ? half / ((double)nm * n_step) : 0.0;
+        }
+        for (int t = 0; t < na; t++) {
+            kinds[pa[t]] = LOSS_MLE;
+            weights[pa[t]] = (float)wa;
+            sum_a -= logprobs[pa[t]];
+        }
+        if (!neg) continue;
+        for (int t = 0; t < nm; t++) {
+            la[t] = logprobs[pa[t]];
+            lm[t] = logprobs[pm[t]];
+        }
+        st.n_flagged += cut_detect(la, lm, nm, opt->lambda, flags).n_flagged;
+        for (int t = 0; t < nm; t++) {
+            if (flags[t]) {
+                /* α pA^γ: pA is a number read off this forward, so the weight is detached */
+                const double dyn = opt->gamma > 0.0 ? exp(opt->gamma * la[t]) : 1.0;
+                kinds[pm[t]] = LOSS_UNLIKELIHOOD;
+                weights[pm[t]] = (float)(wm * opt->alpha * dyn);
+                const double q = -expm1(lm[t]); /* 1 - pM, with its digits as pM -> 0 */
+                sum_m -= opt->alpha * dyn * log(fmax(q, (double)CUT_UL_MIN_Q));
+            } else {
+                kinds[pm[t]] = LOSS_MLE;
+                weights[pm[t]] = (float)wm;
+                sum_m -= lm[t];
+            }
+        }
+    }
+    st.loss_a = st.n_a_tokens ? sum_a / st.n_a_tokens : 0.0;
+    st.loss_m = st.n_m_tokens ? sum_m / st.n_m_tokens : 0.0;
+    if (stats) *stats = st;
+    *spec = (LossSpec){targets, kinds, weights, CUT_UL_MIN_Q, NULL};
+done:
+    free(pa);
+    free(pm);
+    free(la);
+    free(lm);
+    free(flags);
+    return rc;
+}
+
+double cut_reference_loss(const double *pa, const double *pm, int n, double lambda, double alpha,
+                          double gamma, int paper_sum, double *l_a, double *l_m,
+                          unsigned char *flags) {
+    double sa = 0.0, sm = 0.0;
+    for (int t = 0; t < n; t++) sa += log(pa[t]);
+    const double loss_a = -sa / n;
+    if (l_a) *l_a = loss_a;
+    if (!pm) {
+        if (l_m) *l_m = 0.0;
+        return loss_a;
+    }
+    for (int t = 0; t < n; t++) {
+        const int flag = pa[t] / pm[t] > lambda; /* IEEE: x/0 = inf flags, 0/0 = NaN does not */
+        double q = flag ? 1.0 - pm[t] : pm[t];
+        if (q == 0.0) q += 1e-5;
+        sm += (flag ? alpha * pow(pa[t], gamma) : 1.0) * log(q);
+        if (flags) flags[t] = (unsigned char)flag;
+    }
+    const double loss_m = -sm / n;
+    if (l_m) *l_m = loss_m;
+    return paper_sum ? loss_a + loss_m : 0.5 * (loss_a + loss_m);
+}
