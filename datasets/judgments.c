@@ -1,0 +1,355 @@
+/* judgments.c — judgment files to records, and records to CUT training sequences. */
+#include "judgments.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "rng.h"
+
+int judgments_utf8_valid(const char *str, size_t n) {
+    const unsigned char *s = (const unsigned char *)str;
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t k;
+        unsigned cp, min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            k = 1, cp = c & 0x1F, min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            k = 2, cp = c & 0x0F, min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            k = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return 0;
+        }
+        if (k >= n - i) return 0; /* the sequence would run past the end */
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xC0) != 0x80) return 0;
+            cp = (cp << 6) | (s[i + j] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+static char *dup_str(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+static void record_free(JudgmentRecord *r) {
+    free(r->instruction);
+    free(r->input);
+    free(r->output);
+    free(r->judgment);
+    memset(r, 0, sizeof *r);
+}
+
+void judgments_free(JudgmentSet *s) {
+    for (int i = 0; i < s->n; i++) record_free(&s->records[i]);
+    free(s->records);
+    memset(s, 0, sizeof *s);
+}
+
+/* The field names of one format; input_key NULL means the format has no input. */
+typedef struct {
+    const char *instruction_key, *input_key, *output_key, *judgment_key;
+    int judgment_nullable; /* null judgment = positive (CUT JSON, generic JSONL) */
+    int fixed_score;       /* Shepherd: score = 1 for every record, as the converter sets */
+} Fields;
+
+static const Fields CUT_FIELDS = {"instruction", "input", "output", "judgment", 1, 0};
+static const Fields SHEPHERD_FIELDS = {"question", NULL, "answer", "feedback", 0, 1};
+
+/* Copies string field `key` of obj into *out (NULL when null and nullable, or when absent
+ * and optional). `where` is the "path:LINE" or "path: record N" prefix of messages. */
+static int take_field(const cJSON *obj, const char *key, int nullable, int optional,
+                      const char *where, char **out, CkError *err) {
+    *out = NULL;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v) return optional ? 0 : ck_fail(err, "%s: missing field \"%s\"", where, key);
+    if (nullable && cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsString(v))
+        return ck_fail(err, "%s: field \"%s\" must be a string%s", where, key,
+                       nullable ? " or null" : "");
+    if (!judgments_utf8_valid(v->valuestring, strlen(v->valuestring)))
+        return ck_fail(err, "%s: field \"%s\" is not valid UTF-8", where, key);
+    *out = dup_str(v->valuestring);
+    return *out ? 0 : ck_fail(err, "out of memory");
+}
+
+/* Fills r from obj per f; on failure r holds nothing. */
+static int parse_record(const cJSON *obj, const Fields *f, const char *where, JudgmentRecord *r,
+                        CkError *err) {
+    memset(r, 0, sizeof *r);
+    if (!cJSON_IsObject(obj)) return ck_fail(err, "%s: expected a JSON object", where);
+    int rc = take_field(obj, f->instruction_key, 0, 0, where, &r->instruction, err);
+    if (rc == 0 && f->input_key) rc = take_field(obj, f->input_key, 1, 1, where, &r->input, err);
+    if (rc == 0) rc = take_field(obj, f->output_key, 0, 0, where, &r->output, err);
+    if (rc == 0)
+        rc = take_field(obj, f->judgment_key, f->judgment_nullable, 0, where, &r->judgment, err);
+    if (rc == 0 && f->fixed_score) {
+        r->has_score = 1;
+        r->score = 1.0;
+    } else if (rc == 0) {
+        const cJSON *score = cJSON_GetObjectItemCaseSensitive(obj, "score");
+        if (score && !cJSON_IsNumber(score))
+            rc = ck_fail(err, "%s: field \"score\" must be a number", where);
+        else if (score) {
+            r->has_score = 1;
+            r->score = score->valuedouble;
+        }
+    }
+    /* the reference forces a record rated 7 ("perfect") or above to positive */
+    if (rc == 0 && r->has_score && r->score >= 7) {
+        free(r->judgment);
+        r->judgment = NULL;
+    }
+    if (rc != 0) record_free(r);
+    return rc;
+}
+
+/* Counts a well-formed record and moves it into s, or drops it when it is "$ERROR$". */
+static int accept_record(JudgmentSet *s, int *cap, JudgmentRecord *r,
+                         const JudgmentLoadOptions *opt, CkError *err) {
+    s->n_read++;
+    if (!r->judgment) {
+        s->n_positive++;
+    } else {
+        s->n_negative++;
+        if (!strcmp(r->judgment, "$ERROR$")) {
+            s->n_error++;
+            if (!opt->keep_error) {
+                record_free(r);
+                return 0;
+            }
+        }
+    }
+    if (s->n == *cap) {
+        int ncap = *cap ? 2 * *cap : 256;
+        JudgmentRecord *grown = realloc(s->records, (size_t)ncap * sizeof *grown);
+        if (!grown) {
+            record_free(r);
+            return ck_fail(err, "out of memory");
+        }
+        s->records = grown;
+        *cap = ncap;
+    }
+    s->records[s->n++] = *r;
+    return 0;
+}
+
+static int load_json_array(JudgmentSet *s, const char *path, const char *text,
+                           const JudgmentLoadOptions *opt, CkError *err) {
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+    if (!root) {
+        int line = 1;
+        for (const char *p = text; end && p < end; p++) line += *p == '\n';
+        return ck_fail(err, "%s:%d: invalid JSON", path, line);
+    }
+    if (!cJSON_IsArray(root)) {
+        cJSON_Delete(root);
+        return ck_fail(err, "%s: expected a JSON array of records", path);
+    }
+    int rc = 0, cap = 0, index = 0;
+    for (const cJSON *item = root->child; rc == 0 && item; item = item->next, index++) {
+        char where[600];
+        snprintf(where, sizeof where, "%s: record %d", path, index);
+        JudgmentRecord r;
+        if (parse_record(item, &CUT_FIELDS, where, &r, err) != 0) {
+            if (opt->skip_bad) {
+                s->n_skipped++;
+                continue;
+            }
+            rc = -1;
+            break;
+        }
+        r.source_index = index;
+        rc = accept_record(s, &cap, &r, opt, err);
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int load_jsonl(JudgmentSet *s, const char *path, char *text, const Fields *f,
+                      const JudgmentLoadOptions *opt, CkError *err) {
+    int rc = 0, cap = 0, line_no = 0;
+    for (char *line = text; rc == 0 && line && *line;) {
+        char *next = strchr(line, '\n');
+        if (next) *next++ = '\0';
+        line_no++;
+        char *p = line;
+        while (*p == ' ' || *p == '\t' || *p == '\r') p++;
+        if (*p) {
+            char where[600];
+            snprintf(where, sizeof where, "%s:%d", path, line_no);
+            cJSON *obj = cJSON_Parse(p);
+            JudgmentRecord r;
+            int bad = obj ? parse_record(obj, f, where, &r, err)
+                          : ck_fail(err, "%s: invalid JSON", where);
+            cJSON_Delete(obj);
+            if (bad != 0 && opt->skip_bad) {
+                s->n_skipped++;
+            } else if (bad != 0) {
+                rc = -1;
+            } else {
+                r.source_index = line_no - 1;
+                rc = accept_record(s, &cap, &r, opt, err);
+            }
+        }
+        line = next;
+    }
+    return rc;
+}
+
+int judgments_load(JudgmentSet *s, const char *path, JudgmentFormat fmt,
+                   const JudgmentLoadOptions *opt, CkError *err) {
+    memset(s, 0, sizeof *s);
+    JudgmentLoadOptions defaults = {0, 0};
+    if (!opt) opt = &defaults;
+    char *text = fileio_read_text(path, (size_t)1 << 31, NULL, err);
+    if (!text) return -1;
+    int rc;
+    if (fmt == JUDGMENTS_CUT_JSON)
+        rc = load_json_array(s, path, text, opt, err);
+    else if (fmt == JUDGMENTS_SHEPHERD)
+        rc = load_jsonl(s, path, text, &SHEPHERD_FIELDS, opt, err);
+    else if (fmt == JUDGMENTS_JSONL)
+        rc = load_jsonl(s, path, text, &CUT_FIELDS, opt, err);
+    else
+        rc = ck_fail(err, "%s: unknown judgment format %d", path, (int)fmt);
+    free(text);
+    if (rc != 0) judgments_free(s);
+    return rc;
+}
+
+/* ---- example construction (cut-spec §1.3-1.4) ---- */
+
+static void sequence_free(CutSequence *q) {
+    free(q->tokens);
+    free(q->trained);
+    memset(q, 0, sizeof *q);
+}
+
+void judgments_example_free(CutExample *ex) {
+    sequence_free(&ex->a);
+    sequence_free(&ex->m);
+    memset(ex, 0, sizeof *ex);
+}
+
+/* Tokenizes prompt + response as the reference's generate_and_tokenize_prompt does. */
+static int build_sequence(const char *prompt, const char *response, const Tokenizer *t, int cutoff,
+                          CutSequence *q, CkError *err) {
+    memset(q, 0, sizeof *q);
+    size_t lp = strlen(prompt), lr = strlen(response);
+    char *full = malloc(lp + lr + 1);
+    if (!full) return ck_fail(err, "out of memory");
+    memcpy(full, prompt, lp);
+    memcpy(full + lp, response, lr + 1);
+    int *ids = NULL, n = 0, *pids = NULL, np = 0;
+    /* jointly: tokenizing the response alone would give its first token a dummy prefix */
+    int rc = tokenizer_encode(t, full, 1, 1, &ids, &n, err);
+    if (rc == 0) rc = tokenizer_encode(t, prompt, 1, 0, &pids, &np, err);
+    free(full);
+    free(pids);
+    if (rc != 0) {
+        free(ids);
+        return -1;
+    }
+    /* the prompt alone is truncated too, so its overflow is subtracted back out */
+    int over_full = cutoff > 0 && n > cutoff ? n - cutoff : 0;
+    int over_prompt = cutoff > 0 && np > cutoff ? np - cutoff : 0;
+    q->n = n - over_full;
+    q->prompt_len = (np - over_prompt) - (over_full - over_prompt);
+    q->tokens = malloc((size_t)(q->n ? q->n : 1) * sizeof(int));
+    q->trained = malloc((size_t)(q->n ? q->n : 1));
+    if (!q->tokens || !q->trained) {
+        free(ids);
+        sequence_free(q);
+        return ck_fail(err, "out of memory");
+    }
+    memcpy(q->tokens, ids + over_full, (size_t)q->n * sizeof(int));
+    for (int i = 0; i < q->n; i++) q->trained[i] = i >= q->prompt_len;
+    free(ids);
+    return 0;
+}
+
+static int response_len(const CutSequence *q) {
+    return q->prompt_len > 0 ? q->n - q->prompt_len : q->n;
+}
+
+int judgments_build_example(const Template *tpl, const JudgmentRecord *r, const Tokenizer *t,
+                            int cutoff, CutExample *ex, CkError *err) {
+    memset(ex, 0, sizeof *ex);
+    char *instruction = template_join_input(r->instruction, r->input);
+    if (!instruction) return ck_fail(err, "out of memory");
+    char *plain = template_format(tpl->prompt_no_input, instruction, NULL, err);
+    char *judge = NULL;
+    int rc = plain ? 0 : ck_wrap(err, "prompt_no_input");
+    ex->negative = r->judgment != NULL;
+    if (rc == 0 && ex->negative) {
+        judge = template_format(tpl->prompt_no_input_judge, instruction, r->judgment, err);
+        if (!judge) rc = ck_wrap(err, "prompt_no_input_judge");
+    }
+    if (rc == 0 && ex->negative) {
+        rc = build_sequence(judge, r->output, t, cutoff, &ex->a, err);
+        if (rc == 0) rc = build_sequence(plain, r->output, t, cutoff, &ex->m, err);
+    } else if (rc == 0) {
+        rc = build_sequence(plain, r->output, t, cutoff, &ex->a, err);
+    }
+    if (rc == 0) ex->n_response = response_len(&ex->a);
+    /* the per-token comparison of Align-N and Misalign needs the responses index-aligned */
+    if (rc == 0 && ex->negative) {
+        int k = response_len(&ex->m);
+        if (k != ex->n_response ||
+            memcmp(ex->a.tokens + ex->a.n - k, ex->m.tokens + ex->m.n - k, (size_t)k * sizeof(int)))
+            rc = ck_fail(err,
+                         "record %d: the response tokenizes differently after the judge "
+                         "template (%d tokens) and the plain template (%d tokens)",
+                         r->source_index, ex->n_response, k);
+    }
+    free(instruction);
+    free(plain);
+    free(judge);
+    if (rc != 0) judgments_example_free(ex);
+    return rc;
+}
+
+int judgments_downsample(const JudgmentSet *s, double ratio, uint64_t seed, unsigned char *keep) {
+    int n_neg = 0, n_pos = 0;
+    for (int i = 0; i < s->n; i++) {
+        keep[i] = 1;
+        if (s->records[i].judgment)
+            n_neg++;
+        else
+            n_pos++;
+    }
+    int n_keep = ratio < 0 ? n_pos : (int)(ratio * n_neg);
+    if (n_keep >= n_pos) return s->n;
+    int *pos = malloc((size_t)n_pos * sizeof(int));
+    if (!pos) return -1;
+    int k = 0;
+    for (int i = 0; i < s->n; i++)
+        if (!s->records[i].judgment) pos[k++] = i;
+    /* a partial Fisher-Yates shuffle: the first n_keep of pos become a uniform sample */
+    Rng rng;
+    rng_seed(&rng, seed);
+    for (int i = 0; i < n_keep; i++) {
+        int j = i + (int)(rng_next(&rng) % (uint64_t)(n_pos - i));
+        int tmp = pos[i];
+        pos[i] = pos[j];
+        pos[j] = tmp;
+    }
+    for (int i = n_keep; i < n_pos; i++) keep[pos[i]] = 0;
+    free(pos);
+    return n_neg + n_keep;
+}
