@@ -18,9 +18,11 @@ static struct {
 
 static FlagSpec FLAGS[] = {
     {"model", FLAG_STRING, &opt.model, NULL, 0, -1,
-     "llama2.c checkpoint (version 0, 1 or 2); default: the embedded stories260K"},
+     "llama2.c checkpoint (version 0, 1 or 2) or Hugging Face folder; default: the embedded "
+     "stories260K"},
     {"tokenizer", FLAG_STRING, &opt.tokenizer, NULL, 0, -1,
-     "llama2.c tokenizer.bin; default: beside --model, else the embedded tok512"},
+     "tokenizer.json, a folder or a llama2.c tokenizer.bin; default: the model's (beside it), "
+     "else the embedded tok512"},
     {"prompt", FLAG_STRING, &opt.prompt, "", 0, -1, "text to continue"},
     {"steps", FLAG_INT, &opt.steps, "256", 0, 1000000, "tokens to generate"},
     {"temperature", FLAG_FLOAT, &opt.temperature, "0", 0, 100, "0 is greedy"},

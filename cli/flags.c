@@ -145,6 +145,9 @@ void flags_print_help(const CommandSpec *cmd, FILE *out) {
         char left[64];
         snprintf(left, sizeof left, "--%s %s", f->name, type_word(f->type));
         const char *def = f->def ? f->def : (f->type == FLAG_BOOL ? "off" : "none");
-        fprintf(out, "  %-22s %s (default: %s)\n", left, f->help, def);
+        if (!f->def && strstr(f->help, "default:")) /* the help already says what happens */
+            fprintf(out, "  %-22s %s\n", left, f->help);
+        else
+            fprintf(out, "  %-22s %s (default: %s)\n", left, f->help, *def ? def : "empty");
     }
 }
