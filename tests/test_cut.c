@@ -73,7 +73,7 @@ static void test_assign_on_toy(void **state) {
         logprobs[10 + t] = log(TOY_PM[t]);
     }
     TokenBatch b = {2, offsets, tokens};
-    CutExample ex = {0, 1};
+    CutPair ex = {0, 1};
     for (int g = 0; g < 2; g++) {
         CutOptions o = cut_default_options();
         o.lambda = 1.2;
@@ -164,13 +164,13 @@ static void test_assign_rejects_bad_batches(void **state) {
     CkError err = {{0}};
     TokenBatch b = {2, offsets, tokens};
     CutOptions o = cut_default_options();
-    CutExample neg = {0, 1};
+    CutPair neg = {0, 1};
     assert_int_not_equal(cut_assign_loss(&b, targets, lp, &neg, 1, &o, kinds, w, &spec, NULL, &err),
                          0);
-    CutExample one = {0, -1}; /* sequence 1 is nobody's */
+    CutPair one = {0, -1}; /* sequence 1 is nobody's */
     assert_int_not_equal(cut_assign_loss(&b, targets, lp, &one, 1, &o, kinds, w, &spec, NULL, &err),
                          0);
-    CutExample twice = {0, 0};
+    CutPair twice = {0, 0};
     assert_int_not_equal(
         cut_assign_loss(&b, targets, lp, &twice, 1, &o, kinds, w, &spec, NULL, &err), 0);
 }
@@ -255,7 +255,7 @@ static void run_e2e(double gamma, int paper_sum, CutMean mean) {
     assert_int_equal(model_logprobs(&x.m, &x.a, x.targets, logprobs, &err), 0);
 
     /* 2. kinds and weights; λ at the median ratio so that some tokens are flagged */
-    CutExample ex[2] = {{0, 1}, {2, -1}};
+    CutPair ex[2] = {{0, 1}, {2, -1}};
     CutOptions o = cut_default_options();
     o.alpha = 0.7;
     o.gamma = gamma;

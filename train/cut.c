@@ -51,7 +51,7 @@ static int target_positions(const TokenBatch *b, const int *targets, int s, int 
 
 /* Checks that every sequence of b belongs to exactly one example and that the two sequences
  * of each negative are index-aligned (same response target ids). */
-static int check_examples(const TokenBatch *b, const int *targets, const CutExample *ex, int n_ex,
+static int check_examples(const TokenBatch *b, const int *targets, const CutPair *ex, int n_ex,
                           int *pa, int *pm, CkError *err) {
     unsigned char *owned = calloc((size_t)b->n_seqs + 1, 1);
     if (!owned) return ck_fail(err, "out of memory");
@@ -87,7 +87,7 @@ static int check_examples(const TokenBatch *b, const int *targets, const CutExam
 }
 
 int cut_assign_loss(const TokenBatch *b, const int *targets, const double *logprobs,
-                    const CutExample *examples, int n_examples, const CutOptions *opt,
+                    const CutPair *examples, int n_examples, const CutOptions *opt,
                     LossKind *kinds, float *weights, LossSpec *spec, CutStats *stats,
                     CkError *err) {
     if (!(opt->lambda > 0.0))

@@ -61,7 +61,7 @@ CutOptions cut_default_options(void);
 typedef struct {
     int seq_a; /* Align-P (positive) or Align-N (negative) */
     int seq_m; /* Misalign; -1 for a positive example */
-} CutExample;
+} CutPair;
 
 typedef struct {
     int n_tokens;  /* response tokens compared */
@@ -90,7 +90,7 @@ typedef struct {
  * exactly one example, and the two sequences of a negative must have the same number of
  * response targets with identical ids (index-aligned). stats may be NULL. */
 int cut_assign_loss(const TokenBatch *b, const int *targets, const double *logprobs,
-                    const CutExample *examples, int n_examples, const CutOptions *opt,
+                    const CutPair *examples, int n_examples, const CutOptions *opt,
                     LossKind *kinds, float *weights, LossSpec *spec, CutStats *stats, CkError *err);
 
 /* The reference CUT loss of one example from its response-token probabilities, in double,
