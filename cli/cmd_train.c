@@ -1,17 +1,22 @@
 /* cmd_train.c — `cutkit train`: fine-tune (full or LoRA) or pretrain a model on a corpus. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
 #include "corpus.h"
 #include "hf_model.h"
+#include "judgments.h"
 #include "lm.h"
 #include "threads.h"
 #include "trainer.h"
 
 static struct {
     const char *model, *tokenizer, *data, *out, *init, *config, *schedule, *lora_targets;
+    const char *objective, *judgments, *judgment_format, *template_path, *preset;
+    double lambda, alpha, gamma;
+    int cutoff, skip_bad, keep_error;
     int steps, batch_size, micro_batch, seq_len, warmup, save_every, keep, threads, lora, resume;
     int lr_from_first_step, lora_r, stop_after;
     double lr, weight_decay, beta1, beta2, eps, max_grad_norm;
@@ -23,6 +28,27 @@ static FlagSpec FLAGS[] = {
     {"data", FLAG_STRING, &opt.data, NULL, 0, -1,
      "training text: .txt (windows), .jsonl with \"text\" or \"prompt\"/\"response\""},
     {"out", FLAG_STRING, &opt.out, NULL, 0, -1, "run directory (created)"},
+    {"objective", FLAG_STRING, &opt.objective, "mle", 0, -1,
+     "mle (on --data), or cut (on --judgments: Align-P/Align-N MLE + unlikelihood on flagged "
+     "Misalign tokens)"},
+    {"judgments", FLAG_STRING, &opt.judgments, NULL, 0, -1, "judgment records for --objective cut"},
+    {"judgment-format", FLAG_STRING, &opt.judgment_format, "auto", 0, -1,
+     "cut (CUT/Alpaca JSON array), shepherd (JSONL) or jsonl (generic); auto: by extension"},
+    {"template", FLAG_STRING, &opt.template_path, NULL, 0, -1,
+     "prompt templates JSON (prompt_no_input, prompt_no_input_judge, response_split); "
+     "default: the reference Alpaca templates"},
+    {"preset", FLAG_STRING, &opt.preset, "online", 0, -1,
+     "online (lambda 1.1, alpha 1) or offline (lambda 1.2, alpha 0.5), as the reference"},
+    {"lambda", FLAG_DOUBLE, &opt.lambda, "0", 0, 1e9,
+     "flag a Misalign token when p(y|x,j-)/p(y|x) > lambda (0: the preset's)"},
+    {"alpha", FLAG_DOUBLE, &opt.alpha, "-1", -1, 1e9,
+     "weight of the unlikelihood terms (-1: the preset's)"},
+    {"gamma", FLAG_DOUBLE, &opt.gamma, "0", 0, 100, "v4 dynamic weight pA^gamma (0: the code's)"},
+    {"cutoff", FLAG_INT, &opt.cutoff, "0", 0, 1e9,
+     "keep the last N tokens of a sequence (0: --seq-len)"},
+    {"skip-bad", FLAG_BOOL, &opt.skip_bad, NULL, 0, -1, "skip and count malformed records"},
+    {"keep-error", FLAG_BOOL, &opt.keep_error, NULL, 0, -1,
+     "keep \"$ERROR$\" judgments as negatives, as the reference does"},
     {"model", FLAG_STRING, &opt.model, NULL, 0, -1,
      "starting model: llama2.c .bin or Hugging Face folder; default: embedded stories260K"},
     {"tokenizer", FLAG_STRING, &opt.tokenizer, NULL, 0, -1, "tokenizer (default: the model's)"},
@@ -65,7 +91,7 @@ static FlagSpec FLAGS[] = {
 
 static const CommandSpec SPEC = {
     "train",
-    "train a model or LoRA adapters on a text/JSONL corpus (MLE)",
+    "train a model or LoRA adapters: MLE on a corpus, or CUT on judgments",
     "--data PATH --out DIR [--model PATH | --init random --config JSON] [--lora] ...",
     "Writes DIR/steps.jsonl (one line per update), DIR/checkpoints/checkpoint-N (weights or\n"
     "adapter + train_state.bin, atomically), and DIR/model (Hugging Face folder) or\n"
@@ -86,15 +112,69 @@ static void on_signal(int sig) {
     stop_requested = 1;
 }
 
+/* Reads --judgments and builds every record's training item with the templates. */
+static int load_examples(const Tokenizer *tok, JudgmentSet *set, CutExample **examples,
+                         int *n_examples, CkError *err) {
+    JudgmentFormat fmt;
+    size_t len = strlen(opt.judgments);
+    if (!strcmp(opt.judgment_format, "cut"))
+        fmt = JUDGMENTS_CUT_JSON;
+    else if (!strcmp(opt.judgment_format, "shepherd"))
+        fmt = JUDGMENTS_SHEPHERD;
+    else if (!strcmp(opt.judgment_format, "jsonl"))
+        fmt = JUDGMENTS_JSONL;
+    else if (!strcmp(opt.judgment_format, "auto"))
+        fmt = (len > 6 && !strcmp(opt.judgments + len - 6, ".jsonl")) ? JUDGMENTS_JSONL
+                                                                      : JUDGMENTS_CUT_JSON;
+    else
+        return ck_fail(err, "--judgment-format expects cut, shepherd, jsonl or auto, got '%s'",
+                       opt.judgment_format);
+    JudgmentLoadOptions lo = {opt.skip_bad, opt.keep_error};
+    if (judgments_load(set, opt.judgments, fmt, &lo, err) != 0) return -1;
+    Template tpl;
+    int rc = opt.template_path ? template_load(&tpl, opt.template_path, err)
+                               : template_default(&tpl, err);
+    if (rc != 0) return -1;
+    *examples = calloc((size_t)(set->n > 0 ? set->n : 1), sizeof(CutExample));
+    if (!*examples) rc = ck_fail(err, "out of memory");
+    const int cutoff = opt.cutoff > 0 ? opt.cutoff : opt.seq_len;
+    for (int i = 0; rc == 0 && i < set->n; i++) {
+        rc = judgments_build_example(&tpl, &set->records[i], tok, cutoff, &(*examples)[i], err);
+        if (rc == 0)
+            (*n_examples)++;
+        else
+            ck_wrap(err, "%s: record %d", opt.judgments, set->records[i].source_index);
+    }
+    template_free(&tpl);
+    return rc;
+}
+
 int cmd_train(int argc, char **argv) {
     char *positional[1];
     int n_positional;
     int rc = flags_parse(&SPEC, argc, argv, positional, 0, &n_positional);
     if (rc != 0) return rc;
-    if (!opt.data || !opt.out) {
-        fprintf(stderr, "cutkit train: --data and --out are required\n");
+    const int cut = !strcmp(opt.objective, "cut");
+    if (!cut && strcmp(opt.objective, "mle") != 0) {
+        fprintf(stderr, "cutkit train: --objective expects mle or cut, got '%s'\n", opt.objective);
         return 2;
     }
+    if ((!cut && !opt.data) || (cut && !opt.judgments) || !opt.out) {
+        fprintf(stderr, cut ? "cutkit train: --judgments and --out are required\n"
+                            : "cutkit train: --data and --out are required\n");
+        return 2;
+    }
+    CutOptions cut_opt = cut_default_options();
+    if (!strcmp(opt.preset, "offline")) {
+        cut_opt.lambda = 1.2;
+        cut_opt.alpha = 0.5;
+    } else if (strcmp(opt.preset, "online") != 0) {
+        fprintf(stderr, "cutkit train: --preset expects online or offline, got '%s'\n", opt.preset);
+        return 2;
+    }
+    if (opt.lambda > 0) cut_opt.lambda = opt.lambda;
+    if (opt.alpha >= 0) cut_opt.alpha = opt.alpha;
+    cut_opt.gamma = opt.gamma;
     TrainOptions t = {0};
     CkError err = {{0}};
     if (schedule_parse_kind(opt.schedule, &t.schedule, &err) != 0) {
@@ -144,12 +224,22 @@ int cmd_train(int argc, char **argv) {
         lm.model = fresh;
     }
     cfg.model = lm.model.config;
-    Corpus corpus;
-    if (corpus_load(&corpus, opt.data, &lm.tokenizer, opt.seq_len, &err) != 0) {
+    Corpus corpus = {0};
+    JudgmentSet set = {0};
+    CutExample *examples = NULL;
+    int n_examples = 0;
+    if (cut) {
+        rc = load_examples(&lm.tokenizer, &set, &examples, &n_examples, &err);
+    } else {
+        rc = corpus_load(&corpus, opt.data, &lm.tokenizer, opt.seq_len, &err);
+    }
+    if (rc != 0) {
         fprintf(stderr, "cutkit train: %s\n", err.msg);
+        corpus_free(&corpus);
         lm_close(&lm);
         return 1;
     }
+    TrainData data = {cut ? NULL : &corpus, examples, n_examples};
     char command_line[2048] = "cutkit train";
     for (int i = 0; i < argc; i++)
         snprintf(command_line + strlen(command_line), sizeof command_line - strlen(command_line),
@@ -175,16 +265,28 @@ int cmd_train(int argc, char **argv) {
     t.command_line = command_line;
     t.stop = &stop_requested;
     t.stop_after = opt.stop_after;
+    t.cut = cut_opt;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    fprintf(stderr, "training %s on %s: %d sequences, %lld updates of %d\n", lm.model_source,
-            opt.data, corpus.n_seqs, (long long)t.steps, t.batch_size);
+    if (cut)
+        fprintf(stderr,
+                "training %s with CUT on %s: %d examples (%d positive, %d negative, %d $ERROR$ "
+                "dropped, %d skipped), lambda %g, alpha %g; %lld updates of %d\n",
+                lm.model_source, opt.judgments, n_examples, set.n_positive, set.n_negative,
+                opt.keep_error ? 0 : set.n_error, set.n_skipped, cut_opt.lambda, cut_opt.alpha,
+                (long long)t.steps, t.batch_size);
+    else
+        fprintf(stderr, "training %s on %s: %d sequences, %lld updates of %d\n", lm.model_source,
+                opt.data, corpus.n_seqs, (long long)t.steps, t.batch_size);
     TrainReport report;
-    rc = trainer_run(&lm.model, &cfg, &corpus, &t, &report, &err);
+    rc = trainer_run(&lm.model, &cfg, &data, &t, &report, &err);
     corpus_free(&corpus);
+    for (int i = 0; i < n_examples; i++) judgments_example_free(&examples[i]);
+    free(examples);
+    judgments_free(&set);
     lm_close(&lm);
     if (rc != 0) {
         fprintf(stderr, "cutkit train: %s\n", err.msg);

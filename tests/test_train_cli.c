@@ -219,6 +219,50 @@ static void test_init_random(void **state) {
     free(written);
 }
 
+/* --objective cut on judgment records (generic JSONL: two negatives with judgments, two
+ * positives): steps.jsonl carries the detection counts, and an interrupted CUT run resumes
+ * bit for bit like an MLE one. */
+static void test_cut_objective(void **state) {
+    (void)state;
+    char path[700];
+    snprintf(path, sizeof path, "%s/judged.jsonl", dir);
+    const char *records =
+        "{\"instruction\": \"Tell a story about Lily.\", \"output\": \"Lily had a red ball. "
+        "She played in the park.\", \"judgment\": null}\n"
+        "{\"instruction\": \"Tell a story about Tom.\", \"output\": \"Tom had a blue car. He "
+        "drove it to the sun.\", \"judgment\": \"Cars cannot drive to the sun.\"}\n"
+        "{\"instruction\": \"What colour is the sky?\", \"input\": \"On a clear day.\", "
+        "\"output\": \"The sky is green.\", \"judgment\": \"The sky is blue, not green.\"}\n"
+        "{\"instruction\": \"Say hello.\", \"output\": \"Hello!\", \"judgment\": null}\n";
+    assert_int_equal(test_write_file(path, records, strlen(records)), 0);
+    char *err = NULL;
+    const char *common = "train --objective cut --judgments judged.jsonl --steps 8 "
+                         "--batch-size 2 --seq-len 128 --warmup 2 --lr 5e-3 --lora --lora-r 4 "
+                         "--save-every 3 --lambda 1.05 --alpha 0.5";
+    char args[1024];
+    snprintf(args, sizeof args, "%s --out cut-straight", common);
+    assert_int_equal(cutkit(args, &err), 0);
+    assert_non_null(strstr(err, "4 examples (2 positive, 2 negative"));
+    free(err);
+    snprintf(args, sizeof args, "%s --out cut-resumed --stop-after 4", common);
+    assert_int_equal(cutkit(args, &err), 0);
+    free(err);
+    snprintf(args, sizeof args, "%s --out cut-resumed --resume", common);
+    assert_int_equal(cutkit(args, &err), 0);
+    free(err);
+    char *a = losses("cut-straight"), *b = losses("cut-resumed");
+    assert_string_equal(a, b);
+    assert_non_null(strstr(a, "\"flagged\": "));
+    assert_non_null(strstr(a, "\"misalign_tokens\": "));
+    free(a);
+    free(b);
+    assert_same_tensors("cut-straight/adapter/adapter_model.safetensors",
+                        "cut-resumed/adapter/adapter_model.safetensors");
+    assert_int_equal(cutkit("train --objective cut --out x", &err), 2);
+    assert_non_null(strstr(err, "--judgments and --out are required"));
+    free(err);
+}
+
 static void test_bad_options(void **state) {
     (void)state;
     char *err = NULL;
@@ -246,7 +290,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_full),   cmocka_unit_test(test_resume_lora),
         cmocka_unit_test(test_sigterm_saves), cmocka_unit_test(test_merge_equals_adapter),
-        cmocka_unit_test(test_init_random),   cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_init_random),   cmocka_unit_test(test_cut_objective),
+        cmocka_unit_test(test_bad_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

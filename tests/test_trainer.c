@@ -68,7 +68,8 @@ static void test_nan_stops_before_update(void **state) {
     HfConfig cfg = {.model = m.config, .bos_token_id = 1, .eos_token_id = 2};
     TrainReport report;
     CkError err = {{0}};
-    assert_int_equal(trainer_run(&m, &cfg, &corpus, &o, &report, &err), -1);
+    TrainData data = {&corpus, NULL, 0};
+    assert_int_equal(trainer_run(&m, &cfg, &data, &o, &report, &err), -1);
     assert_string_equal(err.msg, "step 1: the loss is nan; stopped before the update (last good "
                                  "checkpoint: none yet)");
     char path[700];
@@ -99,7 +100,8 @@ static void test_micro_batches_do_not_change_the_update(void **state) {
         HfConfig cfg = {.model = m.config, .bos_token_id = 1, .eos_token_id = 2};
         TrainReport report;
         CkError err = {{0}};
-        assert_int_equal(trainer_run(&m, &cfg, &corpus, &o, &report, &err), 0);
+        TrainData data = {&corpus, NULL, 0};
+        assert_int_equal(trainer_run(&m, &cfg, &data, &o, &report, &err), 0);
         loss[k] = report.last_loss;
         after[k] = m.params;
     }

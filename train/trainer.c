@@ -53,6 +53,9 @@ typedef struct {
     float *grads;
     int *seqs, *tokens, *offsets, *targets;
     float *weights;
+    double *logprobs; /* CUT: log p of every target of a micro-batch */
+    LossKind *kinds;  /* CUT: per-token loss kinds */
+    CutPair *pairs;   /* CUT: the sequences of each example of a micro-batch */
     CorpusCursor cursor;
     FILE *log;
 } Run;
@@ -67,18 +70,21 @@ static void run_free(Run *r) {
     free(r->offsets);
     free(r->targets);
     free(r->weights);
+    free(r->logprobs);
+    free(r->kinds);
+    free(r->pairs);
     corpus_cursor_free(&r->cursor);
     if (r->log) fclose(r->log);
 }
 
-static int check_options(const TrainOptions *o, const Corpus *c, CkError *err) {
+static int check_options(const TrainOptions *o, int n_items, CkError *err) {
     if (o->steps <= 0)
         return ck_fail(err, "--steps must be positive, got %lld", (long long)o->steps);
     if (o->batch_size <= 0 || o->micro_batch <= 0 || o->batch_size % o->micro_batch != 0)
         return ck_fail(err, "--micro-batch %d must divide --batch-size %d", o->micro_batch,
                        o->batch_size);
     if (!o->out_dir) return ck_fail(err, "no run directory (--out)");
-    if (c->n_seqs <= 0) return ck_fail(err, "the corpus is empty");
+    if (n_items <= 0) return ck_fail(err, "nothing to train on: the data is empty");
     return 0;
 }
 
@@ -172,8 +178,22 @@ static int resume_from(Run *r, Model *m, const TrainOptions *o, int64_t *step, C
 
 /* Appends one JSON line per update to steps.jsonl; flushed so a crash loses nothing. */
 static void log_step(FILE *f, int64_t step, double lr, const LossResult *lr_res, double gnorm,
-                     long tokens, double seconds) {
+                     long tokens, double seconds, const CutStats *cut) {
     if (!f) return;
+    if (cut)
+        fprintf(f,
+                "{\"step\": %lld, \"lr\": %.17g, \"loss\": %.17g, \"loss_mle\": %.17g, "
+                "\"loss_ul\": %.17g, \"grad_norm\": %.17g, \"tokens\": %ld, \"positives\": %d, "
+                "\"negatives\": %d, \"misalign_tokens\": %d, \"flagged\": %d, "
+                "\"flagged_fraction\": %.6f, \"seconds\": %.6f, \"tokens_per_s\": %.1f}\n",
+                (long long)step, lr, lr_res->loss, lr_res->loss_mle, lr_res->loss_ul, gnorm, tokens,
+                cut->n_pos, cut->n_neg, cut->n_m_tokens, cut->n_flagged,
+                cut->n_m_tokens ? (double)cut->n_flagged / cut->n_m_tokens : 0.0, seconds,
+                seconds > 0 ? tokens / seconds : 0.0);
+    if (cut) {
+        fflush(f);
+        return;
+    }
     fprintf(
         f,
         "{\"step\": %lld, \"lr\": %.17g, \"loss\": %.17g, \"loss_mle\": %.17g, \"loss_ul\": %.17g,"
@@ -194,10 +214,101 @@ static void progress(int64_t step, int64_t total, double loss, double tok_s, dou
     }
 }
 
-int trainer_run(Model *m, const HfConfig *cfg, const Corpus *c, const TrainOptions *o,
+/* Packs sequence seq (tokens, trained flags, len) at position n of the micro-batch: targets
+ * are the next tokens where those are trained, -1 elsewhere. Returns the new length. */
+static int pack_sequence(Run *r, int n, const int *tokens, const unsigned char *trained, int len) {
+    for (int p = 0; p < len; p++) {
+        r->tokens[n + p] = tokens[p];
+        r->targets[n + p] = (p + 1 < len && trained[p + 1]) ? tokens[p + 1] : -1;
+    }
+    return n + len;
+}
+
+/* The MLE update over corpus sequences r->seqs[0 .. batch_size): every target token of the
+ * update weighs 1 / (targets in the update), so the loss is the update's token mean however
+ * it is split into micro-batches. */
+static int mle_update(Run *r, Model *m, const Corpus *c, const TrainOptions *o, LossResult *total,
+                      long *tokens, CkError *err) {
+    long n_targets = 0;
+    for (int i = 0; i < o->batch_size; i++)
+        for (int p = c->offsets[r->seqs[i]] + 1; p < c->offsets[r->seqs[i] + 1]; p++)
+            n_targets += c->train[p];
+    const float w = 1.0f / (float)(n_targets ? n_targets : 1);
+    for (int mb = 0; mb < o->batch_size / o->micro_batch; mb++) {
+        int n = 0;
+        r->offsets[0] = 0;
+        for (int k = 0; k < o->micro_batch; k++) {
+            int s = r->seqs[mb * o->micro_batch + k], begin = c->offsets[s];
+            n = pack_sequence(r, n, c->tokens + begin, c->train + begin, c->offsets[s + 1] - begin);
+            r->offsets[k + 1] = n;
+        }
+        for (int i = 0; i < n; i++) r->weights[i] = r->targets[i] >= 0 ? w : 0.0f;
+        TokenBatch b = {o->micro_batch, r->offsets, r->tokens};
+        LossSpec spec = {r->targets, NULL, r->weights, 0, NULL};
+        LossResult res;
+        if (model_forward_backward(m, &r->acts, &b, &spec, o->use_lora ? NULL : r->grads,
+                                   o->use_lora ? &r->lora : NULL, o->use_lora ? r->grads : NULL,
+                                   &res, err) != 0)
+            return -1;
+        total->loss += res.loss;
+        total->loss_mle += res.loss_mle;
+        total->loss_ul += res.loss_ul;
+        *tokens += n;
+    }
+    return 0;
+}
+
+/* One micro-batch of CUT examples: forward both sequences of every negative with the
+ * positives in one packed pass, read log p of every target, let cut_assign_loss decide each
+ * token's kind and weight (MLE, or unlikelihood where pA / pM > lambda), then backward. */
+static int cut_micro_batch(Run *r, Model *m, const TrainData *d, const TrainOptions *o,
+                           const int *items, LossResult *total, CutStats *cut_total, long *tokens,
+                           CkError *err) {
+    int n = 0, n_seqs = 0;
+    r->offsets[0] = 0;
+    for (int k = 0; k < o->micro_batch; k++) {
+        const CutExample *ex = &d->examples[items[k]];
+        n = pack_sequence(r, n, ex->a.tokens, ex->a.trained, ex->a.n);
+        r->pairs[k].seq_a = n_seqs;
+        r->offsets[++n_seqs] = n;
+        r->pairs[k].seq_m = -1;
+        if (ex->negative) {
+            n = pack_sequence(r, n, ex->m.tokens, ex->m.trained, ex->m.n);
+            r->pairs[k].seq_m = n_seqs;
+            r->offsets[++n_seqs] = n;
+        }
+    }
+    TokenBatch b = {n_seqs, r->offsets, r->tokens};
+    LoraAdapters *lora = o->use_lora ? &r->lora : NULL;
+    CutOptions copt = o->cut;
+    copt.step_examples = o->batch_size; /* the mean runs over the update's examples */
+    LossSpec spec;
+    CutStats st;
+    LossResult res;
+    if (model_forward_train(m, &r->acts, &b, lora, err) != 0 ||
+        model_logprobs(m, &r->acts, r->targets, r->logprobs, err) != 0 ||
+        cut_assign_loss(&b, r->targets, r->logprobs, r->pairs, o->micro_batch, &copt, r->kinds,
+                        r->weights, &spec, &st, err) != 0 ||
+        model_backward(m, &r->acts, &b, &spec, o->use_lora ? NULL : r->grads, lora,
+                       o->use_lora ? r->grads : NULL, &res, err) != 0)
+        return -1;
+    total->loss += res.loss;
+    total->loss_mle += res.loss_mle;
+    total->loss_ul += res.loss_ul;
+    cut_total->n_pos += st.n_pos;
+    cut_total->n_neg += st.n_neg;
+    cut_total->n_m_tokens += st.n_m_tokens;
+    cut_total->n_flagged += st.n_flagged;
+    *tokens += n;
+    return 0;
+}
+
+int trainer_run(Model *m, const HfConfig *cfg, const TrainData *d, const TrainOptions *o,
                 TrainReport *report, CkError *err) {
     memset(report, 0, sizeof *report);
-    if (check_options(o, c, err) != 0) return -1;
+    const Corpus *c = d->corpus;
+    const int n_items = c ? c->n_seqs : d->n_examples;
+    if (check_options(o, n_items, err) != 0) return -1;
     Run r;
     memset(&r, 0, sizeof r);
     int rc = -1;
@@ -205,9 +316,15 @@ int trainer_run(Model *m, const HfConfig *cfg, const Corpus *c, const TrainOptio
         ck_fail(err, "%s: cannot create: %s", o->out_dir, strerror(errno));
         return -1;
     }
-    const int max_tokens = o->micro_batch * c->max_len;
+    int max_len = c ? c->max_len : 1;
+    for (int i = 0; !c && i < d->n_examples; i++) {
+        if (d->examples[i].a.n > max_len) max_len = d->examples[i].a.n;
+        if (d->examples[i].negative && d->examples[i].m.n > max_len) max_len = d->examples[i].m.n;
+    }
+    const int seqs_per_item = c ? 1 : 2;
+    const int max_tokens = o->micro_batch * seqs_per_item * max_len;
     size_t n_train;
-    if (activations_init(&r.acts, m, max_tokens, c->max_len, 1, err) != 0) goto done;
+    if (activations_init(&r.acts, m, max_tokens, max_len, 1, err) != 0) goto done;
     if (o->use_lora) {
         if (lora_init(&r.lora, m, &o->lora, o->seed, err) != 0) goto done;
         n_train = r.lora.n_params;
@@ -219,13 +336,17 @@ int trainer_run(Model *m, const HfConfig *cfg, const Corpus *c, const TrainOptio
     r.tokens = malloc(sizeof(int) * (size_t)max_tokens);
     r.targets = malloc(sizeof(int) * (size_t)max_tokens);
     r.weights = malloc(sizeof(float) * (size_t)max_tokens);
-    r.offsets = malloc(sizeof(int) * (size_t)(o->micro_batch + 1));
-    if (!r.grads || !r.seqs || !r.tokens || !r.targets || !r.weights || !r.offsets) {
+    r.offsets = malloc(sizeof(int) * (size_t)(seqs_per_item * o->micro_batch + 1));
+    r.logprobs = malloc(sizeof(double) * (size_t)max_tokens);
+    r.kinds = malloc(sizeof(LossKind) * (size_t)max_tokens);
+    r.pairs = malloc(sizeof(CutPair) * (size_t)o->micro_batch);
+    if (!r.grads || !r.seqs || !r.tokens || !r.targets || !r.weights || !r.offsets || !r.logprobs ||
+        !r.kinds || !r.pairs) {
         ck_fail(err, "out of memory");
         goto done;
     }
     if (adamw_init(&r.opt, n_train, &o->adamw, err) != 0) goto done;
-    if (corpus_cursor_init(&r.cursor, c->n_seqs, o->seed, 0, 0, err) != 0) goto done;
+    if (corpus_cursor_init(&r.cursor, n_items, o->seed, 0, 0, err) != 0) goto done;
     Schedule sched = schedule_make(o->schedule, o->lr, o->warmup_steps, o->steps);
     sched.first_step_lr_zero = o->first_step_lr_zero;
     if (schedule_validate(&sched, err) != 0) goto done;
@@ -261,45 +382,24 @@ int trainer_run(Model *m, const HfConfig *cfg, const Corpus *c, const TrainOptio
     const int64_t first_step = step;
     long tokens_total = 0;
     char last_good[1024] = "none yet";
+    int rising = 0;
+    double last_fraction = 0.0;
     while (step < o->steps) {
         double t0 = now_seconds();
         for (int i = 0; i < o->batch_size; i++) r.seqs[i] = corpus_cursor_next(&r.cursor);
-        /* every target of the update weighs the same: 1 / (targets in the update) */
-        long n_targets = 0;
-        for (int i = 0; i < o->batch_size; i++)
-            for (int p = c->offsets[r.seqs[i]] + 1; p < c->offsets[r.seqs[i] + 1]; p++)
-                n_targets += c->train[p];
-                /* zeroed in parallel: one thread's memset is 5-10% of a 110M step */
+            /* zeroed in parallel: one thread's memset is 5-10% of a 110M step */
 #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < n_train; i++) r.grads[i] = 0.0f;
         LossResult total = {0};
+        CutStats cut_total = {0};
         long tokens = 0;
-        for (int mb = 0; mb < o->batch_size / o->micro_batch; mb++) {
-            int n = 0;
-            r.offsets[0] = 0;
-            for (int k = 0; k < o->micro_batch; k++) {
-                int s = r.seqs[mb * o->micro_batch + k];
-                int begin = c->offsets[s], len = c->offsets[s + 1] - begin;
-                for (int p = 0; p < len; p++) {
-                    r.tokens[n + p] = c->tokens[begin + p];
-                    int trained = p + 1 < len && c->train[begin + p + 1];
-                    r.targets[n + p] = trained ? c->tokens[begin + p + 1] : -1;
-                    r.weights[n + p] = trained ? 1.0f / (float)(n_targets ? n_targets : 1) : 0;
-                }
-                n += len;
-                r.offsets[k + 1] = n;
-            }
-            TokenBatch b = {o->micro_batch, r.offsets, r.tokens};
-            LossSpec spec = {r.targets, NULL, r.weights, 0, NULL};
-            LossResult res;
-            if (model_forward_backward(m, &r.acts, &b, &spec, o->use_lora ? NULL : r.grads,
-                                       o->use_lora ? &r.lora : NULL, o->use_lora ? r.grads : NULL,
-                                       &res, err) != 0)
-                goto done;
-            total.loss += res.loss;
-            total.loss_mle += res.loss_mle;
-            total.loss_ul += res.loss_ul;
-            tokens += n;
+        if (c) {
+            if (mle_update(&r, m, c, o, &total, &tokens, err) != 0) goto done;
+        } else {
+            for (int mb = 0; mb < o->batch_size / o->micro_batch; mb++)
+                if (cut_micro_batch(&r, m, d, o, r.seqs + mb * o->micro_batch, &total, &cut_total,
+                                    &tokens, err) != 0)
+                    goto done;
         }
         if (!isfinite(total.loss)) {
             ck_fail(err,
@@ -323,7 +423,20 @@ int trainer_run(Model *m, const HfConfig *cfg, const Corpus *c, const TrainOptio
         step++;
         tokens_total += tokens;
         double dt = now_seconds() - t0, elapsed = now_seconds() - start;
-        log_step(r.log, step, lr, &total, gnorm, tokens, dt);
+        log_step(r.log, step, lr, &total, gnorm, tokens, dt, c ? NULL : &cut_total);
+        if (!c) {
+            /* the runaway the judgment-world prototype saw: flagging that keeps growing */
+            double frac =
+                cut_total.n_m_tokens ? (double)cut_total.n_flagged / cut_total.n_m_tokens : 0.0;
+            rising = (cut_total.n_m_tokens && frac > last_fraction) ? rising + 1 : 0;
+            if (cut_total.n_m_tokens) last_fraction = frac;
+            if (rising == 10)
+                fprintf(stderr,
+                        "\nwarning: step %lld: the flagged fraction has risen for 10 "
+                        "updates in a row (now %.3f): flagging may be running away; "
+                        "consider a larger --lambda\n",
+                        (long long)step, frac);
+        }
         double tok_s = elapsed > 0 ? tokens_total / elapsed : 0;
         double eta = (step > first_step) ? elapsed / (step - first_step) * (o->steps - step) : 0;
         if (tty || step % 10 == 0 || step == o->steps)

@@ -10,11 +10,21 @@
 
 #include "ck_error.h"
 #include "corpus.h"
+#include "cut.h"
+#include "judgments.h"
 #include "hf_config.h"
 #include "lora.h"
 #include "model.h"
 #include "optim.h"
 #include "schedule.h"
+
+/* What one update trains on: sequences of a corpus (MLE), or judgment examples of one
+ * (Align-P) or two (Align-N + Misalign) sequences trained with the CUT objective. */
+typedef struct {
+    const Corpus *corpus;       /* MLE when non-NULL */
+    const CutExample *examples; /* CUT otherwise */
+    int n_examples;
+} TrainData;
 
 typedef struct {
     int64_t steps;   /* optimizer updates to take in total */
@@ -37,6 +47,7 @@ typedef struct {
     const char *command_line;
     volatile sig_atomic_t *stop; /* set by a signal handler: finish the step, save, return */
     int64_t stop_after;          /* > 0: behave as if stopped after this update (tests) */
+    CutOptions cut;              /* the CUT objective's settings (TrainData.examples) */
 } TrainOptions;
 
 typedef struct {
@@ -46,11 +57,12 @@ typedef struct {
     char saved[1024];  /* the last checkpoint or final model written */
 } TrainReport;
 
-/* Trains m (full fine-tuning, or LoRA adapters on frozen m) on corpus c as o says, writing
- * the run directory; on a stop request saves a checkpoint and returns 0 with
- * report->stopped_early set. A non-finite loss or gradient stops with the step, the tensor
- * and the last good checkpoint in err, writing nothing poisoned. */
-int trainer_run(Model *m, const HfConfig *cfg, const Corpus *c, const TrainOptions *o,
+/* Trains m (full fine-tuning, or LoRA adapters on frozen m) on d as o says (batch_size and
+ * micro_batch count sequences for a corpus, examples for CUT), writing the run directory; on
+ * a stop request saves a checkpoint and returns 0 with report->stopped_early set. A
+ * non-finite loss or gradient stops with the step, the tensor and the last good checkpoint
+ * in err, writing nothing poisoned. */
+int trainer_run(Model *m, const HfConfig *cfg, const TrainData *d, const TrainOptions *o,
                 TrainReport *report, CkError *err);
 
 /* Fills m's buffer as a fresh model: N(0, 0.02) matrices, unit RMSNorm gains (seeded). */
