@@ -258,6 +258,36 @@ static void test_cut_objective(void **state) {
     free(b);
     assert_same_tensors("cut-straight/adapter/adapter_model.safetensors",
                         "cut-resumed/adapter/adapter_model.safetensors");
+    /* tokens.csv: one row per Misalign response token, as many as steps.jsonl counts, with
+     * as many flags; identical after the resume */
+    char csv_a[700], csv_b[700], log_path[700];
+    snprintf(csv_a, sizeof csv_a, "%s/cut-straight/tokens.csv", dir);
+    snprintf(csv_b, sizeof csv_b, "%s/cut-resumed/tokens.csv", dir);
+    snprintf(log_path, sizeof log_path, "%s/cut-straight/steps.jsonl", dir);
+    char *ta = test_read_file(csv_a, NULL), *tb = test_read_file(csv_b, NULL);
+    char *steps = test_read_file(log_path, NULL);
+    assert_non_null(ta);
+    assert_non_null(tb);
+    assert_string_equal(ta, tb);
+    assert_true(strncmp(ta, "step,example,position,token,log_pa,log_pm,flagged\n", 50) == 0);
+    long rows = 0, flagged_rows = 0, counted = 0, counted_flags = 0;
+    for (char *line = strchr(ta, '\n') + 1; *line; line = strchr(line, '\n') + 1) {
+        rows++;
+        const char *end = strchr(line, '\n');
+        flagged_rows += end[-1] == '1'; /* the last column, flagged */
+    }
+    for (char *p = steps; (p = strstr(p, "\"misalign_tokens\": ")); p++) {
+        counted += strtol(p + 19, NULL, 10);
+        counted_flags += strtol(strstr(p, "\"flagged\": ") + 11, NULL, 10);
+    }
+    printf("tokens.csv: %ld rows, %ld flagged; steps.jsonl: %ld Misalign tokens, %ld flagged\n",
+           rows, flagged_rows, counted, counted_flags);
+    assert_int_equal(rows, counted);
+    assert_int_equal(flagged_rows, counted_flags);
+    assert_true(rows > 0);
+    free(ta);
+    free(tb);
+    free(steps);
     assert_int_equal(cutkit("train --objective cut --out x", &err), 2);
     assert_non_null(strstr(err, "--judgments and --out are required"));
     free(err);

@@ -58,6 +58,7 @@ typedef struct {
     CutPair *pairs;   /* CUT: the sequences of each example of a micro-batch */
     CorpusCursor cursor;
     FILE *log;
+    FILE *tokens_csv; /* CUT: per-token detection records */
 } Run;
 
 static void run_free(Run *r) {
@@ -75,6 +76,7 @@ static void run_free(Run *r) {
     free(r->pairs);
     corpus_cursor_free(&r->cursor);
     if (r->log) fclose(r->log);
+    if (r->tokens_csv) fclose(r->tokens_csv);
 }
 
 static int check_options(const TrainOptions *o, int n_items, CkError *err) {
@@ -224,6 +226,28 @@ static int pack_sequence(Run *r, int n, const int *tokens, const unsigned char *
     return n + len;
 }
 
+/* Opens a per-step log for appending. On resume (step > 0) the updates after the checkpoint
+ * are replayed, so only the lines whose leading step number (read with first_field) is at
+ * most step are kept, and lines without one (a header) too; a fresh run starts it empty. */
+static FILE *open_log(const char *path, const char *first_field, int64_t step) {
+    if (step == 0) return fopen(path, "w");
+    FILE *old = fopen(path, "r");
+    char *kept = NULL;
+    size_t kept_len = 0;
+    FILE *mem = open_memstream(&kept, &kept_len);
+    char line[4096];
+    while (old && mem && fgets(line, sizeof line, old)) {
+        long long s = -1;
+        if (sscanf(line, first_field, &s) != 1 || s <= step) fputs(line, mem);
+    }
+    if (old) fclose(old);
+    if (mem) fclose(mem);
+    FILE *f = fopen(path, "w");
+    if (f && kept) fwrite(kept, 1, kept_len, f);
+    free(kept);
+    return f;
+}
+
 /* The MLE update over corpus sequences r->seqs[0 .. batch_size): every target token of the
  * update weighs 1 / (targets in the update), so the loss is the update's token mean however
  * it is split into micro-batches. */
@@ -261,9 +285,38 @@ static int mle_update(Run *r, Model *m, const Corpus *c, const TrainOptions *o, 
 /* One micro-batch of CUT examples: forward both sequences of every negative with the
  * positives in one packed pass, read log p of every target, let cut_assign_loss decide each
  * token's kind and weight (MLE, or unlikelihood where pA / pM > lambda), then backward. */
+/* Writes one CSV row per aligned response token of each negative example of the micro-batch:
+ * the update, the example, the position within the response, the token, log pA (Align-N),
+ * log pM (Misalign) and whether detection flagged it under the run's lambda. */
+static void write_token_records(Run *r, const TokenBatch *b, const int *items, int n_items,
+                                double lambda, int64_t step) {
+    for (int k = 0; k < n_items; k++) {
+        if (r->pairs[k].seq_m < 0) continue;
+        const int sa = r->pairs[k].seq_a, sm = r->pairs[k].seq_m;
+        /* response targets are the trailing targets of each sequence, index-aligned */
+        int ia = b->offsets[sa], im = b->offsets[sm], pos = 0;
+        while (ia < b->offsets[sa + 1] && im < b->offsets[sm + 1]) {
+            if (r->targets[ia] < 0) {
+                ia++;
+                continue;
+            }
+            if (r->targets[im] < 0) {
+                im++;
+                continue;
+            }
+            double lpa = r->logprobs[ia], lpm = r->logprobs[im];
+            unsigned char flag = 0;
+            cut_detect(&lpa, &lpm, 1, lambda, &flag);
+            fprintf(r->tokens_csv, "%lld,%d,%d,%d,%.9g,%.9g,%d\n", (long long)step, items[k], pos,
+                    r->targets[im], lpa, lpm, flag);
+            ia++, im++, pos++;
+        }
+    }
+}
+
 static int cut_micro_batch(Run *r, Model *m, const TrainData *d, const TrainOptions *o,
-                           const int *items, LossResult *total, CutStats *cut_total, long *tokens,
-                           CkError *err) {
+                           const int *items, int64_t step, LossResult *total, CutStats *cut_total,
+                           long *tokens, CkError *err) {
     int n = 0, n_seqs = 0;
     r->offsets[0] = 0;
     for (int k = 0; k < o->micro_batch; k++) {
@@ -292,6 +345,7 @@ static int cut_micro_batch(Run *r, Model *m, const TrainData *d, const TrainOpti
         model_backward(m, &r->acts, &b, &spec, o->use_lora ? NULL : r->grads, lora,
                        o->use_lora ? r->grads : NULL, &res, err) != 0)
         return -1;
+    if (r->tokens_csv) write_token_records(r, &b, items, o->micro_batch, copt.lambda, step);
     total->loss += res.loss;
     total->loss_mle += res.loss_mle;
     total->loss_ul += res.loss_ul;
@@ -354,28 +408,20 @@ int trainer_run(Model *m, const HfConfig *cfg, const TrainData *d, const TrainOp
     if (o->resume && resume_from(&r, m, o, &step, err) != 0) goto done;
     char path[4200];
     snprintf(path, sizeof path, "%s/steps.jsonl", o->out_dir);
-    /* on resume, steps after the checkpoint are replayed, so the log keeps only those before */
-    if (step > 0) {
-        FILE *old = fopen(path, "r");
-        char *kept = NULL;
-        size_t kept_len = 0;
-        FILE *mem = open_memstream(&kept, &kept_len);
-        char line[4096];
-        while (old && mem && fgets(line, sizeof line, old)) {
-            long long s = -1;
-            if (sscanf(line, "{\"step\": %lld", &s) == 1 && s <= step) fputs(line, mem);
-        }
-        if (old) fclose(old);
-        if (mem) fclose(mem);
-        r.log = fopen(path, "w");
-        if (r.log && kept) fwrite(kept, 1, kept_len, r.log);
-        free(kept);
-    } else {
-        r.log = fopen(path, "w");
-    }
+    r.log = open_log(path, "{\"step\": %lld", step);
     if (!r.log) {
         ck_fail(err, "%s: cannot write: %s", path, strerror(errno));
         goto done;
+    }
+    if (!c) {
+        /* per-token detection records of every CUT update, for the analysis tools */
+        snprintf(path, sizeof path, "%s/tokens.csv", o->out_dir);
+        r.tokens_csv = open_log(path, "%lld,", step);
+        if (!r.tokens_csv) {
+            ck_fail(err, "%s: cannot write: %s", path, strerror(errno));
+            goto done;
+        }
+        if (step == 0) fprintf(r.tokens_csv, "step,example,position,token,log_pa,log_pm,flagged\n");
     }
     const int tty = isatty(2);
     const double start = now_seconds();
@@ -397,8 +443,8 @@ int trainer_run(Model *m, const HfConfig *cfg, const TrainData *d, const TrainOp
             if (mle_update(&r, m, c, o, &total, &tokens, err) != 0) goto done;
         } else {
             for (int mb = 0; mb < o->batch_size / o->micro_batch; mb++)
-                if (cut_micro_batch(&r, m, d, o, r.seqs + mb * o->micro_batch, &total, &cut_total,
-                                    &tokens, err) != 0)
+                if (cut_micro_batch(&r, m, d, o, r.seqs + mb * o->micro_batch, step + 1, &total,
+                                    &cut_total, &tokens, err) != 0)
                     goto done;
         }
         if (!isfinite(total.loss)) {
@@ -424,6 +470,7 @@ int trainer_run(Model *m, const HfConfig *cfg, const TrainData *d, const TrainOp
         tokens_total += tokens;
         double dt = now_seconds() - t0, elapsed = now_seconds() - start;
         log_step(r.log, step, lr, &total, gnorm, tokens, dt, c ? NULL : &cut_total);
+        if (r.tokens_csv) fflush(r.tokens_csv);
         if (!c) {
             /* the runaway the judgment-world prototype saw: flagging that keeps growing */
             double frac =
