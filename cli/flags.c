@@ -1,10 +1,14 @@
 /* flags.c — parsing of --name value, --name=value and boolean --name flags. */
 #include "flags.h"
 
+#include <cjson/cJSON.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "fileio.h"
 
 static int bad_value(const CommandSpec *cmd, const FlagSpec *f, const char *value,
                      const char *expected) {
@@ -66,6 +70,68 @@ static int set_flag(const CommandSpec *cmd, const FlagSpec *f, const char *value
     return 2;
 }
 
+static const FlagSpec *find_flag(const CommandSpec *cmd, const char *name, size_t len) {
+    for (int j = 0; j < cmd->n_flags; j++)
+        if (strlen(cmd->flags[j].name) == len && !strncmp(cmd->flags[j].name, name, len))
+            return &cmd->flags[j];
+    return NULL;
+}
+
+/* The parsed --settings file: string flags point into it, so it lives as long as the process
+ * (one per process; still reachable at exit, so not a leak). */
+static cJSON *settings_doc;
+
+/* Applies a JSON object of flag names and values (strings, numbers, booleans), as if given
+ * on the command line before the real flags, which therefore override it. */
+static int apply_settings(const CommandSpec *cmd, const char *path) {
+    CkError err = {{0}};
+    char *text = fileio_read_text(path, 1u << 20, NULL, &err);
+    if (!text) {
+        fprintf(stderr, "cutkit %s: --settings: %s\n", cmd->name, err.msg);
+        return 2;
+    }
+    cJSON *doc = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsObject(doc)) {
+        cJSON_Delete(doc);
+        fprintf(stderr, "cutkit %s: %s: expected a JSON object of flag names and values\n",
+                cmd->name, path);
+        return 2;
+    }
+    cJSON_Delete(settings_doc);
+    settings_doc = doc;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, doc) {
+        const FlagSpec *f = find_flag(cmd, item->string, strlen(item->string));
+        if (!f || !strcmp(item->string, "settings")) {
+            fprintf(stderr, "cutkit %s: %s: unknown setting '%s' (see 'cutkit help %s')\n",
+                    cmd->name, path, item->string, cmd->name);
+            return 2;
+        }
+        char number[64];
+        const char *value;
+        if (cJSON_IsString(item)) {
+            value = item->valuestring;
+        } else if (cJSON_IsNumber(item)) {
+            snprintf(number, sizeof number, "%.17g", item->valuedouble);
+            value = number;
+        } else if (cJSON_IsBool(item)) {
+            value = cJSON_IsTrue(item) ? "true" : "false";
+        } else {
+            fprintf(stderr, "cutkit %s: %s: setting '%s' must be a string, number or boolean\n",
+                    cmd->name, path, item->string);
+            return 2;
+        }
+        if (f->type == FLAG_STRING && !cJSON_IsString(item)) {
+            fprintf(stderr, "cutkit %s: %s: setting '%s' must be a string\n", cmd->name, path,
+                    item->string);
+            return 2;
+        }
+        if (set_flag(cmd, f, value) != 0) return 2;
+    }
+    return 0;
+}
+
 int flags_parse(const CommandSpec *cmd, int argc, char **argv, char **positional,
                 int max_positional, int *n_positional) {
     *n_positional = 0;
@@ -75,9 +141,29 @@ int flags_parse(const CommandSpec *cmd, int argc, char **argv, char **positional
         if (f->type == FLAG_STRING) *(const char **)f->target = NULL;
         if (f->def && set_flag(cmd, f, f->def) != 0) return 2; /* a bug in the table */
     }
+    /* --settings FILE first, so that the command line's own flags override it */
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) break;
+        const char *path = NULL;
+        if (!strcmp(argv[i], "--settings")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "cutkit %s: --settings needs a value\n", cmd->name);
+                return 2;
+            }
+            path = argv[i + 1];
+        } else if (!strncmp(argv[i], "--settings=", 11)) {
+            path = argv[i] + 11;
+        }
+        if (path && apply_settings(cmd, path) != 0) return 2;
+    }
     int only_positional = 0;
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
+        if (!only_positional && !strcmp(arg, "--settings")) {
+            i++; /* applied above */
+            continue;
+        }
+        if (!only_positional && !strncmp(arg, "--settings=", 11)) continue;
         if (only_positional || arg[0] != '-' || arg[1] != '-' || arg[2] == '\0') {
             if (!only_positional && !strcmp(arg, "--")) {
                 only_positional = 1;
@@ -94,11 +180,7 @@ int flags_parse(const CommandSpec *cmd, int argc, char **argv, char **positional
         const char *name = arg + 2;
         const char *eq = strchr(name, '=');
         size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
-        const FlagSpec *f = NULL;
-        for (int j = 0; j < cmd->n_flags; j++)
-            if (strlen(cmd->flags[j].name) == name_len &&
-                !strncmp(cmd->flags[j].name, name, name_len))
-                f = &cmd->flags[j];
+        const FlagSpec *f = find_flag(cmd, name, name_len);
         if (!f) {
             fprintf(stderr, "cutkit %s: unknown flag '--%.*s' (see 'cutkit help %s')\n", cmd->name,
                     (int)name_len, name, cmd->name);
@@ -140,6 +222,9 @@ void flags_print_help(const CommandSpec *cmd, FILE *out) {
     fprintf(out, "usage: cutkit %s %s\n\n%s\n", cmd->name, cmd->usage, cmd->summary);
     if (cmd->details) fprintf(out, "\n%s\n", cmd->details);
     if (cmd->n_flags) fprintf(out, "\nflags:\n");
+    if (cmd->n_flags)
+        fprintf(out, "  %-22s %s\n", "--settings FILE",
+                "JSON object of flag names and values, applied before the command line");
     for (int i = 0; i < cmd->n_flags; i++) {
         const FlagSpec *f = &cmd->flags[i];
         char left[64];

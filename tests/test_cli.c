@@ -148,6 +148,51 @@ static void test_convert_round_trip(void **state) {
     free(dir);
 }
 
+/* --settings FILE: flags from a JSON object, overridden by the command line; bad files and
+ * unknown names refused with one line. */
+static void test_settings_file(void **state) {
+    (void)state;
+    char *dir = test_temp_dir();
+    char path[600], args[1024];
+    snprintf(path, sizeof path, "%s/gen.json", dir);
+    const char *json =
+        "{\"steps\": 12, \"prompt\": \"Tom\", \"temperature\": 0, \"no-stop\": true}";
+    assert_int_equal(test_write_file(path, json, strlen(json)), 0);
+    int status;
+    char *err, *out;
+    snprintf(args, sizeof args, "generate --settings '%s'", path);
+    out = run(args, &status, &err);
+    assert_int_equal(status, 0);
+    assert_true(strncmp(out, "Tom", 3) == 0);
+    assert_non_null(strstr(err, "12 tokens in"));
+    free(out);
+    free(err);
+    snprintf(args, sizeof args, "generate --settings='%s' --steps 5", path);
+    out = run(args, &status, &err);
+    assert_int_equal(status, 0);
+    assert_non_null(strstr(err, "5 tokens in")); /* the command line wins */
+    free(out);
+    free(err);
+    const char *bad = "{\"stepz\": 3}";
+    assert_int_equal(test_write_file(path, bad, strlen(bad)), 0);
+    snprintf(args, sizeof args, "generate --settings '%s'", path);
+    out = run(args, &status, &err);
+    assert_int_equal(status, 2);
+    assert_non_null(strstr(err, "unknown setting 'stepz' (see 'cutkit help generate')"));
+    free(out);
+    free(err);
+    const char *wrong = "{\"steps\": \"many\"}";
+    assert_int_equal(test_write_file(path, wrong, strlen(wrong)), 0);
+    out = run(args, &status, &err);
+    assert_int_equal(status, 2);
+    assert_non_null(strstr(err, "--steps expects an integer, got 'many'"));
+    free(out);
+    free(err);
+    snprintf(args, sizeof args, "rm -rf '%s'", dir);
+    assert_int_equal(system(args), 0);
+    free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generate_embedded_greedy),
@@ -155,6 +200,7 @@ int main(void) {
         cmocka_unit_test(test_help_lists_flags_with_defaults),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_convert_round_trip),
+        cmocka_unit_test(test_settings_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
