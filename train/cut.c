@@ -87,9 +87,8 @@ static int check_examples(const TokenBatch *b, const int *targets, const CutPair
 }
 
 int cut_assign_loss(const TokenBatch *b, const int *targets, const double *logprobs,
-                    const CutPair *examples, int n_examples, const CutOptions *opt,
-                    LossKind *kinds, float *weights, LossSpec *spec, CutStats *stats,
-                    CkError *err) {
+                    const CutPair *examples, int n_examples, const CutOptions *opt, LossKind *kinds,
+                    float *weights, LossSpec *spec, CutStats *stats, CkError *err) {
     if (!(opt->lambda > 0.0))
         return ck_fail(err, "CUT: lambda must be positive (got %g)", opt->lambda);
     if (!(opt->alpha >= 0.0) || !(opt->gamma >= 0.0))

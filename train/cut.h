@@ -90,8 +90,8 @@ typedef struct {
  * exactly one example, and the two sequences of a negative must have the same number of
  * response targets with identical ids (index-aligned). stats may be NULL. */
 int cut_assign_loss(const TokenBatch *b, const int *targets, const double *logprobs,
-                    const CutPair *examples, int n_examples, const CutOptions *opt,
-                    LossKind *kinds, float *weights, LossSpec *spec, CutStats *stats, CkError *err);
+                    const CutPair *examples, int n_examples, const CutOptions *opt, LossKind *kinds,
+                    float *weights, LossSpec *spec, CutStats *stats, CkError *err);
 
 /* The reference CUT loss of one example from its response-token probabilities, in double,
  * straight from cut-spec.md §2: L_A = -mean log pA (no epsilon); for a negative (pm != NULL)
