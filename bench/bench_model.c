@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "blas_env.h"
 #include "hf_model.h"
@@ -19,12 +18,7 @@
 #include "rng.h"
 #include "sampler.h"
 #include "threads.h"
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "timer.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -56,9 +50,9 @@ static int bench_score(const Model *m, int batch, int seq, int repeats, int warm
     TokenBatch b = {batch, offsets, tokens};
     int rc = 0;
     for (int r = 0; r < warmup + repeats && rc == 0; r++) {
-        double t0 = now_seconds();
+        double t0 = timer_seconds();
         rc = model_score_sequences(m, &acts, &b, sums, counts, &err);
-        if (r >= warmup) times[r - warmup] = now_seconds() - t0;
+        if (r >= warmup) times[r - warmup] = timer_seconds() - t0;
     }
     if (rc == 0) {
         qsort(times, (size_t)repeats, sizeof(double), cmp_double);
@@ -96,14 +90,14 @@ static int bench_generate(const Model *m, int steps, int repeats, int threads) {
     for (int r = 0; r <= repeats && rc == 0; r++) {
         int token = 1;
         cache.len = 0;
-        double t0 = now_seconds();
+        double t0 = timer_seconds();
         for (int pos = 0; pos < steps && rc == 0; pos++) {
             TokenBatch b = {1, offsets, &token};
             rc = model_forward(m, &acts, &b, &cache, NULL, &err);
             model_logits_row(m, &acts, 0, logits);
             token = sampler_argmax(logits, m->config.vocab_size);
         }
-        times[r] = now_seconds() - t0; /* times[0] is the warm-up */
+        times[r] = timer_seconds() - t0; /* times[0] is the warm-up */
     }
     if (rc == 0) {
         qsort(times + 1, (size_t)repeats, sizeof(double), cmp_double);
@@ -127,11 +121,11 @@ static int bench_load(const char *path, int threads) {
     Model m;
     HfConfig cfg;
     CkError err = {{0}};
-    double t0 = now_seconds();
+    double t0 = timer_seconds();
     struct stat st;
     int is_dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
     int rc = is_dir ? hf_model_load(&m, &cfg, path, &err) : llama2c_load_file(&m, path, &err);
-    double dt = now_seconds() - t0;
+    double dt = timer_seconds() - t0;
     if (rc != 0) {
         fprintf(stderr, "cutkit-bench: %s\n", err.msg);
         return 1;

@@ -15,15 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "tokenizer.h"
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "timer.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -91,12 +85,12 @@ int main(int argc, char **argv) {
     }
     Tokenizer tok;
     CkError err = {{0}};
-    double t0 = now_seconds();
+    double t0 = timer_seconds();
     if (tokenizer_open(&tok, tok_path, &err) != 0) {
         fprintf(stderr, "cutkit-bench-tokenizer: %s\n", err.msg);
         return 1;
     }
-    double load_s = now_seconds() - t0;
+    double load_s = timer_seconds() - t0;
 
     /* Every document's ids are kept per pass so that the checksum is taken in document order
      * whatever the thread schedule. */
@@ -107,7 +101,7 @@ int main(int argc, char **argv) {
     uint32_t checksum = 0;
     int failed = 0;
     for (int pass = 0; pass < warmup + repeats; pass++) {
-        double start = now_seconds();
+        double start = timer_seconds();
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 16) reduction(| : failed)
         for (int d = 0; d < n_docs; d++) {
             CkError e;
@@ -118,7 +112,7 @@ int main(int argc, char **argv) {
                 failed = 1;
             }
         }
-        double elapsed = now_seconds() - start;
+        double elapsed = timer_seconds() - start;
         if (failed) return 1;
         if (pass >= warmup) times[pass - warmup] = elapsed;
     }

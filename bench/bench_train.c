@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "backward.h"
 #include "blas_env.h"
@@ -30,6 +29,7 @@
 #include "model.h"
 #include "optim.h"
 #include "threads.h"
+#include "timer.h"
 
 typedef struct {
     const char *model;
@@ -41,12 +41,6 @@ typedef struct {
     double lr, max_grad_norm;
     uint64_t seed;
 } Options;
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -252,7 +246,7 @@ static int bench(const Options *o, Run *r, int threads, CkError *err) {
 
     double loss_first = 0, loss_last = 0, gnorm_first = 0, gnorm_last = 0;
     for (int step = 0; step < total; step++) {
-        const double t0 = now_seconds();
+        const double t0 = timer_seconds();
         memset(r->grads, 0, n_train * sizeof(float));
         LossResult res;
         float *base_grads = o->lora ? NULL : r->grads, *lora_grads = o->lora ? r->grads : NULL;
@@ -261,7 +255,7 @@ static int bench(const Options *o, Run *r, int threads, CkError *err) {
         if (o->split) {
             /* what model_forward_backward does, with a clock between the two halves */
             if (model_forward_train(&r->m, &r->acts, &b, ad, err) != 0) return -1;
-            tf = now_seconds();
+            tf = timer_seconds();
             if (model_backward(&r->m, &r->acts, &b, &spec, base_grads, ad, lora_grads, &res, err) !=
                 0)
                 return -1;
@@ -269,12 +263,12 @@ static int bench(const Options *o, Run *r, int threads, CkError *err) {
                                           &res, err) != 0) {
             return -1;
         }
-        const double t1 = now_seconds();
+        const double t1 = timer_seconds();
         r->t_fwd[step] = tf - t0;
         const double gnorm = optim_clip_grad_norm(r->grads, n_train, o->max_grad_norm);
-        const double t2 = now_seconds();
+        const double t2 = timer_seconds();
         if (adamw_step(&r->opt, train_params, r->grads, o->lr, err) != 0) return -1;
-        const double t3 = now_seconds();
+        const double t3 = timer_seconds();
         r->times[step] = t3 - t0;
         r->t_fb[step] = t1 - t0;
         r->t_clip[step] = t2 - t1;

@@ -2,15 +2,9 @@
 #include "generate.h"
 
 #include <stdlib.h>
-#include <time.h>
 
 #include "sampler.h"
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "timer.h"
 
 int generate_text(const Model *m, const Tokenizer *tok, const char *prompt,
                   const GenerateOptions *opt, GenerateCallback on_token, void *ctx, int *out_ids,
@@ -30,7 +24,7 @@ int generate_text(const Model *m, const Tokenizer *tok, const char *prompt,
     }
     int steps = opt->steps;
     if (n_prompt + steps > c->seq_len) steps = c->seq_len - n_prompt; /* context is full */
-    double start = now_seconds();
+    double start = timer_seconds();
     if (sampler_init(&sampler, c->vocab_size, opt->temperature, opt->top_p, opt->seed, err) != 0)
         goto done;
     if (kvcache_init(&cache, m, n_prompt + (steps > 0 ? steps : 1), err) != 0) goto done;
@@ -65,7 +59,7 @@ int generate_text(const Model *m, const Tokenizer *tok, const char *prompt,
     if (stats) {
         stats->prompt_tokens = n_prompt;
         stats->generated_tokens = generated;
-        stats->seconds = now_seconds() - start;
+        stats->seconds = timer_seconds() - start;
     }
     rc = 0;
 done:

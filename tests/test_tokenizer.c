@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "tokenizer.h"
+#include "timer.h"
 
 #define TOK512_PATH          CUTKIT_SOURCE_DIR "/model/data/tok512.bin"
 #define TOK512_SIZE          6227
@@ -478,19 +478,13 @@ static void test_llama2_tokenizer(void **state) {
     tokenizer_free(&t);
 }
 
-static double seconds_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Encodes and decodes text, asserting the round trip; returns the encode time. */
 static double timed_round_trip(const Tokenizer *t, const char *text, int *n_tokens) {
     int *ids = NULL, n = 0;
     CkError err = {{0}};
-    double t0 = seconds_now();
+    double t0 = timer_seconds();
     assert_int_equal(tokenizer_encode(t, text, 1, 1, &ids, &n, &err), 0);
-    double dt = seconds_now() - t0;
+    double dt = timer_seconds() - t0;
     char *back = tokenizer_decode(t, ids, n);
     assert_non_null(back);
     assert_true(strcmp(back, text) == 0);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "tokenizer.h"
+#include "timer.h"
 
 #define TOKENIZERS_REL "models/tokenizers"
 
@@ -24,12 +25,6 @@ typedef struct {
     char *dir[N_TOKENIZERS];
 } Fixture;
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Loads the three fixtures once for all tests (the Llama 3 file is 9 MB). A fixture that is
  * absent is skipped by the tests that need it. */
 static int setup(void **state) {
@@ -40,12 +35,12 @@ static int setup(void **state) {
         f->dir[i] = test_shared_path(rel);
         if (!f->dir[i]) continue;
         CkError err = {{0}};
-        double t0 = now_seconds();
+        double t0 = timer_seconds();
         if (tokenizer_open(&f->tok[i], f->dir[i], &err) != 0) {
             fprintf(stderr, "%s\n", err.msg);
             return -1;
         }
-        fprintf(stderr, "loaded %s in %.3f s\n", NAMES[i], now_seconds() - t0);
+        fprintf(stderr, "loaded %s in %.3f s\n", NAMES[i], timer_seconds() - t0);
         f->loaded[i] = 1;
     }
     *state = f;
@@ -318,9 +313,9 @@ static void test_load_time(void **state) {
     if (!f->loaded[2]) skip();
     Tokenizer t;
     CkError err = {{0}};
-    double t0 = now_seconds();
+    double t0 = timer_seconds();
     assert_int_equal(tokenizer_open(&t, f->dir[2], &err), 0);
-    double s = now_seconds() - t0;
+    double s = timer_seconds() - t0;
     fprintf(stderr, "Llama 3 tokenizer.json (9 MB) loaded in %.3f s\n", s);
     assert_true(s < 10.0);
     tokenizer_free(&t);

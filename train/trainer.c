@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backward.h"
@@ -19,12 +18,7 @@
 #include "hf_model.h"
 #include "peft.h"
 #include "train_state.h"
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "timer.h"
 
 void trainer_init_random(Model *m, uint64_t seed) {
     Rng r;
@@ -424,14 +418,14 @@ int trainer_run(Model *m, const HfConfig *cfg, const TrainData *d, const TrainOp
         if (step == 0) fprintf(r.tokens_csv, "step,example,position,token,log_pa,log_pm,flagged\n");
     }
     const int tty = isatty(2);
-    const double start = now_seconds();
+    const double start = timer_seconds();
     const int64_t first_step = step;
     long tokens_total = 0;
     char last_good[1024] = "none yet";
     int rising = 0;
     double last_fraction = 0.0;
     while (step < o->steps) {
-        double t0 = now_seconds();
+        double t0 = timer_seconds();
         for (int i = 0; i < o->batch_size; i++) r.seqs[i] = corpus_cursor_next(&r.cursor);
             /* zeroed in parallel: one thread's memset is 5-10% of a 110M step */
 #pragma omp parallel for schedule(static)
@@ -468,7 +462,7 @@ int trainer_run(Model *m, const HfConfig *cfg, const TrainData *d, const TrainOp
             goto done;
         step++;
         tokens_total += tokens;
-        double dt = now_seconds() - t0, elapsed = now_seconds() - start;
+        double dt = timer_seconds() - t0, elapsed = timer_seconds() - start;
         log_step(r.log, step, lr, &total, gnorm, tokens, dt, c ? NULL : &cut_total);
         if (r.tokens_csv) fflush(r.tokens_csv);
         if (!c) {
