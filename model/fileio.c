@@ -2,6 +2,7 @@
 #include "fileio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,5 +53,34 @@ int fileio_write_atomic(const char *path, const void *data, size_t size, CkError
         return ck_fail(err, "%s: cannot write: %s", path, strerror(saved));
     }
     free(tmp);
+    if (fileio_sync_parent(path) != 0)
+        return ck_fail(err, "%s: cannot sync its directory: %s", path, strerror(errno));
     return 0;
+}
+
+int fileio_sync_dir(const char *dir) {
+    const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    const int rc = fsync(fd);
+    const int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+int fileio_sync_parent(const char *path) {
+    char *dir = strdup(path);
+    if (!dir) return -1;
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    const int rc = fileio_sync_dir(dir);
+    const int saved = errno;
+    free(dir);
+    errno = saved;
+    return rc;
 }

@@ -11,7 +11,15 @@
 char *fileio_read_text(const char *path, size_t max_bytes, size_t *size, CkError *err);
 
 /* Writes size bytes to path atomically: a temporary file beside it, fsync, rename over path,
- * so a reader sees the old file or the complete new one, never a part. */
+ * then fsync of the directory, so a reader sees the old file or the complete new one, never a
+ * part, and the rename survives a crash. */
 int fileio_write_atomic(const char *path, const void *data, size_t size, CkError *err);
+
+/* fsyncs the directory dir, so that renames into it survive a crash; returns 0, or -1 with
+ * errno set. */
+int fileio_sync_dir(const char *dir);
+
+/* fsyncs the directory that holds path (see fileio_sync_dir). */
+int fileio_sync_parent(const char *path);
 
 #endif

@@ -68,14 +68,6 @@ static int is_complete(const char *dir) {
     return is_dir(dir) && stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static int sync_dir(const char *dir) {
-    const int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return -1;
-    const int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb;
     (void)flag;
@@ -206,7 +198,7 @@ int checkpoint_save(const char *root, int keep, CheckpointSaveWeights save_weigh
     if (save_weights && save_weights(ctx, tmp_dir, err) != 0) rc = -1;
     snprintf(path, sizeof path, "%s/%s", tmp_dir, CHECKPOINT_STATE_FILE);
     if (rc == 0) rc = train_state_save(path, ts, layout, opt, err);
-    if (rc == 0 && sync_dir(tmp_dir) != 0)
+    if (rc == 0 && fileio_sync_dir(tmp_dir) != 0)
         rc = ck_fail(err, "%s: cannot sync: %s", tmp_dir, strerror(errno));
     if (rc != 0) {
         remove_tree(tmp_dir);
@@ -228,15 +220,15 @@ int checkpoint_save(const char *root, int keep, CheckpointSaveWeights save_weigh
     } else {
         rc = rename(tmp_dir, final_dir);
     }
-    if (rc != 0 || sync_dir(root) != 0)
+    if (rc != 0 || fileio_sync_dir(root) != 0)
         return ck_fail(err, "%s: cannot rename into place: %s", final_dir, strerror(errno));
 
     /* (3) point latest at it */
     char line[64];
     const int len = snprintf(line, sizeof line, PREFIX "%lld\n", (long long)ts->step);
     snprintf(path, sizeof path, "%s/%s", root, CHECKPOINT_LATEST_FILE);
+    /* fileio_write_atomic also syncs root, so the new latest survives a crash */
     if (fileio_write_atomic(path, line, (size_t)len, err) != 0) return -1;
-    if (sync_dir(root) != 0) return ck_fail(err, "%s: cannot sync: %s", root, strerror(errno));
 
     /* (4) only now is it safe to delete older ones */
     return prune(root, ts->step, keep, err);

@@ -1,6 +1,8 @@
 /* train_state.c — see train_state.h. */
 #include "train_state.h"
 
+#include "fileio.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -130,27 +132,6 @@ static size_t pad8(size_t n) {
     return (n + 7) & ~(size_t)7;
 }
 
-/* fsyncs the directory holding path, so that a rename into it survives a crash */
-static int sync_parent_dir(const char *path) {
-    char *dir = strdup(path);
-    if (!dir) return -1;
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        strcpy(dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-    int rc = -1;
-    const int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        rc = fsync(fd);
-        close(fd);
-    }
-    free(dir);
-    return rc;
-}
-
 int train_state_save(const char *path, const TrainState *ts, const TrainLayout *layout,
                      const AdamW *opt, CkError *err) {
     if (opt->n != layout->n_params || !opt->m || !opt->v)
@@ -226,7 +207,7 @@ int train_state_save(const char *path, const TrainState *ts, const TrainLayout *
         return ck_fail(err, "%s: cannot write: %s", path, strerror(saved ? saved : EIO));
     }
     free(tmp);
-    if (sync_parent_dir(path) != 0)
+    if (fileio_sync_parent(path) != 0)
         return ck_fail(err, "%s: cannot sync its directory: %s", path, strerror(errno));
     return 0;
 }
