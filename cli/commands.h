@@ -27,4 +27,22 @@ int cmd_merge(int argc, char **argv);
 const CommandSpec *cmd_score_spec(void);
 int cmd_score(int argc, char **argv);
 
+const CommandSpec *cmd_datasets_synth_spec(void);
+int cmd_datasets_synth(int argc, char **argv);
+
+const CommandSpec *cmd_eval_mc_spec(void);
+int cmd_eval_mc(int argc, char **argv);
+
+const CommandSpec *cmd_eval_generate_spec(void);
+int cmd_eval_generate(int argc, char **argv);
+
+const CommandSpec *cmd_eval_judge_spec(void);
+int cmd_eval_judge(int argc, char **argv);
+
+const CommandSpec *cmd_eval_winrate_spec(void);
+int cmd_eval_winrate(int argc, char **argv);
+
+const CommandSpec *cmd_align_online_spec(void);
+int cmd_align_online(int argc, char **argv);
+
 #endif

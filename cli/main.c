@@ -7,9 +7,18 @@
 #include "commands.h"
 
 static const Command COMMANDS[] = {
-    {cmd_generate_spec, cmd_generate}, {cmd_tokenize_spec, cmd_tokenize},
-    {cmd_convert_spec, cmd_convert},   {cmd_train_spec, cmd_train},
-    {cmd_merge_spec, cmd_merge},       {cmd_score_spec, cmd_score},
+    {cmd_generate_spec, cmd_generate},
+    {cmd_tokenize_spec, cmd_tokenize},
+    {cmd_convert_spec, cmd_convert},
+    {cmd_train_spec, cmd_train},
+    {cmd_merge_spec, cmd_merge},
+    {cmd_score_spec, cmd_score},
+    {cmd_datasets_synth_spec, cmd_datasets_synth},
+    {cmd_eval_mc_spec, cmd_eval_mc},
+    {cmd_eval_generate_spec, cmd_eval_generate},
+    {cmd_eval_judge_spec, cmd_eval_judge},
+    {cmd_eval_winrate_spec, cmd_eval_winrate},
+    {cmd_align_online_spec, cmd_align_online},
 };
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 
@@ -20,16 +29,44 @@ static void print_overview(FILE *out) {
             CUTKIT_VERSION);
     for (int i = 0; i < N_COMMANDS; i++) {
         const CommandSpec *s = COMMANDS[i].spec();
-        fprintf(out, "  %-12s %s\n", s->name, s->summary);
+        fprintf(out, "  %-16s %s\n", s->name, s->summary);
     }
-    fprintf(out, "  %-12s %s\n", "help", "show this list, or the flags of one command");
+    fprintf(out, "  %-16s %s\n", "help", "show this list, or the flags of one command");
     fprintf(out, "\nRun 'cutkit help COMMAND' for a command's flags and their defaults.\n");
 }
 
-static const Command *find_command(const char *name) {
-    for (int i = 0; i < N_COMMANDS; i++)
-        if (!strcmp(COMMANDS[i].spec()->name, name)) return &COMMANDS[i];
+/* Finds the command named by argv[0], or by argv[0] and argv[1] for the two-word commands
+ * ("eval mc"); *used is how many arguments the name took. */
+static const Command *find_command(int argc, char **argv, int *used) {
+    for (int i = 0; i < N_COMMANDS; i++) {
+        const char *name = COMMANDS[i].spec()->name;
+        const char *space = strchr(name, ' ');
+        if (!space && !strcmp(name, argv[0])) {
+            *used = 1;
+            return &COMMANDS[i];
+        }
+        if (space && argc >= 2 && (size_t)(space - name) == strlen(argv[0]) &&
+            !strncmp(name, argv[0], (size_t)(space - name)) && !strcmp(space + 1, argv[1])) {
+            *used = 2;
+            return &COMMANDS[i];
+        }
+    }
     return NULL;
+}
+
+/* Lists the commands of a group ("eval") when its name is given without a subcommand. */
+static int print_group(const char *group, FILE *out) {
+    int found = 0;
+    size_t len = strlen(group);
+    for (int i = 0; i < N_COMMANDS; i++) {
+        const CommandSpec *s = COMMANDS[i].spec();
+        if (!strncmp(s->name, group, len) && s->name[len] == ' ') {
+            if (!found) fprintf(out, "usage: cutkit %s SUBCOMMAND [FLAGS]\n\n", group);
+            fprintf(out, "  %-16s %s\n", s->name, s->summary);
+            found = 1;
+        }
+    }
+    return found;
 }
 
 int main(int argc, char **argv) {
@@ -44,7 +81,9 @@ int main(int argc, char **argv) {
             print_overview(stdout);
             return 0;
         }
-        const Command *c = find_command(argv[2]);
+        int used = 0;
+        const Command *c = find_command(argc - 2, argv + 2, &used);
+        if (!c && print_group(argv[2], stdout)) return 0;
         if (!c) {
             fprintf(stderr, "cutkit: unknown command '%s' (see 'cutkit help')\n", argv[2]);
             return 2;
@@ -56,10 +95,12 @@ int main(int argc, char **argv) {
         printf("cutkit %s\n", CUTKIT_VERSION);
         return 0;
     }
-    const Command *c = find_command(name);
+    int used = 0;
+    const Command *c = find_command(argc - 1, argv + 1, &used);
+    if (!c && print_group(name, stderr)) return 2;
     if (!c) {
         fprintf(stderr, "cutkit: unknown command '%s' (see 'cutkit help')\n", name);
         return 2;
     }
-    return c->run(argc - 2, argv + 2);
+    return c->run(argc - 1 - used, argv + 1 + used);
 }
