@@ -45,4 +45,7 @@ int cmd_eval_winrate(int argc, char **argv);
 const CommandSpec *cmd_align_online_spec(void);
 int cmd_align_online(int argc, char **argv);
 
+const CommandSpec *cmd_sweep_spec(void);
+int cmd_sweep(int argc, char **argv);
+
 #endif

@@ -84,3 +84,8 @@ int fileio_sync_parent(const char *path) {
     errno = saved;
     return rc;
 }
+
+int fileio_path(char *buf, size_t size, const char *dir, const char *name) {
+    int n = snprintf(buf, size, "%s/%s", dir, name);
+    return n >= 0 && (size_t)n < size ? 0 : -1;
+}

@@ -22,4 +22,8 @@ int fileio_sync_dir(const char *dir);
 /* fsyncs the directory that holds path (see fileio_sync_dir). */
 int fileio_sync_parent(const char *path);
 
+/* Writes dir + "/" + name into buf (capacity size); returns 0, or -1 when it does not fit
+ * (buf then holds a truncated path that no caller may use). */
+int fileio_path(char *buf, size_t size, const char *dir, const char *name);
+
 #endif
