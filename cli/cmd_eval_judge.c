@@ -1,19 +1,254 @@
-/* cmd_eval_judge.c — `cutkit eval judge`: pairwise judging into AlpacaEval annotations.json.
- * (Placeholder until it lands.) */
+/* cmd_eval_judge.c — `cutkit eval judge`: pairwise judgments of a model's outputs against a
+ * reference's, into AlpacaEval's annotations.json; resumable, failures kept as missing. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
+#include "annotations.h"
 #include "commands.h"
+#include "judge.h"
+#include "lm.h"
+#include "outputs.h"
+#include "peft.h"
+#include "threads.h"
+
+static struct {
+    const char *outputs, *reference, *out, *judge, *judge_model, *judge_tokenizer;
+    const char *judge_adapter, *judge_template, *judge_command, *annotator;
+    double timeout;
+    uint64_t seed;
+    int no_randomize, both_orders, retry_missing, limit, save_every, threads;
+} opt;
+
+static FlagSpec FLAGS[] = {
+    {"outputs", FLAG_STRING, &opt.outputs, NULL, 0, -1,
+     "model_outputs.json of the evaluated model (output_2, generator_2)"},
+    {"reference", FLAG_STRING, &opt.reference, NULL, 0, -1,
+     "model_outputs.json of the baseline (output_1, generator_1), paired by instruction"},
+    {"out", FLAG_STRING, &opt.out, NULL, 0, -1,
+     "annotations.json to write; if it exists, judged records are kept (resume)"},
+    {"judge", FLAG_STRING, &opt.judge, "model", 0, -1,
+     "model (log-probabilities of two verdicts), command (--judge-command) or synth (the "
+     "synthetic world's rules)"},
+    {"judge-model", FLAG_STRING, &opt.judge_model, NULL, 0, -1,
+     "judge model: llama2.c .bin or Hugging Face folder; default: embedded stories260K"},
+    {"judge-tokenizer", FLAG_STRING, &opt.judge_tokenizer, NULL, 0, -1,
+     "the judge model's tokenizer (default: the model's)"},
+    {"judge-adapter", FLAG_STRING, &opt.judge_adapter, NULL, 0, -1,
+     "PEFT LoRA adapter folder for the judge model"},
+    {"judge-template", FLAG_STRING, &opt.judge_template, NULL, 0, -1,
+     "pairwise template JSON ({\"prompt\", \"verdict_1\", \"verdict_2\"}); default: the "
+     "built-in, shipped as eval/templates/pairwise_ab.json"},
+    {"judge-command", FLAG_STRING, &opt.judge_command, NULL, 0, -1,
+     "shell command (/bin/sh -c) reading {\"instruction\", \"output_1\", \"output_2\"} on stdin "
+     "and printing a preference in [1, 2] or {\"preference\": p}"},
+    {"timeout", FLAG_DOUBLE, &opt.timeout, "120", 0, 1e9,
+     "seconds per judge command call (0: none)"},
+    {"annotator", FLAG_STRING, &opt.annotator, NULL, 0, -1,
+     "annotator name written (default: by judge kind)"},
+    {"seed", FLAG_U64, &opt.seed, "0", 0, -1, "seed of the per-instruction order switch"},
+    {"no-randomize", FLAG_BOOL, &opt.no_randomize, NULL, 0, -1,
+     "always show the baseline first (no order switching)"},
+    {"both-orders", FLAG_BOOL, &opt.both_orders, NULL, 0, -1,
+     "judge both orders and average the two preferences"},
+    {"retry-missing", FLAG_BOOL, &opt.retry_missing, NULL, 0, -1,
+     "judge again the records of --out whose preference is missing (null)"},
+    {"limit", FLAG_INT, &opt.limit, "0", 0, 1e9, "judge only the first N outputs (0: all)"},
+    {"save-every", FLAG_INT, &opt.save_every, "20", 1, 1e9,
+     "rewrite --out (atomically) every N judgments"},
+    {"threads", FLAG_INT, &opt.threads, "0", 0, 1024, "threads (0: one per core)"},
+};
 
 static const CommandSpec SPEC = {
-    "eval judge", "pairwise judging into AlpacaEval annotations.json", "", NULL, NULL, 0};
+    "eval judge",
+    "pairwise judging into AlpacaEval annotations.json",
+    "--outputs MODEL.json --reference BASELINE.json --out annotations.json "
+    "[--judge model|command|synth]",
+    "output_1 is the reference (baseline), output_2 the model; preference 1: baseline better,\n"
+    "2: model better, 1.5: draw, continuous for the model judge. Identical outputs are a draw\n"
+    "without asking the judge. The order shown is switched for a seeded pseudo-random half of\n"
+    "the instructions (is_switched) and flipped back (3 - p); raw_completion is the judge's\n"
+    "verdict before flipping. A failed judgment is written with preference null and its error;\n"
+    "the command then exits 1, and --retry-missing judges those records again.",
+    FLAGS,
+    sizeof FLAGS / sizeof FLAGS[0],
+};
 
 const CommandSpec *cmd_eval_judge_spec(void) {
     return &SPEC;
 }
 
+static char *dup_or_null(const char *s) {
+    return s ? strdup(s) : NULL;
+}
+
+static int same(const char *a, const char *b) {
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* The reference record with this instruction: the same index first, else a search. */
+static const ModelOutput *find_reference(const ModelOutputs *ref, int i, const char *instruction) {
+    if (i < ref->n && strcmp(ref->items[i].instruction, instruction) == 0) return &ref->items[i];
+    for (int k = 0; k < ref->n; k++)
+        if (strcmp(ref->items[k].instruction, instruction) == 0) return &ref->items[k];
+    return NULL;
+}
+
 int cmd_eval_judge(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "cutkit eval judge: not built yet\n");
-    return 2;
+    char *positional[1];
+    int n_positional;
+    int rc = flags_parse(&SPEC, argc, argv, positional, 0, &n_positional);
+    if (rc != 0) return rc;
+    if (!opt.outputs || !opt.reference || !opt.out) {
+        fprintf(stderr, "cutkit eval judge: --outputs, --reference and --out are required\n");
+        return 2;
+    }
+    const int kind = !strcmp(opt.judge, "model")     ? 0
+                     : !strcmp(opt.judge, "command") ? 1
+                     : !strcmp(opt.judge, "synth")   ? 2
+                                                     : -1;
+    if (kind < 0) {
+        fprintf(stderr, "cutkit eval judge: --judge must be model, command or synth, not '%s'\n",
+                opt.judge);
+        return 2;
+    }
+    if (kind == 1 && !opt.judge_command) {
+        fprintf(stderr, "cutkit eval judge: --judge command needs --judge-command\n");
+        return 2;
+    }
+    threads_set(opt.threads);
+    CkError err = {{0}};
+    ModelOutputs model = {0}, ref = {0};
+    AnnotationSet old = {0}, anns = {0};
+    PairwiseTemplate tpl = {0};
+    LanguageModel lm;
+    LoraAdapters ad;
+    int lm_ok = 0, ad_ok = 0;
+    Judge judge = {0};
+    rc = 1;
+    if (outputs_load(&model, opt.outputs, 1, &err) != 0 ||
+        outputs_load(&ref, opt.reference, 1, &err) != 0)
+        goto fail;
+    struct stat st;
+    if (stat(opt.out, &st) == 0 && annotations_load(&old, opt.out, &err) != 0) goto fail;
+    int n = model.n;
+    if (opt.limit > 0 && opt.limit < n) n = opt.limit;
+    if (old.n > n) n = old.n < model.n ? old.n : model.n; /* never drop judged records */
+    /* the pairs, with what --out already holds */
+    int to_judge = 0;
+    for (int i = 0; i < n; i++) {
+        const ModelOutput *m = &model.items[i];
+        const ModelOutput *r = find_reference(&ref, i, m->instruction);
+        if (!r) {
+            ck_fail(&err, "%s: record %d: no record of %s has its instruction", opt.outputs, i,
+                    opt.reference);
+            goto fail;
+        }
+        Annotation *a = annotations_add(&anns);
+        if (!a) {
+            ck_fail(&err, "out of memory");
+            goto fail;
+        }
+        if (i < old.n) { /* resume: the record must be this very pair */
+            Annotation *o = &old.items[i];
+            if (strcmp(o->instruction, m->instruction) != 0 || !same(o->output_1, r->output) ||
+                !same(o->output_2, m->output)) {
+                ck_fail(&err,
+                        "%s: record %d does not hold the pair being judged (another baseline "
+                        "or outputs?); choose another --out",
+                        opt.out, i);
+                goto fail;
+            }
+            *a = *o; /* take it over */
+            memset(o, 0, sizeof *o);
+            o->preference = NAN;
+            if (!isnan(a->preference) || !opt.retry_missing) continue;
+        } else {
+            a->instruction = dup_or_null(m->instruction);
+            a->output_1 = dup_or_null(r->output);
+            a->output_2 = dup_or_null(m->output);
+            a->generator_1 = dup_or_null(r->generator ? r->generator : "reference");
+            a->generator_2 = dup_or_null(m->generator ? m->generator : "model");
+            a->dataset = dup_or_null(m->dataset ? m->dataset : r->dataset);
+            if (!a->instruction || !a->output_1 || !a->output_2 || !a->generator_1 ||
+                !a->generator_2) {
+                ck_fail(&err, "out of memory");
+                goto fail;
+            }
+        }
+        a->is_switched = -2; /* marks "to judge" until judged */
+        to_judge++;
+    }
+    if (to_judge > 0) {
+        if (kind == 0) {
+            if (pairwise_template_load(&tpl, opt.judge_template, &err) != 0 ||
+                lm_open(&lm, opt.judge_model, opt.judge_tokenizer, &err) != 0)
+                goto fail;
+            lm_ok = 1;
+            if (opt.judge_adapter) {
+                if (peft_load(&ad, &lm.model, opt.judge_adapter, &err) != 0) goto fail;
+                ad_ok = 1;
+            }
+            if (judge_model_create(&judge, &lm.model, &lm.tokenizer, ad_ok ? &ad : NULL, &tpl,
+                                   opt.annotator, &err) != 0)
+                goto fail;
+        } else if (kind == 1) {
+            if (judge_command_create(&judge, opt.judge_command, opt.timeout, opt.annotator, &err) !=
+                0)
+                goto fail;
+        } else if (judge_synth_create(&judge, &err) != 0) {
+            goto fail;
+        }
+        if (kind == 2 && opt.annotator)
+            snprintf(judge.name, sizeof judge.name, "%s", opt.annotator);
+    }
+    JudgeOptions jo = {opt.seed, !opt.no_randomize, opt.both_orders};
+    int judged = 0, failed = 0, since_save = 0;
+    const char *first_error = NULL;
+    for (int i = 0; i < anns.n; i++) {
+        Annotation *a = &anns.items[i];
+        if (a->is_switched != -2) continue;
+        if (judge_annotate(&judge, &jo, a, &err) != 0) goto fail;
+        judged++;
+        if (isnan(a->preference)) {
+            failed++;
+            if (!first_error) first_error = a->error;
+            fprintf(stderr, "record %d: %s\n", i, a->error ? a->error : "failed");
+        }
+        if (++since_save >= opt.save_every) {
+            if (annotations_save(&anns, opt.out, &err) != 0) goto fail;
+            since_save = 0;
+            fprintf(stderr, "%d/%d judged\n", judged, to_judge);
+        }
+    }
+    for (int i = 0; i < anns.n; i++) /* keep records not judged this time as they were */
+        if (anns.items[i].is_switched == -2) anns.items[i].is_switched = -1;
+    if (annotations_save(&anns, opt.out, &err) != 0) goto fail;
+    int missing = 0;
+    for (int i = 0; i < anns.n; i++) missing += isnan(anns.items[i].preference);
+    fprintf(stderr, "%s: %d pairs, %d judged now, %d missing\n", opt.out, anns.n, judged, missing);
+    if (missing > 0) {
+        fprintf(stderr,
+                "cutkit eval judge: %d judgments are missing (preference null)%s%s; rerun with "
+                "--retry-missing to judge them again\n",
+                missing, first_error ? "; first error: " : "", first_error ? first_error : "");
+        rc = 1;
+    } else {
+        rc = 0;
+    }
+    goto cleanup;
+fail:
+    fprintf(stderr, "cutkit eval judge: %s\n", err.msg);
+cleanup:
+    judge_close(&judge);
+    if (ad_ok) lora_free(&ad);
+    if (lm_ok) lm_close(&lm);
+    pairwise_template_free(&tpl);
+    outputs_free(&model);
+    outputs_free(&ref);
+    annotations_free(&old);
+    annotations_free(&anns);
+    return rc;
 }

@@ -1,0 +1,380 @@
+/* test_judge.c — pairwise judging: the shipped template equals the built-in one; the order
+ * switch is balanced and reproducible; the flip rule, draws for identical outputs and both
+ * orders with a mock judge; external command judges that answer, exit 1, print garbage or hang
+ * (missing entries, clear messages, --retry-missing); the local model judge on the embedded
+ * model against sequence scores computed separately. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+
+#include "annotations.h"
+#include "judge.h"
+#include "lm.h"
+
+static void test_template(void **state) {
+    (void)state;
+    PairwiseTemplate a, b;
+    CkError err = {{0}};
+    assert_int_equal(pairwise_template_load(&a, NULL, &err), 0);
+    assert_int_equal(
+        pairwise_template_load(&b, CUTKIT_SOURCE_DIR "/eval/templates/pairwise_ab.json", &err), 0);
+    assert_string_equal(a.prompt, b.prompt);
+    assert_string_equal(a.verdict_1, b.verdict_1);
+    assert_string_equal(a.verdict_2, b.verdict_2);
+    pairwise_template_free(&b);
+    char *s = pairwise_template_format("{{x}} {instruction}|{output_1}|{output_2}", "{output_2}",
+                                       "A", "B", &err);
+    assert_string_equal(s, "{x} {output_2}|A|B"); /* values are never re-scanned */
+    free(s);
+    assert_null(pairwise_template_format("{judgment}", "i", "a", "b", &err));
+    assert_non_null(strstr(err.msg, "{judgment}"));
+    assert_int_equal(pairwise_template_parse(&b,
+                                             "{\"prompt\": \"x\", \"verdict_1\": \"a\", "
+                                             "\"verdict_2\": \"a\"}",
+                                             "t.json", &err),
+                     -1);
+    assert_non_null(strstr(err.msg, "t.json"));
+    pairwise_template_free(&a);
+}
+
+static void test_switch(void **state) {
+    (void)state;
+    enum { N = 4000 };
+    int switched = 0, differ = 0;
+    char ins[64];
+    for (int i = 0; i < N; i++) {
+        snprintf(ins, sizeof ins, "Instruction number %d?", i);
+        int s = judge_is_switched(ins, 0);
+        assert_int_equal(s, judge_is_switched(ins, 0)); /* reproducible */
+        switched += s;
+        differ += s != judge_is_switched(ins, 1);
+    }
+    printf("  switched %d of %d (seed 0); seed 1 differs on %d\n", switched, N, differ);
+    /* a fair coin: within 4 standard deviations (sqrt(N)/2 = 31.6) */
+    assert_true(abs(switched - N / 2) < 127);
+    assert_true(abs(differ - N / 2) < 127);
+    /* the documented formula, FNV-1a-64 of "is_switched_outputs" + instruction then
+     * splitmix64, evaluated in Python for "Instruction number 0?" .. "31?" under seed 0 */
+    const char *golden = "11110010010000111010001000011001";
+    for (int i = 0; i < 32; i++) {
+        snprintf(ins, sizeof ins, "Instruction number %d?", i);
+        assert_int_equal(judge_is_switched(ins, 0), golden[i] - '0');
+    }
+}
+
+/* A mock judge that prefers the longer output (1 when the first shown is longer), or, with
+ * bias, always says the first; it counts its calls and fails on "FAIL". */
+typedef struct {
+    int calls, bias;
+} Mock;
+
+static int mock_judge(void *ctx, const char *instruction, const char *o1, const char *o2,
+                      double *pref, char **raw, CkError *err) {
+    (void)instruction;
+    Mock *m = ctx;
+    m->calls++;
+    if (strstr(o1, "FAIL") || strstr(o2, "FAIL")) return ck_fail(err, "mock failure");
+    *pref = m->bias ? 1 : (strlen(o1) > strlen(o2) ? 1 : 2);
+    *raw = malloc(32);
+    snprintf(*raw, 32, "{\"shown\":%g}", *pref);
+    return 0;
+}
+
+static void fill(Annotation *a, const char *ins, const char *o1, const char *o2) {
+    annotation_clear(a);
+    a->instruction = strdup(ins);
+    a->output_1 = strdup(o1);
+    a->output_2 = strdup(o2);
+}
+
+static void test_protocol(void **state) {
+    (void)state;
+    Mock mock = {0, 0};
+    Judge j = {"mock", mock_judge, NULL, &mock};
+    JudgeOptions opt = {0, 1, 0};
+    Annotation a = {0};
+    CkError err = {{0}};
+    char ins[64], longer[64];
+    int switched = 0;
+    for (int i = 0; i < 200; i++) {
+        snprintf(ins, sizeof ins, "q%d", i);
+        snprintf(longer, sizeof longer, "a longer answer %d", i);
+        int model_longer = i % 3 == 0;
+        fill(&a, ins, model_longer ? "short" : longer, model_longer ? longer : "short");
+        assert_int_equal(judge_annotate(&j, &opt, &a, &err), 0);
+        /* whatever the order shown, the preference is in the file's orientation */
+        assert_true(a.preference == (model_longer ? 2 : 1));
+        assert_int_equal(a.is_switched, judge_is_switched(ins, 0));
+        double shown = strtod(strchr(a.raw_completion, ':') + 1, NULL);
+        assert_true(a.preference == (a.is_switched ? 3 - shown : shown)); /* the flip rule */
+        assert_string_equal(a.annotator, "mock");
+        switched += a.is_switched;
+    }
+    assert_true(switched > 60 && switched < 140);
+    /* identical outputs: a draw, and the judge is not asked */
+    int calls = mock.calls;
+    fill(&a, "same", "the same text", "the same text");
+    assert_int_equal(judge_annotate(&j, &opt, &a, &err), 0);
+    assert_true(a.preference == 1.5);
+    assert_int_equal(mock.calls, calls);
+    /* a position-biased judge: one order gives 1 or 2, both orders average to a draw */
+    mock.bias = 1;
+    fill(&a, "q0", "xx", "yyy");
+    assert_int_equal(judge_annotate(&j, &opt, &a, &err), 0);
+    assert_true(a.preference == (a.is_switched ? 2 : 1));
+    opt.both_orders = 1;
+    calls = mock.calls;
+    assert_int_equal(judge_annotate(&j, &opt, &a, &err), 0);
+    assert_true(a.preference == 1.5);
+    assert_int_equal(mock.calls, calls + 2);
+    assert_non_null(strstr(a.raw_completion, "\"both_orders\":true"));
+    /* a failure is missing, with the reason, never a verdict */
+    opt.both_orders = 0;
+    fill(&a, "q1", "FAIL", "other");
+    assert_int_equal(judge_annotate(&j, &opt, &a, &err), 0);
+    assert_true(isnan(a.preference));
+    assert_string_equal(a.error, "judge mock: mock failure");
+    annotation_clear(&a);
+}
+
+/* ---- external commands through the CLI -------------------------------------------------- */
+
+static char *dir;
+
+static void write_text(const char *name, const char *text) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    assert_int_equal(test_write_file(path, text, strlen(text)), 0);
+}
+
+static int cutkit(const char *args, char **errout) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s", dir, CUTKIT_BINARY, args);
+    char *out = NULL;
+    int status = test_run(cmd, &out, errout);
+    free(out);
+    return status;
+}
+
+static AnnotationSet load(const char *name) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    AnnotationSet s;
+    CkError err = {{0}};
+    assert_int_equal(annotations_load(&s, path, &err), 0);
+    return s;
+}
+
+static void test_command_judges(void **state) {
+    (void)state;
+    dir = test_temp_dir();
+    write_text("model.json",
+               "[{\"instruction\": \"a\", \"output\": \"good one\", \"generator\": \"m\"},"
+               " {\"instruction\": \"b\", \"output\": \"bad\", \"generator\": \"m\"},"
+               " {\"instruction\": \"c\", \"output\": \"same\", \"generator\": \"m\"}]");
+    write_text("ref.json",
+               "[{\"instruction\": \"c\", \"output\": \"same\", \"generator\": \"r\"},"
+               " {\"instruction\": \"b\", \"output\": \"good too\", \"generator\": \"r\"},"
+               " {\"instruction\": \"a\", \"output\": \"plain\", \"generator\": \"r\"}]");
+    /* prefers whichever shown output starts with "good" */
+    write_text("answer.sh", "read line\n"
+                            "case \"$line\" in *'\"output_1\":\"good'*) echo 1 ;;"
+                            " *'\"output_2\":\"good'*) echo '{\"preference\": 2}' ;;"
+                            " *) echo 1.5 ;; esac\n");
+    write_text("fail.sh", "cat > /dev/null; echo 'judge API is down' >&2; exit 1\n");
+    write_text("garbage.sh", "cat > /dev/null; echo 'I think the first one'\n");
+    write_text("hang.sh", "sleep 30\n");
+    char *errout = NULL;
+    /* the answering judge */
+    assert_int_equal(cutkit("eval judge --outputs model.json --reference ref.json --out ok.json "
+                            "--judge command --judge-command 'sh answer.sh' --annotator sh",
+                            &errout),
+                     0);
+    free(errout);
+    AnnotationSet s = load("ok.json");
+    assert_int_equal(s.n, 3);
+    assert_true(s.items[0].preference == 2); /* "good one" (model) beats "plain" */
+    assert_true(s.items[1].preference == 1); /* "good too" (reference) beats "bad" */
+    assert_true(s.items[2].preference == 1.5);
+    assert_string_equal(s.items[0].output_1, "plain");
+    assert_string_equal(s.items[0].generator_1, "r");
+    assert_string_equal(s.items[0].generator_2, "m");
+    assert_string_equal(s.items[0].annotator, "sh");
+    annotations_free(&s);
+    /* failing judges: missing entries and a clear message, exit 1 */
+    const char *bad[3][2] = {{"fail.sh", "exited with status 1; stderr: judge API is down"},
+                             {"garbage.sh", "printed \"I think the first one"},
+                             {"hang.sh", "timed out after 0.3 s"}};
+    for (int k = 0; k < 3; k++) {
+        char args[1024];
+        snprintf(args, sizeof args,
+                 "eval judge --outputs model.json --reference ref.json --out bad%d.json --judge "
+                 "command --judge-command 'sh %s' --timeout 0.3",
+                 k, bad[k][0]);
+        assert_int_equal(cutkit(args, &errout), 1);
+        printf("  %s: %s", bad[k][0],
+               strrchr(errout, '\n') == errout + strlen(errout) - 1
+                   ? strstr(errout, "cutkit eval judge:")
+                   : errout);
+        assert_non_null(strstr(errout, bad[k][1]));
+        assert_non_null(strstr(errout, "2 judgments are missing"));
+        assert_non_null(strstr(errout, "--retry-missing"));
+        free(errout);
+        char name[32];
+        snprintf(name, sizeof name, "bad%d.json", k);
+        s = load(name);
+        assert_int_equal(s.n, 3);
+        assert_true(isnan(s.items[0].preference) && isnan(s.items[1].preference));
+        assert_non_null(strstr(s.items[0].error, bad[k][1]));
+        assert_true(s.items[2].preference == 1.5); /* identical: never asked */
+        annotations_free(&s);
+    }
+    /* without --retry-missing the missing ones stay; with it they are judged again */
+    assert_int_equal(cutkit("eval judge --outputs model.json --reference ref.json --out bad0.json "
+                            "--judge command --judge-command 'sh answer.sh'",
+                            NULL),
+                     1);
+    assert_int_equal(cutkit("eval judge --outputs model.json --reference ref.json --out bad0.json "
+                            "--judge command --judge-command 'sh answer.sh' --retry-missing",
+                            NULL),
+                     0);
+    s = load("bad0.json");
+    assert_true(s.items[0].preference == 2 && s.items[1].preference == 1);
+    assert_null(s.items[0].error);
+    annotations_free(&s);
+    /* a file of other pairs is not silently mixed in */
+    write_text("other.json", "[{\"instruction\": \"a\", \"output\": \"x\", \"generator\": \"o\"}]");
+    assert_int_equal(cutkit("eval judge --outputs model.json --reference other.json --out ok.json "
+                            "--judge command --judge-command 'sh answer.sh'",
+                            &errout),
+                     1);
+    assert_non_null(strstr(errout, "ok.json: record 0 does not hold the pair being judged"));
+    free(errout);
+    assert_int_equal(cutkit("eval judge --outputs model.json --reference other.json --out new.json "
+                            "--judge command --judge-command 'sh answer.sh'",
+                            &errout),
+                     1);
+    assert_non_null(strstr(errout, "model.json: record 1: no record of other.json"));
+    free(errout);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(dir);
+}
+
+/* ---- the local model judge --------------------------------------------------------------- */
+
+/* log p(text) under the model, from tokenizer_encode + model_score_sequences. */
+static double seq_logprob(const LanguageModel *lm, const char *text, int skip) {
+    int *ids = NULL, n = 0;
+    CkError err = {{0}};
+    assert_int_equal(tokenizer_encode(&lm->tokenizer, text, 1, 0, &ids, &n, &err), 0);
+    Activations a;
+    assert_int_equal(activations_init(&a, &lm->model, n, n, 0, &err), 0);
+    int offsets[2] = {0, n};
+    TokenBatch b = {1, offsets, ids};
+    int *targets = malloc(sizeof(int) * (size_t)n);
+    double *lp = malloc(sizeof(double) * (size_t)n);
+    for (int i = 0; i < n; i++) targets[i] = i + 1 < n ? ids[i + 1] : -1;
+    assert_int_equal(model_score(&lm->model, &a, &b, targets, lp, &err), 0);
+    double sum = 0;
+    for (int i = skip; i + 1 < n; i++) sum += lp[i];
+    activations_free(&a);
+    free(ids);
+    free(targets);
+    free(lp);
+    return sum;
+}
+
+static void test_model_judge(void **state) {
+    (void)state;
+    LanguageModel lm;
+    PairwiseTemplate t;
+    Judge j;
+    CkError err = {{0}};
+    assert_int_equal(lm_open(&lm, NULL, NULL, &err), 0);
+    assert_int_equal(pairwise_template_load(&t, NULL, &err), 0);
+    assert_int_equal(judge_model_create(&j, &lm.model, &lm.tokenizer, NULL, &t, NULL, &err), 0);
+    const char *ins = "Write a short story about a cat.";
+    const char *o1 = "The cat sat on the mat. It was happy.";
+    const char *o2 = "Once upon a time, there was a little cat named Tom. He liked to play.";
+    double p12, p21;
+    char *raw = NULL;
+    assert_int_equal(j.judge(j.ctx, ins, o1, o2, &p12, &raw, &err), 0);
+    printf("  preference %.6f, raw %s\n", p12, raw);
+    assert_true(p12 >= 1 && p12 <= 2);
+    /* the same number from whole-sequence scores computed separately: the common prefix
+     * cancels, so log p(prompt + verdict_1) - log p(prompt + verdict_2) decides */
+    char *prompt = pairwise_template_format(t.prompt, ins, o1, o2, &err);
+    size_t n = strlen(prompt) + 32;
+    char *t1 = malloc(n), *t2 = malloc(n);
+    snprintf(t1, n, "%s%s", prompt, t.verdict_1);
+    snprintf(t2, n, "%s%s", prompt, t.verdict_2);
+    double d = seq_logprob(&lm, t1, 0) - seq_logprob(&lm, t2, 0);
+    double want = 2 - 1 / (1 + exp(-d));
+    printf("  separate scores: log p difference %.6f, preference %.6f\n", d, want);
+    assert_true(fabs(p12 - want) < 1e-5);
+    free(raw);
+    assert_int_equal(j.judge(j.ctx, ins, o2, o1, &p21, &raw, &err), 0);
+    free(raw);
+    /* the flip rule through the protocol: a switched pair reports 3 - (the judge's raw) */
+    JudgeOptions opt = {0, 1, 0};
+    Annotation a = {0};
+    uint64_t seed = 0;
+    while (!judge_is_switched(ins, seed)) seed++;
+    opt.seed = seed;
+    fill(&a, ins, o1, o2);
+    assert_int_equal(judge_annotate(&j, &opt, &a, &err), 0);
+    assert_int_equal(a.is_switched, 1);
+    assert_true(fabs(a.preference - (3 - p21)) < 1e-12);
+    opt.seed = seed + 1;
+    while (judge_is_switched(ins, opt.seed)) opt.seed++;
+    assert_int_equal(judge_annotate(&j, &opt, &a, &err), 0);
+    assert_int_equal(a.is_switched, 0);
+    assert_true(fabs(a.preference - p12) < 1e-12);
+    opt.both_orders = 1;
+    assert_int_equal(judge_annotate(&j, &opt, &a, &err), 0);
+    assert_true(fabs(a.preference - (p12 + 3 - p21) / 2) < 1e-12);
+    /* a prompt longer than the context is a failure (missing), not a verdict */
+    char *huge = malloc(20001);
+    memset(huge, 'z', 20000);
+    huge[20000] = '\0';
+    fill(&a, ins, huge, o2);
+    opt.both_orders = 0;
+    assert_int_equal(judge_annotate(&j, &opt, &a, &err), 0);
+    assert_true(isnan(a.preference));
+    assert_non_null(strstr(a.error, "context"));
+    free(huge);
+    annotation_clear(&a);
+    free(prompt);
+    free(t1);
+    free(t2);
+    judge_close(&j);
+    pairwise_template_free(&t);
+    lm_close(&lm);
+}
+
+/* The synthetic world's judge is either built or says clearly that it is not. */
+static void test_synth_judge(void **state) {
+    (void)state;
+    Judge j;
+    CkError err = {{0}};
+    if (judge_synth_create(&j, &err) != 0) {
+        assert_non_null(strstr(err.msg, "the synthetic-world judge is not built"));
+        return;
+    }
+    assert_string_equal(j.name, "synth_rules");
+    judge_close(&j);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_template),    cmocka_unit_test(test_switch),
+        cmocka_unit_test(test_protocol),    cmocka_unit_test(test_command_judges),
+        cmocka_unit_test(test_model_judge), cmocka_unit_test(test_synth_judge),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,368 @@
+/* test_winrate.c — AlpacaEval's win-rate metrics: the real annotation files in
+ * shared/data/alpaca_eval give the rows of its leaderboard CSVs (every model with both), the
+ * pairwise sum equals numpy's bit for bit, hand-derived counts and errors, and the
+ * length-controlled GLM: closed forms, the L1 optimality conditions and the symmetry
+ * win_rate(m, b) = 1 - win_rate(b, m). */
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+
+#include "annotations.h"
+#include "rng.h"
+#include "winrate.h"
+
+/* |a - b| within k units in the last place of b: the CSVs print Python's shortest repr of a
+ * double, and the order of pandas' operations can move the last bit. */
+static int within_ulps(double a, double b, int k) {
+    if (a == b) return 1;
+    double ulp = nextafter(fabs(b), INFINITY) - fabs(b);
+    return fabs(a - b) <= k * ulp;
+}
+
+/* Finds the row `model` of csv_path; fills the values of the header's columns (NaN when
+ * empty). Returns 1 when found. Model names here contain no commas or quotes. */
+static int csv_row(const char *csv_path, const char *model, char header[][40], double *vals,
+                   int *n_cols) {
+    char *text = test_read_file(csv_path, NULL);
+    if (!text) return 0;
+    int found = 0;
+    char *save = NULL;
+    char *line = strtok_r(text, "\n", &save);
+    *n_cols = 0;
+    for (char *p = line, *q; p; p = q ? q + 1 : NULL) {
+        q = strchr(p, ',');
+        snprintf(header[*n_cols], 40, "%.*s", (int)(q ? q - p : (long)strlen(p)), p);
+        (*n_cols)++;
+    }
+    size_t mlen = strlen(model);
+    while ((line = strtok_r(NULL, "\n", &save))) {
+        if (strncmp(line, model, mlen) != 0 || line[mlen] != ',') continue;
+        int c = 0;
+        for (char *p = line, *q; p && c < *n_cols; p = q ? q + 1 : NULL, c++) {
+            q = strchr(p, ',');
+            char *end;
+            vals[c] = strtod(p, &end);
+            if (end == p) vals[c] = NAN;
+        }
+        found = 1;
+        break;
+    }
+    free(text);
+    return found;
+}
+
+static void check_against_leaderboards(const char *results, const char *model,
+                                       const char *annotator, const char *boards, int *checked) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s/%s/annotations.json", results, model, annotator);
+    const char *dirs[2] = {"data_AlpacaEval", "data_AlpacaEval_2"};
+    for (int d = 0; d < 2; d++) {
+        char csv[1024], header[32][40];
+        double vals[32];
+        int n_cols;
+        snprintf(csv, sizeof csv, "%s/%s/%s_leaderboard.csv", boards, dirs[d], annotator);
+        if (!csv_row(csv, model, header, vals, &n_cols)) continue;
+        AnnotationSet s;
+        CkError err = {{0}};
+        assert_int_equal(annotations_load(&s, path, &err), 0);
+        double *pref = malloc(sizeof(double) * (size_t)s.n);
+        double len_sum = 0;
+        for (int i = 0; i < s.n; i++) {
+            pref[i] = s.items[i].preference;
+            len_sum += (double)winrate_text_length(s.items[i].output_2);
+        }
+        WinRate w;
+        winrate_compute(pref, s.n, &w);
+        printf("  %s / %s vs %s:\n", model, annotator, csv + strlen(boards) + 1);
+        for (int c = 1; c < n_cols; c++) {
+            const char *h = header[c];
+            double want = vals[c], got;
+            int ulps = 2;
+            if (!strcmp(h, "win_rate"))
+                got = w.win_rate;
+            else if (!strcmp(h, "standard_error"))
+                got = w.standard_error;
+            else if (!strcmp(h, "discrete_win_rate"))
+                got = w.discrete_win_rate;
+            else if (!strcmp(h, "n_wins"))
+                got = w.n_wins, ulps = 0;
+            else if (!strcmp(h, "n_wins_base"))
+                got = w.n_wins_base, ulps = 0;
+            else if (!strcmp(h, "n_draws"))
+                got = w.n_draws, ulps = 0;
+            else if (!strcmp(h, "n_total"))
+                got = w.n_total, ulps = 0;
+            else if (!strcmp(h, "avg_length"))
+                got = (int)(len_sum / s.n), ulps = 0;
+            else
+                continue;
+            if (isnan(want)) continue;
+            printf("    %-18s %.17g  csv %.17g  %s\n", h, got, want,
+                   got == want ? "exact" : "(last-bit difference)");
+            assert_true(within_ulps(got, want, ulps));
+        }
+        free(pref);
+        annotations_free(&s);
+        (*checked)++;
+    }
+}
+
+/* Every results/<model>/<annotator>/annotations.json whose model has a row in
+ * <annotator>_leaderboard.csv. */
+static void test_leaderboards(void **state) {
+    (void)state;
+    char *results = test_shared_path("data/alpaca_eval/results");
+    char *boards = test_shared_path("data/alpaca_eval/leaderboards");
+    if (!results || !boards) {
+        free(results);
+        free(boards);
+        skip();
+    }
+    int checked = 0;
+    DIR *models = opendir(results);
+    assert_non_null(models);
+    struct dirent *m;
+    while ((m = readdir(models))) {
+        if (m->d_name[0] == '.') continue;
+        char sub[1024];
+        snprintf(sub, sizeof sub, "%s/%s", results, m->d_name);
+        DIR *ann = opendir(sub);
+        if (!ann) continue;
+        struct dirent *a;
+        while ((a = readdir(ann))) {
+            if (a->d_name[0] == '.') continue;
+            char path[1400];
+            snprintf(path, sizeof path, "%s/%s/annotations.json", sub, a->d_name);
+            FILE *f = fopen(path, "r");
+            if (!f) continue;
+            fclose(f);
+            check_against_leaderboards(results, m->d_name, a->d_name, boards, &checked);
+        }
+        closedir(ann);
+    }
+    closedir(models);
+    printf("  %d (model, annotator) rows checked\n", checked);
+    assert_true(checked >= 3); /* alpaca-7b v1 and v2, llama-2-7b-chat-hf v1 */
+    free(results);
+    free(boards);
+}
+
+/* Counts and errors derived by hand, with a legacy 0 draw, a missing and an invalid value. */
+static void test_hand_counts(void **state) {
+    (void)state;
+    const double p[8] = {1, 2, 0, 1.5, NAN, 2.5, 1.75, 1.25};
+    WinRate w;
+    winrate_compute(p, 8, &w);
+    assert_int_equal(w.n_total, 6);
+    assert_int_equal(w.n_missing, 2);
+    assert_int_equal(w.n_draws, 2);
+    assert_int_equal(w.n_wins, 2);
+    assert_int_equal(w.n_wins_base, 2);
+    /* x = 0, 1, .5, .5, .75, .25: mean .5; squares .25 .25 0 0 .0625 .0625 = .625; var .125 */
+    assert_true(fabs(w.win_rate - 50) < 1e-12);
+    assert_true(fabs(w.standard_error - 100 * sqrt(0.125) / sqrt(6.0)) < 1e-12);
+    assert_true(fabs(w.discrete_win_rate - 50) < 1e-12);
+    assert_true(isnan(w.lc_win_rate));
+    const double none[2] = {NAN, 3};
+    winrate_compute(none, 2, &w);
+    assert_int_equal(w.n_total, 0);
+    assert_int_equal(w.n_missing, 2);
+    assert_true(isnan(w.win_rate));
+    assert_int_equal(winrate_text_length("h\xC3\xA9llo \xE2\x82\xAC"), 7); /* é, € */
+}
+
+/* The order matters: 1e16 and -1e16 meet in the same partial sum in numpy's order. */
+static void test_pairwise_order(void **state) {
+    (void)state;
+    double x[16];
+    for (int i = 0; i < 16; i++) x[i] = 1;
+    x[0] = 1e16;
+    x[8] = -1e16;
+    assert_true(winrate_pairwise_sum(x, 16) == 14);
+    double seq = 0;
+    for (int i = 0; i < 16; i++) seq += x[i];
+    assert_true(seq != 14); /* a left-to-right sum loses the ones */
+}
+
+/* Against numpy itself (Debian's python3 with numpy), bit for bit, on ragged lengths. */
+static void test_pairwise_numpy(void **state) {
+    (void)state;
+    char *dir = test_temp_dir();
+    char path[600], cmd[1400];
+    snprintf(path, sizeof path, "%s/x.txt", dir);
+    Rng r;
+    rng_seed(&r, 5);
+    const int sizes[6] = {7, 8, 129, 805, 1000, 4099};
+    FILE *f = fopen(path, "w");
+    double *all[6];
+    for (int k = 0; k < 6; k++) {
+        all[k] = malloc(sizeof(double) * (size_t)sizes[k]);
+        for (int i = 0; i < sizes[k]; i++) {
+            all[k][i] = (double)rng_float(&r) * 1000.0 / (1.0 + (double)rng_float(&r) * 1e3);
+            fprintf(f, "%s%.17g", i ? " " : "", all[k][i]);
+        }
+        fprintf(f, "\n");
+    }
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c 'import numpy as np,sys\n"
+             "for l in open(sys.argv[1]): print(repr(float(np.sum(np.array([float(v) for v in "
+             "l.split()])))))' '%s'",
+             path);
+    char *out = NULL;
+    int status = test_run(cmd, &out, NULL);
+    if (status != 0) {
+        printf("  skipping: no numpy under /usr/bin/python3\n");
+    } else {
+        char *p = out;
+        for (int k = 0; k < 6; k++) {
+            double want = strtod(p, &p);
+            double got = winrate_pairwise_sum(all[k], (size_t)sizes[k]);
+            printf("  n %5d: numpy %.17g cutkit %.17g\n", sizes[k], want, got);
+            assert_true(got == want);
+        }
+    }
+    free(out);
+    for (int k = 0; k < 6; k++) free(all[k]);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(dir);
+}
+
+/* With one constant feature and no penalty, the fit is the log-odds of the mean label. */
+static void test_fit_closed_form(void **state) {
+    (void)state;
+    double X[5] = {1, 1, 1, 1, 1}, y[5] = {1, 0.25, 0, 1, 0.6}, w = 0;
+    CkError err = {{0}};
+    assert_int_equal(lc_logistic_fit(X, y, 5, 1, 0, &w, &err), 0);
+    double m = (1 + 0.25 + 0 + 1 + 0.6) / 5;
+    assert_true(fabs(w - log(m / (1 - m))) < 1e-10);
+    /* an L1 penalty larger than the gradient at zero keeps the weight at zero */
+    w = 0.3;
+    assert_int_equal(lc_logistic_fit(X, y, 5, 1, fabs(0.5 - m) + 1e-3, &w, &err), 0);
+    assert_true(w == 0);
+    /* labels outside [0, 1] are refused */
+    y[2] = 1.5;
+    assert_int_equal(lc_logistic_fit(X, y, 5, 1, 0, &w, &err), -1);
+    assert_non_null(strstr(err.msg, "row 2"));
+}
+
+/* The L1 optimality (KKT) conditions at the solution on random data: for w_j != 0 the mean
+ * log-loss gradient is -l1 sign(w_j); for w_j == 0 its size is at most l1. */
+static void test_fit_kkt(void **state) {
+    (void)state;
+    enum { N = 300, P = 3 };
+    double X[N * P], y[N];
+    Rng r;
+    rng_seed(&r, 11);
+    for (int i = 0; i < N; i++) {
+        X[i * P] = tanh(4 * (rng_float(&r) - 0.5));
+        X[i * P + 1] = 2 * rng_float(&r) - 1;
+        X[i * P + 2] = 1;
+        double z = -1.3 * X[i * P] + 0.02 * X[i * P + 1] + 0.4;
+        y[i] = rng_float(&r) < 1 / (1 + exp(-z)) ? 0.9 : 0.1 * rng_float(&r);
+    }
+    const double l1s[3] = {0, 0.01, 0.05};
+    for (int k = 0; k < 3; k++) {
+        double w[P] = {0, 0, 0}, g[P] = {0, 0, 0};
+        CkError err = {{0}};
+        assert_int_equal(lc_logistic_fit(X, y, N, P, l1s[k], w, &err), 0);
+        for (int i = 0; i < N; i++) {
+            double z = 0;
+            for (int j = 0; j < P; j++) z += X[i * P + j] * w[j];
+            double s = 1 / (1 + exp(-z));
+            for (int j = 0; j < P; j++) g[j] += (s - y[i]) * X[i * P + j] / N;
+        }
+        printf("  l1 %.2f: w = %+.6f %+.6f %+.6f, gradient %+.2e %+.2e %+.2e\n", l1s[k], w[0], w[1],
+               w[2], g[0], g[1], g[2]);
+        int zeros = 0;
+        for (int j = 0; j < P; j++) {
+            if (w[j] != 0)
+                assert_true(fabs(g[j] + l1s[k] * (w[j] > 0 ? 1 : -1)) < 1e-9);
+            else
+                assert_true(fabs(g[j]) <= l1s[k] + 1e-12), zeros++;
+        }
+        if (k == 2) assert_true(zeros >= 1); /* the weak feature is dropped */
+    }
+}
+
+/* AlpacaEval's stated properties: win_rate(m, b) = 1 - win_rate(b, m), and equal lengths
+ * leave the raw win rate unchanged. */
+static void test_length_controlled(void **state) {
+    (void)state;
+    enum { N = 200 };
+    double pref[N], swapped[N], l1[N], l2[N], same[N];
+    Rng r;
+    rng_seed(&r, 3);
+    for (int i = 0; i < N; i++) {
+        l1[i] = 200 + 400 * rng_float(&r);
+        l2[i] = 100 + 900 * rng_float(&r);
+        double z = 1.5 * tanh((l2[i] - l1[i]) / 300) - 0.3; /* longer answers win more */
+        pref[i] = 1 + 1 / (1 + exp(-z - (rng_float(&r) - 0.5)));
+        swapped[i] = 3 - pref[i];
+        same[i] = l1[i];
+    }
+    pref[7] = NAN; /* missing: dropped from the fit */
+    swapped[7] = NAN;
+    LcOptions lc = {0};
+    WinRate a, b, c;
+    CkError err = {{0}};
+    winrate_compute(pref, N, &a);
+    assert_int_equal(winrate_length_controlled(pref, l1, l2, NULL, N, &lc, &a, &err), 0);
+    winrate_compute(swapped, N, &b);
+    assert_int_equal(winrate_length_controlled(swapped, l2, l1, NULL, N, &lc, &b, &err), 0);
+    printf("  win rate %.4f, length-controlled %.4f (length weight %.4f); swapped %.4f\n",
+           a.win_rate, a.lc_win_rate, a.lc_coef_length, b.lc_win_rate);
+    assert_true(fabs(a.lc_win_rate + b.lc_win_rate - 100) < 1e-8);
+    assert_true(a.lc_coef_length < 0); /* baseline longer than the model: the model loses */
+    assert_true(a.lc_standard_error == 0);
+    winrate_compute(pref, N, &c);
+    assert_int_equal(winrate_length_controlled(pref, same, same, NULL, N, &lc, &c, &err), 0);
+    assert_true(fabs(c.lc_win_rate - c.win_rate) < 1e-8);
+    /* with a difficulty column the predictions vary, so the error is positive */
+    double diff[N];
+    for (int i = 0; i < N; i++) diff[i] = (i % 5) - 2.0;
+    assert_int_equal(winrate_length_controlled(pref, l1, l2, diff, N, &lc, &c, &err), 0);
+    assert_true(c.lc_standard_error > 0 && isfinite(c.lc_coef_difficulty));
+}
+
+/* The command prints the leaderboard columns; the CSV row equals the library's numbers. */
+static void test_cli(void **state) {
+    (void)state;
+    char *path =
+        test_shared_path("data/alpaca_eval/results/alpaca-7b/alpaca_eval_gpt4/annotations.json");
+    if (!path) skip();
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "'%s' eval winrate --format csv '%s'", CUTKIT_BINARY, path);
+    char *out = NULL, *errout = NULL;
+    assert_int_equal(test_run(cmd, &out, &errout), 0);
+    printf("%s", out);
+    assert_non_null(strstr(out, "\nalpaca-7b,26.4596273291925"));
+    assert_non_null(strstr(out, ",205,584,16,805,0,"));
+    free(out);
+    free(errout);
+    snprintf(cmd, sizeof cmd, "'%s' eval winrate --format markdown '%s' '%s'", CUTKIT_BINARY, path,
+             path);
+    assert_int_equal(test_run(cmd, &out, NULL), 0);
+    assert_non_null(strstr(out, "| alpaca-7b | 26.46 | 1.54 |"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' eval winrate /nonexistent.json", CUTKIT_BINARY);
+    assert_int_equal(test_run(cmd, NULL, &errout), 1);
+    assert_non_null(strstr(errout, "/nonexistent.json"));
+    free(errout);
+    free(path);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_leaderboards),      cmocka_unit_test(test_hand_counts),
+        cmocka_unit_test(test_pairwise_order),    cmocka_unit_test(test_pairwise_numpy),
+        cmocka_unit_test(test_fit_closed_form),   cmocka_unit_test(test_fit_kkt),
+        cmocka_unit_test(test_length_controlled), cmocka_unit_test(test_cli),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
