@@ -48,4 +48,7 @@ int cmd_align_online(int argc, char **argv);
 const CommandSpec *cmd_sweep_spec(void);
 int cmd_sweep(int argc, char **argv);
 
+const CommandSpec *cmd_report_spec(void);
+int cmd_report(int argc, char **argv);
+
 #endif

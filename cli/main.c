@@ -20,6 +20,7 @@ static const Command COMMANDS[] = {
     {cmd_eval_winrate_spec, cmd_eval_winrate},
     {cmd_align_online_spec, cmd_align_online},
     {cmd_sweep_spec, cmd_sweep},
+    {cmd_report_spec, cmd_report},
 };
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 

@@ -1,0 +1,26 @@
+/* html.h — the report as one self-contained HTML page: results table, runs, inline SVG plots
+ * and a browsable list of examples with flagged tokens highlighted. No scripts, no network:
+ * every byte it shows is in the file, and all run-provided text is escaped. */
+#ifndef CK_HTML_H
+#define CK_HTML_H
+
+#include <stdio.h>
+
+#include "contrast_csv.h"
+#include "metrics.h"
+#include "plots.h"
+#include "rundir.h"
+
+typedef struct {
+    const char *title;
+    const MetricTable *table;
+    const ReportPlots *plots;
+    const RunDir *runs;
+    const ContrastCsv *contrasts; /* one per run; n = 0 where the run has no contrast.csv */
+    int n_runs;
+} HtmlPage;
+
+/* Writes the whole page (<!DOCTYPE html> to </html>, UTF-8) to out. */
+void html_write_page(FILE *out, const HtmlPage *page);
+
+#endif

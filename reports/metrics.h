@@ -1,0 +1,65 @@
+/* metrics.h — the columns of the results table, as data: where each value comes from, how it
+ * is shown and which direction is better. Adding a column is one line in metrics.c. */
+#ifndef CK_METRICS_H
+#define CK_METRICS_H
+
+#include <stddef.h>
+
+#include "rundir.h"
+
+typedef enum {
+    METRIC_JSON,         /* a number at `path` in `file` */
+    METRIC_DETECTION_F1, /* detection.json token F1 at the run's λ, else the first λ */
+    METRIC_FLAGGED_TAIL, /* mean flagged_fraction of the last 10 steps of steps.jsonl */
+} MetricSource;
+
+typedef struct {
+    const char *title; /* UTF-8; escaped for each output format */
+    const char *slug;  /* file-name-safe, for plot files */
+    MetricSource source;
+    RunFile file;            /* METRIC_JSON only */
+    const char *path;        /* '/'-separated keys (rundir_json_number) */
+    const char *stderr_path; /* shown as "± se" when not NULL */
+    double scale;            /* shown value = scale * stored value (fractions to percent) */
+    int decimals;
+    int better; /* +1 higher is better, -1 lower is better, 0 no best (no bold) */
+} MetricColumn;
+
+/* One value of the table; value and se are already scaled and rounded to what is shown. */
+typedef struct {
+    double value, se; /* NAN when missing */
+    int best;         /* bold: equal (as shown) to the best shown value of its column */
+} MetricCell;
+
+typedef struct {
+    int n_runs, n_cols;
+    const MetricColumn *cols; /* the static table; not owned */
+    const char **labels;      /* n_runs labels, borrowed from the RunDirs */
+    MetricCell *cells;        /* n_runs x n_cols, row-major */
+} MetricTable;
+
+/* The default columns: ARC-C acc_norm, TQA MC1, TQA MC2, win rate ± SE, error rate,
+ * detection F1, final flagged fraction; *n gets their count. */
+const MetricColumn *metric_columns(int *n);
+
+/* The value of column c for run rd, scaled, rounded to its decimals; NAN when missing. */
+double metric_value(const MetricColumn *c, const RunDir *rd);
+
+/* Builds the table of the runs (rows in the given order) over n_cols columns cols, marking
+ * the best cells of each column (ties all best). Fails only when out of memory. */
+int metric_table_build(MetricTable *t, const RunDir *runs, int n_runs, const MetricColumn *cols,
+                       int n_cols, CkError *err);
+
+/* Releases what metric_table_build allocated (not the runs). */
+void metric_table_free(MetricTable *t);
+
+/* The cell of run r, column c. */
+const MetricCell *metric_cell(const MetricTable *t, int r, int c);
+
+/* Formats v with the column's decimals ("41.30") into buf. */
+void metric_format(const MetricColumn *c, double v, char *buf, size_t size);
+
+/* One line saying what the columns mean (units, λ, averaging), for under the tables. */
+const char *metric_note(void);
+
+#endif

@@ -1,0 +1,29 @@
+/* plots.h — which plots a set of runs gets, rendered with svgplot: training curves from
+ * steps.jsonl (L_A, L_M, flagged fraction vs step, a line per run), every table column vs λ
+ * and vs α when the runs differ in them, and token-level detection F1 vs λ. */
+#ifndef CK_PLOTS_H
+#define CK_PLOTS_H
+
+#include "metrics.h"
+#include "rundir.h"
+
+typedef struct {
+    char *name;    /* file name inside plots/ ("loss_mle.svg") */
+    char *caption; /* UTF-8 sentence saying what is drawn */
+    char *svg;     /* the SVG document */
+} ReportPlot;
+
+typedef struct {
+    int n, cap;
+    ReportPlot *plots;
+} ReportPlots;
+
+/* Renders every plot the runs have data for into out (released with plots_free, also on
+ * failure); a plot without any finite point is left out, not an error. */
+int plots_build(ReportPlots *out, const RunDir *runs, int n_runs, const MetricColumn *cols,
+                int n_cols, CkError *err);
+
+/* Releases the plots. */
+void plots_free(ReportPlots *p);
+
+#endif
