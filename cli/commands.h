@@ -51,4 +51,7 @@ int cmd_sweep(int argc, char **argv);
 const CommandSpec *cmd_report_spec(void);
 int cmd_report(int argc, char **argv);
 
+const CommandSpec *cmd_contrast_spec(void);
+int cmd_contrast(int argc, char **argv);
+
 #endif

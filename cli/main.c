@@ -21,6 +21,7 @@ static const Command COMMANDS[] = {
     {cmd_align_online_spec, cmd_align_online},
     {cmd_sweep_spec, cmd_sweep},
     {cmd_report_spec, cmd_report},
+    {cmd_contrast_spec, cmd_contrast},
 };
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 
