@@ -1,11 +1,16 @@
-/* cmd_train.c — `cutkit train`: fine-tune (full or LoRA) or pretrain a model on a corpus. */
+/* cmd_train.c — `cutkit train`: fine-tune (full or LoRA) or pretrain a model on a corpus.
+ * Under mpirun every rank runs this command with the same flags (data parallelism, see
+ * train/dist.h): rank 0 prints and writes, and a rank that fails ends them all. */
+#include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
 #include "corpus.h"
+#include "dist.h"
 #include "hf_model.h"
 #include "judgments.h"
 #include "lm.h"
@@ -19,6 +24,7 @@ static struct {
     int cutoff, skip_bad, keep_error;
     int steps, batch_size, micro_batch, seq_len, warmup, save_every, keep, threads, lora, resume;
     int lr_from_first_step, lora_r, stop_after;
+    double epochs;
     double lr, weight_decay, beta1, beta2, eps, max_grad_norm;
     float lora_alpha, lora_dropout;
     uint64_t seed;
@@ -55,7 +61,10 @@ static FlagSpec FLAGS[] = {
     {"init", FLAG_STRING, &opt.init, "pretrained", 0, -1,
      "pretrained, or random (a new model shaped by --config)"},
     {"config", FLAG_STRING, &opt.config, NULL, 0, -1, "config.json for --init random"},
-    {"steps", FLAG_INT, &opt.steps, "100", 1, 1e9, "optimizer updates"},
+    {"steps", FLAG_INT, &opt.steps, "0", 0, 1e9, "optimizer updates (0: from --epochs, else 100)"},
+    {"epochs", FLAG_DOUBLE, &opt.epochs, "0", 0, 1e6,
+     "passes over the data instead of --steps: ceil(N x sequences (or examples) / "
+     "--batch-size) updates; fractions allowed"},
     {"batch-size", FLAG_INT, &opt.batch_size, "8", 1, 1e6, "sequences per update"},
     {"micro-batch", FLAG_INT, &opt.micro_batch, "1", 1, 1e6,
      "sequences per forward/backward (divides --batch-size)"},
@@ -96,7 +105,11 @@ static const CommandSpec SPEC = {
     "Writes DIR/steps.jsonl (one line per update), DIR/checkpoints/checkpoint-N (weights or\n"
     "adapter + train_state.bin, atomically), and DIR/model (Hugging Face folder) or\n"
     "DIR/adapter (PEFT) at the end. SIGINT/SIGTERM finish the current update, save a\n"
-    "checkpoint and exit 0; --resume continues from it.",
+    "checkpoint and exit 0; --resume continues from it.\n"
+    "Data-parallel under MPI (a build with -DCUTKIT_MPI=ON): `mpirun -np K cutkit train ...`\n"
+    "splits every update's micro-batches over K processes (rank k runs micro-batches k,\n"
+    "k + K, ...) and sums the gradients, so the run equals the one-process run with the same\n"
+    "flags; give each process its share of the cores with --threads or OMP_NUM_THREADS.",
     FLAGS,
     sizeof FLAGS / sizeof FLAGS[0],
 };
@@ -106,6 +119,33 @@ const CommandSpec *cmd_train_spec(void) {
 }
 
 static volatile sig_atomic_t stop_requested;
+
+/* " on K ranks" under mpirun, else "" (for the opening line). */
+static const char *ranks_note(void) {
+    static char note[48];
+    if (dist_size() == 1) return "";
+    snprintf(note, sizeof note, ", data-parallel on %d ranks", dist_size());
+    return note;
+}
+
+/* A failure after the data is read: one process prints "cutkit train: ..." and returns 1;
+ * under mpirun the message goes out with the rank and every rank ends (MPI_Abort), since the
+ * others may already wait for this one in a collective. */
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (dist_size() > 1) {
+        char line[1100];
+        snprintf(line, sizeof line, "train: %s", msg);
+        dist_abort(line);
+    }
+    fprintf(stderr, "cutkit train: %s\n", msg);
+    return 1;
+}
 
 static void on_signal(int sig) {
     (void)sig;
@@ -149,7 +189,7 @@ static int load_examples(const Tokenizer *tok, JudgmentSet *set, CutExample **ex
     return rc;
 }
 
-int cmd_train(int argc, char **argv) {
+static int run_train(int argc, char **argv) {
     char *positional[1];
     int n_positional;
     int rc = flags_parse(&SPEC, argc, argv, positional, 0, &n_positional);
@@ -157,6 +197,10 @@ int cmd_train(int argc, char **argv) {
     const int cut = !strcmp(opt.objective, "cut");
     if (!cut && strcmp(opt.objective, "mle") != 0) {
         fprintf(stderr, "cutkit train: --objective expects mle or cut, got '%s'\n", opt.objective);
+        return 2;
+    }
+    if (opt.epochs > 0 && opt.steps > 0) {
+        fprintf(stderr, "cutkit train: give --steps or --epochs, not both\n");
         return 2;
     }
     if ((!cut && !opt.data) || (cut && !opt.judgments) || !opt.out) {
@@ -197,27 +241,22 @@ int cmd_train(int argc, char **argv) {
     threads_set(opt.threads);
     LanguageModel lm;
     HfConfig cfg = {.bos_token_id = 1, .eos_token_id = 2};
-    if (lm_open(&lm, random_init ? NULL : opt.model, opt.tokenizer, &err) != 0) {
-        fprintf(stderr, "cutkit train: %s\n", err.msg);
-        return 1;
-    }
+    if (lm_open(&lm, random_init ? NULL : opt.model, opt.tokenizer, &err) != 0)
+        return fail("%s", err.msg);
     if (random_init) {
         /* a new model of the config's shape, with the tokenizer of --tokenizer (or embedded) */
         Model fresh;
         if (hf_config_load(&cfg, opt.config, &err) != 0 ||
             (cfg.model.rope_style = ROPE_INTERLEAVED, model_init(&fresh, &cfg.model, &err)) != 0) {
-            fprintf(stderr, "cutkit train: %s\n", err.msg);
             lm_close(&lm);
-            return 1;
+            return fail("%s", err.msg);
         }
         if (fresh.config.vocab_size != lm.tokenizer.vocab_size) {
-            fprintf(stderr,
-                    "cutkit train: vocab mismatch: --config has vocab_size %d, the "
-                    "tokenizer %d\n",
-                    fresh.config.vocab_size, lm.tokenizer.vocab_size);
+            int model_vocab = fresh.config.vocab_size, tok_vocab = lm.tokenizer.vocab_size;
             model_free(&fresh);
             lm_close(&lm);
-            return 1;
+            return fail("vocab mismatch: --config has vocab_size %d, the tokenizer %d", model_vocab,
+                        tok_vocab);
         }
         trainer_init_random(&fresh, opt.seed);
         model_free(&lm.model);
@@ -234,17 +273,24 @@ int cmd_train(int argc, char **argv) {
         rc = corpus_load(&corpus, opt.data, &lm.tokenizer, opt.seq_len, &err);
     }
     if (rc != 0) {
-        fprintf(stderr, "cutkit train: %s\n", err.msg);
         corpus_free(&corpus);
+        for (int i = 0; i < n_examples; i++) judgments_example_free(&examples[i]);
+        free(examples);
+        judgments_free(&set);
         lm_close(&lm);
-        return 1;
+        return fail("%s", err.msg);
     }
     TrainData data = {cut ? NULL : &corpus, examples, n_examples};
     char command_line[2048] = "cutkit train";
     for (int i = 0; i < argc; i++)
         snprintf(command_line + strlen(command_line), sizeof command_line - strlen(command_line),
                  " %s", argv[i]);
-    t.steps = opt.steps;
+    const int n_items = cut ? n_examples : corpus.n_seqs;
+    t.steps = opt.steps > 0 ? opt.steps : 100;
+    /* an epoch is one pass of the shuffled cursor over every sequence (or example); the last
+     * update may reach into the next pass, as batches never stop short at an epoch's end */
+    if (opt.epochs > 0) t.steps = (int64_t)ceil(opt.epochs * n_items / opt.batch_size - 1e-9);
+    if (t.steps < 1) t.steps = 1;
     t.batch_size = opt.batch_size;
     t.micro_batch = opt.micro_batch;
     t.lr = opt.lr;
@@ -271,16 +317,20 @@ int cmd_train(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    if (cut)
+    char epochs_note[64] = "";
+    if (opt.epochs > 0)
+        snprintf(epochs_note, sizeof epochs_note, " (%g epochs of %d)", opt.epochs, n_items);
+    if (dist_rank() == 0 && cut) /* rank 0 speaks for the run */
         fprintf(stderr,
                 "training %s with CUT on %s: %d examples (%d positive, %d negative, %d $ERROR$ "
-                "dropped, %d skipped), lambda %g, alpha %g; %lld updates of %d\n",
+                "dropped, %d skipped), lambda %g, alpha %g; %lld updates of %d%s%s\n",
                 lm.model_source, opt.judgments, n_examples, set.n_positive, set.n_negative,
                 opt.keep_error ? 0 : set.n_error, set.n_skipped, cut_opt.lambda, cut_opt.alpha,
-                (long long)t.steps, t.batch_size);
-    else
-        fprintf(stderr, "training %s on %s: %d sequences, %lld updates of %d\n", lm.model_source,
-                opt.data, corpus.n_seqs, (long long)t.steps, t.batch_size);
+                (long long)t.steps, t.batch_size, epochs_note, ranks_note());
+    else if (dist_rank() == 0)
+        fprintf(stderr, "training %s on %s: %d sequences, %lld updates of %d%s%s\n",
+                lm.model_source, opt.data, corpus.n_seqs, (long long)t.steps, t.batch_size,
+                epochs_note, ranks_note());
     TrainReport report;
     rc = trainer_run(&lm.model, &cfg, &data, &t, &report, &err);
     corpus_free(&corpus);
@@ -288,10 +338,8 @@ int cmd_train(int argc, char **argv) {
     free(examples);
     judgments_free(&set);
     lm_close(&lm);
-    if (rc != 0) {
-        fprintf(stderr, "cutkit train: %s\n", err.msg);
-        return 1;
-    }
+    if (rc != 0) return fail("%s", err.msg);
+    if (dist_rank() != 0) return 0;
     if (report.stopped_early)
         fprintf(stderr,
                 "cutkit train: stopped at step %lld; checkpoint saved in %s (continue "
@@ -301,4 +349,16 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "cutkit train: done, %lld updates, final loss %.4f; wrote %s\n",
                 (long long)report.steps_done, report.last_loss, report.saved);
     return 0;
+}
+
+int cmd_train(int argc, char **argv) {
+    CkError err = {{0}};
+    if (dist_init(&argc, &argv, &err) != 0) {
+        fprintf(stderr, "cutkit train: %s\n", err.msg);
+        return 1;
+    }
+    int rc = run_train(argc, argv);
+    /* every rank gets here unless one aborted (which ends them all) */
+    dist_finalize();
+    return rc;
 }

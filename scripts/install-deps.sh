@@ -4,8 +4,9 @@
 # (scripts/test.sh adds python3-torch, the reference some tests check against).
 set -euo pipefail
 
+# libopenmpi-dev + openmpi-bin: data-parallel training (-DCUTKIT_MPI=ON, mpirun), which CI builds
 packages=(gcc make cmake pkg-config libopenblas-dev libopenblas-openmp-dev libcjson-dev
-          libcsv-dev libcmocka-dev libpcre2-dev gnuplot-nox "$@")
+          libcsv-dev libcmocka-dev libpcre2-dev gnuplot-nox libopenmpi-dev openmpi-bin "$@")
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
