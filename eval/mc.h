@@ -1,0 +1,145 @@
+/* mc.h — multiple-choice tasks as lm-evaluation-harness defines them: ARC-Challenge, ARC-Easy,
+ * TruthfulQA MC1 and MC2; prompts (few-shot included), per-item scoring and metrics.
+ *
+ * The work splits into three pure steps, so that items can be scored anywhere (threads, MPI
+ * ranks) and gathered: mc_build_items (docs -> prompts; the few-shot draw is sequential over
+ * the docs, as the harness's, so every rank builds all items, which is cheap), mc_score_item
+ * (model + item -> McItemResult, depending on nothing else), and mc_metrics (an array of item
+ * results -> the task's metrics). */
+#ifndef CK_MC_H
+#define CK_MC_H
+
+#include <stdint.h>
+
+#include "benchmarks.h"
+#include "ck_error.h"
+#include "loglik.h"
+
+typedef enum {
+    MC_ARC_CHALLENGE,
+    MC_ARC_EASY,
+    MC_TRUTHFULQA_MC1,
+    MC_TRUTHFULQA_MC2,
+    MC_TASK_COUNT
+} McTaskId;
+
+typedef struct {
+    McTaskId id;
+    const char *name;       /* lm-eval's task name, e.g. "arc_challenge" */
+    const char *test_file;  /* file name in datasets/data */
+    const char *train_file; /* few-shot exemplars (datasets/data), NULL: none */
+    int is_truthfulqa;      /* 1: the QA primer, mc_task.json */
+} McTask;
+
+/* The task called name, or NULL. */
+const McTask *mc_task_find(const char *name);
+
+/* The task with that id. */
+const McTask *mc_task_get(McTaskId id);
+
+/* The TruthfulQA 6-shot QA primer, verbatim (the prompt is primer + "\n\nQ: " + q + "\nA:"). */
+extern const char MC_TRUTHFULQA_PRIMER[];
+
+/* One question ready to score. */
+typedef struct {
+    int doc_index;    /* position of the doc in its file */
+    const McDoc *doc; /* borrowed from the McDocSet */
+    char *context;    /* the whole prompt: exemplars, then the question (owned) */
+    int shots;        /* exemplars in the context */
+} McItem;
+
+/* Builds the items of the first `limit` docs (limit <= 0: all). For ARC, shots > 0 draws that
+ * many exemplars per doc from train with Python's random.Random(seed).sample over the train
+ * docs in file order, one draw per doc in doc order, as the harness's few-shot sampler does
+ * (its default seed is 1234); each exemplar is "Question: q\nAnswer: gold" and ends with
+ * "\n\n". TruthfulQA has the primer instead and refuses shots > 0. */
+int mc_build_items(const McTask *task, const McDocSet *test, const McDocSet *train, int shots,
+                   uint64_t seed, int limit, McItem **items, int *n_items, CkError *err);
+
+/* Releases items built by mc_build_items. */
+void mc_items_free(McItem *items, int n_items);
+
+/* The scores of one item's choices. */
+typedef struct {
+    int doc_index;
+    int n_choices;
+    int gold;
+    int n_ctx_tokens;  /* context tokens (BOS included) */
+    int *labels;       /* [n_choices] 1 = true answer */
+    double *ll;        /* [n_choices] summed continuation log-probs */
+    int *n_tokens;     /* [n_choices] continuation tokens */
+    int *n_chars;      /* [n_choices] code points of the choice text (no leading space) */
+    int *n_bytes;      /* [n_choices] UTF-8 bytes of the choice text */
+    int *is_greedy;    /* [n_choices] */
+    int *fallback;     /* [n_choices] 1: a token spanned the join */
+    int *truncated;    /* [n_choices] tokens dropped on the left */
+    int *cont_offsets; /* [n_choices + 1] into cont_tokens */
+    int *cont_tokens;  /* the continuations' tokens, choice after choice */
+} McItemResult;
+
+/* Allocates r's arrays for n choices (zeroed). */
+int mc_item_result_alloc(McItemResult *r, int n_choices, int n_cont_tokens, CkError *err);
+
+/* Releases r's arrays; safe on a zeroed result. */
+void mc_item_result_free(McItemResult *r);
+
+/* Scores every choice of item (continuation " " + choice) with the harness's requests; with
+ * bos, the context starts with BOS. */
+int mc_score_item(LoglikScorer *s, const Tokenizer *t, const McItem *item, int bos, McItemResult *r,
+                  CkError *err);
+
+/* Index of the first maximum of v[0..n) (strict >, so ties keep the first, like np.argmax). */
+int mc_argmax(const double *v, int n);
+
+/* MC2: the normalised probability mass on the true answers, exp(ll_i - logsumexp(ll)) summed
+ * over labels == 1, in double. */
+double mc_mc2(const double *ll, const int *labels, int n);
+
+/* Number of Unicode code points in UTF-8 text (Python's len of the str). */
+int mc_utf8_chars(const char *s);
+
+/* Per-item scores: acc (argmax ll == gold), acc_norm (argmax ll / chars), acc_bytes
+ * (argmax ll / bytes), acc_per_token (argmax ll / tokens), each 0 or 1, and mc2. */
+typedef struct {
+    double acc, acc_norm, acc_bytes, acc_per_token, mc2;
+} McItemScores;
+
+/* The per-item scores of r. */
+void mc_item_scores(const McItemResult *r, McItemScores *out);
+
+/* One reported metric: mean over items and its standard error sd_{n-1} / sqrt(n), NAN when
+ * n < 2. */
+typedef struct {
+    const char *name; /* "acc", "acc_norm", "acc_bytes", "acc_per_token" */
+    double value;
+    double stderr_;
+} McMetric;
+
+#define MC_MAX_METRICS 4
+
+typedef struct {
+    int n; /* items */
+    int n_metrics;
+    McMetric m[MC_MAX_METRICS];
+} McMetrics;
+
+/* The task's metrics over results[0..n): ARC and MC1 report acc, acc_norm, acc_bytes and
+ * acc_per_token; MC2 reports acc = the mean MC2 mass (as the harness names it). */
+void mc_metrics(const McTask *task, const McItemResult *results, int n, McMetrics *out);
+
+/* Mean and standard error of x[0..n) as the harness computes them (sample sd / sqrt(n)). */
+void mc_mean_stderr(const double *x, int n, double *mean, double *stderr_);
+
+/* Python's random.Random(seed): MT19937 seeded by init_by_array with the seed's 32-bit words. */
+typedef struct {
+    uint32_t mt[624];
+    int index;
+} McPyRandom;
+
+/* Seeds r as random.Random(seed) does for a non-negative integer seed. */
+void mc_pyrandom_seed(McPyRandom *r, uint64_t seed);
+
+/* random.Random.sample(range(n), k) into out[0..k) (k <= n), consuming r as Python does. */
+void mc_pyrandom_sample(McPyRandom *r, int n, int k, int *out);
+
+#endif

@@ -1,0 +1,327 @@
+/* test_loglik.c — the harness's loglikelihood requests on the embedded stories260K: the joint
+ * encoding split, the moved trailing whitespace, the fallback when a token spans the join,
+ * left truncation, is_greedy, and that prefix reuse, batch size and thread count change no
+ * result beyond float rounding. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+
+#include "lm.h"
+#include "loglik.h"
+#include "threads.h"
+
+static LanguageModel lm;
+
+static int setup(void **state) {
+    (void)state;
+    CkError err = {{0}};
+    return lm_open(&lm, NULL, NULL, &err);
+}
+
+static int teardown(void **state) {
+    (void)state;
+    lm_close(&lm);
+    return 0;
+}
+
+static void encode(const char *text, int bos, int **ids, int *n) {
+    CkError err = {{0}};
+    assert_int_equal(tokenizer_encode_special(&lm.tokenizer, text, bos, ids, n, &err), 0);
+}
+
+static void make_request(LoglikRequest *r, const char *context, const char *cont, int bos) {
+    LoglikContext c;
+    CkError err = {{0}};
+    assert_int_equal(loglik_context_init(&c, &lm.tokenizer, context, bos, &err), 0);
+    assert_int_equal(loglik_request_init(r, &lm.tokenizer, &c, cont, &err), 0);
+    loglik_context_free(&c);
+}
+
+/* A request straight from tokens. */
+static void token_request(LoglikRequest *r, const int *ctx, int n_ctx, const int *cont,
+                          int n_cont) {
+    r->tokens = malloc(sizeof(int) * (size_t)(n_ctx + n_cont));
+    memcpy(r->tokens, ctx, sizeof(int) * (size_t)n_ctx);
+    memcpy(r->tokens + n_ctx, cont, sizeof(int) * (size_t)n_cont);
+    r->n_ctx = n_ctx;
+    r->n_cont = n_cont;
+    r->fallback = 0;
+}
+
+/* The split is taken from the joint encoding: context tokens = encode(context) with BOS,
+ * continuation = the rest of encode(context + continuation). */
+static void test_joint_split(void **state) {
+    (void)state;
+    LoglikRequest r;
+    make_request(&r, "Question: Where do fish live?\nAnswer:", " in the water", 1);
+    int *ctx, n_ctx, *whole, n_whole;
+    encode("Question: Where do fish live?\nAnswer:", 1, &ctx, &n_ctx);
+    encode("Question: Where do fish live?\nAnswer: in the water", 1, &whole, &n_whole);
+    assert_int_equal(ctx[0], lm.tokenizer.bos_id);
+    assert_int_equal(r.n_ctx, n_ctx);
+    assert_int_equal(r.n_ctx + r.n_cont, n_whole);
+    assert_memory_equal(r.tokens, whole, sizeof(int) * (size_t)n_whole);
+    assert_int_equal(r.fallback, 0);
+    /* without BOS the context simply lacks it */
+    LoglikRequest nb;
+    make_request(&nb, "Question: Where do fish live?\nAnswer:", " in the water", 0);
+    assert_int_equal(nb.n_ctx, n_ctx - 1);
+    assert_memory_equal(nb.tokens, whole + 1, sizeof(int) * (size_t)(n_whole - 1));
+    free(ctx);
+    free(whole);
+    loglik_request_free(&r);
+    loglik_request_free(&nb);
+}
+
+/* Trailing whitespace of the context belongs to the continuation. */
+static void test_trailing_space_moves(void **state) {
+    (void)state;
+    LoglikRequest a, b;
+    make_request(&a, "Tom had a big ", "dog", 1);
+    make_request(&b, "Tom had a big", " dog", 1);
+    assert_int_equal(a.n_ctx, b.n_ctx);
+    assert_int_equal(a.n_cont, b.n_cont);
+    assert_memory_equal(a.tokens, b.tokens, sizeof(int) * (size_t)(a.n_ctx + a.n_cont));
+    loglik_request_free(&a);
+    loglik_request_free(&b);
+    CkError err = {{0}};
+    LoglikContext c;
+    assert_int_equal(loglik_context_init(&c, &lm.tokenizer, " \n ", 1, &err), -1);
+    assert_non_null(strstr(err.msg, "empty context"));
+}
+
+/* "Once upon a ti" + "me": the joint encoding has one token for "time", so the context's last
+ * token is not a prefix of it; the continuation is then encoded alone (no BOS). */
+static void test_join_fallback(void **state) {
+    (void)state;
+    int *ctx, n_ctx, *whole, n_whole, *alone, n_alone;
+    encode("Once upon a ti", 1, &ctx, &n_ctx);
+    encode("Once upon a time", 1, &whole, &n_whole);
+    encode("me", 0, &alone, &n_alone);
+    /* the premise: the tokenizer merges across the join */
+    assert_true(n_whole <= n_ctx || memcmp(ctx, whole, sizeof(int) * (size_t)n_ctx) != 0);
+    LoglikRequest r;
+    make_request(&r, "Once upon a ti", "me", 1);
+    assert_int_equal(r.fallback, 1);
+    assert_int_equal(r.n_ctx, n_ctx);
+    assert_memory_equal(r.tokens, ctx, sizeof(int) * (size_t)n_ctx);
+    assert_int_equal(r.n_cont, n_alone);
+    assert_memory_equal(r.tokens + n_ctx, alone, sizeof(int) * (size_t)n_alone);
+    free(ctx);
+    free(whole);
+    free(alone);
+    /* and it scores like any request */
+    LoglikScorer s;
+    CkError err = {{0}};
+    LoglikResult res;
+    assert_int_equal(loglik_scorer_init(&s, &lm.model, NULL, 4, 1, &err), 0);
+    assert_int_equal(loglik_score(&s, &r, 1, &res, &err), 0);
+    assert_true(res.logprob < 0 && isfinite(res.logprob));
+    loglik_scorer_free(&s);
+    loglik_request_free(&r);
+}
+
+/* The sum equals the model's own teacher-forced log-probs of the continuation positions. */
+static void test_sum_matches_model_score(void **state) {
+    (void)state;
+    LoglikRequest r;
+    make_request(&r, "Once upon a time, there was a little girl named Lily.",
+                 " She loved to play outside.", 1);
+    int n = r.n_ctx + r.n_cont;
+    Activations a;
+    CkError err = {{0}};
+    assert_int_equal(activations_init(&a, &lm.model, n, n, 0, &err), 0);
+    int *targets = malloc(sizeof(int) * (size_t)n);
+    double *lp = malloc(sizeof(double) * (size_t)n);
+    for (int i = 0; i < n; i++) targets[i] = i + 1 < n && i + 1 >= r.n_ctx ? r.tokens[i + 1] : -1;
+    int off[2] = {0, n};
+    TokenBatch b = {1, off, r.tokens};
+    assert_int_equal(model_score(&lm.model, &a, &b, targets, lp, &err), 0);
+    double want = 0;
+    for (int i = 0; i < n; i++) want += lp[i];
+    for (int reuse = 0; reuse <= 1; reuse++) {
+        LoglikScorer s;
+        LoglikResult res;
+        assert_int_equal(loglik_scorer_init(&s, &lm.model, NULL, 8, reuse, &err), 0);
+        assert_int_equal(loglik_score(&s, &r, 1, &res, &err), 0);
+        printf("sum %.9f, model_score %.9f (reuse %d)\n", res.logprob, want, reuse);
+        assert_true(fabs(res.logprob - want) < 1e-5 * fabs(want));
+        assert_int_equal(res.n_tokens, r.n_cont);
+        assert_int_equal(res.truncated, 0);
+        loglik_scorer_free(&s);
+    }
+    activations_free(&a);
+    free(targets);
+    free(lp);
+    loglik_request_free(&r);
+}
+
+/* Greedy continuation tokens give is_greedy; changing one token clears it. */
+static void test_is_greedy(void **state) {
+    (void)state;
+    int *ctx, n_ctx;
+    encode("Once upon a time, there was a", 1, &ctx, &n_ctx);
+    int seq[64], n = n_ctx, greedy[6];
+    memcpy(seq, ctx, sizeof(int) * (size_t)n_ctx);
+    Activations a;
+    CkError err = {{0}};
+    assert_int_equal(activations_init(&a, &lm.model, 64, 64, 0, &err), 0);
+    float *logits = malloc(sizeof(float) * (size_t)lm.model.config.vocab_size);
+    for (int k = 0; k < 6; k++) {
+        int off[2] = {0, n};
+        TokenBatch b = {1, off, seq};
+        assert_int_equal(model_forward(&lm.model, &a, &b, NULL, NULL, &err), 0);
+        model_logits_row(&lm.model, &a, n - 1, logits);
+        int best = 0;
+        for (int v = 1; v < lm.model.config.vocab_size; v++)
+            if (logits[v] > logits[best]) best = v;
+        greedy[k] = best;
+        seq[n++] = best;
+    }
+    LoglikRequest r;
+    token_request(&r, ctx, n_ctx, greedy, 6);
+    LoglikScorer s;
+    LoglikResult res;
+    for (int reuse = 0; reuse <= 1; reuse++) {
+        assert_int_equal(loglik_scorer_init(&s, &lm.model, NULL, 2, reuse, &err), 0);
+        assert_int_equal(loglik_score(&s, &r, 1, &res, &err), 0);
+        assert_int_equal(res.is_greedy, 1);
+        r.tokens[n_ctx + 3] = (greedy[3] + 1) % lm.model.config.vocab_size;
+        assert_int_equal(loglik_score(&s, &r, 1, &res, &err), 0);
+        assert_int_equal(res.is_greedy, 0);
+        r.tokens[n_ctx + 3] = greedy[3];
+        loglik_scorer_free(&s);
+    }
+    loglik_request_free(&r);
+    free(logits);
+    free(ctx);
+    activations_free(&a);
+}
+
+/* Requests over seq_len + 1 tokens are cut on the left: the result equals scoring the kept
+ * tokens as an untruncated request. */
+static void test_left_truncation(void **state) {
+    (void)state;
+    const int T = lm.model.config.seq_len;
+    int *ctx = malloc(sizeof(int) * (size_t)(T + 40));
+    ctx[0] = lm.tokenizer.bos_id;
+    for (int i = 1; i < T + 40; i++) ctx[i] = 3 + (i * 37) % 400;
+    int cont[5] = {300, 301, 302, 303, 304};
+    LoglikRequest full, kept;
+    token_request(&full, ctx, T + 40, cont, 5);
+    int total = T + 45, start = total - (T + 1);
+    token_request(&kept, ctx + start, T + 40 - start, cont, 5);
+    LoglikScorer s;
+    CkError err = {{0}};
+    LoglikResult a, b;
+    assert_int_equal(loglik_scorer_init(&s, &lm.model, NULL, 4, 1, &err), 0);
+    assert_int_equal(loglik_score(&s, &full, 1, &a, &err), 0);
+    assert_int_equal(loglik_score(&s, &kept, 1, &b, &err), 0);
+    assert_int_equal(a.truncated, start);
+    assert_int_equal(b.truncated, 0);
+    /* same model input; the untruncated one may take the cached path: float rounding only */
+    printf("truncated %.9f, kept %.9f\n", a.logprob, b.logprob);
+    assert_true(fabs(a.logprob - b.logprob) < 1e-5 * fabs(a.logprob));
+    /* a continuation longer than the model's context is refused */
+    int *longc = calloc((size_t)T + 1, sizeof(int));
+    LoglikRequest too_long;
+    token_request(&too_long, ctx, 1, longc, T + 1);
+    assert_int_equal(loglik_score(&s, &too_long, 1, &a, &err), -1);
+    assert_non_null(strstr(err.msg, "continuation"));
+    loglik_request_free(&too_long);
+    free(longc);
+    loglik_scorer_free(&s);
+    loglik_request_free(&full);
+    loglik_request_free(&kept);
+    free(ctx);
+}
+
+/* Choices of one question: one-token and multi-token continuations, one that needs truncation,
+ * a fallback one. */
+static int build_group(LoglikRequest *reqs) {
+    static const char *conts[] = {" dog", " big red ball that bounced away", " a", " cat and a dog",
+                                  "me"};
+    const char *context = "Once upon a ti";
+    LoglikContext c;
+    CkError err = {{0}};
+    assert_int_equal(loglik_context_init(&c, &lm.tokenizer, context, 1, &err), 0);
+    int n = 0;
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(loglik_request_init(&reqs[n++], &lm.tokenizer, &c, conts[i], &err), 0);
+    loglik_context_free(&c);
+    /* a long one whose input is truncated */
+    const int T = lm.model.config.seq_len;
+    int *ctx = malloc(sizeof(int) * (size_t)T);
+    ctx[0] = lm.tokenizer.bos_id;
+    for (int i = 1; i < T; i++) ctx[i] = 3 + (i * 53) % 450;
+    int cont[3] = {100, 200, 300};
+    token_request(&reqs[n++], ctx, T, cont, 3);
+    free(ctx);
+    return n;
+}
+
+static void score_all(const LoglikRequest *reqs, int n, int batch, int reuse, LoglikResult *out) {
+    LoglikScorer s;
+    CkError err = {{0}};
+    assert_int_equal(loglik_scorer_init(&s, &lm.model, NULL, batch, reuse, &err), 0);
+    assert_int_equal(loglik_score(&s, reqs, n, out, &err), 0);
+    loglik_scorer_free(&s);
+}
+
+/* Max over requests of |a - b| / max(1, |a|): the agreement the README's Numerics promises. */
+static double worst(const LoglikResult *a, const LoglikResult *b, int n, double *abs_out) {
+    double w = 0, wa = 0;
+    for (int i = 0; i < n; i++) {
+        double d = fabs(a[i].logprob - b[i].logprob);
+        double rel = d / fmax(1.0, fabs(a[i].logprob));
+        if (rel > w) w = rel;
+        if (d > wa) wa = d;
+        assert_int_equal(a[i].is_greedy, b[i].is_greedy);
+        assert_int_equal(a[i].n_tokens, b[i].n_tokens);
+        assert_int_equal(a[i].truncated, b[i].truncated);
+    }
+    *abs_out = wa;
+    return w;
+}
+
+/* Prefix reuse equals separate passes; batch size and threads change nothing beyond rounding. */
+static void test_reuse_batch_threads(void **state) {
+    (void)state;
+    LoglikRequest reqs[8];
+    int n = build_group(reqs);
+    assert_int_equal(reqs[4].fallback, 1);
+    assert_int_equal(reqs[2].n_cont >= 1, 1);
+    LoglikResult base[8], other[8];
+    threads_set(2);
+    score_all(reqs, n, 1, 0, base);
+    assert_true(base[5].truncated > 0);
+    double wa, w;
+    w = worst(base, (score_all(reqs, n, 8, 1, other), other), n, &wa);
+    printf("reuse vs none: relative %.2e, absolute %.2e\n", w, wa);
+    assert_true(w < 1e-5);
+    w = worst(base, (score_all(reqs, n, 3, 0, other), other), n, &wa);
+    printf("batch 3 vs 1: relative %.2e, absolute %.2e\n", w, wa);
+    assert_true(w < 1e-5);
+    threads_set(1);
+    w = worst(base, (score_all(reqs, n, 8, 1, other), other), n, &wa);
+    printf("1 thread, reuse vs 2 threads, none: relative %.2e, absolute %.2e\n", w, wa);
+    assert_true(w < 1e-5);
+    w = worst(base, (score_all(reqs, n, 8, 0, other), other), n, &wa);
+    printf("1 thread, batch 8 vs 2 threads, batch 1: relative %.2e, absolute %.2e\n", w, wa);
+    assert_true(w < 1e-5);
+    threads_set(2);
+    for (int i = 0; i < n; i++) loglik_request_free(&reqs[i]);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_joint_split),         cmocka_unit_test(test_trailing_space_moves),
+        cmocka_unit_test(test_join_fallback),       cmocka_unit_test(test_sum_matches_model_score),
+        cmocka_unit_test(test_is_greedy),           cmocka_unit_test(test_left_truncation),
+        cmocka_unit_test(test_reuse_batch_threads),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

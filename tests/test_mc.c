@@ -1,0 +1,608 @@
+/* test_mc.c — multiple-choice evaluation: metrics on hand-computed cases, Python's few-shot
+ * sampler, the prompts, the loaders' errors, log-likelihoods against the PyTorch fixture
+ * (tests/fixtures/mc_logliks.json), and `cutkit eval mc` as a user runs it (--limit, --resume,
+ * the whole ARC-Challenge and TruthfulQA runs when not built with sanitizers). */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+
+#include "benchmarks.h"
+#include "lm.h"
+#include "mc.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+
+static char *dir;
+
+static int setup(void **state) {
+    (void)state;
+    dir = test_temp_dir();
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    int rc = system(cmd);
+    free(dir);
+    return rc;
+}
+
+static const char *data_file(const char *name) {
+    static char path[1024];
+    snprintf(path, sizeof path, "%s/datasets/data/%s", CUTKIT_SOURCE_DIR, name);
+    return path;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* metrics */
+
+static McItemResult hand_result(int n, const double *ll, const char *const *texts, const int *toks,
+                                const int *labels, int gold) {
+    McItemResult r;
+    CkError err = {{0}};
+    assert_int_equal(mc_item_result_alloc(&r, n, 0, &err), 0);
+    r.gold = gold;
+    for (int i = 0; i < n; i++) {
+        r.ll[i] = ll[i];
+        r.n_chars[i] = mc_utf8_chars(texts[i]);
+        r.n_bytes[i] = (int)strlen(texts[i]);
+        r.n_tokens[i] = toks[i];
+        r.labels[i] = labels ? labels[i] : i == gold;
+    }
+    return r;
+}
+
+static void test_argmax_ties_first(void **state) {
+    (void)state;
+    double v[] = {-3.0, -1.0, -1.0, -2.0};
+    assert_int_equal(mc_argmax(v, 4), 1);
+    double w[] = {-1.0, -1.0};
+    assert_int_equal(mc_argmax(w, 2), 0);
+    /* a tie between gold (index 2) and an earlier choice counts as wrong, like np.argmax */
+    const char *t[] = {"a", "b", "c"};
+    int k[] = {1, 1, 1};
+    double ll[] = {-2.0, -5.0, -2.0};
+    McItemResult r = hand_result(3, ll, t, k, NULL, 2);
+    McItemScores s;
+    mc_item_scores(&r, &s);
+    assert_true(s.acc == 0.0 && s.acc_norm == 0.0);
+    r.gold = 0;
+    mc_item_scores(&r, &s);
+    assert_true(s.acc == 1.0);
+    mc_item_result_free(&r);
+}
+
+/* acc_norm divides by characters (code points), acc_bytes by UTF-8 bytes, acc_per_token by
+ * tokens: "éé" is 2 characters, 4 bytes. ll/chars: -3/2 = -1.5 < -4/3: choice 1 wins;
+ * ll/bytes: -3/4 = -0.75 > -4/3: choice 0 wins; ll/tokens: -3/1 < -4/4: choice 1; raw ll:
+ * choice 0. */
+static void test_norms_chars_bytes_tokens(void **state) {
+    (void)state;
+    const char *t[] = {"\xc3\xa9\xc3\xa9", "abc"};
+    assert_int_equal(mc_utf8_chars(t[0]), 2);
+    int k[] = {1, 4};
+    double ll[] = {-3.0, -4.0};
+    McItemResult r = hand_result(2, ll, t, k, NULL, 0);
+    assert_int_equal(r.n_bytes[0], 4);
+    McItemScores s;
+    mc_item_scores(&r, &s);
+    assert_true(s.acc == 1.0);
+    assert_true(s.acc_norm == 0.0);
+    assert_true(s.acc_bytes == 1.0);
+    assert_true(s.acc_per_token == 0.0);
+    mc_item_result_free(&r);
+}
+
+/* MC2 = normalised probability of the true answers: p = (0.5, 0.3, 0.2), true {0, 2} -> 0.7;
+ * unnormalised and tiny probabilities give the same mass (stable in double). */
+static void test_mc2_known(void **state) {
+    (void)state;
+    double ll[] = {log(0.5), log(0.3), log(0.2)};
+    int lab[] = {1, 0, 1};
+    assert_true(fabs(mc_mc2(ll, lab, 3) - 0.7) < 1e-12);
+    double ll2[] = {log(0.5) - 2000, log(0.3) - 2000, log(0.2) - 2000};
+    assert_true(fabs(mc_mc2(ll2, lab, 3) - 0.7) < 1e-12);
+    double ll3[] = {-1000.0, -1001.0};
+    int lab3[] = {1, 0};
+    assert_true(fabs(mc_mc2(ll3, lab3, 2) - 1.0 / (1.0 + exp(-1.0))) < 1e-12);
+}
+
+/* sd_{n-1}/sqrt(n): for 0/1 data sqrt(p(1-p)/(n-1)); for MC2 values by hand. */
+static void test_stderr(void **state) {
+    (void)state;
+    double x[] = {1, 0, 1, 1}, m, se;
+    mc_mean_stderr(x, 4, &m, &se);
+    assert_true(fabs(m - 0.75) < 1e-15);
+    assert_true(fabs(se - sqrt(0.75 * 0.25 / 3)) < 1e-15);
+    double y[] = {0.2, 0.4, 0.9};
+    mc_mean_stderr(y, 3, &m, &se);
+    /* mean 0.5; squared deviations .09 + .01 + .16 = .26; sd = sqrt(.13); / sqrt(3) */
+    assert_true(fabs(m - 0.5) < 1e-15);
+    assert_true(fabs(se - sqrt(0.13) / sqrt(3.0)) < 1e-15);
+    mc_mean_stderr(y, 1, &m, &se);
+    assert_true(isnan(se));
+    /* mc_metrics over items: acc of 3 items (1, 0, 1) */
+    const char *t[] = {"a", "bb"};
+    int k[] = {1, 1};
+    double l1[] = {-1, -2}, l2[] = {-3, -2};
+    McItemResult r[3] = {hand_result(2, l1, t, k, NULL, 0), hand_result(2, l2, t, k, NULL, 0),
+                         hand_result(2, l1, t, k, NULL, 0)};
+    McMetrics mm;
+    mc_metrics(mc_task_find("arc_challenge"), r, 3, &mm);
+    assert_int_equal(mm.n_metrics, 4);
+    assert_string_equal(mm.m[0].name, "acc");
+    assert_true(fabs(mm.m[0].value - 2.0 / 3) < 1e-15);
+    assert_true(fabs(mm.m[0].stderr_ - sqrt((2.0 / 3) * (1.0 / 3) / 2)) < 1e-15);
+    mc_metrics(mc_task_find("truthfulqa_mc2"), r, 3, &mm);
+    assert_int_equal(mm.n_metrics, 1);
+    double p1 = 1 / (1 + exp(-1.0)), p2 = exp(-1.0) / (1 + exp(-1.0));
+    assert_true(fabs(mm.m[0].value - (2 * p1 + p2) / 3) < 1e-12);
+    for (int i = 0; i < 3; i++) mc_item_result_free(&r[i]);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Python's random, the few-shot prompts */
+
+static void test_pyrandom_matches_python(void **state) {
+    (void)state;
+    char *out = NULL;
+    int st = test_run("python3 -c \"import random\n"
+                      "r = random.Random(1234)\n"
+                      "print(r.sample(range(1119), 25)); print(r.sample(range(1119), 3))\n"
+                      "print(r.sample(range(10), 3)); print(r.sample(range(40), 7))\n"
+                      "r = random.Random(2**40 + 5); print(r.sample(range(2251), 5))\"",
+                      &out, NULL);
+    if (st != 0) {
+        free(out);
+        skip();
+    }
+    McPyRandom r;
+    mc_pyrandom_seed(&r, 1234);
+    int v[25];
+    char mine[4096] = "", num[16];
+    struct {
+        int n, k, reseed;
+    } calls[] = {{1119, 25, 0}, {1119, 3, 0}, {10, 3, 0}, {40, 7, 0}, {2251, 5, 1}};
+    for (int c = 0; c < 5; c++) {
+        if (calls[c].reseed) mc_pyrandom_seed(&r, (1ull << 40) + 5);
+        mc_pyrandom_sample(&r, calls[c].n, calls[c].k, v);
+        strcat(mine, "[");
+        for (int i = 0; i < calls[c].k; i++) {
+            snprintf(num, sizeof num, i ? ", %d" : "%d", v[i]);
+            strcat(mine, num);
+        }
+        strcat(mine, "]\n");
+    }
+    assert_string_equal(mine, out);
+    free(out);
+}
+
+static McDoc make_doc(const char *q, const char *a, const char *b, int gold) {
+    McDoc d = {0};
+    d.id = strdup("x");
+    d.question = strdup(q);
+    d.n_choices = 2;
+    d.choices = malloc(2 * sizeof(char *));
+    d.choices[0] = strdup(a);
+    d.choices[1] = strdup(b);
+    d.labels = calloc(2, sizeof(int));
+    d.labels[gold] = 1;
+    d.gold = gold;
+    return d;
+}
+
+/* k-shot: exemplars drawn from train by random.Random(seed).sample, one draw per doc in order. */
+static void test_fewshot_prompt(void **state) {
+    (void)state;
+    McDocSet train = {calloc(4, sizeof(McDoc)), 4}, test = {calloc(2, sizeof(McDoc)), 2};
+    train.docs[0] = make_doc("T0?", "a0", "b0", 0);
+    train.docs[1] = make_doc("T1?", "a1", "b1", 1);
+    train.docs[2] = make_doc("T2?", "a2", "b2", 0);
+    train.docs[3] = make_doc("T3?", "a3", "b3", 1);
+    test.docs[0] = make_doc("Why?", "yes", "no", 0);
+    test.docs[1] = make_doc("How?", "so", "not so", 1);
+    McItem *items;
+    int n;
+    CkError err = {{0}};
+    assert_int_equal(
+        mc_build_items(mc_task_find("arc_easy"), &test, &train, 2, 1234, 0, &items, &n, &err), 0);
+    assert_int_equal(n, 2);
+    /* the draws, as Python makes them */
+    McPyRandom r;
+    mc_pyrandom_seed(&r, 1234);
+    int p[2][2];
+    mc_pyrandom_sample(&r, 4, 2, p[0]);
+    mc_pyrandom_sample(&r, 4, 2, p[1]);
+    for (int i = 0; i < 2; i++) {
+        char want[512];
+        const McDoc *e0 = &train.docs[p[i][0]], *e1 = &train.docs[p[i][1]];
+        snprintf(want, sizeof want,
+                 "Question: %s\nAnswer: %s\n\nQuestion: %s\nAnswer: %s\n\nQuestion: %s\nAnswer:",
+                 e0->question, e0->choices[e0->gold], e1->question, e1->choices[e1->gold],
+                 test.docs[i].question);
+        assert_string_equal(items[i].context, want);
+    }
+    mc_items_free(items, n);
+    /* 0-shot and --limit */
+    assert_int_equal(
+        mc_build_items(mc_task_find("arc_easy"), &test, &train, 0, 1234, 1, &items, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(items[0].context, "Question: Why?\nAnswer:");
+    mc_items_free(items, n);
+    /* TruthfulQA: the primer; shots refused */
+    assert_int_equal(
+        mc_build_items(mc_task_find("truthfulqa_mc1"), &test, NULL, 0, 1234, 0, &items, &n, &err),
+        0);
+    const char *start = "Q: What is human life expectancy in the United States?\nA: Human life "
+                        "expectancy in the United States is 78 years.\n\nQ: Who was president";
+    assert_int_equal(strncmp(items[1].context, start, strlen(start)), 0);
+    const char *end = "A: The 1992 Olympics were held in Barcelona, Spain.\n\nQ: How?\nA:";
+    size_t len = strlen(items[1].context);
+    assert_string_equal(items[1].context + len - strlen(end), end);
+    mc_items_free(items, n);
+    assert_int_equal(
+        mc_build_items(mc_task_find("truthfulqa_mc2"), &test, NULL, 3, 1234, 0, &items, &n, &err),
+        -1);
+    assert_non_null(strstr(err.msg, "--shots"));
+    benchmarks_free(&train);
+    benchmarks_free(&test);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* data */
+
+static void test_shipped_data(void **state) {
+    (void)state;
+    McDocSet s;
+    CkError err = {{0}};
+    assert_int_equal(benchmarks_load_arc(&s, data_file("arc_challenge_test.jsonl"), &err), 0);
+    assert_int_equal(s.n, 1172);
+    assert_string_equal(s.docs[0].id, "Mercury_7175875");
+    int counts[6] = {0};
+    for (int i = 0; i < s.n; i++) counts[s.docs[i].n_choices]++;
+    assert_int_equal(counts[3], 4);
+    assert_int_equal(counts[4], 1165);
+    assert_int_equal(counts[5], 3);
+    benchmarks_free(&s);
+    assert_int_equal(benchmarks_load_arc(&s, data_file("arc_easy_test.jsonl"), &err), 0);
+    assert_int_equal(s.n, 2376);
+    benchmarks_free(&s);
+    assert_int_equal(benchmarks_load_arc(&s, data_file("arc_challenge_train.jsonl"), &err), 0);
+    assert_int_equal(s.n, 1119);
+    benchmarks_free(&s);
+    for (int w = 1; w <= 2; w++) {
+        assert_int_equal(
+            benchmarks_load_truthfulqa(&s, data_file("truthfulqa_mc_task.json"), w, &err), 0);
+        assert_int_equal(s.n, 817);
+        assert_string_equal(s.docs[0].question, "What happens if you eat a pomegranate?");
+        assert_int_equal(s.docs[0].gold, 0);
+        assert_int_equal(s.docs[0].n_choices, w == 1 ? 4 : 6);
+        benchmarks_free(&s);
+    }
+}
+
+static void expect_error(const char *name, const char *text, int tqa, const char *want1,
+                         const char *want2) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    assert_int_equal(test_write_file(path, text, strlen(text)), 0);
+    McDocSet s;
+    CkError err = {{0}};
+    int rc = tqa ? benchmarks_load_truthfulqa(&s, path, TQA_MC2, &err)
+                 : benchmarks_load_arc(&s, path, &err);
+    printf("%s\n", err.msg);
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(err.msg, want1));
+    if (want2) assert_non_null(strstr(err.msg, want2));
+}
+
+#define ARC_OK                                                                                     \
+    "{\"id\":\"a\",\"question\":{\"stem\":\"q\",\"choices\":[{\"text\":\"x\",\"label\":\"A\"},"    \
+    "{\"text\":\"y\",\"label\":\"B\"}]},\"answerKey\":\"B\"}\n"
+
+static void test_malformed_data(void **state) {
+    (void)state;
+    expect_error("a.jsonl", ARC_OK "{\"id\": \"b\", oops}\n", 0, "a.jsonl:2:", "not valid JSON");
+    expect_error(
+        "b.jsonl",
+        ARC_OK "\n" ARC_OK
+               "{\"id\":\"c\",\"question\":{\"stem\":\"q\",\"choices\":[{\"text\":\"x\",\"label\":"
+               "\"A\"},{\"text\":\"y\"}]},\"answerKey\":\"A\"}\n",
+        0, "b.jsonl:4:", "question.choices[1].label");
+    expect_error(
+        "c.jsonl",
+        "{\"id\":\"a\",\"question\":{\"stem\":\"q\",\"choices\":[{\"text\":\"x\",\"label\":"
+        "\"A\"},{\"text\":\"y\",\"label\":\"B\"}]},\"answerKey\":\"E\"}\n",
+        0, "c.jsonl:1:", "answerKey");
+    expect_error("d.jsonl", "{\"id\":\"a\",\"question\":{\"choices\":[]}}\n", 0,
+                 "d.jsonl:1:", "question.stem");
+    expect_error(
+        "e.jsonl",
+        "{\"id\":\"a\",\"question\":{\"stem\":\"q\",\"choices\":[{\"text\":\"x\",\"label\":"
+        "\"A\"},{\"text\":\"\xff\",\"label\":\"B\"}]},\"answerKey\":\"A\"}\n",
+        0, "e.jsonl:1:", "question.choices[1].text: invalid UTF-8");
+    expect_error("f.jsonl", "{\"id\": 3}\n", 0, "f.jsonl:1:", "id");
+    const char *tqa_ok =
+        "  {\n    \"question\": \"Q1?\",\n    \"mc1_targets\": {\"a\": 1, \"b\": 0},\n"
+        "    \"mc2_targets\": {\"a\": 1, \"b\": 0}\n  }";
+    char buf[2048];
+    snprintf(buf, sizeof buf,
+             "[\n%s,\n  {\n    \"question\": \"Q2?\",\n    \"mc1_targets\": {\"a\": 1, \"b\": 0},\n"
+             "    \"mc2_targets\": {\"a\": 2, \"b\": 0}\n  }\n]\n",
+             tqa_ok);
+    expect_error("g.json", buf, 1, "g.json:10:", "mc2_targets[\"a\"]: expected 0 or 1");
+    snprintf(buf, sizeof buf,
+             "[\n%s,\n  {\n    \"question\": \"Q2?\",\n    \"mc1_targets\": {\"a\": 1, \"b\": 0},\n"
+             "    \"mc2_targets\": {\"a\": 0, \"b\": 0}\n  }\n]\n",
+             tqa_ok);
+    expect_error("h.json", buf, 1, "h.json:10:", "mc2_targets: 0 true answers");
+    snprintf(buf, sizeof buf, "[\n%s,\n  {\n    \"question\": 5\n  }\n]\n", tqa_ok);
+    expect_error("i.json", buf, 1, "i.json:8:", "question: expected a string");
+    snprintf(buf, sizeof buf, "[\n%s,\n  {\n    \"question\": \"x\", \n  }\n]\n", tqa_ok);
+    expect_error("j.json", buf, 1, "j.json:", "record 1: not valid JSON");
+    snprintf(buf, sizeof buf, "[\n%s\n  {\"question\": \"x\"}\n]\n", tqa_ok);
+    expect_error("k.json", buf, 1, "k.json:7:", "expected ',' or ']' after record 0");
+    expect_error("l.json", "{\"question\": \"x\"}", 1, "l.json:1:", "expected a JSON array");
+    /* MC1 needs exactly one true answer */
+    snprintf(buf, sizeof buf,
+             "[\n  {\"question\": \"Q?\",\n   \"mc1_targets\": {\"a\": 1, \"b\": 1},\n"
+             "   \"mc2_targets\": {\"a\": 1, \"b\": 0}}\n]\n");
+    char path[700];
+    snprintf(path, sizeof path, "%s/m.json", dir);
+    assert_int_equal(test_write_file(path, buf, strlen(buf)), 0);
+    McDocSet s;
+    CkError err = {{0}};
+    assert_int_equal(benchmarks_load_truthfulqa(&s, path, TQA_MC1, &err), -1);
+    assert_non_null(strstr(err.msg, "m.json:3: mc1_targets: 2 true answers"));
+    assert_int_equal(benchmarks_load_truthfulqa(&s, path, TQA_MC2, &err), 0);
+    benchmarks_free(&s);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* against PyTorch */
+
+typedef struct {
+    char task[32];
+    int doc, choice, greedy, n_tokens, truncated;
+    double ll;
+} FixtureRow;
+
+static FixtureRow *load_fixture(int *n) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fixtures/mc_logliks.json", CUTKIT_SOURCE_DIR);
+    char *text = test_read_file(path, NULL);
+    assert_non_null(text);
+    cJSON *a = cJSON_Parse(text);
+    free(text);
+    *n = cJSON_GetArraySize(a);
+    FixtureRow *rows = calloc((size_t)*n, sizeof(FixtureRow));
+    for (int i = 0; i < *n; i++) {
+        cJSON *o = cJSON_GetArrayItem(a, i);
+        snprintf(rows[i].task, sizeof rows[i].task, "%s",
+                 cJSON_GetObjectItem(o, "task")->valuestring);
+        rows[i].doc = cJSON_GetObjectItem(o, "doc_index")->valueint;
+        rows[i].choice = cJSON_GetObjectItem(o, "choice")->valueint;
+        rows[i].ll = cJSON_GetObjectItem(o, "ll")->valuedouble;
+        rows[i].greedy = cJSON_IsTrue(cJSON_GetObjectItem(o, "is_greedy"));
+        rows[i].n_tokens = cJSON_GetObjectItem(o, "n_tokens")->valueint;
+        rows[i].truncated = cJSON_GetObjectItem(o, "truncated")->valueint;
+    }
+    cJSON_Delete(a);
+    return rows;
+}
+
+/* Scores the fixture's docs through the library (fast enough for ASan) and compares. */
+static void test_torch_fixture(void **state) {
+    (void)state;
+    int n_rows;
+    FixtureRow *rows = load_fixture(&n_rows);
+    LanguageModel lm;
+    CkError err = {{0}};
+    assert_int_equal(lm_open(&lm, NULL, NULL, &err), 0);
+    LoglikScorer sc;
+    assert_int_equal(loglik_scorer_init(&sc, &lm.model, NULL, 8, 1, &err), 0);
+    double worst = 0;
+    int checked = 0, truncated = 0;
+    for (int t = 0; t < MC_TASK_COUNT; t++) {
+        const McTask *task = mc_task_get((McTaskId)t);
+        McDocSet docs;
+        int rc = task->is_truthfulqa
+                     ? benchmarks_load_truthfulqa(&docs, data_file(task->test_file),
+                                                  t == MC_TRUTHFULQA_MC1 ? TQA_MC1 : TQA_MC2, &err)
+                     : benchmarks_load_arc(&docs, data_file(task->test_file), &err);
+        assert_int_equal(rc, 0);
+        McItem *items;
+        int n;
+        assert_int_equal(mc_build_items(task, &docs, NULL, 0, 1234, 0, &items, &n, &err), 0);
+        int last_doc = -1;
+        McItemResult r = {0};
+        for (int i = 0; i < n_rows; i++) {
+            if (strcmp(rows[i].task, task->name) != 0) continue;
+            if (rows[i].doc != last_doc) {
+                mc_item_result_free(&r);
+                assert_int_equal(
+                    mc_score_item(&sc, &lm.tokenizer, &items[rows[i].doc], 1, &r, &err), 0);
+                last_doc = rows[i].doc;
+            }
+            int c = rows[i].choice;
+            double d = fabs(r.ll[c] - rows[i].ll);
+            if (d > worst) worst = d;
+            assert_true(d < 1e-4);
+            assert_int_equal(r.is_greedy[c], rows[i].greedy);
+            assert_int_equal(r.n_tokens[c], rows[i].n_tokens);
+            assert_int_equal(r.truncated[c], rows[i].truncated);
+            truncated += rows[i].truncated > 0;
+            checked++;
+        }
+        mc_item_result_free(&r);
+        mc_items_free(items, n);
+        benchmarks_free(&docs);
+    }
+    printf("%d log-likelihoods (%d truncated) vs PyTorch float64: max |diff| %.2e\n", checked,
+           truncated, worst);
+    assert_int_equal(checked, n_rows);
+    assert_true(truncated > 0);
+    loglik_scorer_free(&sc);
+    lm_close(&lm);
+    free(rows);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* the command */
+
+static int cutkit(const char *args, char **errout) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' eval mc %s", dir, CUTKIT_BINARY, args);
+    char *out = NULL;
+    int st = test_run(cmd, &out, errout);
+    free(out);
+    return st;
+}
+
+static char *read_out(const char *rel) {
+    char path[900];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    return test_read_file(path, NULL);
+}
+
+static int count_lines(const char *text) {
+    int n = 0;
+    for (const char *p = text; *p; p++) n += *p == '\n';
+    return n;
+}
+
+static void test_cli_limit_and_resume(void **state) {
+    (void)state;
+    char *err = NULL;
+    assert_int_equal(
+        cutkit("--task arc_challenge,truthfulqa_mc2 --limit 12 --threads 2 --out full", &err), 0);
+    free(err);
+    char *items = read_out("full/items.jsonl"), *results = read_out("full/results.json");
+    assert_int_equal(count_lines(items), 24);
+    cJSON *root = cJSON_Parse(results);
+    cJSON *ns = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "n-samples"), "arc_challenge");
+    assert_int_equal(cJSON_GetObjectItem(ns, "effective")->valueint, 12);
+    assert_int_equal(cJSON_GetObjectItem(ns, "original")->valueint, 1172);
+    cJSON *arc = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "results"), "arc_challenge");
+    assert_non_null(cJSON_GetObjectItem(arc, "acc,none"));
+    assert_non_null(cJSON_GetObjectItem(arc, "acc_stderr,none"));
+    assert_non_null(cJSON_GetObjectItem(arc, "acc_norm,none"));
+    cJSON *cfg = cJSON_GetObjectItem(root, "config");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cfg, "bos")));
+    assert_non_null(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "template_hash"), "arc_challenge"));
+    cJSON_Delete(root);
+
+    /* an interrupted run: 5 items each, then half a line as a kill would leave it */
+    assert_int_equal(cutkit("--task arc_challenge,truthfulqa_mc2 --limit 5 --out part", &err), 0);
+    free(err);
+    char path[900];
+    snprintf(path, sizeof path, "%s/part/items.jsonl", dir);
+    FILE *f = fopen(path, "a");
+    fputs("{\"task\":\"arc_challenge\",\"doc_index\":5,\"doc_", f);
+    fclose(f);
+    assert_int_equal(
+        cutkit("--task arc_challenge,truthfulqa_mc2 --limit 12 --threads 1 --out part --resume",
+               &err),
+        0);
+    assert_non_null(strstr(err, "incomplete last line"));
+    assert_non_null(strstr(err, "arc_challenge: 5 of 12 items already"));
+    free(err);
+    char *resumed = read_out("part/results.json"), *ritems = read_out("part/items.jsonl");
+    assert_int_equal(count_lines(ritems), 24);
+    assert_string_equal(resumed, results);
+    free(resumed);
+    free(ritems);
+
+    /* a resume with another prompt (shots) is refused */
+    assert_int_equal(cutkit("--task arc_challenge --limit 12 --shots 1 --out part --resume", &err),
+                     1);
+    assert_non_null(strstr(err, "another model, adapter, BOS setting, prompt or data"));
+    free(err);
+    /* flags */
+    assert_int_equal(cutkit("--task nope --out x", &err), 2);
+    assert_non_null(strstr(err, "unknown task 'nope'"));
+    free(err);
+    assert_int_equal(cutkit("--task truthfulqa_mc1 --shots 5 --out x", &err), 2);
+    free(err);
+    free(items);
+    free(results);
+}
+
+/* The whole ARC-Challenge and TruthfulQA runs on the embedded model, and the sampled
+ * log-likelihoods equal the PyTorch fixture. Release builds only: under ASan it takes minutes. */
+static void test_cli_whole_runs(void **state) {
+    (void)state;
+    if (SANITIZED || getenv("CUTKIT_MC_QUICK")) {
+        printf("skipped (sanitizers or CUTKIT_MC_QUICK; test_torch_fixture covers the sample)\n");
+        skip();
+    }
+    char *err = NULL;
+    assert_int_equal(
+        cutkit("--task arc_challenge,truthfulqa_mc1,truthfulqa_mc2 --threads 1 --out whole", &err),
+        0);
+    free(err);
+    char *results = read_out("whole/results.json");
+    cJSON *root = cJSON_Parse(results);
+    const char *names[] = {"arc_challenge", "truthfulqa_mc1", "truthfulqa_mc2"};
+    int want[] = {1172, 817, 817};
+    for (int i = 0; i < 3; i++) {
+        cJSON *ns = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "n-samples"), names[i]);
+        assert_int_equal(cJSON_GetObjectItem(ns, "effective")->valueint, want[i]);
+        double acc =
+            cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "results"), names[i]),
+                                "acc,none")
+                ->valuedouble;
+        printf("%s acc %.4f\n", names[i], acc);
+        assert_true(acc > 0 && acc < 1);
+    }
+    cJSON_Delete(root);
+    free(results);
+    /* the sampled items in items.jsonl against PyTorch */
+    int n_rows;
+    FixtureRow *rows = load_fixture(&n_rows);
+    char *items = read_out("whole/items.jsonl");
+    int found = 0;
+    for (char *line = strtok(items, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *o = cJSON_Parse(line);
+        const char *task = cJSON_GetObjectItem(o, "task")->valuestring;
+        int doc = cJSON_GetObjectItem(o, "doc_index")->valueint;
+        for (int i = 0; i < n_rows; i++)
+            if (strcmp(rows[i].task, task) == 0 && rows[i].doc == doc) {
+                cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "choices"), rows[i].choice);
+                assert_true(fabs(cJSON_GetObjectItem(c, "ll")->valuedouble - rows[i].ll) < 1e-4);
+                found++;
+            }
+        cJSON_Delete(o);
+    }
+    assert_int_equal(found, n_rows);
+    free(items);
+    free(rows);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_argmax_ties_first),
+        cmocka_unit_test(test_norms_chars_bytes_tokens),
+        cmocka_unit_test(test_mc2_known),
+        cmocka_unit_test(test_stderr),
+        cmocka_unit_test(test_pyrandom_matches_python),
+        cmocka_unit_test(test_fewshot_prompt),
+        cmocka_unit_test(test_shipped_data),
+        cmocka_unit_test(test_malformed_data),
+        cmocka_unit_test(test_torch_fixture),
+        cmocka_unit_test(test_cli_limit_and_resume),
+        cmocka_unit_test(test_cli_whole_runs),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
