@@ -1,6 +1,8 @@
 /* cmd_train.c — `cutkit train`: fine-tune (full or LoRA) or pretrain a model on a corpus.
  * Under mpirun every rank runs this command with the same flags (data parallelism, see
  * train/dist.h): rank 0 prints and writes, and a rank that fails ends them all. */
+#include <cjson/cJSON.h>
+
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -11,6 +13,7 @@
 #include "commands.h"
 #include "corpus.h"
 #include "dist.h"
+#include "fileio.h"
 #include "hf_model.h"
 #include "judgments.h"
 #include "lm.h"
@@ -150,6 +153,55 @@ static int fail(const char *fmt, ...) {
 static void on_signal(int sig) {
     (void)sig;
     stop_requested = 1;
+}
+
+/* Writes OUT/config.json: the effective settings of the run, which `cutkit report` and the
+ * sweep read (a run's label is its folder name). */
+static int write_run_config(const char *model_source, const CutOptions *cut_opt, int cut,
+                            const TrainOptions *t, const TrainReport *report,
+                            const char *command_line, CkError *err) {
+    const char *base = strrchr(opt.out, '/');
+    base = base && base[1] ? base + 1 : opt.out;
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "label", base);
+    cJSON_AddStringToObject(c, "objective", cut ? "cut" : "mle");
+    cJSON_AddStringToObject(c, "model", opt.model ? opt.model : model_source);
+    cJSON_AddStringToObject(c, cut ? "judgments" : "data", cut ? opt.judgments : opt.data);
+    if (cut) {
+        cJSON_AddStringToObject(c, "template", opt.template_path ? opt.template_path : "alpaca");
+        cJSON_AddNumberToObject(c, "lambda", cut_opt->lambda);
+        cJSON_AddNumberToObject(c, "alpha", cut_opt->alpha);
+        cJSON_AddNumberToObject(c, "gamma", cut_opt->gamma);
+    }
+    cJSON_AddNumberToObject(c, "lr", t->lr);
+    cJSON_AddStringToObject(c, "schedule", opt.schedule);
+    cJSON_AddNumberToObject(c, "warmup", (double)t->warmup_steps);
+    cJSON_AddNumberToObject(c, "steps", (double)t->steps);
+    cJSON_AddNumberToObject(c, "batch_size", t->batch_size);
+    cJSON_AddNumberToObject(c, "micro_batch", t->micro_batch);
+    cJSON_AddNumberToObject(c, "seq_len", opt.seq_len);
+    cJSON_AddBoolToObject(c, "lora", t->use_lora);
+    if (t->use_lora) {
+        cJSON_AddNumberToObject(c, "lora_r", t->lora.rank);
+        cJSON_AddNumberToObject(c, "lora_alpha", t->lora.alpha);
+        cJSON_AddNumberToObject(c, "lora_dropout", t->lora.dropout);
+        cJSON_AddStringToObject(c, "lora_targets", opt.lora_targets);
+    }
+    cJSON_AddNumberToObject(c, "seed", (double)t->seed);
+    cJSON_AddNumberToObject(c, "ranks", dist_size());
+    cJSON_AddNumberToObject(c, "steps_done", (double)report->steps_done);
+    cJSON_AddNumberToObject(c, "final_loss", report->last_loss);
+    cJSON_AddStringToObject(c, "cutkit_version", CUTKIT_VERSION);
+    cJSON_AddStringToObject(c, "command", command_line);
+    char *text = cJSON_Print(c);
+    cJSON_Delete(c);
+    char path[4200];
+    int rc = !text ? ck_fail(err, "out of memory")
+             : fileio_path(path, sizeof path, opt.out, "config.json") != 0
+                 ? ck_fail(err, "%s: path too long", opt.out)
+                 : fileio_write_atomic(path, text, strlen(text), err);
+    free(text);
+    return rc;
 }
 
 /* Reads --judgments and builds every record's training item with the templates. */
@@ -332,12 +384,16 @@ static int run_train(int argc, char **argv) {
                 lm.model_source, opt.data, corpus.n_seqs, (long long)t.steps, t.batch_size,
                 epochs_note, ranks_note());
     TrainReport report;
+    char model_source[512];
+    snprintf(model_source, sizeof model_source, "%s", lm.model_source);
     rc = trainer_run(&lm.model, &cfg, &data, &t, &report, &err);
     corpus_free(&corpus);
     for (int i = 0; i < n_examples; i++) judgments_example_free(&examples[i]);
     free(examples);
     judgments_free(&set);
     lm_close(&lm);
+    if (rc == 0 && dist_rank() == 0)
+        rc = write_run_config(model_source, &cut_opt, cut, &t, &report, command_line, &err);
     if (rc != 0) return fail("%s", err.msg);
     if (dist_rank() != 0) return 0;
     if (report.stopped_early)

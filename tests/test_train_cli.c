@@ -293,6 +293,35 @@ static void test_cut_objective(void **state) {
     free(err);
 }
 
+/* OUT/config.json records the effective settings (what `cutkit report` labels runs by), and
+ * --resume on a run directory with no checkpoint yet starts fresh instead of failing. */
+static void test_config_and_fresh_resume(void **state) {
+    (void)state;
+    char *err = NULL;
+    assert_int_equal(cutkit("train --data stories.txt --out fresh --steps 2 --batch-size 2 "
+                            "--seq-len 32 --warmup 0 --lr 1e-3 --resume",
+                            &err),
+                     0);
+    free(err);
+    char path[700];
+    snprintf(path, sizeof path, "%s/fresh/config.json", dir);
+    char *config = test_read_file(path, NULL);
+    assert_non_null(config);
+    assert_non_null(strstr(config, "\"label\":\t\"fresh\""));
+    assert_non_null(strstr(config, "\"objective\":\t\"mle\""));
+    assert_non_null(strstr(config, "\"lr\":\t0.001"));
+    assert_non_null(strstr(config, "\"steps_done\":\t2"));
+    free(config);
+    snprintf(path, sizeof path, "%s/cut-straight/config.json", dir);
+    config = test_read_file(path, NULL);
+    assert_non_null(config);
+    assert_non_null(strstr(config, "\"objective\":\t\"cut\""));
+    assert_non_null(strstr(config, "\"lambda\":\t1.05"));
+    assert_non_null(strstr(config, "\"alpha\":\t0.5"));
+    assert_non_null(strstr(config, "\"lora\":\ttrue"));
+    free(config);
+}
+
 static void test_bad_options(void **state) {
     (void)state;
     char *err = NULL;
@@ -318,9 +347,13 @@ static void test_bad_options(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_resume_full),   cmocka_unit_test(test_resume_lora),
-        cmocka_unit_test(test_sigterm_saves), cmocka_unit_test(test_merge_equals_adapter),
-        cmocka_unit_test(test_init_random),   cmocka_unit_test(test_cut_objective),
+        cmocka_unit_test(test_resume_full),
+        cmocka_unit_test(test_resume_lora),
+        cmocka_unit_test(test_sigterm_saves),
+        cmocka_unit_test(test_merge_equals_adapter),
+        cmocka_unit_test(test_init_random),
+        cmocka_unit_test(test_cut_objective),
+        cmocka_unit_test(test_config_and_fresh_resume),
         cmocka_unit_test(test_bad_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -237,6 +237,8 @@ int checkpoint_save(const char *root, int keep, CheckpointSaveWeights save_weigh
 int checkpoint_find_latest(const char *root, char *dir, size_t size, int64_t *step, CkError *err) {
     char path[PATH_CAP];
     int64_t found = -1;
+    struct stat st;
+    if (stat(root, &st) != 0 && errno == ENOENT) return 0; /* never saved: a fresh start */
     if (snprintf(path, sizeof path, "%s/%s", root, CHECKPOINT_LATEST_FILE) >= (int)sizeof path)
         return ck_fail(err, "%s: path too long", root);
     CkError ignored;

@@ -76,7 +76,7 @@ int checkpoint_save(const char *root, int keep, CheckpointSaveWeights save_weigh
 
 /* Finds the checkpoint to resume from in root (see above): returns 1 and writes its directory
  * into dir (size bytes) and its step into *step (may be NULL); returns 0 when root holds no
- * complete checkpoint; -1 with err when root cannot be read. */
+ * complete checkpoint or does not exist; -1 with err when root cannot be read. */
 int checkpoint_find_latest(const char *root, char *dir, size_t size, int64_t *step, CkError *err);
 
 #endif
