@@ -54,4 +54,7 @@ int cmd_report(int argc, char **argv);
 const CommandSpec *cmd_contrast_spec(void);
 int cmd_contrast(int argc, char **argv);
 
+const CommandSpec *cmd_demo_spec(void);
+int cmd_demo(int argc, char **argv);
+
 #endif

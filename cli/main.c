@@ -22,6 +22,7 @@ static const Command COMMANDS[] = {
     {cmd_sweep_spec, cmd_sweep},
     {cmd_report_spec, cmd_report},
     {cmd_contrast_spec, cmd_contrast},
+    {cmd_demo_spec, cmd_demo},
 };
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 

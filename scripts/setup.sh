@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$(nproc)"
-echo "== cutkit generate (embedded stories260K, greedy) =="
-./build/cutkit generate --steps 256
+echo "== cutkit demo: CUT end to end on the embedded stories260K (a few minutes) =="
+./build/cutkit demo --out cutkit-demo

@@ -6,7 +6,7 @@
 # suppressions for Open MPI's own leaks (tests/lsan-mpi.supp), cutkit's are still reported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh python3-torch python3-numpy  # PyTorch: the tests' outside reference
+bash scripts/install-deps.sh python3-torch python3-numpy chromium  # the tests' outside references: PyTorch, a real browser
 jobs="$(nproc)"
 
 # OMP_WAIT_POLICY=passive: idle OpenMP threads sleep instead of spinning, so that the tests

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Renders a `cutkit report` index.html in headless Chromium and checks what a reader sees.
 
-usage: check_report.py INDEX_HTML SCREENSHOT_PNG [CHROMIUM]
+usage: check_report.py INDEX_HTML SCREENSHOT_PNG [CHROMIUM [HEIGHT]]
 
 1. --dump-dom: the DOM Chromium built holds as many <svg> elements as the file has, each with
    a viewBox, a size and at least one drawn <path>; the flagged-token spans and the plots'
@@ -143,6 +143,8 @@ def main():
         sys.exit(2)
     page, shot = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     binary = sys.argv[3] if len(sys.argv) > 3 else "/usr/bin/chromium"
+    # the window height: a long page (many runs) needs more to reach its example tokens
+    height = int(sys.argv[4]) if len(sys.argv) > 4 else 3600
     if not os.access(binary, os.X_OK):
         print("check_report: skipped: no %s" % binary, file=sys.stderr)
         sys.exit(77)
@@ -179,7 +181,7 @@ def main():
         os.makedirs(os.path.dirname(shot), exist_ok=True)
         if os.path.exists(shot):
             os.unlink(shot)
-        r = chromium(binary, ["--screenshot=" + shot, "--window-size=1280,3600", url], profile)
+        r = chromium(binary, ["--screenshot=" + shot, "--window-size=1280,%d" % height, url], profile)
         if r.returncode != 0 or not os.path.exists(shot):
             fail("chromium --screenshot exited %d: %s" % (r.returncode, r.stderr.decode()[-2000:]))
         w, h, bpp, rows = png_pixels(shot)
