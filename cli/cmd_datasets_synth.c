@@ -11,7 +11,7 @@
 static struct {
     const char *out;
     uint64_t seed;
-    int n_train, n_test, n_warmup, negatives_only, heldout;
+    int n_train, n_test, n_warmup, negatives_only, misconceived_negatives, heldout;
     double negative_rate, two_error_rate, place_rate, misconception;
 } opt;
 
@@ -33,6 +33,8 @@ static FlagSpec FLAGS[] = {
      "errors use it (0: off)"},
     {"negatives-only", FLAG_BOOL, &opt.negatives_only, NULL, 0, -1,
      "every train record negative (the offline setting)"},
+    {"misconceived-negatives", FLAG_BOOL, &opt.misconceived_negatives, NULL, 0, -1,
+     "every train/test negative's one error is its object's misconceived colour"},
     {"heldout", FLAG_INT, &opt.heldout, "2", 1, 13, "objects held out per name for the test split"},
 };
 
@@ -75,6 +77,7 @@ int cmd_datasets_synth(int argc, char **argv) {
     o.place_rate = opt.place_rate;
     o.misconception = opt.misconception;
     o.negatives_only = opt.negatives_only;
+    o.misconceived_negatives = opt.misconceived_negatives;
     o.heldout_per_name = opt.heldout;
     if (mkdir(opt.out, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "cutkit datasets synth: cannot create %s: %s\n", opt.out, strerror(errno));

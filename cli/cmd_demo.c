@@ -2,10 +2,10 @@
  *
  * 1. A synthetic judgment world with a misconception (datasets/synth.h): a warm-up set that
  *    teaches the model to follow judgments and, for most objects, a wrong colour ("kites are
- *    red"); train records whose negatives repeat exactly that misconception; held-out test
- *    instructions. Two training sets share the instructions: "mixed" (half positive, half
- *    negative, as online CUT sees its own judged samples) and "offline" (negatives only, as
- *    Shepherd-style critique data).
+ *    red"); held-out test instructions. Two training sets share the instructions: "mixed"
+ *    (half positive, half negative with random wrong facts, as online CUT sees its own judged
+ *    samples) and "offline" (negatives only, as Shepherd-style critique data, each stating its
+ *    object's misconceived colour: the data's one mistake is the misconception itself).
  * 2. A warm-up fine-tune (MLE on Align-P and Align-N of the warm-up set).
  * 3. From the warm-up model, with the same updates and learning rate: MLE on the positive
  *    responses (mixed only: offline has none), MLE on all responses, Align-N only (MLE on
@@ -203,6 +203,7 @@ static int stage_world(const DemoSize *z, SynthWorld *mixed, SynthWorld *offline
         return -1;
     }
     o.negatives_only = 1;
+    o.misconceived_negatives = 1; /* offline: every mistake in the data is the misconception */
     if (synth_generate(offline, &o, &err) != 0) {
         fprintf(stderr, "cutkit demo: %s\n", err.msg);
         return -1;

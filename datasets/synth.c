@@ -36,7 +36,14 @@ static const char *const STORIES[SYNTH_N_STORIES] = {
 };
 
 SynthOptions synth_default_options(void) {
-    SynthOptions o = {1, 1000, 200, 1000, 0.5, 0.4, 0.7, 0.0, 0, 2};
+    SynthOptions o = {.seed = 1,
+                      .n_train = 1000,
+                      .n_test = 200,
+                      .n_warmup = 1000,
+                      .negative_rate = 0.5,
+                      .two_error_rate = 0.4,
+                      .place_rate = 0.7,
+                      .heldout_per_name = 2};
     return o;
 }
 
@@ -232,6 +239,12 @@ static int draw_record(SynthWorld *w, const SynthOptions *o, Rng *r, SynthSplit 
         if (shown.v[SYNTH_COLOUR] != f->v[SYNTH_COLOUR] && u_mis < o->misconception &&
             mapped != f->v[SYNTH_COLOUR])
             shown.v[SYNTH_COLOUR] = mapped;
+        /* or the misconception is the only mistake (the random draws above are still made) */
+        if (o->misconceived_negatives && split != SYNTH_SPLIT_WARMUP &&
+            w->misconceived[obj] != f->v[SYNTH_COLOUR]) {
+            shown = *f;
+            shown.v[SYNTH_COLOUR] = w->misconceived[obj];
+        }
     } else if (split == SYNTH_SPLIT_WARMUP && u_mis < o->misconception &&
                w->misconceived[obj] != f->v[SYNTH_COLOUR]) {
         shown.v[SYNTH_COLOUR] = w->misconceived[obj];
@@ -410,6 +423,7 @@ static cJSON *world_json(const SynthWorld *w) {
     cJSON_AddNumberToObject(opt, "place_rate", o->place_rate);
     cJSON_AddNumberToObject(opt, "misconception", o->misconception);
     cJSON_AddBoolToObject(opt, "negatives_only", o->negatives_only);
+    cJSON_AddBoolToObject(opt, "misconceived_negatives", o->misconceived_negatives);
     cJSON_AddNumberToObject(opt, "heldout_per_name", o->heldout_per_name);
     cJSON *counts = cJSON_AddObjectToObject(root, "counts");
     static const char *const SPLITS[3] = {"train", "test", "warmup"};

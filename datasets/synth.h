@@ -108,12 +108,15 @@ char *synth_judgment_text(const SynthFacts *f, const int *kinds, const int *word
 typedef struct {
     uint64_t seed;
     int n_train, n_test, n_warmup;
-    double negative_rate;  /* share of negative records in train and test */
-    double two_error_rate; /* share of negatives with two wrong facts (else one) */
-    double place_rate;     /* share of instructions with a place */
-    double misconception;  /* rate r of the misconception (see above); 0: off */
-    int negatives_only;    /* every train record negative (the offline setting) */
-    int heldout_per_name;  /* objects held out per name: its test pairs (1..SYNTH_N_OBJECTS-1) */
+    double negative_rate;       /* share of negative records in train and test */
+    double two_error_rate;      /* share of negatives with two wrong facts (else one) */
+    double place_rate;          /* share of instructions with a place */
+    double misconception;       /* rate r of the misconception (see above); 0: off */
+    int negatives_only;         /* every train record negative (the offline setting) */
+    int misconceived_negatives; /* every train/test negative's one error is its object's
+                                   misconceived colour (where that colour is wrong): data whose
+                                   only mistakes are the misconception itself */
+    int heldout_per_name; /* objects held out per name: its test pairs (1..SYNTH_N_OBJECTS-1) */
 } SynthOptions;
 
 /* Returns the defaults: seed 1, 1000 train, 200 test, 1000 warm-up records, negative rate

@@ -17,10 +17,15 @@ static const MetricColumn COLUMNS[] = {
     {"Win rate \xC2\xB1 SE", "win_rate", METRIC_JSON, RUN_WINRATE, "win_rate", "standard_error",
      1.0, 2, +1},
     {"Error rate", "error_rate", METRIC_JSON, RUN_ERRORS, "error_rate", NULL, 100.0, 2, -1},
+    {"Misconception", "misconception_rate", METRIC_JSON, RUN_ERRORS, "misconception_rate", NULL,
+     100.0, 2, -1},
     {"Detection F1", "detection_f1", METRIC_DETECTION_F1, RUN_DETECTION, NULL, NULL, 1.0, 3, +1},
     {"Flagged fraction", "flagged_fraction", METRIC_FLAGGED_TAIL, RUN_N_FILES, NULL, NULL, 1.0, 3,
      0},
 };
+
+_Static_assert(sizeof COLUMNS / sizeof COLUMNS[0] <= METRIC_MAX_COLUMNS,
+               "raise METRIC_MAX_COLUMNS");
 
 /* How many final steps the flagged fraction is averaged over: one update is noisy. */
 #define FLAGGED_TAIL_STEPS 10
@@ -86,6 +91,19 @@ static double raw_value(const MetricColumn *c, const RunDir *rd) {
 double metric_value(const MetricColumn *c, const RunDir *rd) {
     double v = raw_value(c, rd);
     return isfinite(v) ? shown(c, c->scale * v) : NAN;
+}
+
+int metric_columns_present(const RunDir *runs, int n_runs, MetricColumn *out) {
+    int n_all, n = 0;
+    const MetricColumn *all = metric_columns(&n_all);
+    for (int c = 0; c < n_all; c++) {
+        int any = 0;
+        for (int r = 0; r < n_runs && !any; r++) any = isfinite(metric_value(&all[c], &runs[r]));
+        if (any) out[n++] = all[c];
+    }
+    if (n == 0)
+        for (int c = 0; c < n_all; c++) out[n++] = all[c];
+    return n;
 }
 
 int metric_table_build(MetricTable *t, const RunDir *runs, int n_runs, const MetricColumn *cols,

@@ -42,6 +42,15 @@ typedef struct {
  * detection F1, final flagged fraction; *n gets their count. */
 const MetricColumn *metric_columns(int *n);
 
+/* At least the number of default columns (metrics.c checks it). */
+#define METRIC_MAX_COLUMNS 32
+
+/* Copies into out (room for METRIC_MAX_COLUMNS) the default columns that have a value in at least
+ * one of the runs, in order, and returns their count: a report of runs that were never, say,
+ * evaluated on ARC has no ARC column. With no value anywhere it keeps every column (a table
+ * of dashes says what is missing). */
+int metric_columns_present(const RunDir *runs, int n_runs, MetricColumn *out);
+
 /* The value of column c for run rd, scaled, rounded to its decimals; NAN when missing. */
 double metric_value(const MetricColumn *c, const RunDir *rd);
 

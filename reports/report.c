@@ -21,8 +21,8 @@ ReportOptions report_default_options(void) {
 int report_tables(const RunDir *runs, int n_runs, const char *title, char **markdown, char **latex,
                   CkError *err) {
     *markdown = *latex = NULL;
-    int n_cols;
-    const MetricColumn *cols = metric_columns(&n_cols);
+    MetricColumn cols[METRIC_MAX_COLUMNS];
+    int n_cols = metric_columns_present(runs, n_runs, cols);
     MetricTable t;
     if (metric_table_build(&t, runs, n_runs, cols, n_cols, err) != 0) return -1;
     size_t len;
@@ -107,8 +107,8 @@ int report_write(const char *const *run_dirs, int n_runs, const char *out_dir,
                               rundir_config_number(&runs[r], "lambda"), err) != 0)
             goto done;
     }
-    int n_cols;
-    const MetricColumn *cols = metric_columns(&n_cols);
+    MetricColumn cols[METRIC_MAX_COLUMNS];
+    int n_cols = metric_columns_present(runs, n_runs, cols);
     if (report_tables(runs, n_runs, o->title, &md, &tex, err) != 0 ||
         metric_table_build(&table, runs, n_runs, cols, n_cols, err) != 0 ||
         plots_build(&plots, runs, n_runs, cols, n_cols, err) != 0)

@@ -403,6 +403,32 @@ static void test_malformed_instructions(void **state) {
     expect_refused("", "expected 'write' at byte 0, found the end");
 }
 
+/* --misconceived-negatives: a negative's one mistake is the misconception itself */
+static void test_misconceived_negatives(void **state) {
+    (void)state;
+    SynthOptions o = small_options(11);
+    o.misconception = 0.9;
+    o.negatives_only = 1;
+    o.misconceived_negatives = 1;
+    SynthWorld w;
+    generate(&w, &o);
+    int n = 0;
+    for (int s = SYNTH_SPLIT_TRAIN; s <= SYNTH_SPLIT_TEST; s++)
+        for (int i = 0; i < w.n[s]; i++) {
+            const SynthRecord *r = &w.records[s][i];
+            const int obj = r->facts.v[SYNTH_OBJECT], mapped = w.misconceived[obj];
+            if (!r->judgment || mapped == r->facts.v[SYNTH_COLOUR]) continue;
+            n++;
+            assert_int_equal(r->wrong[SYNTH_COLOUR], mapped);
+            assert_int_equal(r->wrong[SYNTH_NAME], -1);
+            assert_int_equal(r->wrong[SYNTH_OBJECT], -1);
+            assert_int_equal(r->wrong[SYNTH_PLACE], -1);
+            assert_true(count_word(r->output, synth_word(SYNTH_COLOUR, mapped)) >= 2);
+        }
+    assert_true(n > 0);
+    synth_world_free(&w);
+}
+
 static void test_misconception_and_offline(void **state) {
     (void)state;
     SynthOptions o = small_options(9);
@@ -566,6 +592,7 @@ int main(void) {
         cmocka_unit_test(test_judge_free_text),
         cmocka_unit_test(test_malformed_instructions),
         cmocka_unit_test(test_misconception_and_offline),
+        cmocka_unit_test(test_misconceived_negatives),
         cmocka_unit_test(test_files_load_and_build),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
