@@ -1,5 +1,8 @@
 /* cmd_eval_generate.c — `cutkit eval generate`: answer a list of instructions with a model
- * and write AlpacaEval's model_outputs.json, resumably. */
+ * and write AlpacaEval's model_outputs.json, resumably. Under mpirun the instructions are
+ * sharded over the ranks (cli/shard.h; record i's sample depends only on --seed and i) and
+ * rank 0, which alone reads and writes --out, gathers the responses in order, so the file
+ * equals the one-process run's byte for byte. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,10 +10,13 @@
 #include <sys/stat.h>
 
 #include "commands.h"
+#include "dist.h"
 #include "lm.h"
 #include "outputs.h"
 #include "peft.h"
 #include "respond.h"
+#include "results.h"
+#include "shard.h"
 #include "templates.h"
 #include "threads.h"
 #include "timer.h"
@@ -61,7 +67,9 @@ static const CommandSpec SPEC = {
     "seeded top-p sampling), stops at EOS or a --stop string, trims whitespace and writes\n"
     "{instruction, output, generator, dataset} records. Rerunning with the same --out resumes\n"
     "after the records already there (they must be the first instructions, in order); record i's\n"
-    "sample depends only on --seed and i, so a resumed run equals an uninterrupted one.",
+    "sample depends only on --seed and i, so a resumed run equals an uninterrupted one.\n"
+    "Sharded under MPI: `mpirun -np K cutkit eval generate ...` splits the instructions over\n"
+    "K processes; rank 0 gathers the responses and writes the same file.",
     FLAGS,
     sizeof FLAGS / sizeof FLAGS[0],
 };
@@ -115,7 +123,24 @@ static void default_generator(const char *model, char *buf, size_t cap) {
     snprintf(buf, cap, "%.*s", (int)(end - start), model + start);
 }
 
-int cmd_eval_generate(int argc, char **argv) {
+/* Every rank must answer the same instructions as the same generator: a hash of them agrees
+ * across ranks, else the gathered file would mix two runs. */
+static int check_same_run(const ModelOutputs *list, int n, const char *generator, CkError *err) {
+    if (dist_size() == 1) return 0;
+    uint64_t h = results_hash(RESULTS_HASH_INIT, &n, sizeof n);
+    h = results_hash_str(h, generator);
+    for (int i = 0; i < n; i++) h = results_hash_str(h, list->items[i].instruction);
+    int same = 0;
+    if (dist_same_u64(h, &same, err) != 0) return -1;
+    if (!same)
+        return ck_fail(err,
+                       "the ranks read different instructions or generators (%d here): give "
+                       "every rank the same flags and files",
+                       n);
+    return 0;
+}
+
+static int run_eval_generate(int argc, char **argv) {
     char *positional[1];
     int n_positional;
     int rc = flags_parse(&SPEC, argc, argv, positional, 0, &n_positional);
@@ -140,13 +165,18 @@ int cmd_eval_generate(int argc, char **argv) {
     ModelOutputs list = {0}, done = {0};
     Template tpl = {0};
     LanguageModel lm;
-    int lm_open_ok = 0;
+    int lm_open_ok = 0, since_save = 0;
+    ShardBuf mine = {0};
+    char *gathered = NULL;
+    const int root = dist_rank() == 0;
     rc = 1;
     if (outputs_load(&list, opt.instructions, 0, &err) != 0) goto fail;
     int n = list.n;
     if (opt.limit > 0 && opt.limit < n) n = opt.limit;
+    if (check_same_run(&list, n, generator, &err) != 0) goto fail;
     struct stat st;
-    if (stat(opt.out, &st) == 0) {
+    /* --out is rank 0's alone; the other ranks learn where it stops */
+    if (root && stat(opt.out, &st) == 0) {
         if (outputs_load(&done, opt.out, 1, &err) != 0) goto fail;
         if (done.n > n) {
             ck_fail(&err, "%s holds %d records, more than the %d instructions to answer", opt.out,
@@ -170,10 +200,12 @@ int cmd_eval_generate(int argc, char **argv) {
         if (done.n > 0)
             fprintf(stderr, "resuming after %d of %d responses in %s\n", done.n, n, opt.out);
     }
+    int start = done.n;
+    if (dist_bcast_bytes(&start, sizeof start, 0, &err) != 0) goto fail;
     if (opt.template_path ? template_load(&tpl, opt.template_path, &err)
                           : template_default(&tpl, &err))
         goto fail;
-    if (done.n < n || done.n == 0) {
+    if (start < n || start == 0) {
         if (lm_open(&lm, opt.model, opt.tokenizer, &err) != 0) goto fail;
         lm_open_ok = 1;
         if (opt.adapter) {
@@ -184,61 +216,111 @@ int cmd_eval_generate(int argc, char **argv) {
             if (merged != 0) goto fail;
         }
     }
-    double start = timer_seconds();
+    double t0 = timer_seconds();
     long tokens = 0;
-    int since_save = 0;
-    for (int i = done.n; i < n; i++) {
-        const ModelOutput *in = &list.items[i];
-        char *prompt = template_format(tpl.prompt_no_input, in->instruction, NULL, &err);
-        if (!prompt) {
-            ck_wrap(&err, "instruction %d", i);
-            goto fail;
+    /* rounds of about --save-every records: each rank answers its contiguous share, rank 0
+     * gathers the round and appends it in order */
+    const int64_t round = shard_round_size((opt.save_every + dist_size() - 1) / dist_size());
+    for (int64_t a = start; a < n; a += round) {
+        int64_t b = a + round < n ? a + round : n, lo, hi;
+        shard_round_share(a, b, &lo, &hi);
+        shard_buf_reset(&mine);
+        for (int i = (int)lo; i < (int)hi; i++) {
+            const ModelOutput *in = &list.items[i];
+            char *prompt = template_format(tpl.prompt_no_input, in->instruction, NULL, &err);
+            if (!prompt) {
+                ck_wrap(&err, "instruction %d", i);
+                goto fail;
+            }
+            RespondOptions ro = {opt.max_tokens,
+                                 opt.temperature,
+                                 opt.top_p,
+                                 respond_record_seed(opt.seed, i),
+                                 (const char *const *)stops,
+                                 n_stops};
+            char *text = NULL;
+            int n_tokens = 0;
+            int g = respond_generate(&lm.model, &lm.tokenizer, prompt, &ro, &text, &n_tokens, &err);
+            free(prompt);
+            if (g != 0) {
+                ck_wrap(&err, "%s: instruction %d", opt.instructions, i);
+                goto fail_save;
+            }
+            if (dist_size() == 1) {
+                tokens += n_tokens;
+                g = outputs_append(&done, in->instruction, text, generator, in->dataset, &err);
+            } else {
+                g = shard_put_int(&mine, n_tokens, &err) || shard_put_str(&mine, text, &err) ? -1
+                                                                                             : 0;
+            }
+            free(text);
+            if (g != 0) goto fail_save;
         }
-        RespondOptions ro = {opt.max_tokens,
-                             opt.temperature,
-                             opt.top_p,
-                             respond_record_seed(opt.seed, i),
-                             (const char *const *)stops,
-                             n_stops};
-        char *text = NULL;
-        int n_tokens = 0;
-        int g = respond_generate(&lm.model, &lm.tokenizer, prompt, &ro, &text, &n_tokens, &err);
-        free(prompt);
-        if (g != 0) {
-            ck_wrap(&err, "%s: instruction %d", opt.instructions, i);
-            goto fail_save;
+        if (dist_size() > 1) {
+            size_t n_gathered = 0;
+            free(gathered);
+            gathered = NULL;
+            if (shard_gather(&mine, &gathered, &n_gathered, &err) != 0) goto fail_save;
+            if (!root) continue;
+            ShardReader rd = {gathered, n_gathered, 0};
+            for (int64_t i = a; i < b; i++) {
+                int n_tokens = 0;
+                char *text = NULL;
+                const ModelOutput *in = &list.items[i];
+                int g = shard_get_int(&rd, &n_tokens, &err) || shard_get_str(&rd, &text, &err) ||
+                                outputs_append(&done, in->instruction, text ? text : "", generator,
+                                               in->dataset, &err)
+                            ? -1
+                            : 0;
+                free(text);
+                if (g != 0) goto fail_save;
+                tokens += n_tokens;
+            }
         }
-        tokens += n_tokens;
-        g = outputs_append(&done, in->instruction, text, generator, in->dataset, &err);
-        free(text);
-        if (g != 0) goto fail_save;
-        if (++since_save >= opt.save_every || i + 1 == n) {
+        since_save += (int)(b - a);
+        if (since_save >= opt.save_every || b == n) {
             if (outputs_save(&done, opt.out, &err) != 0) goto fail;
             since_save = 0;
-            double s = timer_seconds() - start;
-            fprintf(stderr, "%d/%d responses, %ld tokens, %.1f tokens/s\n", i + 1, n, tokens,
+            double s = timer_seconds() - t0;
+            fprintf(stderr, "%d/%d responses, %ld tokens, %.1f tokens/s\n", (int)b, n, tokens,
                     s > 0 ? tokens / s : 0.0);
         }
     }
-    if (done.n == 0 && outputs_save(&done, opt.out, &err) != 0) goto fail;
-    fprintf(stderr, "%s: %d responses by %s\n", opt.out, done.n, generator);
+    if (root) {
+        if (done.n == 0 && outputs_save(&done, opt.out, &err) != 0) goto fail;
+        fprintf(stderr, "%s: %d responses by %s\n", opt.out, done.n, generator);
+    }
     rc = 0;
     goto cleanup;
 fail_save:
-    /* keep what was generated, so that a rerun resumes after it */
-    if (since_save > 0) {
+    /* keep what was generated (rank 0: what was gathered), so that a rerun resumes after it */
+    if (root && since_save > 0) {
         CkError save_err = {{0}};
         if (outputs_save(&done, opt.out, &save_err) != 0)
             fprintf(stderr, "cutkit eval generate: %s\n", save_err.msg);
     }
 fail:
-    fprintf(stderr, "cutkit eval generate: %s\n", err.msg);
+    shard_fail("eval generate", err.msg);
 cleanup:
+    shard_buf_free(&mine);
+    free(gathered);
     if (lm_open_ok) lm_close(&lm);
     template_free(&tpl);
     outputs_free(&list);
     outputs_free(&done);
     for (int i = 0; i < n_stops; i++) free(stops[i]);
     free(stops);
+    return rc;
+}
+
+int cmd_eval_generate(int argc, char **argv) {
+    CkError err = {{0}};
+    if (dist_init(&argc, &argv, &err) != 0) {
+        fprintf(stderr, "cutkit eval generate: %s\n", err.msg);
+        return 1;
+    }
+    int rc = run_eval_generate(argc, argv);
+    /* every rank gets here unless one aborted (which ends them all) */
+    dist_finalize();
     return rc;
 }

@@ -1,5 +1,8 @@
 /* cmd_eval_judge.c — `cutkit eval judge`: pairwise judgments of a model's outputs against a
- * reference's, into AlpacaEval's annotations.json; resumable, failures kept as missing. */
+ * reference's, into AlpacaEval's annotations.json; resumable, failures kept as missing. Under
+ * mpirun the pairs to judge are sharded over the ranks (cli/shard.h; a judgment depends only
+ * on its pair, the seed and the judge) and rank 0, which alone reads and writes --out,
+ * gathers them in order, so the file equals the one-process run's byte for byte. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,10 +11,13 @@
 
 #include "annotations.h"
 #include "commands.h"
+#include "dist.h"
 #include "judge.h"
 #include "lm.h"
 #include "outputs.h"
 #include "peft.h"
+#include "results.h"
+#include "shard.h"
 #include "threads.h"
 
 static struct {
@@ -71,7 +77,9 @@ static const CommandSpec SPEC = {
     "without asking the judge. The order shown is switched for a seeded pseudo-random half of\n"
     "the instructions (is_switched) and flipped back (3 - p); raw_completion is the judge's\n"
     "verdict before flipping. A failed judgment is written with preference null and its error;\n"
-    "the command then exits 1, and --retry-missing judges those records again.",
+    "the command then exits 1, and --retry-missing judges those records again.\n"
+    "Sharded under MPI: `mpirun -np K cutkit eval judge ...` splits the pairs over K\n"
+    "processes; rank 0 gathers the judgments and writes the same file.",
     FLAGS,
     sizeof FLAGS / sizeof FLAGS[0],
 };
@@ -96,7 +104,50 @@ static const ModelOutput *find_reference(const ModelOutputs *ref, int i, const c
     return NULL;
 }
 
-int cmd_eval_judge(int argc, char **argv) {
+/* What judge_annotate fills in, packed for the gather to rank 0 (the preference bit for bit). */
+static int pack_judgment(ShardBuf *b, const Annotation *a, CkError *err) {
+    if (shard_put(b, &a->preference, sizeof a->preference, err) ||
+        shard_put_int(b, a->is_switched, err) || shard_put_str(b, a->annotator, err) ||
+        shard_put_str(b, a->raw_completion, err) || shard_put_str(b, a->error, err))
+        return -1;
+    return 0;
+}
+
+/* Reads a judgment packed by pack_judgment into a, replacing what it held there. */
+static int unpack_judgment(ShardReader *r, Annotation *a, CkError *err) {
+    free(a->annotator), free(a->raw_completion), free(a->error);
+    a->annotator = a->raw_completion = a->error = NULL;
+    if (shard_get(r, &a->preference, sizeof a->preference, err) ||
+        shard_get_int(r, &a->is_switched, err) || shard_get_str(r, &a->annotator, err) ||
+        shard_get_str(r, &a->raw_completion, err) || shard_get_str(r, &a->error, err))
+        return -1;
+    return 0;
+}
+
+/* Every rank must judge the same pairs: a hash of them agrees across ranks, else the
+ * gathered file would mix two runs. */
+static int check_same_pairs(const AnnotationSet *anns, CkError *err) {
+    if (dist_size() == 1) return 0;
+    uint64_t h = results_hash(RESULTS_HASH_INIT, &anns->n, sizeof anns->n);
+    for (int i = 0; i < anns->n; i++) {
+        const Annotation *a = &anns->items[i];
+        h = results_hash_str(h, a->instruction);
+        h = results_hash_str(h, a->output_1 ? a->output_1 : "");
+        h = results_hash_str(h, a->output_2 ? a->output_2 : "");
+        int judge_now = a->is_switched == -2;
+        h = results_hash(h, &judge_now, sizeof judge_now);
+    }
+    int same = 0;
+    if (dist_same_u64(h, &same, err) != 0) return -1;
+    if (!same)
+        return ck_fail(err,
+                       "the ranks have different pairs to judge (%d here): give every rank the "
+                       "same flags and files",
+                       anns->n);
+    return 0;
+}
+
+static int run_eval_judge(int argc, char **argv) {
     char *positional[1];
     int n_positional;
     int rc = flags_parse(&SPEC, argc, argv, positional, 0, &n_positional);
@@ -127,15 +178,22 @@ int cmd_eval_judge(int argc, char **argv) {
     LoraAdapters ad;
     int lm_ok = 0, ad_ok = 0;
     Judge judge = {0};
+    ShardBuf mine = {0};
+    char *gathered = NULL;
+    int *todo = NULL;
+    const int root = dist_rank() == 0;
     rc = 1;
     if (outputs_load(&model, opt.outputs, 1, &err) != 0 ||
         outputs_load(&ref, opt.reference, 1, &err) != 0)
         goto fail;
     struct stat st;
-    if (stat(opt.out, &st) == 0 && annotations_load(&old, opt.out, &err) != 0) goto fail;
+    /* --out is rank 0's alone: it reads it, and sends the other ranks what they need of it */
+    if (root && stat(opt.out, &st) == 0 && annotations_load(&old, opt.out, &err) != 0) goto fail;
+    int n_old = old.n; /* rank 0's count, on every rank */
+    if (dist_bcast_bytes(&n_old, sizeof n_old, 0, &err) != 0) goto fail;
     int n = model.n;
     if (opt.limit > 0 && opt.limit < n) n = opt.limit;
-    if (old.n > n) n = old.n < model.n ? old.n : model.n; /* never drop judged records */
+    if (n_old > n) n = n_old < model.n ? n_old : model.n; /* never drop judged records */
     /* the pairs, with what --out already holds */
     int to_judge = 0;
     for (int i = 0; i < n; i++) {
@@ -151,7 +209,18 @@ int cmd_eval_judge(int argc, char **argv) {
             ck_fail(&err, "out of memory");
             goto fail;
         }
-        if (i < old.n) { /* resume: the record must be this very pair */
+        if (i < n_old && !root) {
+            /* resumed on rank 0; here only whether it is judged again matters (below) */
+            a->instruction = dup_or_null(m->instruction);
+            a->output_1 = dup_or_null(r->output);
+            a->output_2 = dup_or_null(m->output);
+            if (!a->instruction || !a->output_1 || !a->output_2) {
+                ck_fail(&err, "out of memory");
+                goto fail;
+            }
+            a->is_switched = -1;
+            continue;
+        } else if (i < n_old) { /* resume: the record must be this very pair */
             Annotation *o = &old.items[i];
             if (strcmp(o->instruction, m->instruction) != 0 || !same(o->output_1, r->output) ||
                 !same(o->output_2, m->output)) {
@@ -181,6 +250,20 @@ int cmd_eval_judge(int argc, char **argv) {
         a->is_switched = -2; /* marks "to judge" until judged */
         to_judge++;
     }
+    /* which resumed records are judged again (--retry-missing) is rank 0's to say */
+    todo = calloc((size_t)(anns.n > 0 ? anns.n : 1), sizeof(int));
+    if (!todo) {
+        ck_fail(&err, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < anns.n; i++) todo[i] = anns.items[i].is_switched == -2;
+    if (dist_bcast_bytes(todo, sizeof(int) * (size_t)anns.n, 0, &err) != 0) goto fail;
+    to_judge = 0;
+    for (int i = 0; i < anns.n; i++) {
+        if (todo[i]) anns.items[i].is_switched = -2;
+        if (todo[i]) todo[to_judge++] = i; /* now the indices of the pairs to judge */
+    }
+    if (check_same_pairs(&anns, &err) != 0) goto fail;
     if (to_judge > 0) {
         if (kind == 0) {
             if (pairwise_template_load(&tpl, opt.judge_template, &err) != 0 ||
@@ -207,21 +290,48 @@ int cmd_eval_judge(int argc, char **argv) {
     JudgeOptions jo = {opt.seed, !opt.no_randomize, opt.both_orders};
     int judged = 0, failed = 0, since_save = 0;
     const char *first_error = NULL;
-    for (int i = 0; i < anns.n; i++) {
-        Annotation *a = &anns.items[i];
-        if (a->is_switched != -2) continue;
-        if (judge_annotate(&judge, &jo, a, &err) != 0) goto fail;
-        judged++;
-        if (isnan(a->preference)) {
-            failed++;
-            if (!first_error) first_error = a->error;
-            fprintf(stderr, "record %d: %s\n", i, a->error ? a->error : "failed");
+    /* rounds of about --save-every pairs: each rank judges its contiguous share, rank 0
+     * gathers the round's judgments into its records in order */
+    const int64_t round = shard_round_size((opt.save_every + dist_size() - 1) / dist_size());
+    for (int64_t lo0 = 0; lo0 < to_judge; lo0 += round) {
+        int64_t hi0 = lo0 + round < to_judge ? lo0 + round : to_judge, lo, hi;
+        shard_round_share(lo0, hi0, &lo, &hi);
+        shard_buf_reset(&mine);
+        for (int64_t k = lo; k < hi; k++) {
+            Annotation *a = &anns.items[todo[k]];
+            if (judge_annotate(&judge, &jo, a, &err) != 0) goto fail;
+            if (dist_size() > 1 && pack_judgment(&mine, a, &err) != 0) goto fail;
         }
-        if (++since_save >= opt.save_every) {
-            if (annotations_save(&anns, opt.out, &err) != 0) goto fail;
-            since_save = 0;
-            fprintf(stderr, "%d/%d judged\n", judged, to_judge);
+        if (dist_size() > 1) {
+            size_t n_gathered = 0;
+            free(gathered);
+            gathered = NULL;
+            if (shard_gather(&mine, &gathered, &n_gathered, &err) != 0) goto fail;
+            if (!root) continue;
+            /* rank 0's own judgments come first and are in place already */
+            ShardReader rd = {gathered, n_gathered, mine.n};
+            for (int64_t k = hi; k < hi0; k++)
+                if (unpack_judgment(&rd, &anns.items[todo[k]], &err) != 0) goto fail;
         }
+        for (int64_t k = lo0; k < hi0; k++) {
+            const int i = todo[k];
+            Annotation *a = &anns.items[i];
+            judged++;
+            if (isnan(a->preference)) {
+                failed++;
+                if (!first_error) first_error = a->error;
+                fprintf(stderr, "record %d: %s\n", i, a->error ? a->error : "failed");
+            }
+            if (++since_save >= opt.save_every) {
+                if (annotations_save(&anns, opt.out, &err) != 0) goto fail;
+                since_save = 0;
+                fprintf(stderr, "%d/%d judged\n", judged, to_judge);
+            }
+        }
+    }
+    if (!root) { /* rank 0 holds the judgments and writes --out */
+        rc = 0;
+        goto cleanup;
     }
     for (int i = 0; i < anns.n; i++) /* keep records not judged this time as they were */
         if (anns.items[i].is_switched == -2) anns.items[i].is_switched = -1;
@@ -240,8 +350,11 @@ int cmd_eval_judge(int argc, char **argv) {
     }
     goto cleanup;
 fail:
-    fprintf(stderr, "cutkit eval judge: %s\n", err.msg);
+    shard_fail("eval judge", err.msg);
 cleanup:
+    shard_buf_free(&mine);
+    free(gathered);
+    free(todo);
     judge_close(&judge);
     if (ad_ok) lora_free(&ad);
     if (lm_ok) lm_close(&lm);
@@ -250,5 +363,17 @@ cleanup:
     outputs_free(&ref);
     annotations_free(&old);
     annotations_free(&anns);
+    return rc;
+}
+
+int cmd_eval_judge(int argc, char **argv) {
+    CkError err = {{0}};
+    if (dist_init(&argc, &argv, &err) != 0) {
+        fprintf(stderr, "cutkit eval judge: %s\n", err.msg);
+        return 1;
+    }
+    int rc = run_eval_judge(argc, argv);
+    /* every rank gets here unless one aborted (which ends them all) */
+    dist_finalize();
     return rc;
 }

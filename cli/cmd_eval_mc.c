@@ -1,6 +1,8 @@
 /* cmd_eval_mc.c — `cutkit eval mc`: multiple-choice scoring (ARC, TruthfulQA MC1/MC2) as
  * lm-evaluation-harness computes it; OUT/items.jsonl as items finish, OUT/results.json at
- * the end. */
+ * the end. Under mpirun the items are sharded over the ranks (cli/shard.h) and rank 0, which
+ * alone reads and writes OUT, gathers every item's scores bit for bit, so the files equal the
+ * one-process run's. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,12 +16,14 @@
 
 #include "benchmarks.h"
 #include "commands.h"
+#include "dist.h"
 #include "fileio.h"
 #include "lm.h"
 #include "loglik.h"
 #include "mc.h"
 #include "peft.h"
 #include "results.h"
+#include "shard.h"
 #include "threads.h"
 #include "timer.h"
 
@@ -62,7 +66,9 @@ static const CommandSpec SPEC = {
     "encoding split at the context, left truncation to the model's context, BOS first unless\n"
     "--no-bos) and reports acc, acc_norm (by characters), acc_bytes and acc_per_token with\n"
     "standard errors (TruthfulQA MC2: the mass on the true answers). Writes OUT/items.jsonl\n"
-    "(one line per question as it finishes) and OUT/results.json; progress on stderr.",
+    "(one line per question as it finishes) and OUT/results.json; progress on stderr.\n"
+    "Sharded under MPI (a build with -DCUTKIT_MPI=ON): `mpirun -np K cutkit eval mc ...`\n"
+    "splits the items over K processes; rank 0 gathers them and writes the same files.",
     FLAGS,
     sizeof FLAGS / sizeof FLAGS[0],
 };
@@ -73,6 +79,10 @@ const CommandSpec *cmd_eval_mc_spec(void) {
 
 #define MAX_TASKS    8
 #define MAX_WARNINGS 5
+/* items per rank between two gathers under mpirun: few enough that a killed run loses little
+ * and rank 0 reports progress, enough that waiting for the slowest rank of a round (items
+ * have 2 to 13 choices) averages out */
+#define ROUND_PER_RANK 16
 
 /* Records read back from items.jsonl for --resume. */
 typedef struct {
@@ -230,13 +240,81 @@ static int write_line(int fd, const cJSON *rec, CkError *err) {
     return 0;
 }
 
+/* Packs r for the gather to rank 0: sizes, then every array as it lies in memory (the
+ * log-likelihoods bit for bit). */
+static int pack_result(ShardBuf *b, const McItemResult *r, CkError *err) {
+    const int n = r->n_choices, n_cont = r->cont_offsets[n];
+    const size_t ni = sizeof(int) * (size_t)n;
+    int head[5] = {r->doc_index, n, r->gold, r->n_ctx_tokens, n_cont};
+    if (shard_put(b, head, sizeof head, err) || shard_put(b, r->labels, ni, err) ||
+        shard_put(b, r->ll, sizeof(double) * (size_t)n, err) ||
+        shard_put(b, r->n_tokens, ni, err) || shard_put(b, r->n_chars, ni, err) ||
+        shard_put(b, r->n_bytes, ni, err) || shard_put(b, r->is_greedy, ni, err) ||
+        shard_put(b, r->fallback, ni, err) || shard_put(b, r->truncated, ni, err) ||
+        shard_put(b, r->cont_offsets, ni + sizeof(int), err) ||
+        shard_put(b, r->cont_tokens, sizeof(int) * (size_t)n_cont, err))
+        return -1;
+    return 0;
+}
+
+/* Reads back one result packed by pack_result into r (allocated here), checking that it is
+ * item `doc` with a sane shape. */
+static int unpack_result(ShardReader *rd, int doc, McItemResult *r, CkError *err) {
+    int head[5];
+    memset(r, 0, sizeof *r);
+    if (shard_get(rd, head, sizeof head, err) != 0) return -1;
+    const int n = head[1], n_cont = head[4];
+    if (head[0] != doc || n < 0 || n > 1 << 20 || n_cont < 0 || n_cont > 1 << 28)
+        return ck_fail(err, "gathered results: expected doc %d, found doc %d with %d choices", doc,
+                       head[0], n);
+    if (mc_item_result_alloc(r, n, n_cont, err) != 0) return -1;
+    r->doc_index = head[0];
+    r->gold = head[2];
+    r->n_ctx_tokens = head[3];
+    const size_t ni = sizeof(int) * (size_t)n;
+    if (shard_get(rd, r->labels, ni, err) ||
+        shard_get(rd, r->ll, sizeof(double) * (size_t)n, err) ||
+        shard_get(rd, r->n_tokens, ni, err) || shard_get(rd, r->n_chars, ni, err) ||
+        shard_get(rd, r->n_bytes, ni, err) || shard_get(rd, r->is_greedy, ni, err) ||
+        shard_get(rd, r->fallback, ni, err) || shard_get(rd, r->truncated, ni, err) ||
+        shard_get(rd, r->cont_offsets, ni + sizeof(int), err) ||
+        shard_get(rd, r->cont_tokens, sizeof(int) * (size_t)n_cont, err)) {
+        mc_item_result_free(r);
+        return -1;
+    }
+    return 0;
+}
+
+/* Every rank must have built the same items (same flags and data): a hash of their count and
+ * fingerprints agrees across ranks, else the gathered files would mix two evaluations. */
+static int check_same_items(const RunContext *rc, const McTask *task, const McItem *items,
+                            int n_items, CkError *err) {
+    if (dist_size() == 1) return 0;
+    uint64_t h = results_hash(RESULTS_HASH_INIT, &n_items, sizeof n_items);
+    for (int i = 0; i < n_items; i++) {
+        uint64_t f = item_fingerprint(rc->run_hash, &items[i]);
+        h = results_hash(h, &f, sizeof f);
+    }
+    int same = 0;
+    if (dist_same_u64(h, &same, err) != 0) return -1;
+    if (!same)
+        return ck_fail(err,
+                       "%s: the ranks built different items (%d here): give every rank the "
+                       "same model, data and flags",
+                       task->name, n_items);
+    return 0;
+}
+
 static int task_run(RunContext *rc, const McTask *task, CkError *err) {
     char test_path[4096], train_path[4096];
     McDocSet test = {0}, train = {0};
     McItem *items = NULL;
     int n_items = 0, status = -1;
     McItemResult *results = NULL;
-    int *done = NULL;
+    int *done = NULL, *todo = NULL;
+    ShardBuf mine = {0};
+    char *gathered = NULL;
+    const int root = dist_rank() == 0;
     if (data_path(opt.data, task->test_file, rc->n_tasks, test_path, sizeof test_path, err) != 0)
         return -1;
     int loaded = task->is_truthfulqa
@@ -253,13 +331,16 @@ static int task_run(RunContext *rc, const McTask *task, CkError *err) {
     if (mc_build_items(task, &test, &train, opt.shots, opt.seed, opt.limit, &items, &n_items,
                        err) != 0)
         goto done;
+    if (check_same_items(rc, task, items, n_items, err) != 0) goto done;
     results = calloc((size_t)(n_items > 0 ? n_items : 1), sizeof(McItemResult));
     done = calloc((size_t)(n_items > 0 ? n_items : 1), sizeof(int));
-    if (!results || !done) {
+    todo = calloc((size_t)(n_items > 0 ? n_items : 1), sizeof(int));
+    if (!results || !done || !todo) {
         ck_fail(err, "out of memory");
         goto done;
     }
-    /* items already scored by an earlier run with the same model, prompt and choices */
+    /* items already scored by an earlier run with the same model, prompt and choices (rank 0
+     * alone read items.jsonl; the others have an empty list and learn `done` from it) */
     int n_resumed = 0;
     for (int i = 0; i < rc->previous->n; i++) {
         Previous *p = &rc->previous->v[i];
@@ -281,41 +362,74 @@ static int task_run(RunContext *rc, const McTask *task, CkError *err) {
     if (n_resumed > 0)
         fprintf(stderr, "cutkit eval mc: %s: %d of %d items already in items.jsonl\n", task->name,
                 n_resumed, n_items);
+    if (dist_bcast_bytes(done, sizeof(int) * (size_t)n_items, 0, err) != 0) goto done;
+    int to_score = 0;
+    for (int i = 0; i < n_items; i++)
+        if (!done[i]) todo[to_score++] = i;
     double t0 = timer_seconds(), last = t0;
     long tokens = 0;
-    int scored = 0, to_score = n_items - n_resumed, warnings = 0;
-    for (int i = 0; i < n_items; i++) {
-        if (done[i]) continue;
-        if (mc_score_item(rc->scorer, &rc->lm->tokenizer, &items[i], !opt.no_bos, &results[i],
-                          err) != 0) {
-            ck_wrap(err, "%s", task->name);
-            goto done;
+    int scored = 0, warnings = 0;
+    /* rounds of items to score; each rank scores its contiguous share of a round, and rank 0
+     * writes the round's lines in item order once it has gathered the others' */
+    const int64_t round = shard_round_size(ROUND_PER_RANK);
+    for (int64_t a = 0; a < to_score; a += round) {
+        int64_t b = a + round < to_score ? a + round : to_score, lo, hi;
+        shard_round_share(a, b, &lo, &hi);
+        shard_buf_reset(&mine);
+        for (int64_t k = lo; k < hi; k++) {
+            int i = todo[k];
+            if (mc_score_item(rc->scorer, &rc->lm->tokenizer, &items[i], !opt.no_bos, &results[i],
+                              err) != 0) {
+                ck_wrap(err, "%s", task->name);
+                goto done;
+            }
+            if (dist_size() > 1 && pack_result(&mine, &results[i], err) != 0) goto done;
         }
-        done[i] = 1;
-        for (int c = 0; c < results[i].n_choices; c++) {
-            tokens += results[i].n_tokens[c];
-            if (results[i].fallback[c] && warnings++ < MAX_WARNINGS)
+        if (dist_size() > 1) {
+            size_t n_gathered = 0;
+            free(gathered);
+            gathered = NULL;
+            if (shard_gather(&mine, &gathered, &n_gathered, err) != 0) goto done;
+            if (!root) continue;
+            /* rank 0's own results come first and are in place already */
+            ShardReader rd = {gathered, n_gathered, mine.n};
+            for (int64_t k = hi; k < b; k++)
+                if (unpack_result(&rd, items[todo[k]].doc_index, &results[todo[k]], err) != 0)
+                    goto done;
+        }
+        for (int64_t k = a; k < b; k++) {
+            int i = todo[k];
+            done[i] = 1;
+            for (int c = 0; c < results[i].n_choices; c++) {
+                tokens += results[i].n_tokens[c];
+                if (results[i].fallback[c] && warnings++ < MAX_WARNINGS)
+                    fprintf(stderr,
+                            "cutkit eval mc: warning: %s doc %d (%s) choice %d: a token spans the "
+                            "context/continuation join; the continuation was encoded alone\n",
+                            task->name, i, items[i].doc->id, c);
+            }
+            tokens += results[i].n_ctx_tokens;
+            cJSON *rec = results_mc_item_json(task->name, &items[i], &results[i],
+                                              item_fingerprint(rc->run_hash, &items[i]));
+            int w = rec ? write_line(rc->items_fd, rec, err) : ck_fail(err, "out of memory");
+            cJSON_Delete(rec);
+            if (w != 0) goto done;
+            scored++;
+            double now = timer_seconds();
+            if (now - last >= 2.0 || scored == to_score) {
+                double rate = scored / (now - t0 > 0 ? now - t0 : 1e-9);
+                char eta[32];
+                format_eta((to_score - scored) / rate, eta, sizeof eta);
                 fprintf(stderr,
-                        "cutkit eval mc: warning: %s doc %d (%s) choice %d: a token spans the "
-                        "context/continuation join; the continuation was encoded alone\n",
-                        task->name, i, items[i].doc->id, c);
+                        "cutkit eval mc: %s %d/%d items, %.1f items/s, %.0f tok/s, ETA %s\n",
+                        task->name, n_resumed + scored, n_items, rate, tokens / (now - t0), eta);
+                last = now;
+            }
         }
-        tokens += results[i].n_ctx_tokens;
-        cJSON *rec = results_mc_item_json(task->name, &items[i], &results[i],
-                                          item_fingerprint(rc->run_hash, &items[i]));
-        int w = rec ? write_line(rc->items_fd, rec, err) : ck_fail(err, "out of memory");
-        cJSON_Delete(rec);
-        if (w != 0) goto done;
-        scored++;
-        double now = timer_seconds();
-        if (now - last >= 2.0 || scored == to_score) {
-            double rate = scored / (now - t0 > 0 ? now - t0 : 1e-9);
-            char eta[32];
-            format_eta((to_score - scored) / rate, eta, sizeof eta);
-            fprintf(stderr, "cutkit eval mc: %s %d/%d items, %.1f items/s, %.0f tok/s, ETA %s\n",
-                    task->name, n_resumed + scored, n_items, rate, tokens / (now - t0), eta);
-            last = now;
-        }
+    }
+    if (!root) { /* rank 0 holds the results and writes results.json */
+        status = 0;
+        goto done;
     }
     if (warnings > MAX_WARNINGS)
         fprintf(stderr, "cutkit eval mc: warning: %s: %d continuations in all were encoded alone\n",
@@ -363,13 +477,16 @@ done:
         for (int i = 0; i < n_items; i++) mc_item_result_free(&results[i]);
     free(results);
     free(done);
+    free(todo);
+    free(gathered);
+    shard_buf_free(&mine);
     mc_items_free(items, n_items);
     benchmarks_free(&test);
     benchmarks_free(&train);
     return status;
 }
 
-int cmd_eval_mc(int argc, char **argv) {
+static int run_eval_mc(int argc, char **argv) {
     char *positional[1];
     int n_positional;
     int rc = flags_parse(&SPEC, argc, argv, positional, 0, &n_positional);
@@ -414,12 +531,10 @@ int cmd_eval_mc(int argc, char **argv) {
     LoglikScorer scorer;
     PreviousList previous = {0};
     int have_ad = 0, have_scorer = 0, fd = -1;
-    cJSON *root = NULL;
+    cJSON *json = NULL;
     rc = 1;
-    if (lm_open(&lm, opt.model, opt.tokenizer, &err) != 0) {
-        fprintf(stderr, "cutkit eval mc: %s\n", err.msg);
-        return 1;
-    }
+    const int root = dist_rank() == 0;
+    if (lm_open(&lm, opt.model, opt.tokenizer, &err) != 0) return shard_fail("eval mc", err.msg);
     if (opt.adapter) {
         if (peft_load(&ad, &lm.model, opt.adapter, &err) != 0) goto fail;
         have_ad = 1;
@@ -428,25 +543,27 @@ int cmd_eval_mc(int argc, char **argv) {
                            !opt.no_prefix_reuse, &err) != 0)
         goto fail;
     have_scorer = 1;
-    if (mkdir(opt.out, 0755) != 0 && errno != EEXIST) {
-        ck_fail(&err, "%s: cannot create: %s", opt.out, strerror(errno));
-        goto fail;
-    }
     char items_path[4096], results_path[4096];
     snprintf(items_path, sizeof items_path, "%s/items.jsonl", opt.out);
     snprintf(results_path, sizeof results_path, "%s/results.json", opt.out);
-    if (opt.resume && previous_read(&previous, items_path, &err) != 0) goto fail;
-    fd = open(items_path, O_WRONLY | O_CREAT | O_APPEND | (opt.resume ? 0 : O_TRUNC), 0644);
-    if (fd < 0) {
-        ck_fail(&err, "%s: %s", items_path, strerror(errno));
-        goto fail;
+    if (root) { /* OUT is rank 0's alone: the other ranks neither read nor write it */
+        if (mkdir(opt.out, 0755) != 0 && errno != EEXIST) {
+            ck_fail(&err, "%s: cannot create: %s", opt.out, strerror(errno));
+            goto fail;
+        }
+        if (opt.resume && previous_read(&previous, items_path, &err) != 0) goto fail;
+        fd = open(items_path, O_WRONLY | O_CREAT | O_APPEND | (opt.resume ? 0 : O_TRUNC), 0644);
+        if (fd < 0) {
+            ck_fail(&err, "%s: %s", items_path, strerror(errno));
+            goto fail;
+        }
     }
 
-    root = cJSON_CreateObject();
-    cJSON_AddObjectToObject(root, "results");
-    cJSON_AddObjectToObject(root, "n-shot");
-    cJSON_AddObjectToObject(root, "n-samples");
-    cJSON *cfg = cJSON_AddObjectToObject(root, "config");
+    json = cJSON_CreateObject();
+    cJSON_AddObjectToObject(json, "results");
+    cJSON_AddObjectToObject(json, "n-shot");
+    cJSON_AddObjectToObject(json, "n-samples");
+    cJSON *cfg = cJSON_AddObjectToObject(json, "config");
     cJSON_AddStringToObject(cfg, "model", lm.model_source);
     cJSON_AddStringToObject(cfg, "tokenizer", lm.tokenizer_source);
     if (opt.adapter)
@@ -466,26 +583,40 @@ int cmd_eval_mc(int argc, char **argv) {
     cJSON_AddStringToObject(cfg, "cutkit_version", CUTKIT_VERSION);
     cJSON_AddObjectToObject(cfg, "template_hash");
     cJSON_AddObjectToObject(cfg, "data");
-    cJSON_AddObjectToObject(root, "diagnostics");
+    cJSON_AddObjectToObject(json, "diagnostics");
 
     uint64_t run_hash = RESULTS_HASH_INIT;
     run_hash = results_hash_str(run_hash, lm.model_source);
     run_hash = results_hash_str(run_hash, lm.tokenizer_source);
     run_hash = results_hash_str(run_hash, opt.adapter ? opt.adapter : "");
     run_hash = results_hash_str(run_hash, opt.no_bos ? "no-bos" : "bos");
-    RunContext ctx = {&lm, &scorer, &previous, fd, run_hash, root, n_tasks};
+    RunContext ctx = {&lm, &scorer, &previous, fd, run_hash, json, n_tasks};
     for (int i = 0; i < n_tasks; i++)
         if (task_run(&ctx, tasks[i], &err) != 0) goto fail;
-    if (results_write_json(results_path, root, &err) != 0) goto fail;
-    fprintf(stderr, "cutkit eval mc: wrote %s and %s\n", results_path, items_path);
+    if (root) {
+        if (results_write_json(results_path, json, &err) != 0) goto fail;
+        fprintf(stderr, "cutkit eval mc: wrote %s and %s\n", results_path, items_path);
+    }
     rc = 0;
 fail:
-    if (rc) fprintf(stderr, "cutkit eval mc: %s\n", err.msg);
+    if (rc) shard_fail("eval mc", err.msg);
     if (fd >= 0) close(fd);
-    cJSON_Delete(root);
+    cJSON_Delete(json);
     previous_free(&previous);
     if (have_scorer) loglik_scorer_free(&scorer);
     if (have_ad) lora_free(&ad);
     lm_close(&lm);
+    return rc;
+}
+
+int cmd_eval_mc(int argc, char **argv) {
+    CkError err = {{0}};
+    if (dist_init(&argc, &argv, &err) != 0) {
+        fprintf(stderr, "cutkit eval mc: %s\n", err.msg);
+        return 1;
+    }
+    int rc = run_eval_mc(argc, argv);
+    /* every rank gets here unless one aborted (which ends them all) */
+    dist_finalize();
     return rc;
 }

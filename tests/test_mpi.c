@@ -5,6 +5,8 @@
  * (ranks skip the draws of the micro-batches they do not run); a run interrupted under mpirun
  * resumes under mpirun bit for bit and in one process within 1e-5; a rank that fails ends the
  * whole job with its message in bounded time; --epochs gives ceil(N x items / batch) updates.
+ * Sharded evaluation (`mpirun -np K cutkit eval mc|generate|judge`, cli/shard.h) writes the
+ * files one process writes, byte for byte, also when resuming, and a failing rank ends it.
  * Built only with -DCUTKIT_MPI=ON (tests/CMakeLists.txt). */
 #include <math.h>
 #include <stdio.h>
@@ -381,11 +383,202 @@ static void test_epochs(void **state) {
     free(err);
 }
 
+/* The bytes of dir/name (asserted to exist); the caller frees them. */
+static char *slurp(const char *name) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *text = test_read_file(path, NULL);
+    if (!text) printf("missing: %s\n", path);
+    assert_non_null(text);
+    return text;
+}
+
+/* dir/a and dir/b hold the same bytes. */
+static void assert_same_file(const char *a, const char *b) {
+    char *ta = slurp(a), *tb = slurp(b);
+    if (strcmp(ta, tb) != 0) printf("%s and %s differ\n", a, b);
+    assert_string_equal(ta, tb);
+    free(ta);
+    free(tb);
+}
+
+/* Keeps the first `lines` lines of dir/name and half of the next (a killed run). */
+static void cut_lines(const char *name, int lines) {
+    char *text = slurp(name);
+    char *p = text;
+    for (int i = 0; i < lines; i++) {
+        p = strchr(p, '\n');
+        assert_non_null(p);
+        p++;
+    }
+    char *next = strchr(p, '\n');
+    assert_non_null(next);
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    assert_int_equal(test_write_file(path, text, (size_t)(p - text) + (size_t)(next - p) / 2), 0);
+    free(text);
+}
+
+/* Sharded multiple-choice evaluation: on 2 ranks and on 3 (20 items split 10 | 10 and
+ * 6 | 7 | 7) items.jsonl and results.json equal the one-process files byte for byte (each
+ * item is scored on one rank by the same code, and its scores travel bit for bit); a run
+ * killed mid-way resumes under mpirun to the same files; rank 0 alone speaks. */
+static void test_eval_mc(void **state) {
+    (void)state;
+    const char *common = "eval mc --task arc_challenge,truthfulqa_mc2 --limit 20 --threads 1";
+    char args[1024], *err = NULL;
+    snprintf(args, sizeof args, "%s --out mc-1", common);
+    assert_int_equal(run(0, args, NULL), 0);
+    snprintf(args, sizeof args, "%s --out mc-2", common);
+    assert_int_equal(run(2, args, &err), 0);
+    assert_int_equal(count(err, "cutkit eval mc: wrote"), 1);
+    assert_int_equal(count(err, "arc_challenge: acc "), 1);
+    free(err);
+    snprintf(args, sizeof args, "%s --out mc-3", common);
+    assert_int_equal(run(3, args, NULL), 0);
+    char *items = slurp("mc-1/items.jsonl"), *res = slurp("mc-1/results.json");
+    assert_int_equal(count(items, "\n"), 40);
+    assert_int_equal(count(items, "\"task\":\"truthfulqa_mc2\""), 20);
+    assert_non_null(strstr(res, "\"acc,none\""));
+    free(items);
+    free(res);
+    assert_same_file("mc-1/items.jsonl", "mc-2/items.jsonl");
+    assert_same_file("mc-1/results.json", "mc-2/results.json");
+    assert_same_file("mc-1/items.jsonl", "mc-3/items.jsonl");
+    assert_same_file("mc-1/results.json", "mc-3/results.json");
+    /* killed after 27 items (all of ARC, 7 of TruthfulQA) and half a line: resumed on 2 ranks,
+     * which score the 13 left, 6 | 7 */
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/mc-r' && cp '%s/mc-1/items.jsonl' '%s/mc-r/'", dir, dir,
+             dir);
+    assert_int_equal(system(cmd), 0);
+    cut_lines("mc-r/items.jsonl", 27);
+    snprintf(args, sizeof args, "%s --out mc-r --resume", common);
+    assert_int_equal(run(2, args, &err), 0);
+    assert_int_equal(count(err, "truthfulqa_mc2: 7 of 20 items already in items.jsonl"), 1);
+    free(err);
+    assert_same_file("mc-1/items.jsonl", "mc-r/items.jsonl");
+    assert_same_file("mc-1/results.json", "mc-r/results.json");
+}
+
+/* Sharded generation and judging on a small synthetic world: sampled responses (each record
+ * seeded by (seed, i)) on 2 and 3 ranks, in rounds of about --save-every 3 records, equal
+ * one process's model_outputs.json byte for byte, also resumed under mpirun after a
+ * one-process run of the first 3; the synth judge's and the model judge's (continuous
+ * preferences) annotations.json likewise, also resumed. */
+static void test_eval_generate_judge(void **state) {
+    (void)state;
+    char args[1024];
+    assert_int_equal(run(0, "datasets synth --out syn --train 8 --test 8 --warmup 8", NULL), 0);
+    const char *gen = "eval generate --instructions syn/instructions.json --template "
+                      "syn/template.json --max-tokens 40 --threads 1 --save-every 3";
+    snprintf(args, sizeof args, "%s --temperature 0.8 --seed 5 --out gen-1.json", gen);
+    assert_int_equal(run(0, args, NULL), 0);
+    snprintf(args, sizeof args, "%s --temperature 0.8 --seed 5 --out gen-2.json", gen);
+    assert_int_equal(run(2, args, NULL), 0);
+    snprintf(args, sizeof args, "%s --temperature 0.8 --seed 5 --out gen-3.json", gen);
+    assert_int_equal(run(3, args, NULL), 0);
+    char *g = slurp("gen-1.json");
+    assert_int_equal(count(g, "\"generator\":\"stories260K\""), 8);
+    free(g);
+    assert_same_file("gen-1.json", "gen-2.json");
+    assert_same_file("gen-1.json", "gen-3.json");
+    snprintf(args, sizeof args, "%s --temperature 0.8 --seed 5 --limit 3 --out gen-r.json", gen);
+    assert_int_equal(run(0, args, NULL), 0);
+    char *err = NULL;
+    snprintf(args, sizeof args, "%s --temperature 0.8 --seed 5 --out gen-r.json", gen);
+    assert_int_equal(run(2, args, &err), 0);
+    assert_int_equal(count(err, "resuming after 3 of 8 responses"), 1);
+    free(err);
+    assert_same_file("gen-1.json", "gen-r.json");
+    /* the greedy baseline */
+    snprintf(args, sizeof args, "%s --out base.json", gen);
+    assert_int_equal(run(0, args, NULL), 0);
+
+    const char *judges[] = {"synth", "model"};
+    for (int k = 0; k < 2; k++) {
+        char jcommon[512], one[64], name[64];
+        snprintf(jcommon, sizeof jcommon,
+                 "eval judge --outputs gen-1.json --reference base.json --judge %s "
+                 "--save-every 3 --threads 1",
+                 judges[k]);
+        snprintf(one, sizeof one, "judge-%s-1.json", judges[k]);
+        snprintf(args, sizeof args, "%s --out %s", jcommon, one);
+        assert_int_equal(run(0, args, NULL), 0);
+        for (int ranks = 2; ranks <= 3; ranks++) {
+            snprintf(name, sizeof name, "judge-%s-%d.json", judges[k], ranks);
+            snprintf(args, sizeof args, "%s --out %s", jcommon, name);
+            assert_int_equal(run(ranks, args, NULL), 0);
+            assert_same_file(one, name);
+        }
+        snprintf(name, sizeof name, "judge-%s-r.json", judges[k]);
+        snprintf(args, sizeof args, "%s --limit 3 --out %s", jcommon, name);
+        assert_int_equal(run(0, args, NULL), 0);
+        snprintf(args, sizeof args, "%s --out %s", jcommon, name);
+        assert_int_equal(run(2, args, &err), 0);
+        assert_int_equal(count(err, "8 pairs, 5 judged now, 0 missing"), 1);
+        free(err);
+        assert_same_file(one, name);
+        char *a = slurp(one);
+        assert_int_equal(count(a, "\"preference\":"), 8);
+        /* not all draws: the two outputs differ and the judges tell them apart */
+        assert_true(count(a, "\"preference\":1.5,") < 8);
+        free(a);
+    }
+}
+
+/* A rank that cannot read its file (an MPMD launch gives rank 1 another one) ends the
+ * sharded evaluation with its message, in bounded time; ranks given different flags are
+ * refused by every rank before any work. */
+static void test_eval_failing_rank(void **state) {
+    (void)state;
+    char cmd[4096], *out = NULL, *err = NULL;
+    const char *gen = "eval generate --template syn/template.json --max-tokens 8 --threads 1 "
+                      "--out gen-fail.json";
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && " MPIRUN " -np 1 '%s' %s --instructions syn/instructions.json : -np 1 "
+             "'%s' %s --instructions missing.json",
+             dir, CUTKIT_BINARY, gen, CUTKIT_BINARY, gen);
+    int status = test_run(cmd, &out, &err);
+    printf("exit %d; stderr:\n%s\n", status, err);
+    assert_int_not_equal(status, 0);
+    assert_int_not_equal(status, 124); /* not the timeout */
+    assert_non_null(strstr(err, "cutkit: rank 1: eval generate: missing.json: cannot open"));
+    free(out);
+    free(err);
+    const char *mc = "eval mc --task arc_challenge --threads 1 --out mc-fail";
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && " MPIRUN " -np 1 '%s' %s --limit 5 : -np 1 '%s' %s --limit 5 --data "
+             "missing-arc.jsonl",
+             dir, CUTKIT_BINARY, mc, CUTKIT_BINARY, mc);
+    status = test_run(cmd, &out, &err);
+    assert_int_not_equal(status, 0);
+    assert_int_not_equal(status, 124);
+    assert_non_null(strstr(err, "cutkit: rank 1: eval mc: missing-arc.jsonl:"));
+    free(out);
+    free(err);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && " MPIRUN " -np 1 '%s' %s --limit 5 : -np 1 '%s' %s --limit 6", dir,
+             CUTKIT_BINARY, mc, CUTKIT_BINARY, mc);
+    status = test_run(cmd, &out, &err);
+    assert_int_not_equal(status, 0);
+    assert_int_not_equal(status, 124);
+    assert_non_null(strstr(err, "arc_challenge: the ranks built different items"));
+    free(out);
+    free(err);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mle_full),     cmocka_unit_test(test_lora_dropout),
-        cmocka_unit_test(test_cut),          cmocka_unit_test(test_resume),
-        cmocka_unit_test(test_failing_rank), cmocka_unit_test(test_epochs),
+        cmocka_unit_test(test_mle_full),
+        cmocka_unit_test(test_lora_dropout),
+        cmocka_unit_test(test_cut),
+        cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_failing_rank),
+        cmocka_unit_test(test_epochs),
+        cmocka_unit_test(test_eval_mc),
+        cmocka_unit_test(test_eval_generate_judge),
+        cmocka_unit_test(test_eval_failing_rank),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
