@@ -547,10 +547,7 @@ static int run_eval_mc(int argc, char **argv) {
     snprintf(items_path, sizeof items_path, "%s/items.jsonl", opt.out);
     snprintf(results_path, sizeof results_path, "%s/results.json", opt.out);
     if (root) { /* OUT is rank 0's alone: the other ranks neither read nor write it */
-        if (mkdir(opt.out, 0755) != 0 && errno != EEXIST) {
-            ck_fail(&err, "%s: cannot create: %s", opt.out, strerror(errno));
-            goto fail;
-        }
+        if (fileio_make_dirs(opt.out, &err) != 0) goto fail;
         if (opt.resume && previous_read(&previous, items_path, &err) != 0) goto fail;
         fd = open(items_path, O_WRONLY | O_CREAT | O_APPEND | (opt.resume ? 0 : O_TRUNC), 0644);
         if (fd < 0) {

@@ -1,6 +1,7 @@
 /* cmd_report.c — `cutkit report RUN_DIRS... --out DIR`: paper-style tables (Markdown,
  * LaTeX), SVG plots and one self-contained HTML page from run directories. */
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 
 #include "commands.h"
@@ -46,6 +47,21 @@ int cmd_report(int argc, char **argv) {
     if (rc == 0 && (!opt.out || n_runs == 0)) {
         fprintf(stderr, "cutkit report: needs at least one run directory and --out DIR "
                         "(see 'cutkit help report')\n");
+        rc = 2;
+    }
+    /* a shell glob of a sweep folder also names files beside the run directories: skip them */
+    int kept = 0;
+    for (int i = 0; rc == 0 && i < n_runs; i++) {
+        struct stat st;
+        if (stat(runs[i], &st) == 0 && !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "cutkit report: skipping %s: not a run directory\n", runs[i]);
+            continue;
+        }
+        runs[kept++] = runs[i];
+    }
+    n_runs = kept;
+    if (rc == 0 && n_runs == 0) {
+        fprintf(stderr, "cutkit report: no run directory among the arguments\n");
         rc = 2;
     }
     if (rc == 0) {

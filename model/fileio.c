@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 char *fileio_read_text(const char *path, size_t max_bytes, size_t *size, CkError *err) {
@@ -88,4 +89,27 @@ int fileio_sync_parent(const char *path) {
 int fileio_path(char *buf, size_t size, const char *dir, const char *name) {
     int n = snprintf(buf, size, "%s/%s", dir, name);
     return n >= 0 && (size_t)n < size ? 0 : -1;
+}
+
+int fileio_make_dirs(const char *path, CkError *err) {
+    char *p = strdup(path);
+    if (!p) return ck_fail(err, "out of memory");
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0') continue;
+        char saved = *s;
+        *s = '\0';
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            int e = errno;
+            ck_fail(err, "%s: cannot create directory: %s", p, strerror(e));
+            free(p);
+            return -1;
+        }
+        *s = saved;
+        if (!saved) break;
+    }
+    free(p);
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return ck_fail(err, "%s: not a directory", path);
+    return 0;
 }

@@ -22,6 +22,10 @@ int fileio_sync_dir(const char *dir);
 /* fsyncs the directory that holds path (see fileio_sync_dir). */
 int fileio_sync_parent(const char *path);
 
+/* Creates the directory path and its missing parents (mkdir -p); fails naming the part that
+ * cannot be created, or when path exists and is not a directory. */
+int fileio_make_dirs(const char *path, CkError *err);
+
 /* Writes dir + "/" + name into buf (capacity size); returns 0, or -1 when it does not fit
  * (buf then holds a truncated path that no caller may use). */
 int fileio_path(char *buf, size_t size, const char *dir, const char *name);

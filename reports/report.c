@@ -52,30 +52,6 @@ int report_tables(const RunDir *runs, int n_runs, const char *title, char **mark
     return 0;
 }
 
-/* mkdir -p path. */
-static int make_dirs(const char *path, CkError *err) {
-    char *p = strdup(path);
-    if (!p) return ck_fail(err, "out of memory");
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != '\0') continue;
-        char saved = *s;
-        *s = '\0';
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            int e = errno;
-            ck_fail(err, "%s: cannot create directory: %s", p, strerror(e));
-            free(p);
-            return -1;
-        }
-        *s = saved;
-        if (!saved) break;
-    }
-    free(p);
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-        return ck_fail(err, "%s: not a directory", path);
-    return 0;
-}
-
 static int write_file(const char *dir, const char *name, const char *text, CkError *err) {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *path = malloc(n);
@@ -131,7 +107,7 @@ int report_write(const char *const *run_dirs, int n_runs, const char *out_dir,
         goto done;
     }
     snprintf(plot_dir, n, "%s/plots", out_dir);
-    if (make_dirs(out_dir, err) != 0 || make_dirs(plot_dir, err) != 0) goto done;
+    if (fileio_make_dirs(out_dir, err) != 0 || fileio_make_dirs(plot_dir, err) != 0) goto done;
     for (int i = 0; i < plots.n; i++)
         if (write_file(plot_dir, plots.plots[i].name, plots.plots[i].svg, err) != 0) goto done;
     if (write_file(out_dir, "tables.md", md, err) != 0 ||
