@@ -13,11 +13,9 @@
 
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -90,30 +88,12 @@ const CommandSpec *cmd_align_online_spec(void) {
     return &SPEC;
 }
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
-}
-
-static int exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-static int make_dir(const char *path) {
-    if (mkdir(path, 0777) == 0 || errno == EEXIST) return 0;
-    fprintf(stderr, "cutkit align-online: cannot create %s: %s\n", path, strerror(errno));
-    return -1;
-}
-
 /* The complete JSON lines of a partial stage file (a killed run may leave half a line,
  * which is dropped by truncating the file to its last newline). */
 static int read_done_lines(const char *path, cJSON ***items, int *n) {
     *items = NULL;
     *n = 0;
-    if (!exists(path)) return 0;
+    if (!spawn_exists(path)) return 0;
     CkError err = {{0}};
     size_t size = 0;
     char *text = fileio_read_text(path, (size_t)1 << 30, &size, &err);
@@ -171,7 +151,7 @@ static int stage_generate(const char *model, const Template *tpl, const Instruct
     fileio_path(path, path_size, dir, "generations.jsonl");
     char partial[PATH_BUF + 16];
     snprintf(partial, sizeof partial, "%s.partial", path);
-    if (exists(path)) return 0;
+    if (spawn_exists(path)) return 0;
     cJSON **done = NULL;
     int n_done = 0;
     if (read_done_lines(partial, &done, &n_done) != 0) return -1;
@@ -187,7 +167,7 @@ static int stage_generate(const char *model, const Template *tpl, const Instruct
     int rc = f ? 0 : -1;
     if (!f) fprintf(stderr, "cutkit align-online: cannot open %s: %s\n", partial, strerror(errno));
     OnlineGenerateOptions g = {opt.max_tokens, opt.temperature, opt.top_p, opt.seed};
-    for (int i = n_done; rc == 0 && i < opt.per_iteration && !stop_requested; i++) {
+    for (int i = n_done; rc == 0 && i < opt.per_iteration && !spawn_stop_requested; i++) {
         int index = first + i;
         const char *instruction = pool->instructions[index % pool->n];
         char *response = NULL;
@@ -208,7 +188,7 @@ static int stage_generate(const char *model, const Template *tpl, const Instruct
     if (isatty(2)) fprintf(stderr, "\n");
     if (f) fclose(f);
     lm_close(&lm);
-    if (rc == 0 && !stop_requested && rename(partial, path) != 0) rc = -1;
+    if (rc == 0 && !spawn_stop_requested && rename(partial, path) != 0) rc = -1;
     return rc;
 }
 
@@ -239,7 +219,7 @@ static int stage_judge(const OnlineJudge *judge, const char *generations, const 
     cJSON **gen = NULL, **done = NULL, **failed = NULL;
     int n_gen = 0, n_done = 0, n_failed = 0, rc = 0;
     memset(counts, 0, sizeof *counts);
-    if (exists(path)) {
+    if (spawn_exists(path)) {
         rc = read_done_lines(path, &done, &n_done);
         for (int i = 0; rc == 0 && i < n_done; i++) count_item(counts, done[i]);
         if (rc == 0 && read_done_lines(failures, &failed, &n_failed) == 0)
@@ -261,7 +241,7 @@ static int stage_judge(const OnlineJudge *judge, const char *generations, const 
                 strerror(errno));
         rc = -1;
     }
-    for (int i = n_done + n_failed; rc == 0 && i < n_gen && !stop_requested; i++) {
+    for (int i = n_done + n_failed; rc == 0 && i < n_gen && !spawn_stop_requested; i++) {
         const char *instruction = str_field(gen[i], "instruction");
         const char *output = str_field(gen[i], "output");
         if (!instruction || !output) {
@@ -299,7 +279,7 @@ static int stage_judge(const OnlineJudge *judge, const char *generations, const 
     free_items(gen, n_gen);
     free_items(done, n_done);
     free_items(failed, n_failed);
-    if (rc == 0 && !stop_requested && rename(partial, path) != 0) rc = -1;
+    if (rc == 0 && !spawn_stop_requested && rename(partial, path) != 0) rc = -1;
     return rc;
 }
 
@@ -338,16 +318,16 @@ static int stage_train(const char *model, const char *judgments, int n_examples,
     argv[a++] = "--threads", argv[a++] = threads;
     char checkpoints[PATH_BUF];
     fileio_path(checkpoints, sizeof checkpoints, train_dir, "checkpoints");
-    if (exists(checkpoints)) argv[a++] = "--resume"; /* a fresh run directory starts fresh */
+    if (spawn_exists(checkpoints)) argv[a++] = "--resume"; /* a fresh run directory starts fresh */
     if (model) argv[a++] = "--model", argv[a++] = (char *)model;
     if (opt.template_path) argv[a++] = "--template", argv[a++] = (char *)opt.template_path;
     if (opt.lora) argv[a++] = "--lora";
     argv[a] = NULL;
     char marker[PATH_BUF];
     fileio_path(marker, sizeof marker, dir, "trained");
-    if (!exists(marker)) {
+    if (!spawn_exists(marker)) {
         int rc = spawn_self(argv);
-        if (rc != 0 || stop_requested) return -1;
+        if (rc != 0 || spawn_stop_requested) return -1;
         CkError err = {{0}};
         if (fileio_write_atomic(marker, "", 0, &err) != 0) {
             fprintf(stderr, "cutkit align-online: %s\n", err.msg);
@@ -361,7 +341,7 @@ static int stage_train(const char *model, const char *judgments, int n_examples,
     fileio_path(next_model, next_size, dir, "model");
     char config[PATH_BUF];
     fileio_path(config, sizeof config, next_model, "config.json");
-    if (exists(config)) return 0;
+    if (spawn_exists(config)) return 0;
     char *margv[10];
     int m = 0;
     margv[m++] = "merge";
@@ -403,7 +383,7 @@ static int write_summary(void) {
         snprintf(path, sizeof path, "%s/iter-%d/done.json", opt.out, k);
         CkError err = {{0}};
         size_t size;
-        char *text = exists(path) ? fileio_read_text(path, 1 << 20, &size, &err) : NULL;
+        char *text = spawn_exists(path) ? fileio_read_text(path, 1 << 20, &size, &err) : NULL;
         cJSON *obj = text ? cJSON_Parse(text) : NULL;
         free(text);
         if (!obj) break;
@@ -425,7 +405,7 @@ static int write_summary(void) {
 static int done_model(const char *dir, char *model, size_t size) {
     char path[PATH_BUF];
     fileio_path(path, sizeof path, dir, "done.json");
-    if (!exists(path)) return 0;
+    if (!spawn_exists(path)) return 0;
     CkError err = {{0}};
     size_t n;
     char *text = fileio_read_text(path, 1 << 20, &n, &err);
@@ -463,11 +443,7 @@ int cmd_align_online(int argc, char **argv) {
         return 1;
     }
     threads_set(opt.threads);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    spawn_catch_signals();
     if (strlen(opt.out) > PATH_BUF - 128) {
         fprintf(stderr, "cutkit align-online: --out: the path is too long\n");
         online_judge_close(&judge);
@@ -477,23 +453,23 @@ int cmd_align_online(int argc, char **argv) {
     }
     char model[PATH_BUF] = "";
     if (opt.model) snprintf(model, sizeof model, "%s", opt.model);
-    rc = make_dir(opt.out);
-    for (int k = 1; rc == 0 && k <= opt.iterations && !stop_requested; k++) {
+    rc = spawn_make_dir("align-online", opt.out);
+    for (int k = 1; rc == 0 && k <= opt.iterations && !spawn_stop_requested; k++) {
         char dir[PATH_BUF], generations[PATH_BUF], judgments[PATH_BUF];
         snprintf(dir, sizeof dir, "%s/iter-%d", opt.out, k);
         int done = done_model(dir, model, sizeof model);
         if (done < 0) rc = -1;
         if (done != 0) continue;
-        if ((rc = make_dir(dir)) != 0) break;
+        if ((rc = spawn_make_dir("align-online", dir)) != 0) break;
         fprintf(stderr, "iteration %d/%d (%s): generating %d responses\n", k, opt.iterations,
                 model[0] ? model : "embedded:stories260K", opt.per_iteration);
         JudgeCounts counts;
         const char *current = model[0] ? model : NULL;
         if (stage_generate(current, &tpl, &pool, (k - 1) * opt.per_iteration, dir, generations,
                            sizeof generations) != 0 ||
-            stop_requested ||
+            spawn_stop_requested ||
             stage_judge(&judge, generations, dir, judgments, sizeof judgments, &counts) != 0 ||
-            stop_requested) {
+            spawn_stop_requested) {
             rc = -1;
             break;
         }
@@ -519,11 +495,11 @@ int cmd_align_online(int argc, char **argv) {
         }
         snprintf(model, sizeof model, "%s", next);
     }
-    if (rc == 0 || stop_requested) write_summary();
+    if (rc == 0 || spawn_stop_requested) write_summary();
     online_judge_close(&judge);
     online_instructions_free(&pool);
     template_free(&tpl);
-    if (stop_requested) {
+    if (spawn_stop_requested) {
         fprintf(stderr, "cutkit align-online: interrupted; rerun the same command to resume\n");
         return 130;
     }

@@ -18,12 +18,9 @@
  * Every stage leaves a marker in OUT, so an interrupted demo continues where it stopped. */
 #include <cjson/cJSON.h>
 
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "commands.h"
 #include "annotations.h"
@@ -31,6 +28,7 @@
 #include "fileio.h"
 #include "outputs.h"
 #include "spawn.h"
+#include "strbuf.h"
 #include "synth.h"
 #include "templates.h"
 #include "threads.h"
@@ -108,40 +106,6 @@ static const DemoRun RUNS[] = {
 };
 #define N_RUNS (int)(sizeof RUNS / sizeof RUNS[0])
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
-}
-
-static int exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-static int make_dir(const char *path) {
-    if (mkdir(path, 0777) == 0 || errno == EEXIST) return 0;
-    fprintf(stderr, "cutkit demo: cannot create %s: %s\n", path, strerror(errno));
-    return -1;
-}
-
-static int mark(const char *dir, const char *name) {
-    char path[PATH_BUF];
-    CkError err = {{0}};
-    if (fileio_path(path, sizeof path, dir, name) != 0 ||
-        fileio_write_atomic(path, "", 0, &err) != 0) {
-        fprintf(stderr, "cutkit demo: %s\n", err.msg[0] ? err.msg : "path too long");
-        return -1;
-    }
-    return 0;
-}
-
-static int marked(const char *dir, const char *name) {
-    char path[PATH_BUF];
-    return fileio_path(path, sizeof path, dir, name) == 0 && exists(path);
-}
-
 /* Writes records as a prompt/response corpus (corpus.h's JSONL): the plain prompt, or for
  * a negative with with_judgment the judgment prompt; which records by keep. */
 typedef enum { KEEP_POSITIVES, KEEP_ALL } Keep;
@@ -149,9 +113,8 @@ typedef enum { KEEP_POSITIVES, KEEP_ALL } Keep;
 static int write_corpus(const char *path, const SynthRecord *records, int n, Keep keep,
                         int with_judgment) {
     CkError err = {{0}};
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    int rc = buf ? 0 : -1;
+    StrBuf buf = {0};
+    int rc = strbuf_put(&buf, "", 0);
     for (int i = 0; rc == 0 && i < n; i++) {
         const SynthRecord *r = &records[i];
         if (keep == KEEP_POSITIVES && r->judgment) continue;
@@ -164,26 +127,13 @@ static int write_corpus(const char *path, const SynthRecord *records, int n, Kee
         char *line = prompt ? cJSON_PrintUnformatted(obj) : NULL;
         cJSON_Delete(obj);
         free(prompt);
-        size_t need = line ? strlen(line) + 1 : 0;
-        if (line && len + need + 1 > cap) {
-            char *grown = realloc(buf, cap = 2 * (len + need + 1));
-            if (grown)
-                buf = grown;
-            else
-                rc = -1;
-        }
-        if (!line) rc = -1;
-        if (rc == 0) {
-            memcpy(buf + len, line, need - 1);
-            len += need;
-            buf[len - 1] = '\n';
-        }
+        rc = line && strbuf_puts(&buf, line) == 0 && strbuf_put(&buf, "\n", 1) == 0 ? 0 : -1;
         free(line);
     }
-    if (rc == 0 && fileio_write_atomic(path, buf, len, &err) != 0) rc = -1;
+    if (rc == 0 && fileio_write_atomic(path, buf.p, buf.n, &err) != 0) rc = -1;
     if (rc != 0)
         fprintf(stderr, "cutkit demo: %s: %s\n", path, err.msg[0] ? err.msg : "out of memory");
-    free(buf);
+    strbuf_free(&buf);
     return rc;
 }
 
@@ -208,12 +158,12 @@ static int stage_world(const DemoSize *z, SynthWorld *mixed, SynthWorld *offline
         fprintf(stderr, "cutkit demo: %s\n", err.msg);
         return -1;
     }
-    if (marked(opt.out, "world.done")) return 0;
+    if (spawn_marked(opt.out, "world.done")) return 0;
     const char *names[2] = {"world-mixed", "world-offline"};
     const SynthWorld *worlds[2] = {mixed, offline};
     for (int k = 0; k < 2; k++) {
         fileio_path(dir, sizeof dir, opt.out, names[k]);
-        if (make_dir(dir) != 0 || synth_write(worlds[k], dir, &err) != 0) {
+        if (spawn_make_dir("demo", dir) != 0 || synth_write(worlds[k], dir, &err) != 0) {
             fprintf(stderr, "cutkit demo: %s\n", err.msg);
             return -1;
         }
@@ -232,13 +182,13 @@ static int stage_world(const DemoSize *z, SynthWorld *mixed, SynthWorld *offline
                 return -1;
         }
     }
-    return mark(opt.out, "world.done");
+    return spawn_mark("demo", opt.out, "world.done");
 }
 
 /* Runs `cutkit train` into run_dir unless it finished before. */
 static int train(const char *run_dir, char *const *args) {
-    if (marked(run_dir, "trained")) return 0;
-    if (make_dir(run_dir) != 0) return -1;
+    if (spawn_marked(run_dir, "trained")) return 0;
+    if (spawn_make_dir("demo", run_dir) != 0) return -1;
     char checkpoints[PATH_BUF];
     fileio_path(checkpoints, sizeof checkpoints, run_dir, "checkpoints");
     char *argv[64];
@@ -247,10 +197,10 @@ static int train(const char *run_dir, char *const *args) {
     for (int i = 0; args[i] && a < 60; i++) argv[a++] = args[i];
     argv[a++] = "--out";
     argv[a++] = (char *)run_dir;
-    if (exists(checkpoints)) argv[a++] = "--resume";
+    if (spawn_exists(checkpoints)) argv[a++] = "--resume";
     argv[a] = NULL;
-    if (spawn_self(argv) != 0 || stop_requested) return -1;
-    return mark(run_dir, "trained");
+    if (spawn_self(argv) != 0 || spawn_stop_requested) return -1;
+    return spawn_mark("demo", run_dir, "trained");
 }
 
 static int write_config(const char *run_dir, const char *label, const char *setting,
@@ -314,7 +264,7 @@ static int write_winrate(const char *annotations, const char *path) {
  * test negatives (`cutkit contrast`). */
 static int evaluate(const char *run_dir, const char *model, const char *reference,
                     const SynthWorld *w, const DemoSize *z) {
-    if (marked(run_dir, "evaluated")) return 0;
+    if (spawn_marked(run_dir, "evaluated")) return 0;
     char eval_dir[PATH_BUF], outputs[PATH_BUF], annotations[PATH_BUF], path[PATH_BUF],
         world[PATH_BUF], tpl[PATH_BUF], test[PATH_BUF], limit[32], tokens[32], seed[32];
     fileio_path(eval_dir, sizeof eval_dir, run_dir, "eval");
@@ -327,7 +277,7 @@ static int evaluate(const char *run_dir, const char *model, const char *referenc
     snprintf(limit, sizeof limit, "%d", z->eval_items);
     snprintf(tokens, sizeof tokens, "%d", z->max_tokens);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)opt.seed);
-    if (make_dir(eval_dir) != 0) return -1;
+    if (spawn_make_dir("demo", eval_dir) != 0) return -1;
     const char *name = strrchr(run_dir, '/') ? strrchr(run_dir, '/') + 1 : run_dir;
     char *gen[] = {"eval",        "generate",   "--instructions", path,      "--template",
                    tpl,           "--out",      outputs,          "--model", (char *)model,
@@ -375,7 +325,7 @@ static int evaluate(const char *run_dir, const char *model, const char *referenc
         "contrast", "--judgments",   test,       "--template",  tpl,       "--model", (char *)model,
         "--out",    (char *)run_dir, "--lambda", "1.1,1.5,2,4", "--limit", limit,     NULL};
     if (spawn_self(contrast) != 0) return -1;
-    return mark(run_dir, "evaluated");
+    return spawn_mark("demo", run_dir, "evaluated");
 }
 
 int cmd_demo(int argc, char **argv) {
@@ -394,11 +344,7 @@ int cmd_demo(int argc, char **argv) {
         return 2;
     }
     threads_set(opt.threads);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    spawn_catch_signals();
     double t0 = timer_seconds();
     SynthWorld mixed = {0}, offline = {0};
     char runs[PATH_BUF], warm[PATH_BUF], warm_model[PATH_BUF], path[PATH_BUF];
@@ -415,7 +361,8 @@ int cmd_demo(int argc, char **argv) {
     fileio_path(warm, sizeof warm, runs, "warmup");
     fileio_path(warm_model, sizeof warm_model, warm, "model");
     fprintf(stderr, "cutkit demo (%s) in %s\n[1/5] the synthetic world\n", opt.size, opt.out);
-    rc = make_dir(opt.out) || stage_world(z, &mixed, &offline) || make_dir(runs);
+    rc = spawn_make_dir("demo", opt.out) || stage_world(z, &mixed, &offline) ||
+         spawn_make_dir("demo", runs);
     if (rc == 0) {
         fprintf(stderr, "[2/5] warm-up fine-tune (%s updates of %s)\n", wsteps, wbatch);
         fileio_path(path, sizeof path, opt.out, "world-mixed/corpus-warmup.jsonl");
@@ -425,7 +372,7 @@ int cmd_demo(int argc, char **argv) {
                         threads,     NULL};
         rc = train(warm, args) || write_config(warm, "warm-up", "-", "base", 0, 0, 1e-3);
     }
-    for (int i = 0; rc == 0 && i < N_RUNS && !stop_requested; i++) {
+    for (int i = 0; rc == 0 && i < N_RUNS && !spawn_stop_requested; i++) {
         const DemoRun *r = &RUNS[i];
         char run_dir[PATH_BUF], data[PATH_BUF], world[PATH_BUF], lambda[32], alpha[32],
             tpl[PATH_BUF];
@@ -459,13 +406,13 @@ int cmd_demo(int argc, char **argv) {
              write_config(run_dir, r->name, r->setting, cut ? "cut" : r->method, r->lambda,
                           r->alpha, 5e-4);
     }
-    if (rc == 0 && !stop_requested) {
+    if (rc == 0 && !spawn_stop_requested) {
         fprintf(stderr, "[4/5] evaluating %d models on %d test instructions\n", N_RUNS + 1,
                 z->eval_items);
         char reference[PATH_BUF];
         fileio_path(reference, sizeof reference, warm, "eval/model_outputs.json");
         rc = evaluate(warm, warm_model, NULL, &mixed, z);
-        for (int i = 0; rc == 0 && i < N_RUNS && !stop_requested; i++) {
+        for (int i = 0; rc == 0 && i < N_RUNS && !spawn_stop_requested; i++) {
             char run_dir[PATH_BUF], model[PATH_BUF];
             fileio_path(run_dir, sizeof run_dir, runs, RUNS[i].name);
             fileio_path(model, sizeof model, run_dir, "model");
@@ -474,7 +421,7 @@ int cmd_demo(int argc, char **argv) {
     }
     char report[PATH_BUF];
     fileio_path(report, sizeof report, opt.out, "report");
-    if (rc == 0 && !stop_requested) {
+    if (rc == 0 && !spawn_stop_requested) {
         fprintf(stderr, "[5/5] the report\n");
         char *argv[N_RUNS + 8];
         char dirs[N_RUNS + 1][PATH_BUF];
@@ -495,7 +442,7 @@ int cmd_demo(int argc, char **argv) {
     }
     synth_world_free(&mixed);
     synth_world_free(&offline);
-    if (stop_requested) {
+    if (spawn_stop_requested) {
         fprintf(stderr, "cutkit demo: interrupted; rerun the same command to resume\n");
         return 130;
     }

@@ -12,7 +12,6 @@
 #include <csv.h>
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,18 +52,6 @@ static const CommandSpec SPEC = {
 
 const CommandSpec *cmd_sweep_spec(void) {
     return &SPEC;
-}
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
-}
-
-static int exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0;
 }
 
 /* A grid value as a flag value and a folder-name fragment ("1.1", "cosine", "true"). */
@@ -168,7 +155,7 @@ static int run_evaluation(const cJSON *cmd, int i, const char *dir) {
     char file[48];
     snprintf(file, sizeof file, "evaluate-%d.done", i);
     fileio_path(marker, sizeof marker, dir, file);
-    if (exists(marker)) return 0;
+    if (spawn_exists(marker)) return 0;
     int n = cJSON_GetArraySize(cmd), rc = 0;
     char **argv = calloc((size_t)n + 1, sizeof(char *));
     for (int a = 0; argv && a < n && rc == 0; a++) {
@@ -189,7 +176,7 @@ static int run_evaluation(const cJSON *cmd, int i, const char *dir) {
     for (int a = 0; argv && a < n; a++) free(argv[a]);
     free(argv);
     CkError err = {{0}};
-    if (rc == 0 && !stop_requested && fileio_write_atomic(marker, "", 0, &err) != 0) rc = -1;
+    if (rc == 0 && !spawn_stop_requested && fileio_write_atomic(marker, "", 0, &err) != 0) rc = -1;
     return rc;
 }
 
@@ -197,7 +184,7 @@ static int run_evaluation(const cJSON *cmd, int i, const char *dir) {
 static int run_point(const cJSON *spec, const cJSON *settings, const char *dir) {
     char path[PATH_BUF], marker[PATH_BUF];
     fileio_path(marker, sizeof marker, dir, "done");
-    if (exists(marker)) return 0;
+    if (spawn_exists(marker)) return 0;
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "cutkit sweep: cannot create %s: %s\n", dir, strerror(errno));
         return -1;
@@ -206,20 +193,20 @@ static int run_point(const cJSON *spec, const cJSON *settings, const char *dir) 
     if (write_json(path, settings) != 0) return -1;
     char trained[PATH_BUF];
     fileio_path(trained, sizeof trained, dir, "trained");
-    if (!exists(trained)) {
+    if (!spawn_exists(trained)) {
         /* --resume only once a checkpoint exists: a fresh point starts fresh */
         char checkpoints[PATH_BUF];
         fileio_path(checkpoints, sizeof checkpoints, dir, "checkpoints");
         char *argv[] = {"train", "--settings", path,
-                        "--out", (char *)dir,  exists(checkpoints) ? "--resume" : NULL,
+                        "--out", (char *)dir,  spawn_exists(checkpoints) ? "--resume" : NULL,
                         NULL};
-        if (spawn_self(argv) != 0 || stop_requested) return -1;
+        if (spawn_self(argv) != 0 || spawn_stop_requested) return -1;
         CkError err = {{0}};
         if (fileio_write_atomic(trained, "", 0, &err) != 0) return -1;
     }
     const cJSON *evaluate = cJSON_GetObjectItemCaseSensitive(spec, "evaluate");
     for (int i = 0; i < cJSON_GetArraySize(evaluate); i++)
-        if (run_evaluation(cJSON_GetArrayItem(evaluate, i), i, dir) != 0 || stop_requested)
+        if (run_evaluation(cJSON_GetArrayItem(evaluate, i), i, dir) != 0 || spawn_stop_requested)
             return -1;
     CkError err = {{0}};
     return fileio_write_atomic(marker, "", 0, &err);
@@ -236,7 +223,7 @@ static void summarize_steps(const char *dir, StepSummary *s) {
     fileio_path(path, sizeof path, dir, "steps.jsonl");
     CkError err = {{0}};
     size_t size = 0;
-    char *text = exists(path) ? fileio_read_text(path, (size_t)1 << 30, &size, &err) : NULL;
+    char *text = spawn_exists(path) ? fileio_read_text(path, (size_t)1 << 30, &size, &err) : NULL;
     double window[10];
     int n_window = 0;
     for (char *line = text; line && *line;) {
@@ -299,7 +286,9 @@ static int write_summary(const cJSON *spec, int points) {
         cJSON_Delete(s);
         StepSummary st;
         summarize_steps(dir, &st);
-        const char *state = exists(marker) ? "done" : exists(dir) ? "partial" : "pending";
+        const char *state = spawn_exists(marker) ? "done"
+                            : spawn_exists(dir)  ? "partial"
+                                                 : "pending";
         fprintf(f, "%s,%d,%.6f,%.6f,%.6f,%.6f\n", state, st.steps, st.loss, st.loss_mle, st.loss_ul,
                 st.flagged_fraction);
     }
@@ -339,13 +328,9 @@ int cmd_sweep(int argc, char **argv) {
         cJSON_Delete(spec);
         return 1;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    spawn_catch_signals();
     int failed = 0;
-    for (int p = 0; p < points && !stop_requested; p++) {
+    for (int p = 0; p < points && !spawn_stop_requested; p++) {
         char name[1024], dir[PATH_BUF], marker[PATH_BUF];
         cJSON *s = point_settings(spec, p, name, sizeof name);
         if (fileio_path(dir, sizeof dir, opt.out, name) != 0 || strlen(dir) > PATH_BUF - 64) {
@@ -355,12 +340,12 @@ int cmd_sweep(int argc, char **argv) {
             return 1;
         }
         fileio_path(marker, sizeof marker, dir, "done");
-        int done = exists(marker);
+        int done = spawn_exists(marker);
         fprintf(stderr, "point %d/%d %s: %s\n", p + 1, points, name,
                 done          ? "done, skipped"
                 : opt.dry_run ? "to do"
                               : "running");
-        if (!done && !opt.dry_run && run_point(spec, s, dir) != 0 && !stop_requested) {
+        if (!done && !opt.dry_run && run_point(spec, s, dir) != 0 && !spawn_stop_requested) {
             fprintf(stderr, "cutkit sweep: point %s failed; the others go on\n", name);
             failed++;
         }
@@ -368,7 +353,7 @@ int cmd_sweep(int argc, char **argv) {
     }
     rc = opt.dry_run ? 0 : write_summary(spec, points);
     cJSON_Delete(spec);
-    if (stop_requested) {
+    if (spawn_stop_requested) {
         fprintf(stderr, "cutkit sweep: interrupted; rerun the same command to resume\n");
         return 130;
     }

@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+
+#include "fileio.h"
 
 extern char **environ;
 
@@ -36,4 +39,46 @@ int spawn_self(char *const argv[]) {
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return -1;
+}
+
+volatile sig_atomic_t spawn_stop_requested;
+
+static void on_signal(int sig) {
+    (void)sig;
+    spawn_stop_requested = 1;
+}
+
+void spawn_catch_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int spawn_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int spawn_make_dir(const char *command, const char *path) {
+    if (mkdir(path, 0777) == 0 || errno == EEXIST) return 0;
+    fprintf(stderr, "cutkit %s: cannot create %s: %s\n", command, path, strerror(errno));
+    return -1;
+}
+
+int spawn_marked(const char *dir, const char *name) {
+    char path[4200];
+    return fileio_path(path, sizeof path, dir, name) == 0 && spawn_exists(path);
+}
+
+int spawn_mark(const char *command, const char *dir, const char *name) {
+    char path[4200];
+    CkError err = {{0}};
+    if (fileio_path(path, sizeof path, dir, name) != 0 ||
+        fileio_write_atomic(path, "", 0, &err) != 0) {
+        fprintf(stderr, "cutkit %s: %s\n", command, err.msg[0] ? err.msg : "path too long");
+        return -1;
+    }
+    return 0;
 }

@@ -9,6 +9,7 @@
 
 #include "fileio.h"
 #include "rng.h"
+#include "strbuf.h"
 
 const char SYNTH_PROMPT_NO_INPUT[] = "Task: {instruction}\nStory:";
 const char SYNTH_PROMPT_NO_INPUT_JUDGE[] = "Task: {instruction}\nJudgment: {judgment}\nStory:";
@@ -49,34 +50,14 @@ SynthOptions synth_default_options(void) {
 
 /* ---- rendering ---- */
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-} Buf;
-
-static int buf_put(Buf *b, const char *s, size_t k) {
-    if (b->n + k + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + k + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, k);
-    b->n += k;
-    b->p[b->n] = '\0';
-    return 0;
-}
-
 /* Renders story `story` with the shown values (shown->v) into a malloc'd string; the spans of
  * the slots of kinds whose shown value differs from facts->v are appended to spans (at most
  * max_spans) and counted in *n_spans. */
 static char *render(int story, const SynthFacts *facts, const SynthFacts *shown, SynthSpan *spans,
                     int max_spans, int *n_spans) {
-    Buf b = {NULL, 0, 0};
+    StrBuf b = {0};
     const int girl = facts->girl;
-    int rc = buf_put(&b, "", 0);
+    int rc = strbuf_put(&b, "", 0);
     *n_spans = 0;
     for (const char *s = STORIES[story]; rc == 0 && *s;) {
         if (*s == '[' || *s == ']') {
@@ -87,7 +68,7 @@ static char *render(int story, const SynthFacts *facts, const SynthFacts *shown,
         }
         if (*s != '{') {
             size_t k = strcspn(s, "{[]");
-            rc = buf_put(&b, s, k);
+            rc = strbuf_put(&b, s, k);
             s += k;
             continue;
         }
@@ -113,7 +94,7 @@ static char *render(int story, const SynthFacts *facts, const SynthFacts *shown,
             w = girl ? "her" : "him"; /* 'M' */
         if (kind >= 0 && shown->v[kind] != facts->v[kind] && *n_spans < max_spans)
             spans[(*n_spans)++] = (SynthSpan){(int)b.n, (int)(b.n + strlen(w))};
-        rc = buf_put(&b, w, strlen(w));
+        rc = strbuf_put(&b, w, strlen(w));
     }
     if (rc != 0) {
         free(b.p);
@@ -365,12 +346,12 @@ static int write_text(const char *dir, const char *name, const char *text, CkErr
 
 static int write_jsonl(const SynthWorld *w, SynthSplit s, const char *dir, const char *name,
                        CkError *err) {
-    Buf b = {NULL, 0, 0};
-    int rc = buf_put(&b, "", 0);
+    StrBuf b = {0};
+    int rc = strbuf_put(&b, "", 0);
     for (int i = 0; rc == 0 && i < w->n[s]; i++) {
         char *line = synth_record_json(&w->records[s][i]);
-        rc = line ? buf_put(&b, line, strlen(line)) : -1;
-        if (rc == 0) rc = buf_put(&b, "\n", 1);
+        rc = line ? strbuf_put(&b, line, strlen(line)) : -1;
+        if (rc == 0) rc = strbuf_put(&b, "\n", 1);
         free(line);
     }
     if (rc != 0) {

@@ -8,6 +8,7 @@
 
 #include "fileio.h"
 #include "judge.h"
+#include "strbuf.h"
 
 /* Keep identical to eval/templates/pairwise_ab.json (tests/test_judge.c checks). */
 const char PAIRWISE_TEMPLATE_DEFAULT_JSON[] =
@@ -31,35 +32,15 @@ static char *dup_str(const char *s) {
     return d;
 }
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-} Buf;
-
-static int put(Buf *b, const char *s, size_t k) {
-    if (b->n + k + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->n + k + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, k);
-    b->n += k;
-    b->p[b->n] = '\0';
-    return 0;
-}
-
 char *pairwise_template_format(const char *fmt, const char *instruction, const char *output_1,
                                const char *output_2, CkError *err) {
     static const char *const names[3] = {"instruction", "output_1", "output_2"};
     const char *values[3] = {instruction, output_1, output_2};
-    Buf b = {0};
-    int rc = put(&b, "", 0);
+    StrBuf b = {0};
+    int rc = strbuf_put(&b, "", 0);
     for (const char *s = fmt; rc == 0 && *s;) {
         if ((s[0] == '{' && s[1] == '{') || (s[0] == '}' && s[1] == '}')) {
-            rc = put(&b, s, 1);
+            rc = strbuf_put(&b, s, 1);
             s += 2;
         } else if (*s == '}') {
             ck_fail(err, "single '}' at byte %zu of the pairwise template", (size_t)(s - fmt));
@@ -81,12 +62,12 @@ char *pairwise_template_format(const char *fmt, const char *instruction, const c
                             (size_t)(s - fmt));
                 rc = 1;
             } else {
-                rc = put(&b, values[which], strlen(values[which]));
+                rc = strbuf_put(&b, values[which], strlen(values[which]));
                 s = end + 1;
             }
         } else {
             size_t k = strcspn(s, "{}");
-            rc = put(&b, s, k);
+            rc = strbuf_put(&b, s, k);
             s += k;
         }
     }

@@ -9,6 +9,7 @@
 
 #include "fileio.h"
 #include "generate.h"
+#include "strbuf.h"
 #include "subprocess.h"
 #include "synth.h"
 
@@ -95,27 +96,17 @@ void online_instructions_free(InstructionPool *pool) {
 }
 
 typedef struct {
-    char *buf;
-    size_t len, cap;
+    StrBuf text;
     int failed;
 } TextSink;
 
 static int sink_piece(void *ctx, int token, const char *piece, size_t len) {
     (void)token;
     TextSink *s = ctx;
-    if (s->len + len + 1 > s->cap) {
-        size_t cap = (s->cap ? s->cap * 2 : 256) + len;
-        char *grown = realloc(s->buf, cap);
-        if (!grown) {
-            s->failed = 1;
-            return 1;
-        }
-        s->buf = grown;
-        s->cap = cap;
+    if (strbuf_put(&s->text, piece, len) != 0) {
+        s->failed = 1;
+        return 1;
     }
-    memcpy(s->buf + s->len, piece, len);
-    s->len += len;
-    s->buf[s->len] = '\0';
     return 0;
 }
 
@@ -130,17 +121,16 @@ int online_generate(const LanguageModel *lm, const Template *tpl, const char *in
     int rc =
         generate_text(&lm->model, &lm->tokenizer, prompt, &g, sink_piece, &sink, NULL, &stats, err);
     free(prompt);
-    if (rc == 0 && sink.failed) rc = ck_fail(err, "out of memory");
+    if (rc == 0 && (sink.failed || strbuf_put(&sink.text, "", 0) != 0))
+        rc = ck_fail(err, "out of memory");
     if (rc != 0) {
-        free(sink.buf);
+        strbuf_free(&sink.text);
         return -1;
     }
-    if (!sink.buf) sink.buf = calloc(1, 1);
-    if (!sink.buf) return ck_fail(err, "out of memory");
     /* A model that goes on to write a second example stops being an answer there. */
-    char *split = tpl->response_split[0] ? strstr(sink.buf, tpl->response_split) : NULL;
+    char *split = tpl->response_split[0] ? strstr(sink.text.p, tpl->response_split) : NULL;
     if (split) *split = '\0';
-    *response = sink.buf;
+    *response = sink.text.p;
     return 0;
 }
 
