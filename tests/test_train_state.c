@@ -392,7 +392,12 @@ static void test_checkpoint_protocol(void **state) {
     char dir[700], want[700];
     int64_t step = -1;
 
-    assert_int_equal(checkpoint_find_latest(root, dir, sizeof dir, &step, &err), -1);
+    /* a run that never saved has nothing to resume from; a root that is a file is an error */
+    assert_int_equal(checkpoint_find_latest(root, dir, sizeof dir, &step, &err), 0);
+    char not_dir[720];
+    snprintf(not_dir, sizeof not_dir, "%s/ckpt-is-a-file", tmp);
+    assert_int_equal(test_write_file(not_dir, "x", 1), 0);
+    assert_int_equal(checkpoint_find_latest(not_dir, dir, sizeof dir, &step, &err), -1);
     for (int64_t s = 10; s <= 30; s += 10) {
         ts.step = s;
         params[0] = (float)s;
