@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fastmath.h"
 #include "matmul.h"
 
 /* ---------------------------------------------------------------------------------------- */
@@ -146,7 +147,9 @@ int loglik_scorer_init(LoglikScorer *s, const Model *m, const LoraAdapters *lora
     s->stage = malloc(sizeof(float) * (size_t)s->block_rows * c->dim);
     s->logits = malloc(sizeof(float) * (size_t)s->block_rows * c->vocab_size);
     s->targets = malloc(sizeof(int) * (size_t)max_tokens);
-    s->offsets = malloc(sizeof(int) * (size_t)(max_seqs + 1));
+    /* one offset per sequence: packed requests (max_seqs) or branches (one token or more) */
+    s->max_offsets = max_seqs > max_tokens ? max_seqs : max_tokens;
+    s->offsets = malloc(sizeof(int) * (size_t)(s->max_offsets + 1));
     s->tokens = malloc(sizeof(int) * (size_t)max_tokens);
     s->greedy = malloc(sizeof(int) * (size_t)max_tokens);
     s->lp = malloc(sizeof(double) * (size_t)max_tokens);
@@ -158,21 +161,17 @@ int loglik_scorer_init(LoglikScorer *s, const Model *m, const LoraAdapters *lora
     return 0;
 }
 
-/* The maximum of z[0..V), the index of its first occurrence, and log sum exp(z - max), summed
- * in double in index order. */
-static void row_stats(const float *z, int V, float *max, int *argmax, double *log_sum) {
-    float m = z[0];
+/* The maximum of z[0..V), the index of its first occurrence, and log sum exp(z - max) with the
+ * double sum of fastmath.h (the kernels every softmax of cutkit shares; vectorised, unlike a
+ * loop of expf calls, which took a tenth of the scoring time). z is overwritten by the
+ * exponentials, so the caller reads what it needs of z first. */
+static void row_stats(float *z, int V, float *max, int *argmax, double *log_sum) {
+    const float m = max_of(z, V);
     int am = 0;
-    for (int j = 1; j < V; j++)
-        if (z[j] > m) { /* strict: ties keep the first maximum, as numpy/torch argmax */
-            m = z[j];
-            am = j;
-        }
-    double sum = 0.0;
-    for (int j = 0; j < V; j++) sum += expf(z[j] - m);
+    while (am + 1 < V && !(z[am] == m)) am++; /* the first maximum, as numpy/torch argmax */
     *max = m;
     *argmax = am;
-    *log_sum = log(sum);
+    *log_sum = log(exp_and_sum(z, z, V, m));
 }
 
 /* For every packed position i of the last forward with s->targets[i] >= 0: s->lp[i] =
@@ -195,13 +194,14 @@ static void classify(LoglikScorer *s) {
         matmul_forward(s->logits, s->stage, wcls, count, C, V);
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < count; r++) {
-            const float *z = s->logits + (size_t)r * V;
+            float *z = s->logits + (size_t)r * V;
             float m;
             int am;
             double lse;
+            const int t = s->targets[rows[r]];
+            const float zt = z[t];
             row_stats(z, V, &m, &am, &lse);
-            int t = s->targets[rows[r]];
-            s->lp[rows[r]] = ((double)z[t] - m) - lse;
+            s->lp[rows[r]] = ((double)zt - m) - lse;
             s->greedy[rows[r]] = am == t;
         }
     }
@@ -257,45 +257,66 @@ static int score_separately(LoglikScorer *s, const LoglikRequest *reqs, const in
 }
 
 /* Scores the requests idx[0..m), which all start with the same n_ctx context tokens and need
- * no truncation: the context once into the cache, then each continuation after it. */
+ * no truncation. The prefix is the context minus its last token; every request is a branch
+ * after it: the last context token followed by the continuation without its last token, so
+ * that each branch's rows predict exactly its continuation (the first token included, hence
+ * one classifier pass for all). When the prefix and all branches fit the activations they run
+ * as one tree (model_forward_tree: one pass over the weights); otherwise the prefix goes once
+ * into the cache and the branches follow in as few batched forwards as fit
+ * (model_forward_branches). */
 static int score_shared(LoglikScorer *s, const LoglikRequest *reqs, const int *idx, int m,
                         LoglikResult *out, CkError *err) {
     const LoglikRequest *r0 = &reqs[idx[0]];
-    const int n_ctx = r0->n_ctx, V = s->model->config.vocab_size;
-    const int C = s->model->config.dim;
+    const int prefix_len = r0->n_ctx - 1;
+    long total = prefix_len;
+    for (int q = 0; q < m; q++) total += reqs[idx[q]].n_cont;
+    const int tree = prefix_len > 0 && total <= s->act.max_tokens && m < s->max_offsets;
     s->cache.len = 0;
-    int off[2] = {0, n_ctx};
-    TokenBatch b = {1, off, r0->tokens};
-    if (model_forward(s->model, &s->act, &b, &s->cache, s->lora, err) != 0) return -1;
-    /* the last context position predicts every continuation's first token */
-    memcpy(s->stage, s->act.xn_final + (size_t)(n_ctx - 1) * C, sizeof(float) * (size_t)C);
-    matmul_forward(s->logits, s->stage, model_param(s->model, PARAM_WCLS, 0), 1, C, V);
-    float mx;
-    int am;
-    double lse;
-    row_stats(s->logits, V, &mx, &am, &lse);
-    for (int q = 0; q < m; q++) {
-        const LoglikRequest *r = &reqs[idx[q]];
-        int t = r->tokens[n_ctx];
-        out[idx[q]].logprob = ((double)s->logits[t] - mx) - lse;
-        out[idx[q]].is_greedy = am == t;
-        out[idx[q]].n_tokens = r->n_cont;
-        out[idx[q]].truncated = 0;
+    if (prefix_len > 0 && !tree) {
+        int off[2] = {0, prefix_len};
+        TokenBatch b = {1, off, r0->tokens};
+        if (model_forward(s->model, &s->act, &b, &s->cache, s->lora, err) != 0) return -1;
     }
-    for (int q = 0; q < m; q++) {
-        const LoglikRequest *r = &reqs[idx[q]];
-        if (r->n_cont < 2) continue;
-        int len = r->n_cont - 1;
-        s->cache.len = n_ctx;
-        int coff[2] = {0, len};
-        TokenBatch cb = {1, coff, r->tokens + n_ctx};
-        if (model_forward(s->model, &s->act, &cb, &s->cache, s->lora, err) != 0) return -1;
-        for (int p = 0; p < len; p++) s->targets[p] = r->tokens[n_ctx + p + 1];
+    int q = 0;
+    while (q < m) {
+        int n_seqs = 0, n_tok = 0, first = q;
+        s->offsets[0] = 0;
+        if (tree) { /* sequence 0: the prefix, which predicts nothing */
+            memcpy(s->tokens, r0->tokens, sizeof(int) * (size_t)prefix_len);
+            for (int p = 0; p < prefix_len; p++) s->targets[p] = -1;
+            n_tok = prefix_len;
+            s->offsets[++n_seqs] = n_tok;
+        }
+        const int first_seq = n_seqs;
+        while (q < m && n_seqs < s->max_offsets) {
+            const LoglikRequest *r = &reqs[idx[q]];
+            /* inputs tokens[prefix_len .. n_ctx + n_cont - 1), targets one further */
+            int len = r->n_cont;
+            if (n_seqs > 0 && n_tok + len > s->act.max_tokens) break;
+            for (int p = 0; p < len; p++) {
+                s->tokens[n_tok + p] = r->tokens[prefix_len + p];
+                s->targets[n_tok + p] = r->tokens[prefix_len + p + 1];
+            }
+            n_tok += len;
+            s->offsets[++n_seqs] = n_tok;
+            q++;
+        }
+        TokenBatch b = {n_seqs, s->offsets, s->tokens};
+        int rc = tree ? model_forward_tree(s->model, &s->act, &b, s->lora, err)
+                      : model_forward_branches(s->model, &s->act, &s->cache, prefix_len, &b,
+                                               s->lora, err);
+        if (rc != 0) return -1;
         classify(s);
-        LoglikResult *o = &out[idx[q]];
-        for (int p = 0; p < len; p++) {
-            o->logprob += s->lp[p];
-            o->is_greedy &= s->greedy[p];
+        for (int j = first_seq; j < n_seqs; j++) {
+            LoglikResult *o = &out[idx[first + j - first_seq]];
+            o->logprob = 0.0;
+            o->is_greedy = 1;
+            o->n_tokens = reqs[idx[first + j - first_seq]].n_cont;
+            o->truncated = 0;
+            for (int p = s->offsets[j]; p < s->offsets[j + 1]; p++) {
+                o->logprob += s->lp[p];
+                o->is_greedy &= s->greedy[p];
+            }
         }
     }
     return 0;
@@ -332,7 +353,14 @@ int loglik_score(LoglikScorer *s, const LoglikRequest *reqs, int n, LoglikResult
             rest[n_rest++] = i;
     }
     int rc = 0;
-    if (n_shared > 0) rc = score_shared(s, reqs, shared, n_shared, out, err);
+    if (n_shared > 0) {
+        /* in the automatic mode, a context pass that saves little costs more than it saves */
+        long saved = (long)(n_shared - 1) * (reqs[ref].n_ctx - 1);
+        int worth = s->prefix_reuse == LOGLIK_REUSE_ALWAYS || saved >= LOGLIK_REUSE_MIN_SAVED ||
+                    n_shared > s->max_seqs;
+        rc = worth ? score_shared(s, reqs, shared, n_shared, out, err)
+                   : score_separately(s, reqs, shared, n_shared, out, err);
+    }
     if (rc == 0 && n_rest > 0) rc = score_separately(s, reqs, rest, n_rest, out, err);
     free(shared);
     free(rest);

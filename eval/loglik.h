@@ -15,8 +15,13 @@
  * context_enc, and the request is flagged `fallback` for the caller to warn about.
  *
  * Prefix reuse: requests that share their context tokens (the choices of one question) run
- * the context once into a KV cache, then only each continuation; the results equal the
- * separate passes up to float rounding (tests/test_loglik.c checks 1e-5). */
+ * the context once, and all continuations as branches after it: prefix and branches in one
+ * tree forward (model_forward_tree) when they fit the activations, else the prefix into a KV
+ * cache and the branches in batched forwards (model_forward_branches). The results equal the
+ * separate passes up to float rounding (tests/test_loglik.c checks 1e-5). In the automatic
+ * mode a group is reused when it saves at least LOGLIK_REUSE_MIN_SAVED tokens,
+ * (choices - 1) * (context tokens - 1), or when its choices would not fit one packed forward
+ * anyway; below that the two cost the same within noise (bench/bench_mc.c --context). */
 #ifndef CK_LOGLIK_H
 #define CK_LOGLIK_H
 
@@ -24,6 +29,12 @@
 #include "lora.h"
 #include "model.h"
 #include "tokenizer.h"
+
+/* LoglikScorer.prefix_reuse: never, when it saves enough (see above), always. */
+enum { LOGLIK_REUSE_OFF = 0, LOGLIK_REUSE_AUTO = 1, LOGLIK_REUSE_ALWAYS = 2 };
+
+/* Context tokens a reused group must save, in the automatic mode (measured on stories15M). */
+#define LOGLIK_REUSE_MIN_SAVED 8
 
 /* A context, encoded once for all of its continuations. */
 typedef struct {
@@ -70,21 +81,23 @@ void loglik_request_free(LoglikRequest *r);
 typedef struct {
     const Model *model;
     const LoraAdapters *lora; /* NULL: none */
-    int prefix_reuse;         /* 1: shared contexts run once through a KV cache */
+    int prefix_reuse;         /* LOGLIK_REUSE_*: shared contexts run once */
     int max_seqs;             /* sequences packed into one forward without reuse */
     Activations act;
     KVCache cache;
-    int block_rows; /* classifier rows per GEMM */
-    float *stage;   /* (block_rows, C) gathered classifier inputs */
-    float *logits;  /* (block_rows, V) */
-    int *targets;   /* (act.max_tokens) per packed position, -1 = none */
-    int *offsets;   /* (max_seqs + 1) */
-    int *tokens;    /* (act.max_tokens) packed inputs */
-    int *greedy;    /* (act.max_tokens) */
-    double *lp;     /* (act.max_tokens) */
+    int block_rows;  /* classifier rows per GEMM */
+    float *stage;    /* (block_rows, C) gathered classifier inputs */
+    float *logits;   /* (block_rows, V) */
+    int *targets;    /* (act.max_tokens) per packed position, -1 = none */
+    int max_offsets; /* sequences one forward may pack: max(max_seqs, act.max_tokens) */
+    int *offsets;    /* (max_offsets + 1) */
+    int *tokens;     /* (act.max_tokens) packed inputs */
+    int *greedy;     /* (act.max_tokens) */
+    double *lp;      /* (act.max_tokens) */
 } LoglikScorer;
 
-/* Prepares a scorer for model m (lora may be NULL); max_seqs >= 1. */
+/* Prepares a scorer for model m (lora may be NULL); max_seqs >= 1; prefix_reuse is a
+ * LOGLIK_REUSE_* mode (a true value from a flag means AUTO). */
 int loglik_scorer_init(LoglikScorer *s, const Model *m, const LoraAdapters *lora, int max_seqs,
                        int prefix_reuse, CkError *err);
 
@@ -93,8 +106,9 @@ void loglik_scorer_free(LoglikScorer *s);
 
 /* Scores reqs[0..n) into out[0..n). Each result depends only on its request (and the model):
  * with prefix reuse, the requests whose untruncated inputs start with the first such request's
- * context share one context pass; the others, and all without reuse, are packed max_seqs per
- * forward. Refuses a continuation longer than the model's context. */
+ * context share one context pass (in the AUTO mode when that pays, see above); the others, and
+ * all without reuse, are packed max_seqs per forward. Refuses a continuation longer than the
+ * model's context. */
 int loglik_score(LoglikScorer *s, const LoglikRequest *reqs, int n, LoglikResult *out,
                  CkError *err);
 

@@ -336,6 +336,23 @@ static void attention_head_forward(float *out, float *prob, int ldp, const float
     matmul_strided(0, 0, T, hs, Tk, 1.0f, prob, ldp, v, ldkv, 0.0f, out, ldq);
 }
 
+/* Causal attention of one (branch, head) pair over a shared prefix: the T queries see the P
+ * prefix keys (kp, vp: rows of the cache, or of sequence 0 in a tree) and then the branch's
+ * own keys (k, v).
+ * The two key ranges sit in different buffers, so each product is split in two: scores
+ * [0, P) and [P, P+T) of each prob row (stride ldp >= P + T), then out = P_prefix · V_prefix
+ * + P_own · V_own. */
+static void attention_branch_forward(float *out, float *prob, int ldp, const float *q,
+                                     const float *kp, const float *vp, const float *k,
+                                     const float *v, int ldq, int ldkv, int T, int P, int hs) {
+    const float scale = 1.0f / sqrtf((float)hs);
+    if (P > 0) matmul_strided(0, 1, T, P, hs, scale, q, ldq, kp, ldkv, 0.0f, prob, ldp);
+    matmul_strided(0, 1, T, T, hs, scale, q, ldq, k, ldkv, 0.0f, prob + P, ldp);
+    for (int t = 0; t < T; t++) softmax_causal_row(prob + (size_t)t * ldp, P + t + 1, P + T);
+    if (P > 0) matmul_strided(0, 0, T, hs, P, 1.0f, prob, ldp, vp, ldkv, 0.0f, out, ldq);
+    matmul_strided(0, 0, T, hs, T, 1.0f, prob + P, ldp, v, ldkv, P > 0 ? 1.0f : 0.0f, out, ldq);
+}
+
 /* h_act (N·H) = silu(gate) * up, silu(z) = z σ(z) = z / (1 + e^-z). */
 static void swiglu_forward(float *h_act, const float *gate, const float *up, size_t n) {
 #pragma omp parallel for if (n > PARALLEL_MIN_WORK)
@@ -355,7 +372,8 @@ static void add_inplace(float *y, const float *x, size_t n) {
 
 /* Checks a batch against the model, the activations and the cache; fills positions. */
 static int batch_check(const Model *m, const Activations *a, const TokenBatch *b,
-                       const KVCache *cache, int *positions, CkError *err) {
+                       const KVCache *cache, int prefix_len, int tree, int *positions,
+                       CkError *err) {
     const ModelConfig *c = &m->config;
     if (b->n_seqs <= 0 || b->offsets[0] != 0)
         return ck_fail(err, "empty or malformed batch (%d sequences)", b->n_seqs);
@@ -365,10 +383,11 @@ static int batch_check(const Model *m, const Activations *a, const TokenBatch *b
                        a->max_tokens);
     if (cache && b->n_seqs != 1)
         return ck_fail(err, "a KV cache serves one sequence, not %d", b->n_seqs);
-    int past = cache ? cache->len : 0;
+    int past = cache ? cache->len : prefix_len;
     for (int s = 0; s < b->n_seqs; s++) {
         int len = b->offsets[s + 1] - b->offsets[s];
         if (len <= 0) return ck_fail(err, "sequence %d of the batch is empty", s);
+        if (tree && s == 1) past = b->offsets[1]; /* branches continue sequence 0 */
         if (past + len > c->seq_len)
             return ck_fail(err, "sequence %d needs %d positions; the model has %d", s, past + len,
                            c->seq_len);
@@ -389,21 +408,27 @@ static int batch_check(const Model *m, const Activations *a, const TokenBatch *b
     return 0;
 }
 
-/* The forward pass of both entry points below. In training mode rng (the adapters' dropout
- * stream) draws LoRA dropout masks. */
+/* The forward pass of the entry points below. Attention sees, besides each sequence's own
+ * earlier tokens, either the cache that this one-sequence pass extends (cache), or the first
+ * prefix_len positions of a read-only cache that every sequence continues (prefix), or, with
+ * tree, sequence 0 of the batch, which every other sequence continues, or nothing. In
+ * training mode rng (the adapters' dropout stream) draws LoRA dropout masks. */
 static int forward(const Model *m, Activations *a, const TokenBatch *b, KVCache *cache,
-                   const LoraAdapters *lora, int training, Rng *rng, CkError *err) {
+                   const KVCache *prefix, int prefix_len, int tree, const LoraAdapters *lora,
+                   int training, Rng *rng, CkError *err) {
     const ModelConfig *c = &m->config;
     const int C = c->dim, H = c->hidden_dim, NH = c->n_heads, hs = C / NH;
     const int KV = c->n_kv_heads * hs, group = NH / c->n_kv_heads;
     int *positions = a->positions;
     a->trained = 0; /* until this pass is complete, no backward may use a */
-    if (batch_check(m, a, b, cache, positions, err) != 0) return -1;
+    if (batch_check(m, a, b, cache, prefix ? prefix_len : 0, tree, positions, err) != 0) return -1;
     if (lora && lora_prepare(lora, m, a, training, err) != 0) return -1;
     const int n_tokens = b->offsets[b->n_seqs];
     const size_t N = (size_t)n_tokens;
     const size_t keep = a->keep_per_layer ? 1 : 0;
-    const int past = cache ? cache->len : 0;
+    const int past = cache ? cache->len : prefix ? prefix_len : 0;
+    /* positions before each branch: the shared prefix, in the cache or as sequence 0 */
+    const int branch_past = tree ? b->offsets[1] : past;
     a->n_tokens = n_tokens;
 
     /* x[0] (N, C) = token_embedding[tokens] */
@@ -457,6 +482,18 @@ static int forward(const Model *m, Activations *a, const TokenBatch *b, KVCache 
             const size_t key_row = cache ? 0 : (size_t)off;
             float *prob;
             int ldp;
+            if (prefix || (tree && s > 0)) {
+                /* inference only: the scores go to this thread's scratch */
+                const float *pk = prefix ? prefix->k + (size_t)l * prefix->capacity * KV : k;
+                const float *pv = prefix ? prefix->v + (size_t)l * prefix->capacity * KV : v;
+                prob = a->scratch + (size_t)omp_get_thread_num() * query_rows * a->max_keys;
+                attention_branch_forward(
+                    att_out + (size_t)off * C + (size_t)h * hs, prob, branch_past + T,
+                    q + (size_t)off * C + (size_t)h * hs, pk + (size_t)kvh * hs,
+                    pv + (size_t)kvh * hs, k + (size_t)off * KV + (size_t)kvh * hs,
+                    v + (size_t)off * KV + (size_t)kvh * hs, C, KV, T, branch_past, hs);
+                continue;
+            }
             if (a->keep_per_layer) {
                 prob = a->att_prob + (((size_t)l * NH + h) * N + off) * a->max_keys;
                 ldp = a->max_keys;
@@ -497,14 +534,33 @@ static int forward(const Model *m, Activations *a, const TokenBatch *b, KVCache 
 
 int model_forward(const Model *m, Activations *a, const TokenBatch *b, KVCache *cache,
                   const LoraAdapters *lora, CkError *err) {
-    return forward(m, a, b, cache, lora, 0, NULL, err);
+    return forward(m, a, b, cache, NULL, 0, 0, lora, 0, NULL, err);
+}
+
+int model_forward_branches(const Model *m, Activations *a, const KVCache *prefix, int prefix_len,
+                           const TokenBatch *b, const LoraAdapters *lora, CkError *err) {
+    a->trained = 0;
+    if (!prefix) return ck_fail(err, "branches need a prefix cache");
+    if (prefix->n_layers != m->config.n_layers ||
+        prefix->kv_dim != m->config.n_kv_heads * (m->config.dim / m->config.n_heads))
+        return ck_fail(err, "prefix cache of %d layers x %d does not fit the model (%d x %d)",
+                       prefix->n_layers, prefix->kv_dim, m->config.n_layers,
+                       m->config.n_kv_heads * (m->config.dim / m->config.n_heads));
+    if (prefix_len < 0 || prefix_len > prefix->len)
+        return ck_fail(err, "prefix of %d positions; the cache holds %d", prefix_len, prefix->len);
+    return forward(m, a, b, NULL, prefix, prefix_len, 0, lora, 0, NULL, err);
+}
+
+int model_forward_tree(const Model *m, Activations *a, const TokenBatch *b,
+                       const LoraAdapters *lora, CkError *err) {
+    return forward(m, a, b, NULL, NULL, 0, 1, lora, 0, NULL, err);
 }
 
 int model_forward_train(const Model *m, Activations *a, const TokenBatch *b, LoraAdapters *lora,
                         CkError *err) {
     if (!a->keep_per_layer)
         return ck_fail(err, "a training forward needs activations that keep every layer");
-    return forward(m, a, b, NULL, lora, 1, lora ? &lora->dropout_rng : NULL, err);
+    return forward(m, a, b, NULL, NULL, 0, 0, lora, 1, lora ? &lora->dropout_rng : NULL, err);
 }
 
 void model_logits_row(const Model *m, const Activations *a, int row, float *logits) {

@@ -186,6 +186,24 @@ void activations_free(Activations *a);
 int model_forward(const Model *m, Activations *a, const TokenBatch *b, KVCache *cache,
                   const struct LoraAdapters *lora, CkError *err);
 
+/* Runs the sequences of b as branches that all continue the first prefix_len positions of
+ * prefix (a cache filled by model_forward, read-only here and shared): sequence s's tokens
+ * take positions prefix_len.., and its queries attend to the prefix's keys and values plus its
+ * own earlier tokens, never to another branch. All branches' tokens go through each projection
+ * together (one product per weight), so n continuations of one context cost one pass; rows of
+ * a->xn_final are the packed branch tokens, as after model_forward (model_logprobs applies).
+ * Inference only (LoRA in eval mode, as model_forward); prefix_len 0 is a plain forward. */
+int model_forward_branches(const Model *m, Activations *a, const KVCache *prefix, int prefix_len,
+                           const TokenBatch *b, const struct LoraAdapters *lora, CkError *err);
+
+/* model_forward of a prefix into a cache followed by model_forward_branches, in one pass over
+ * the weights: sequence 0 of b is the prefix (positions 0..), every other sequence a branch
+ * that continues it (positions from the prefix's length on), attending to the prefix and to
+ * its own earlier tokens only. Rows of a->xn_final are the packed tokens, prefix first.
+ * Inference only; with one sequence it is model_forward. */
+int model_forward_tree(const Model *m, Activations *a, const TokenBatch *b,
+                       const struct LoraAdapters *lora, CkError *err);
+
 /* The forward pass of training, which model_backward (backward.h) differentiates: needs
  * activations with keep_per_layer; LoRA is in training mode, i.e. its dropout masks are
  * drawn from lora->dropout_rng (which advances) and kept for the backward. */

@@ -142,7 +142,7 @@ static void test_sum_matches_model_score(void **state) {
     assert_int_equal(model_score(&lm.model, &a, &b, targets, lp, &err), 0);
     double want = 0;
     for (int i = 0; i < n; i++) want += lp[i];
-    for (int reuse = 0; reuse <= 1; reuse++) {
+    for (int reuse = LOGLIK_REUSE_OFF; reuse <= LOGLIK_REUSE_ALWAYS; reuse++) {
         LoglikScorer s;
         LoglikResult res;
         assert_int_equal(loglik_scorer_init(&s, &lm.model, NULL, 8, reuse, &err), 0);
@@ -185,7 +185,7 @@ static void test_is_greedy(void **state) {
     token_request(&r, ctx, n_ctx, greedy, 6);
     LoglikScorer s;
     LoglikResult res;
-    for (int reuse = 0; reuse <= 1; reuse++) {
+    for (int reuse = LOGLIK_REUSE_OFF; reuse <= LOGLIK_REUSE_ALWAYS; reuse++) {
         assert_int_equal(loglik_scorer_init(&s, &lm.model, NULL, 2, reuse, &err), 0);
         assert_int_equal(loglik_score(&s, &r, 1, &res, &err), 0);
         assert_int_equal(res.is_greedy, 1);
@@ -299,14 +299,14 @@ static void test_reuse_batch_threads(void **state) {
     score_all(reqs, n, 1, 0, base);
     assert_true(base[5].truncated > 0);
     double wa, w;
-    w = worst(base, (score_all(reqs, n, 8, 1, other), other), n, &wa);
+    w = worst(base, (score_all(reqs, n, 8, LOGLIK_REUSE_ALWAYS, other), other), n, &wa);
     printf("reuse vs none: relative %.2e, absolute %.2e\n", w, wa);
     assert_true(w < 1e-5);
     w = worst(base, (score_all(reqs, n, 3, 0, other), other), n, &wa);
     printf("batch 3 vs 1: relative %.2e, absolute %.2e\n", w, wa);
     assert_true(w < 1e-5);
     threads_set(1);
-    w = worst(base, (score_all(reqs, n, 8, 1, other), other), n, &wa);
+    w = worst(base, (score_all(reqs, n, 8, LOGLIK_REUSE_ALWAYS, other), other), n, &wa);
     printf("1 thread, reuse vs 2 threads, none: relative %.2e, absolute %.2e\n", w, wa);
     assert_true(w < 1e-5);
     w = worst(base, (score_all(reqs, n, 8, 0, other), other), n, &wa);
@@ -316,12 +316,98 @@ static void test_reuse_batch_threads(void **state) {
     for (int i = 0; i < n; i++) loglik_request_free(&reqs[i]);
 }
 
+/* Branches: a question whose continuations (1 to 200 tokens, 540 in all) exceed one forward's
+ * token budget when the scorer packs one sequence (batch 1: the prefix goes into the cache and
+ * the branches run in several batches; batch 8: all in one tree forward),
+ * and a question whose context is BOS alone (an empty prefix): reuse equals separate passes
+ * within 1e-5 relative, with any batch size and 1 or 2 threads, is_greedy included. */
+static void test_reuse_branch_batches(void **state) {
+    (void)state;
+    enum { NCTX = 40, NCH = 6 };
+    const int lens[NCH] = {1, 2, 200, 150, 180, 7};
+    int ctx[NCTX], cont[200];
+    for (int i = 0; i < NCTX; i++) ctx[i] = i == 0 ? lm.tokenizer.bos_id : 3 + (i * 37) % 500;
+    LoglikRequest reqs[NCH + 3];
+    for (int c = 0; c < NCH; c++) {
+        for (int i = 0; i < lens[c]; i++) cont[i] = 3 + (c * 101 + i * 29) % 505;
+        token_request(&reqs[c], ctx, NCTX, cont, lens[c]);
+    }
+    /* the greedy token after BOS (the model's argmax) makes is_greedy true for one choice */
+    Activations a;
+    CkError err = {{0}};
+    float logits[512];
+    assert_int_equal(activations_init(&a, &lm.model, 1, 1, 0, &err), 0);
+    int one[2] = {0, 1};
+    TokenBatch bos = {1, one, ctx};
+    assert_int_equal(model_forward(&lm.model, &a, &bos, NULL, NULL, &err), 0);
+    model_logits_row(&lm.model, &a, 0, logits);
+    activations_free(&a);
+    int best = 0;
+    for (int i = 1; i < 512; i++)
+        if (logits[i] > logits[best]) best = i;
+    const int after_bos[3][2] = {{best, 0}, {best, 9}, {(best + 1) % 512, 300}};
+    for (int c = 0; c < 3; c++) token_request(&reqs[NCH + c], ctx, 1, after_bos[c], 1 + c % 2);
+    LoglikResult base[NCH + 3], other[NCH + 3];
+    threads_set(2);
+    score_all(reqs, NCH, 1, 0, base);
+    score_all(reqs + NCH, 3, 1, 0, base + NCH);
+    assert_int_equal(base[NCH].is_greedy, 1);
+    for (int threads = 1; threads <= 2; threads++) {
+        threads_set(threads);
+        for (int batch = 1; batch <= 8; batch += 7) {
+            double wa, w;
+            score_all(reqs, NCH, batch, LOGLIK_REUSE_ALWAYS, other);
+            score_all(reqs + NCH, 3, batch, LOGLIK_REUSE_ALWAYS, other + NCH);
+            w = worst(base, other, NCH + 3, &wa);
+            printf("branches (%d threads, batch %d) vs none: relative %.2e, absolute %.2e\n",
+                   threads, batch, w, wa);
+            assert_true(w < 1e-5);
+        }
+    }
+    threads_set(2);
+    for (int i = 0; i < NCH + 3; i++) loglik_request_free(&reqs[i]);
+}
+
+/* The automatic mode runs the same code as OFF where the context pass would save fewer than
+ * LOGLIK_REUSE_MIN_SAVED tokens and the choices fit one packed forward, and as ALWAYS
+ * otherwise: results bit-identical to the mode it picks. */
+static void test_reuse_auto_rule(void **state) {
+    (void)state;
+    int ctx[40], cont[3] = {7, 8, 9};
+    for (int i = 0; i < 40; i++) ctx[i] = i == 0 ? lm.tokenizer.bos_id : 5 + i * 11;
+    /* (choices, context tokens, batch) -> reused? (choices-1)*(ctx-1) vs 8, choices vs batch */
+    assert_int_equal(LOGLIK_REUSE_MIN_SAVED, 8);
+    const struct {
+        int choices, n_ctx, batch, reused;
+    } cases[] = {{3, 4, 4, 0}, {3, 5, 4, 1},  {4, 3, 4, 0}, {4, 4, 4, 1},
+                 {4, 3, 3, 1}, {1, 40, 1, 0}, {2, 8, 4, 0}, {2, 9, 4, 1}};
+    int ctx_long[49];
+    for (int i = 0; i < 49; i++) ctx_long[i] = i < 40 ? ctx[i] : 300 + i;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        LoglikRequest reqs[4];
+        for (int q = 0; q < cases[c].choices; q++) {
+            cont[0] = 7 + q;
+            token_request(&reqs[q], ctx_long, cases[c].n_ctx, cont, 1 + q % 3);
+        }
+        LoglikResult autom[4], want[4];
+        score_all(reqs, cases[c].choices, cases[c].batch, LOGLIK_REUSE_AUTO, autom);
+        score_all(reqs, cases[c].choices, cases[c].batch,
+                  cases[c].reused ? LOGLIK_REUSE_ALWAYS : LOGLIK_REUSE_OFF, want);
+        for (int q = 0; q < cases[c].choices; q++) {
+            assert_true(autom[q].logprob == want[q].logprob);
+            assert_int_equal(autom[q].is_greedy, want[q].is_greedy);
+            loglik_request_free(&reqs[q]);
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_joint_split),         cmocka_unit_test(test_trailing_space_moves),
         cmocka_unit_test(test_join_fallback),       cmocka_unit_test(test_sum_matches_model_score),
         cmocka_unit_test(test_is_greedy),           cmocka_unit_test(test_left_truncation),
-        cmocka_unit_test(test_reuse_batch_threads),
+        cmocka_unit_test(test_reuse_batch_threads), cmocka_unit_test(test_reuse_branch_batches),
+        cmocka_unit_test(test_reuse_auto_rule),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,6 +1,7 @@
 /* test_model.c — the forward pass of the embedded stories260K against the golden values of
  * ../shared/models/stories260K/PROVENANCE.md (an independent numpy reference), batching and
- * thread-count invariance, the KV cache, and llama2.c checkpoint versions 0/1/2. */
+ * thread-count invariance, the KV cache, branches over a shared cached prefix, and llama2.c
+ * checkpoint versions 0/1/2. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "generate.h"
 #include "llama2c.h"
 #include "lm.h"
+#include "lora.h"
 #include "model.h"
 #include "rng.h"
 #include "sampler.h"
@@ -260,6 +262,139 @@ static void test_kv_cache_matches_full_forward(void **state) {
     activations_free(&a);
 }
 
+/* Largest |a - b| over the logits of row `row` of a's last forward and the reference row. */
+static double row_diff(const Model *m, const Activations *a, int row, const float *want) {
+    float got[512];
+    model_logits_row(m, a, row, got);
+    double d = 0.0;
+    for (int i = 0; i < 512; i++) d = fmax(d, fabs((double)got[i] - want[i]));
+    return d;
+}
+
+/* Logits of every position of tokens[0..n) by a plain forward (the reference), into out (n, V). */
+static void full_logits(const Model *m, const int *tokens, int n, const LoraAdapters *lora,
+                        float *out) {
+    Activations a;
+    CkError err = {{0}};
+    assert_int_equal(activations_init(&a, m, n, n, 0, &err), 0);
+    int off[2] = {0, n};
+    TokenBatch b = {1, off, tokens};
+    assert_int_equal(model_forward(m, &a, &b, NULL, lora, &err), 0);
+    for (int i = 0; i < n; i++) model_logits_row(m, &a, i, out + (size_t)i * 512);
+    activations_free(&a);
+}
+
+/* Branches over a cached prefix (model_forward_branches), and prefix + branches as one tree
+ * (model_forward_tree), give, row for row, the logits of a full forward of prefix + branch:
+ * continuations of lengths 1..12 in one batch, with and without LoRA (every module adapted, B
+ * random so the update matters), on 1 and 2 threads, for prefix lengths 23 and 0; positions cached
+ * beyond prefix_len are ignored and the cache is left unchanged. */
+static void test_branches_match_full_forward(void **state) {
+    (void)state;
+    const Model *m = &lm.model;
+    enum { P = 23, EXTRA = 6, NB = 5 };
+    const int lens[NB] = {1, 5, 12, 3, 1};
+    int offsets[NB + 1] = {0};
+    for (int s = 0; s < NB; s++) offsets[s + 1] = offsets[s] + lens[s];
+    const int n_branch = offsets[NB];
+    int prefix[P + EXTRA], branch[32], seq[P + 12];
+    Rng rng;
+    rng_seed(&rng, 11);
+    for (int i = 0; i < P + EXTRA; i++) prefix[i] = (int)(rng_next(&rng) % 512);
+    for (int i = 0; i < n_branch; i++) branch[i] = (int)(rng_next(&rng) % 512);
+    CkError err = {{0}};
+    LoraAdapters ad;
+    LoraConfig lc = {4, 8.0f, 0.0f, LORA_TARGET_ALL};
+    assert_int_equal(lora_init(&ad, m, &lc, 5, &err), 0);
+    for (int t = 0; t < ad.n_tensors; t++)
+        if (ad.tensors[t].is_b)
+            for (size_t j = 0; j < ad.tensors[t].size; j++)
+                ad.params[ad.tensors[t].offset + j] = 0.05f * (rng_float(&rng) - 0.5f);
+    float *want = malloc(sizeof(float) * (P + 12) * 512);
+    KVCache cache;
+    Activations a;
+    assert_int_equal(kvcache_init(&cache, m, P + EXTRA, &err), 0);
+    assert_int_equal(activations_init(&a, m, P + EXTRA, P + 12, 0, &err), 0);
+    size_t cache_floats = (size_t)cache.n_layers * cache.capacity * cache.kv_dim;
+    float *k_before = malloc(sizeof(float) * cache_floats);
+    double worst = 0.0;
+    for (int use_lora = 0; use_lora <= 1; use_lora++) {
+        const LoraAdapters *lora = use_lora ? &ad : NULL;
+        for (int prefix_len = P; prefix_len >= 0; prefix_len -= P) {
+            /* the cache holds EXTRA positions more than the branches may see */
+            cache.len = 0;
+            int off[2] = {0, P + EXTRA};
+            TokenBatch pb = {1, off, prefix};
+            assert_int_equal(model_forward(m, &a, &pb, &cache, lora, &err), 0);
+            memcpy(k_before, cache.k, sizeof(float) * cache_floats);
+            for (int threads = 1; threads <= 2; threads++) {
+                threads_set(threads);
+                TokenBatch bb = {NB, offsets, branch};
+                assert_int_equal(model_forward_branches(m, &a, &cache, prefix_len, &bb, lora, &err),
+                                 0);
+                assert_int_equal(a.n_tokens, n_branch);
+                assert_memory_equal(k_before, cache.k, sizeof(float) * cache_floats);
+                assert_int_equal(cache.len, P + EXTRA);
+                for (int s = 0; s < NB; s++) {
+                    memcpy(seq, prefix, sizeof(int) * prefix_len);
+                    memcpy(seq + prefix_len, branch + offsets[s], sizeof(int) * lens[s]);
+                    full_logits(m, seq, prefix_len + lens[s], lora, want);
+                    for (int i = 0; i < lens[s]; i++) {
+                        double d =
+                            row_diff(m, &a, offsets[s] + i, want + (size_t)(prefix_len + i) * 512);
+                        worst = fmax(worst, d);
+                        assert_true(d < 1e-4);
+                    }
+                }
+            }
+        }
+    }
+    printf("branches vs full forward: max |logit diff| %.2e\n", worst);
+    /* the same as one tree: the prefix as sequence 0, then the branches */
+    int tree_tokens[P + 32], tree_off[NB + 2] = {0, P};
+    memcpy(tree_tokens, prefix, sizeof(int) * P);
+    memcpy(tree_tokens + P, branch, sizeof(int) * n_branch);
+    for (int s = 0; s < NB; s++) tree_off[s + 2] = P + offsets[s + 1];
+    Activations ta;
+    assert_int_equal(activations_init(&ta, m, P + n_branch, P + 12, 0, &err), 0);
+    double worst_tree = 0.0;
+    for (int use_lora = 0; use_lora <= 1; use_lora++) {
+        const LoraAdapters *lora = use_lora ? &ad : NULL;
+        for (int threads = 1; threads <= 2; threads++) {
+            threads_set(threads);
+            TokenBatch tb = {NB + 1, tree_off, tree_tokens};
+            assert_int_equal(model_forward_tree(m, &ta, &tb, lora, &err), 0);
+            for (int s = 0; s < NB; s++) {
+                memcpy(seq, prefix, sizeof(int) * P);
+                memcpy(seq + P, branch + offsets[s], sizeof(int) * lens[s]);
+                full_logits(m, seq, P + lens[s], lora, want);
+                for (int i = 0; i < P + lens[s]; i++) {
+                    /* prefix rows too: sequence 0 is an ordinary causal sequence */
+                    int row = i < P ? i : tree_off[s + 1] + i - P;
+                    double d = row_diff(m, &ta, row, want + (size_t)i * 512);
+                    worst_tree = fmax(worst_tree, d);
+                    assert_true(d < 1e-4);
+                }
+            }
+        }
+    }
+    printf("tree vs full forward: max |logit diff| %.2e\n", worst_tree);
+    activations_free(&ta);
+    /* refusals: a prefix longer than the cache holds, branches past the activations' keys */
+    TokenBatch bb = {NB, offsets, branch};
+    assert_int_equal(model_forward_branches(m, &a, &cache, P + EXTRA + 1, &bb, NULL, &err), -1);
+    assert_string_equal(err.msg, "prefix of 30 positions; the cache holds 29");
+    assert_int_equal(model_forward_branches(m, &a, &cache, P + 1, &bb, NULL, &err), -1);
+    assert_string_equal(err.msg, "sequence 2 attends to 36 positions; activations allow 35");
+    assert_int_equal(model_forward_branches(m, &a, NULL, 0, &bb, NULL, &err), -1);
+    threads_set(0);
+    free(k_before);
+    free(want);
+    kvcache_free(&cache);
+    activations_free(&a);
+    lora_free(&ad);
+}
+
 /* Seeded sampling is deterministic and differs between seeds. */
 static void test_sampling_is_seeded(void **state) {
     (void)state;
@@ -474,6 +609,7 @@ int main(void) {
         cmocka_unit_test(test_teacher_forced_nll),
         cmocka_unit_test(test_batch_equals_single_and_threads),
         cmocka_unit_test(test_kv_cache_matches_full_forward),
+        cmocka_unit_test(test_branches_match_full_forward),
         cmocka_unit_test(test_sampling_is_seeded),
         cmocka_unit_test(test_versions_1_and_2_load),
         cmocka_unit_test(test_bad_checkpoints),
