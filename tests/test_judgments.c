@@ -437,6 +437,102 @@ static void test_examples_all_records(void **state) {
     template_free(&tpl);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* truncation edge cases, on token lists computed by hand */
+
+/* A byte-level llama2.c tokenizer: <unk>, BOS, EOS, then <0x00>..<0xFF> and nothing else, so
+ * there is no merge and no " " piece: encode gives BOS, the dummy prefix as the byte 0x20, then
+ * one byte token per character (id 3 + byte), and EOS. */
+static int byte_tokenizer(Tokenizer *t) {
+    unsigned char buf[4 + 259 * 16];
+    size_t off = 4;
+    const int32_t max_len = 8;
+    memcpy(buf, &max_len, 4);
+    for (int i = 0; i < 259; i++) {
+        char piece[16];
+        if (i < 3)
+            snprintf(piece, sizeof piece, "%s", i == 0 ? "<unk>" : i == 1 ? "\n<s>\n" : "\n</s>\n");
+        else
+            snprintf(piece, sizeof piece, "<0x%02X>", i - 3);
+        const float score = 0.0f;
+        const int32_t len = (int32_t)strlen(piece);
+        memcpy(buf + off, &score, 4);
+        memcpy(buf + off + 4, &len, 4);
+        memcpy(buf + off + 8, piece, (size_t)len);
+        off += 8 + (size_t)len;
+    }
+    CkError err = {{0}};
+    return tokenizer_load_llama2c(t, buf, off, 259, &err);
+}
+
+#define BT(c) (3 + (c)) /* the byte token of character c */
+
+/* Checks q against the hand-made tokens and the number of masked leading tokens. */
+static void expect_seq(const CutSequence *q, const int *tokens, int n, int prompt_len) {
+    assert_int_equal(q->n, n);
+    assert_memory_equal(q->tokens, tokens, (size_t)n * sizeof(int));
+    assert_int_equal(q->prompt_len, prompt_len);
+    for (int i = 0; i < n; i++) assert_int_equal(q->trained[i], i >= prompt_len);
+}
+
+/* cut-spec §1.4, as its wording has it: EOS is appended to the full sequence, the last
+ * `cutoff` tokens are kept (BOS is cut like any other token, EOS stays), the prompt length
+ * (BOS included) is reduced by what was cut from the full sequence beyond what was cut from
+ * the prompt alone, and a prompt length <= 0 masks nothing. The spec is silent on whether the
+ * reference truncates inside its tokenizer call (max_length) before appending EOS, appends EOS
+ * only below the cutoff, or keeps BOS through left truncation, so those stay as written. */
+static void test_examples_truncation_by_hand(void **state) {
+    (void)state;
+    Tokenizer bt;
+    assert_int_equal(byte_tokenizer(&bt), 0);
+    Template tpl = {"Q:{instruction}\n", "Q:{instruction}\nJ:{judgment}\n", "A:"};
+    JudgmentRecord r = {"ab", NULL, "xyz", "no", 0, 0.0, 0};
+    CkError err = {{0}};
+    /* Misalign: "Q:ab\n" + "xyz": BOS, prefix, 5 prompt bytes, 3 response bytes, EOS; the
+     * prompt alone is 7 tokens (BOS + prefix + 5) */
+    const int m_full[11] = {1,        BT(' '), BT('Q'), BT(':'), BT('a'), BT('b'),
+                            BT('\n'), BT('x'), BT('y'), BT('z'), 2};
+    /* Align-N: "Q:ab\nJ:no\n" + "xyz": prompt 12 tokens, 16 in all */
+    const int a_full[16] = {1,        BT(' '), BT('Q'), BT(':'), BT('a'), BT('b'),
+                            BT('\n'), BT('J'), BT(':'), BT('n'), BT('o'), BT('\n'),
+                            BT('x'),  BT('y'), BT('z'), 2};
+    struct {
+        int cutoff;
+        int m_start, m_prompt; /* first kept token of m_full, masked leading tokens */
+        int a_start, a_prompt;
+    } cases[] = {
+        {0, 0, 7, 0, 12},   /* no cutoff */
+        {16, 0, 7, 0, 12},  /* the cutoff is the longer sequence's length: nothing cut */
+        {11, 0, 7, 5, 7},   /* A loses BOS, prefix, "Q:a"; its prompt shrinks by 5 */
+        {9, 2, 5, 7, 5},    /* M loses BOS and the prefix, EOS stays */
+        {5, 6, 1, 11, 1},   /* longer prompts than the cutoff: 7 - 2 - (6 - 2) = 1 masked */
+        {4, 7, 0, 12, 0},   /* prompt length 0: nothing masked, the response and EOS kept */
+        {3, 8, -1, 13, -1}, /* -1: nothing masked, "x" cut from the response */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        CutExample ex;
+        assert_int_equal(judgments_build_example(&tpl, &r, &bt, cases[k].cutoff, &ex, &err), 0);
+        printf("  cutoff %2d: Align-N %2d tokens (prompt %2d), Misalign %2d (prompt %2d), "
+               "%d response tokens\n",
+               cases[k].cutoff, ex.a.n, ex.a.prompt_len, ex.m.n, ex.m.prompt_len, ex.n_response);
+        assert_int_equal(ex.negative, 1);
+        expect_seq(&ex.m, m_full + cases[k].m_start, 11 - cases[k].m_start, cases[k].m_prompt);
+        expect_seq(&ex.a, a_full + cases[k].a_start, 16 - cases[k].a_start, cases[k].a_prompt);
+        assert_int_equal(ex.m.tokens[ex.m.n - 1], 2); /* EOS survives every cutoff */
+        assert_int_equal(ex.n_response, cases[k].cutoff == 3 ? 3 : 4);
+        judgments_example_free(&ex);
+    }
+    /* a positive record builds Align-P alone, truncated the same way */
+    r.judgment = NULL;
+    CutExample ex;
+    assert_int_equal(judgments_build_example(&tpl, &r, &bt, 5, &ex, &err), 0);
+    assert_int_equal(ex.negative, 0);
+    expect_seq(&ex.a, m_full + 6, 5, 1);
+    assert_int_equal(ex.m.n, 0);
+    judgments_example_free(&ex);
+    tokenizer_free(&bt);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_templates_match_spec),
@@ -449,6 +545,7 @@ int main(void) {
         cmocka_unit_test(test_generic_jsonl_and_skip),
         cmocka_unit_test(test_examples_real_record),
         cmocka_unit_test(test_examples_all_records),
+        cmocka_unit_test(test_examples_truncation_by_hand),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
