@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "strbuf.h"
 
 static char *dup_or_null(const char *s) {
     if (!s) return NULL;
@@ -114,33 +115,13 @@ int outputs_load(ModelOutputs *o, const char *path, int need_output, CkError *er
     return rc;
 }
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-} Text;
-
-static int text_put(Text *t, const char *s) {
-    size_t k = strlen(s);
-    if (t->n + k + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 4096;
-        while (cap < t->n + k + 1) cap *= 2;
-        char *p = realloc(t->p, cap);
-        if (!p) return -1;
-        t->p = p;
-        t->cap = cap;
-    }
-    memcpy(t->p + t->n, s, k + 1);
-    t->n += k;
-    return 0;
-}
-
 char *outputs_print_records(const cJSON *array) {
-    Text t = {0};
-    int bad = text_put(&t, "[");
+    StrBuf t = {0};
+    int bad = strbuf_puts(&t, "[");
     const cJSON *rec;
     int first = 1;
     cJSON_ArrayForEach(rec, array) {
-        bad |= text_put(&t, first ? "\n  {" : ",\n  {");
+        bad |= strbuf_puts(&t, first ? "\n  {" : ",\n  {");
         first = 0;
         const cJSON *field;
         int first_field = 1;
@@ -150,18 +131,18 @@ char *outputs_print_records(const cJSON *array) {
             char *value = cJSON_PrintUnformatted(field);
             bad |= !key || !value;
             if (key && value) {
-                bad |= text_put(&t, first_field ? "\n    " : ",\n    ");
-                bad |= text_put(&t, key);
-                bad |= text_put(&t, ":");
-                bad |= text_put(&t, value);
+                bad |= strbuf_puts(&t, first_field ? "\n    " : ",\n    ");
+                bad |= strbuf_puts(&t, key);
+                bad |= strbuf_puts(&t, ":");
+                bad |= strbuf_puts(&t, value);
             }
             first_field = 0;
             free(key);
             free(value);
         }
-        bad |= text_put(&t, "\n  }");
+        bad |= strbuf_puts(&t, "\n  }");
     }
-    bad |= text_put(&t, first ? "]\n" : "\n]\n");
+    bad |= strbuf_puts(&t, first ? "]\n" : "\n]\n");
     if (bad) {
         free(t.p);
         return NULL;

@@ -14,30 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "strbuf.h"
 #include "timer.h"
 
 #define DEFAULT_MAX_OUTPUT ((size_t)64 << 20)
 #define TAIL_KEEP          240 /* stderr bytes quoted in messages */
-
-typedef struct {
-    char *data;
-    size_t len, cap;
-} Buf;
-
-static int buf_append(Buf *b, const char *src, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (!d) return -1;
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, src, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
-}
 
 /* Keeps only the last TAIL_KEEP bytes of stderr: messages quote the end, where the error is. */
 static void tail_append(char *tail, size_t *len, const char *src, size_t n) {
@@ -164,7 +145,7 @@ int subprocess_run(char *const argv[], const char *input, size_t input_len,
         _exit(127);
     }
     int rc = -1;
-    Buf obuf = {0};
+    StrBuf obuf = {0};
     char tail[TAIL_KEEP];
     size_t tail_len = 0;
     if (pid < 0) {
@@ -215,11 +196,11 @@ int subprocess_run(char *const argv[], const char *input, size_t input_len,
         if (i_out >= 0 && p[i_out].revents) {
             ssize_t n = read(fd_out, chunk, sizeof chunk);
             if (n > 0) {
-                if (obuf.len + (size_t)n > max_output) {
+                if (obuf.n + (size_t)n > max_output) {
                     why = TOO_LONG;
                     break;
                 }
-                if (buf_append(&obuf, chunk, (size_t)n) != 0) {
+                if (strbuf_put(&obuf, chunk, (size_t)n) != 0) {
                     why = NO_MEMORY;
                     break;
                 }
@@ -259,15 +240,15 @@ int subprocess_run(char *const argv[], const char *input, size_t input_len,
     else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
         ck_fail(err, "command '%s' exited with status %d%s%s", name, WEXITSTATUS(status), sep,
                 line);
-    else if (!obuf.data && buf_append(&obuf, "", 0) != 0)
+    else if (!obuf.p && strbuf_put(&obuf, "", 0) != 0)
         ck_fail(err, "out of memory");
     else
         rc = 0;
     if (rc == 0) {
-        *out = obuf.data;
-        if (out_len) *out_len = obuf.len;
+        *out = obuf.p;
+        if (out_len) *out_len = obuf.n;
     } else {
-        free(obuf.data);
+        free(obuf.p);
     }
 restore:
     if (!pipe_was_blocked) {
