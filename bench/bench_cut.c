@@ -27,6 +27,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "backward.h"
 #include "blas_env.h"
 #include "cut.h"
@@ -52,54 +53,11 @@ enum { PH_FWD, PH_LOGP, PH_ASSIGN, PH_BWD, PH_CLIP, PH_ADAMW, PH_STEP, PH_CPU, P
 static const char *const PHASE_NAMES[PH_COUNT] = {"fwd",  "logprobs", "assign", "bwd",
                                                   "clip", "adamw",    "step",   "cpu"};
 
-/* CPU seconds of the whole process (all threads): with one thread, the step's own work
- * whatever else the machine runs, which makes 1-thread comparisons robust to other load. */
-static double cpu_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median of n values (sorts them in place). */
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof(double), cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/* splitmix64, the token stream shared with torch_cut_ref.py */
-static uint64_t splitmix64(uint64_t *state) {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static void usage(FILE *f) {
     fprintf(f, "usage: cutkit-bench-cut --model PATH [--objective cut|mle] [--examples B]\n"
                "         [--prompt-a PA] [--prompt-m PM] [--response R] [--threads N] [--steps S]\n"
                "         [--warmup W] [--lambda L] [--alpha A] [--lora] [--lora-r R]\n"
                "         [--lora-alpha A] [--lora-targets LIST] [--lr LR] [--seed S]\n");
-}
-
-static int parse_int(const char *s, int min, int *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < min || v > 1000000000L) return -1;
-    *out = (int)v;
-    return 0;
-}
-
-static int parse_double(const char *s, double *out) {
-    char *end;
-    double v = strtod(s, &end);
-    if (*s == '\0' || *end != '\0') return -1;
-    *out = v;
-    return 0;
 }
 
 static int parse_args(int argc, char **argv, Options *o) {
@@ -141,31 +99,31 @@ static int parse_args(int argc, char **argv, Options *o) {
             o->cut = !strcmp(v, "cut");
             bad = !o->cut && strcmp(v, "mle") != 0;
         } else if (!strcmp(a, "--examples"))
-            bad = parse_int(v, 1, &o->examples);
+            bad = bench_parse_int(v, 1, &o->examples);
         else if (!strcmp(a, "--prompt-a"))
-            bad = parse_int(v, 1, &o->prompt_a);
+            bad = bench_parse_int(v, 1, &o->prompt_a);
         else if (!strcmp(a, "--prompt-m"))
-            bad = parse_int(v, 1, &o->prompt_m);
+            bad = bench_parse_int(v, 1, &o->prompt_m);
         else if (!strcmp(a, "--response"))
-            bad = parse_int(v, 1, &o->response);
+            bad = bench_parse_int(v, 1, &o->response);
         else if (!strcmp(a, "--threads"))
-            bad = parse_int(v, 0, &o->threads);
+            bad = bench_parse_int(v, 0, &o->threads);
         else if (!strcmp(a, "--steps"))
-            bad = parse_int(v, 1, &o->steps);
+            bad = bench_parse_int(v, 1, &o->steps);
         else if (!strcmp(a, "--warmup"))
-            bad = parse_int(v, 0, &o->warmup);
+            bad = bench_parse_int(v, 0, &o->warmup);
         else if (!strcmp(a, "--lambda"))
-            bad = parse_double(v, &o->lambda);
+            bad = bench_parse_double(v, &o->lambda);
         else if (!strcmp(a, "--alpha"))
-            bad = parse_double(v, &o->alpha);
+            bad = bench_parse_double(v, &o->alpha);
         else if (!strcmp(a, "--lora-r"))
-            bad = parse_int(v, 1, &o->lora_r);
+            bad = bench_parse_int(v, 1, &o->lora_r);
         else if (!strcmp(a, "--lora-alpha"))
-            bad = parse_double(v, &o->lora_alpha);
+            bad = bench_parse_double(v, &o->lora_alpha);
         else if (!strcmp(a, "--lora-targets"))
             o->lora_targets = v;
         else if (!strcmp(a, "--lr"))
-            bad = parse_double(v, &o->lr);
+            bad = bench_parse_double(v, &o->lr);
         else if (!strcmp(a, "--seed")) {
             char *end;
             o->seed = strtoull(v, &end, 10);
@@ -229,9 +187,10 @@ static void make_batch(const Options *o, Run *r, int vocab) {
         for (int k = 0; k < 2; k++) {
             prompts[k] = r->tokens + n + (k ? o->prompt_a + o->response : 0);
             for (int i = 0; i < plen[k]; i++)
-                prompts[k][i] = i == 0 ? 1 : (int)(splitmix64(&state) % (uint64_t)vocab);
+                prompts[k][i] = i == 0 ? 1 : (int)(bench_splitmix64(&state) % (uint64_t)vocab);
         }
-        for (int i = 0; i < o->response; i++) resp[i] = (int)(splitmix64(&state) % (uint64_t)vocab);
+        for (int i = 0; i < o->response; i++)
+            resp[i] = (int)(bench_splitmix64(&state) % (uint64_t)vocab);
         for (int k = 0; k < 2; k++) {
             const int start = n, len = plen[k] + o->response;
             memcpy(r->tokens + start + plen[k], resp, sizeof(int) * (size_t)o->response);
@@ -296,7 +255,7 @@ static int bench(const Options *o, Run *r, int threads, CkError *err) {
     int flagged_first = -1;
     for (int step = 0; step < total; step++) {
         double t[PH_STEP + 1];
-        const double cpu0 = cpu_seconds();
+        const double cpu0 = bench_cpu_seconds();
         t[0] = timer_seconds();
         memset(r->grads, 0, n_train * sizeof(float));
         LossResult res;
@@ -325,7 +284,7 @@ static int bench(const Options *o, Run *r, int threads, CkError *err) {
         t[6] = timer_seconds();
         for (int p = 0; p < PH_STEP; p++) r->times[p][step] = t[p + 1] - t[p];
         r->times[PH_STEP][step] = t[6] - t[0];
-        r->times[PH_CPU][step] = cpu_seconds() - cpu0;
+        r->times[PH_CPU][step] = bench_cpu_seconds() - cpu0;
         if (step == 0) {
             loss_first = res.loss;
             gnorm_first = gnorm;
@@ -338,7 +297,7 @@ static int bench(const Options *o, Run *r, int threads, CkError *err) {
                 o->cut ? st.n_flagged : 0, t[6] - t[0]);
     }
     double med[PH_COUNT];
-    for (int p = 0; p < PH_COUNT; p++) med[p] = median(r->times[p] + o->warmup, o->steps);
+    for (int p = 0; p < PH_COUNT; p++) med[p] = bench_median(r->times[p] + o->warmup, o->steps);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     const char *base = strrchr(o->model, '/');

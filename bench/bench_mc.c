@@ -21,18 +21,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "blas_env.h"
 #include "llama2c.h"
 #include "loglik.h"
 #include "threads.h"
 #include "timer.h"
-
-/* CPU seconds of the whole process (all threads). */
-static double cpu_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static uint64_t lcg(uint64_t *s) {
     *s = *s * 6364136223846793005ull + 1442695040888963407ull;
@@ -150,13 +144,13 @@ int main(int argc, char **argv) {
         }
         double best = 1e30, best_cpu = 1e30;
         for (int rep = 0; rep <= repeats; rep++) { /* rep 0 warms up */
-            double t0 = timer_seconds(), c0 = cpu_seconds();
+            double t0 = timer_seconds(), c0 = bench_cpu_seconds();
             for (int q = 0; q < questions; q++)
                 if (loglik_score(&s, reqs + q * choices, choices, res + q * choices, &err) != 0) {
                     fprintf(stderr, "bench_mc: %s\n", err.msg);
                     return 1;
                 }
-            double dt = timer_seconds() - t0, dc = cpu_seconds() - c0;
+            double dt = timer_seconds() - t0, dc = bench_cpu_seconds() - c0;
             if (rep > 0 && dt < best) best = dt;
             if (rep > 0 && dc < best_cpu) best_cpu = dc;
         }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_util.h"
 #include "blas_env.h"
 #include "dist.h"
 #include "llama2c.h"
@@ -27,17 +28,6 @@ typedef struct {
     int batch, micro_batch, seq, threads, steps, warmup, lora;
     uint64_t seed;
 } Options;
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    if (n <= 0) return 0;
-    qsort(v, (size_t)n, sizeof(double), cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static int parse(Options *o, int argc, char **argv) {
     *o = (Options){NULL, "/tmp/cutkit-bench-mpi", 4, 1, 256, 1, 10, 2, 0, 1234};
@@ -114,8 +104,8 @@ static void read_log(const char *path, int warmup, double *step_s, double *sum_s
         n++;
     }
     if (f) fclose(f);
-    *step_s = median(a, n);
-    *sum_s = median(b, n);
+    *step_s = bench_median(a, n);
+    *sum_s = bench_median(b, n);
 }
 
 int main(int argc, char **argv) {
@@ -188,7 +178,7 @@ int main(int argc, char **argv) {
                "\"tokens_per_s\": %.1f, \"median_step_s\": %.6f, \"median_allreduce_s\": %.6f, "
                "\"pure_allreduce_s\": %.6f, \"gradient_mb\": %.2f, \"final_loss\": %.6f}\n",
                dist_size(), o.threads, o.batch, o.micro_batch, o.seq, o.lora, n_sum,
-               step_s > 0 ? tokens / step_s : 0.0, step_s, sum_s, median(pure, 10),
+               step_s > 0 ? tokens / step_s : 0.0, step_s, sum_s, bench_median(pure, 10),
                n_sum * 4.0 / 1e6, report.last_loss);
     }
     free(c.offsets);

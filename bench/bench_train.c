@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "bench_util.h"
 #include "backward.h"
 #include "blas_env.h"
 #include "llama2c.h"
@@ -42,25 +43,6 @@ typedef struct {
     uint64_t seed;
 } Options;
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median of n values (sorts them in place). */
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof(double), cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/* splitmix64, the token stream shared with torch_train_ref.py */
-static uint64_t splitmix64(uint64_t *state) {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static double peak_rss_mb(void) {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0) return -1;
@@ -73,22 +55,6 @@ static void usage(FILE *f) {
                "                          [--lora] [--lora-r R] [--lora-alpha A] "
                "[--lora-targets LIST]\n"
                "                          [--lr LR] [--max-grad-norm X] [--seed S]\n");
-}
-
-static int parse_int(const char *s, int min, int *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < min || v > 1000000000L) return -1;
-    *out = (int)v;
-    return 0;
-}
-
-static int parse_double(const char *s, double *out) {
-    char *end;
-    double v = strtod(s, &end);
-    if (*s == '\0' || *end != '\0') return -1;
-    *out = v;
-    return 0;
 }
 
 static int parse_args(int argc, char **argv, Options *o) {
@@ -126,25 +92,25 @@ static int parse_args(int argc, char **argv, Options *o) {
         if (!strcmp(a, "--model"))
             o->model = v;
         else if (!strcmp(a, "--batch"))
-            bad = parse_int(v, 1, &o->batch);
+            bad = bench_parse_int(v, 1, &o->batch);
         else if (!strcmp(a, "--seq"))
-            bad = parse_int(v, 2, &o->seq);
+            bad = bench_parse_int(v, 2, &o->seq);
         else if (!strcmp(a, "--threads"))
-            bad = parse_int(v, 0, &o->threads);
+            bad = bench_parse_int(v, 0, &o->threads);
         else if (!strcmp(a, "--steps"))
-            bad = parse_int(v, 1, &o->steps);
+            bad = bench_parse_int(v, 1, &o->steps);
         else if (!strcmp(a, "--warmup"))
-            bad = parse_int(v, 0, &o->warmup);
+            bad = bench_parse_int(v, 0, &o->warmup);
         else if (!strcmp(a, "--lora-r"))
-            bad = parse_int(v, 1, &o->lora_r);
+            bad = bench_parse_int(v, 1, &o->lora_r);
         else if (!strcmp(a, "--lora-alpha"))
-            bad = parse_double(v, &o->lora_alpha);
+            bad = bench_parse_double(v, &o->lora_alpha);
         else if (!strcmp(a, "--lora-targets"))
             o->lora_targets = v;
         else if (!strcmp(a, "--lr"))
-            bad = parse_double(v, &o->lr);
+            bad = bench_parse_double(v, &o->lr);
         else if (!strcmp(a, "--max-grad-norm"))
-            bad = parse_double(v, &o->max_grad_norm);
+            bad = bench_parse_double(v, &o->max_grad_norm);
         else if (!strcmp(a, "--seed")) {
             char *end;
             o->seed = strtoull(v, &end, 10);
@@ -230,7 +196,8 @@ static int bench(const Options *o, Run *r, int threads, CkError *err) {
         return ck_fail(err, "out of memory");
 
     uint64_t state = o->seed;
-    for (int i = 0; i < n; i++) r->tokens[i] = (int)(splitmix64(&state) % (uint64_t)c->vocab_size);
+    for (int i = 0; i < n; i++)
+        r->tokens[i] = (int)(bench_splitmix64(&state) % (uint64_t)c->vocab_size);
     const float w = 1.0f / (float)(B * (T - 1));
     for (int s = 0; s < B; s++) {
         r->offsets[s] = s * T;
@@ -290,11 +257,11 @@ static int bench(const Options *o, Run *r, int threads, CkError *err) {
         mean += tt[i] / S;
         if (tt[i] < min) min = tt[i];
     }
-    const double med = median(tt, S);
-    const double med_fb = median(r->t_fb + o->warmup, S);
-    const double med_fwd = o->split ? median(r->t_fwd + o->warmup, S) : -1;
-    const double med_clip = median(r->t_clip + o->warmup, S);
-    const double med_adamw = median(r->t_adamw + o->warmup, S);
+    const double med = bench_median(tt, S);
+    const double med_fb = bench_median(r->t_fb + o->warmup, S);
+    const double med_fwd = o->split ? bench_median(r->t_fwd + o->warmup, S) : -1;
+    const double med_clip = bench_median(r->t_clip + o->warmup, S);
+    const double med_adamw = bench_median(r->t_adamw + o->warmup, S);
     const char *base = strrchr(o->model, '/');
     base = base ? base + 1 : o->model;
     printf("{\"impl\":\"cutkit\",\"mode\":\"train\",\"lora\":%d,\"threads\":%d,\"batch\":%d,"
