@@ -12,13 +12,14 @@
  * Align-N prompt, the Misalign prompt, the response), every step the same batch. All 2B
  * sequences are packed into one micro-batch, as the reference stacks [A_1..B; M_1..B].
  *
- * A CUT step: zero the gradients, model_forward_train, model_logprobs, cut_assign_loss (the
- * reference's pooled micro-batch mean), model_backward, optim_clip_grad_norm, adamw_step. An
- * MLE step on the same batch: model_forward_backward with every response target weighted
- * 1 / (response targets), then the same clipping and AdamW, so the difference between the two
- * is CUT's own cost (the log-probability pass and the per-token decisions). tokens/s = packed
+ * A CUT step, as the trainer takes it: zero the gradients, model_forward_train, cut_plan_fused
+ * (the reference's pooled micro-batch mean), model_backward deciding each Misalign token as it
+ * reads its log p, cut_assign_loss on those log-probs for the counts, optim_clip_grad_norm,
+ * adamw_step. An MLE step on the same batch: model_forward_backward with every response target
+ * weighted 1 / (response targets), then the same clipping and AdamW, so the difference between the
+ * two is CUT's own cost (the per-token decisions and their bookkeeping). tokens/s = packed
  * tokens (B (PA + PM + 2R)) / median step time. The median times of the phases are reported
- * too (forward, log-probabilities, assignment, backward, clip, AdamW), and the median CPU time
+ * too (forward, plan, backward, assignment, clip, AdamW), and the median CPU time
  * of a step (cpu_tokens_per_s: with --threads 1, a rate that other processes barely move). */
 #include <stdint.h>
 #include <stdio.h>
@@ -49,9 +50,11 @@ typedef struct {
     uint64_t seed;
 } Options;
 
-enum { PH_FWD, PH_LOGP, PH_ASSIGN, PH_BWD, PH_CLIP, PH_ADAMW, PH_STEP, PH_CPU, PH_COUNT };
-static const char *const PHASE_NAMES[PH_COUNT] = {"fwd",  "logprobs", "assign", "bwd",
-                                                  "clip", "adamw",    "step",   "cpu"};
+/* plan: cut_plan_fused; bwd: the backward, detection included; assign: reading the
+ * decisions back for the step's counts */
+enum { PH_FWD, PH_PLAN, PH_BWD, PH_ASSIGN, PH_CLIP, PH_ADAMW, PH_STEP, PH_CPU, PH_COUNT };
+static const char *const PHASE_NAMES[PH_COUNT] = {"fwd",  "plan",  "bwd",  "assign",
+                                                  "clip", "adamw", "step", "cpu"};
 
 static void usage(FILE *f) {
     fprintf(f, "usage: cutkit-bench-cut --model PATH [--objective cut|mle] [--examples B]\n"
@@ -154,6 +157,8 @@ typedef struct {
     int *tokens, *offsets, *targets;
     double *logprobs;
     LossKind *kinds;
+    int *partner;
+    double *base;
     CutPair *pairs;
     double *times[PH_COUNT];
 } Run;
@@ -170,6 +175,8 @@ static void run_free(Run *r) {
     free(r->targets);
     free(r->logprobs);
     free(r->kinds);
+    free(r->partner);
+    free(r->base);
     free(r->pairs);
     for (int p = 0; p < PH_COUNT; p++) free(r->times[p]);
 }
@@ -233,9 +240,11 @@ static int bench(const Options *o, Run *r, int threads, CkError *err) {
     r->offsets = malloc(sizeof(int) * (size_t)(2 * B + 1));
     r->logprobs = malloc(sizeof(double) * (size_t)n);
     r->kinds = malloc(sizeof(LossKind) * (size_t)n);
+    r->partner = malloc(sizeof(int) * (size_t)n);
+    r->base = malloc(sizeof(double) * (size_t)n);
     r->pairs = malloc(sizeof(CutPair) * (size_t)B);
     int ok = r->grads && r->weights && r->tokens && r->targets && r->offsets && r->logprobs &&
-             r->kinds && r->pairs;
+             r->kinds && r->partner && r->base && r->pairs;
     for (int p = 0; p < PH_COUNT; p++) ok = ok && (r->times[p] = calloc((size_t)total, 8));
     if (!ok) return ck_fail(err, "out of memory");
     make_batch(o, r, c->vocab_size);
@@ -243,7 +252,11 @@ static int bench(const Options *o, Run *r, int threads, CkError *err) {
     int n_targets = 0;
     for (int i = 0; i < n; i++) n_targets += r->targets[i] >= 0;
     for (int i = 0; i < n; i++) r->weights[i] = r->targets[i] >= 0 ? 1.0f / (float)n_targets : 0;
-    LossSpec mle = {r->targets, NULL, r->weights, 0.0f, NULL};
+    LossSpec mle = {.targets = r->targets,
+                    .kinds = NULL,
+                    .weights = r->weights,
+                    .ul_min_q = 0.0f,
+                    .logprobs = NULL};
     CutOptions copt = cut_default_options();
     copt.lambda = o->lambda;
     copt.alpha = o->alpha;
@@ -264,18 +277,20 @@ static int bench(const Options *o, Run *r, int threads, CkError *err) {
         t[1] = timer_seconds();
         const LossSpec *spec = &mle;
         LossSpec cut_spec;
+        CutFused fused;
         if (o->cut) {
-            if (model_logprobs(&r->m, &r->acts, r->targets, r->logprobs, err) != 0) return -1;
-            t[2] = timer_seconds();
-            if (cut_assign_loss(&b, r->targets, r->logprobs, r->pairs, B, &copt, r->kinds,
-                                r->weights, &cut_spec, &st, err) != 0)
+            /* as the trainer: detection inside the backward's classifier pass */
+            if (cut_plan_fused(&b, r->targets, r->pairs, B, &copt, r->kinds, r->weights, r->partner,
+                               r->base, r->logprobs, &fused, &cut_spec, err) != 0)
                 return -1;
             spec = &cut_spec;
-            t[3] = timer_seconds();
-        } else {
-            t[2] = t[3] = t[1];
         }
+        t[2] = timer_seconds();
         if (model_backward(&r->m, &r->acts, &b, spec, base_grads, ad, lora_grads, &res, err) != 0)
+            return -1;
+        t[3] = timer_seconds();
+        if (o->cut && cut_assign_loss(&b, r->targets, r->logprobs, r->pairs, B, &copt, r->kinds,
+                                      r->weights, &cut_spec, &st, err) != 0)
             return -1;
         t[4] = timer_seconds();
         const double gnorm = optim_clip_grad_norm(r->grads, n_train, o->max_grad_norm);

@@ -209,7 +209,11 @@ static int bench(const Options *o, Run *r, int threads, CkError *err) {
     }
     r->offsets[B] = n;
     TokenBatch b = {B, r->offsets, r->tokens};
-    LossSpec spec = {r->targets, NULL, r->weights, 0.0f, NULL};
+    LossSpec spec = {.targets = r->targets,
+                     .kinds = NULL,
+                     .weights = r->weights,
+                     .ul_min_q = 0.0f,
+                     .logprobs = NULL};
 
     double loss_first = 0, loss_last = 0, gnorm_first = 0, gnorm_last = 0;
     for (int step = 0; step < total; step++) {

@@ -105,6 +105,8 @@ static LossKind kind_at(const LossSpec *loss, int i) {
 /* Checks targets and kinds of the n positions against the vocabulary. */
 static int loss_check(const LossSpec *loss, int n, int V, CkError *err) {
     if (!loss || !loss->targets) return ck_fail(err, "no loss targets given");
+    if (loss->decide && !loss->logprobs)
+        return ck_fail(err, "a loss with a decide hook needs a logprobs output");
     for (int i = 0; i < n; i++) {
         LossKind k = kind_at(loss, i);
         if (k != LOSS_NONE && k != LOSS_MLE && k != LOSS_UNLIKELIHOOD)
@@ -128,6 +130,7 @@ static void classifier_loss_backward(const Model *m, Activations *a, const LossS
     const float *wcls = model_param(m, PARAM_WCLS, 0);
     const float min_q = loss->ul_min_q > 0.0f ? loss->ul_min_q : LOSS_UL_MIN_Q_DEFAULT;
     double *row_loss = a->d_row, *row_logp = a->d_row + R, *row_floored = a->d_row + 2 * R;
+    double *row_kind = a->d_row + 3 * R, *row_weight = a->d_row + 4 * R;
     int *rows = a->block_rows;
     if (dxn_final) memset(dxn_final, 0, (size_t)n * C * sizeof(float));
     if (loss->logprobs)
@@ -145,23 +148,45 @@ static void classifier_loss_backward(const Model *m, Activations *a, const LossS
         }
         if (count == 0) continue;
         matmul_forward(a->logits, a->stage, wcls, count, C, V);
+        /* each row's kind and weight: as given, or decided in position order from the log p
+         * of this and earlier rows (read before any row of the block is overwritten) */
+        for (int r = 0; r < count; r++) {
+            row_kind[r] = kind_at(loss, rows[r]);
+            row_weight[r] = loss->weights ? loss->weights[rows[r]] : 1.0f;
+        }
+        if (loss->decide) {
+#pragma omp parallel for if ((long)count * V > PARALLEL_MIN_WORK)
+            for (int r = 0; r < count; r++) {
+                const float *z = a->logits + (size_t)r * V;
+                const float maxv = max_of(z, V);
+                row_logp[r] = ((double)z[loss->targets[rows[r]]] - maxv) - log(sum_exp(z, V, maxv));
+            }
+            for (int r = 0; r < count; r++) {
+                LossKind k = (LossKind)row_kind[r];
+                float w = (float)row_weight[r];
+                loss->logprobs[rows[r]] = row_logp[r];
+                loss->decide(loss->decide_ctx, rows[r], loss->logprobs, &k, &w);
+                row_kind[r] = k;
+                row_weight[r] = w;
+            }
+        }
 #pragma omp parallel for if ((long)count * V > PARALLEL_MIN_WORK)
         for (int r = 0; r < count; r++) {
-            const int i = rows[r];
             float *z = a->logits + (size_t)r * V;
             int floored;
-            row_loss[r] =
-                loss_row(z, V, loss->targets[i], kind_at(loss, i),
-                         loss->weights ? loss->weights[i] : 1.0f, min_q, z, &row_logp[r], &floored);
+            double logp;
+            row_loss[r] = loss_row(z, V, loss->targets[rows[r]], (LossKind)row_kind[r],
+                                   (float)row_weight[r], min_q, z, &logp, &floored);
+            if (!loss->decide) row_logp[r] = logp; /* decided rows keep the value decided on */
             row_floored[r] = floored;
         }
         /* sums in position order: independent of the thread count */
         for (int r = 0; r < count; r++) {
             const int i = rows[r];
-            if (kind_at(loss, i) == LOSS_MLE) {
+            if ((LossKind)row_kind[r] == LOSS_MLE) {
                 res->loss_mle += row_loss[r];
                 res->n_mle++;
-            } else {
+            } else if ((LossKind)row_kind[r] == LOSS_UNLIKELIHOOD) {
                 res->loss_ul += row_loss[r];
                 res->n_ul++;
                 res->n_floored += row_floored[r] != 0.0;

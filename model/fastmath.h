@@ -48,6 +48,20 @@ static inline double exp_and_sum(float *out, const float *z, int n, float shift)
     return s;
 }
 
+/* The sum exp_and_sum returns, without writing the exponentials anywhere (the same lanes and
+ * order, so the same bits). */
+static inline double sum_exp(const float *z, int n, float shift) {
+    enum { LANES = 8 };
+    double lane[LANES] = {0};
+    int j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int k = 0; k < LANES; k++) lane[k] += exp_nonpositive(z[j + k] - shift);
+    double s = 0.0;
+    for (; j < n; j++) s += exp_nonpositive(z[j] - shift);
+    for (int k = 0; k < LANES; k++) s += lane[k];
+    return s;
+}
+
 /* max of z[0..n), n >= 1, over sixteen lanes (vectorised compare-and-select) */
 static inline float max_of(const float *z, int n) {
     enum { LANES = 16 };

@@ -23,6 +23,13 @@ typedef enum {
  * step, where this floor reports 11.5 — while its gradient still pushes p down. */
 #define LOSS_UL_MIN_Q_DEFAULT 1e-5f
 
+/* Decides the kind and weight of packed row i once log p of every row up to i is known
+ * (logprobs[0..i], rows without a loss term 0); it may change *kind and *weight, which hold
+ * the row's planned ones. Lets an objective choose a token's loss from the log-probs of earlier
+ * rows of the same pass (CUT's detection compares a Misalign row with its Align-N row, packed
+ * before it) without a second classifier pass. */
+typedef void (*LossDecide)(void *ctx, int i, const double *logprobs, LossKind *kind, float *weight);
+
 typedef struct {
     const int *targets;    /* [N] token id predicted at each position, -1: none */
     const LossKind *kinds; /* [N]; NULL: LOSS_MLE wherever targets[i] >= 0 */
@@ -30,6 +37,8 @@ typedef struct {
     float ul_min_q;        /* floor of 1 - p for LOSS_UNLIKELIHOOD; <= 0: the default */
     double *logprobs;      /* [N] output (NULL: not wanted): log p(targets[i]) at every
                             * position with a loss term, 0 elsewhere */
+    LossDecide decide;     /* NULL: kinds and weights as given; else needs logprobs */
+    void *decide_ctx;
 } LossSpec;
 
 typedef struct {

@@ -240,7 +240,7 @@ int activations_init(Activations *a, const Model *m, int max_tokens, int max_key
         fail |= alloc_floats(&a->d_h, N * H);
         fail |= alloc_floats(&a->d_h2, N * H);
         fail |= alloc_floats(&a->d_stage, (size_t)a->logit_rows * C);
-        a->d_row = malloc(3 * (size_t)a->logit_rows * sizeof(double));
+        a->d_row = malloc(5 * (size_t)a->logit_rows * sizeof(double));
         fail |= !a->d_row;
     }
     if (fail) {

@@ -100,7 +100,11 @@ static void make_batch(Batch *bt, const int *lens, int n_seqs, int V, LossMix mi
         bt->weights[i] = mix == MIX_MIXED ? uniform(&r, 0.1f, 1.5f) : 1.0f / (float)count;
     }
     bt->batch = (TokenBatch){n_seqs, bt->offsets, bt->tokens};
-    bt->loss = (LossSpec){bt->targets, bt->kinds, bt->weights, 0.0f, NULL};
+    bt->loss = (LossSpec){.targets = bt->targets,
+                          .kinds = bt->kinds,
+                          .weights = bt->weights,
+                          .ul_min_q = 0.0f,
+                          .logprobs = NULL};
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -594,7 +598,11 @@ static void fixture_case(const Fixture *f, const char *cs) {
     for (int i = 0; i < n; i++) kinds[i] = (LossKind)kinds_i[i];
     TokenBatch b = {n_seqs, offsets, tokens};
     double logprobs[64];
-    LossSpec loss = {targets, kinds, weights, min_q, logprobs};
+    LossSpec loss = {.targets = targets,
+                     .kinds = kinds,
+                     .weights = weights,
+                     .ul_min_q = min_q,
+                     .logprobs = logprobs};
 
     snprintf(name, sizeof name, "%s.lora_config", cs);
     char type;
@@ -706,7 +714,11 @@ static void test_accumulation_threads_and_loss_only(void **state) {
         memcpy(bt->kinds, all.kinds + from, sizeof(LossKind) * (size_t)(to - from));
         memcpy(bt->weights, all.weights + from, sizeof(float) * (size_t)(to - from));
         bt->batch = (TokenBatch){2, bt->offsets, bt->tokens};
-        bt->loss = (LossSpec){bt->targets, bt->kinds, bt->weights, 0.0f, NULL};
+        bt->loss = (LossSpec){.targets = bt->targets,
+                              .kinds = bt->kinds,
+                              .weights = bt->weights,
+                              .ul_min_q = 0.0f,
+                              .logprobs = NULL};
     }
     Activations a;
     assert_int_equal(activations_init(&a, &m, MAX_TOK, c.seq_len, 1, &err), 0);
@@ -785,7 +797,8 @@ static void test_threads_at_scale(void **state) {
         weights[i] = 1.0f / N;
     }
     TokenBatch b = {S, offsets, tokens};
-    LossSpec loss = {targets, kinds, weights, 0.0f, NULL};
+    LossSpec loss = {
+        .targets = targets, .kinds = kinds, .weights = weights, .ul_min_q = 0.0f, .logprobs = NULL};
     Activations a;
     assert_int_equal(activations_init(&a, m, N, T, 1, &err), 0);
     float *g1 = calloc(m->n_params, sizeof(float)), *g2 = calloc(m->n_params, sizeof(float));

@@ -415,9 +415,11 @@ static size_t fix_read(const Fixture *f, const char *name, char type, void *out,
 
 #define FIX_MAX_N 128
 
-/* One case of the fixture: cutkit's CUT step (forward, model_logprobs, cut_assign_loss,
- * backward) against the fixture's loss, flags, log-probabilities and gradients. */
-static void torch_cut_case(const Fixture *f, const char *cs, int threads) {
+/* One case of the fixture: cutkit's CUT step against the fixture's loss, flags,
+ * log-probabilities and gradients. fused 0: forward, model_logprobs, cut_assign_loss,
+ * backward; fused 1: the trainer's path, forward, cut_plan_fused, backward deciding the flags
+ * as it reads each row's log p, then cut_assign_loss on those log-probs for the kinds. */
+static void torch_cut_case(const Fixture *f, const char *cs, int threads, int fused) {
     threads_set(threads);
     char name[200];
     int cfg[9];
@@ -473,14 +475,27 @@ static void torch_cut_case(const Fixture *f, const char *cs, int threads) {
     float weights[FIX_MAX_N];
     LossSpec spec;
     CutStats st;
-    assert_int_equal(model_forward_train(&m, &a, &b, NULL, &err), 0);
-    assert_int_equal(model_logprobs(&m, &a, targets, logprobs, &err), 0);
-    assert_int_equal(
-        cut_assign_loss(&b, targets, logprobs, pairs, n_ex, &o, kinds, weights, &spec, &st, &err),
-        0);
     float *grads = calloc(m.n_params, sizeof(float));
     LossResult res;
-    assert_int_equal(model_backward(&m, &a, &b, &spec, grads, NULL, NULL, &res, &err), 0);
+    assert_int_equal(model_forward_train(&m, &a, &b, NULL, &err), 0);
+    if (fused) {
+        int partner[FIX_MAX_N];
+        double base[FIX_MAX_N];
+        CutFused fs;
+        assert_int_equal(cut_plan_fused(&b, targets, pairs, n_ex, &o, kinds, weights, partner, base,
+                                        logprobs, &fs, &spec, &err),
+                         0);
+        assert_int_equal(model_backward(&m, &a, &b, &spec, grads, NULL, NULL, &res, &err), 0);
+        assert_int_equal(cut_assign_loss(&b, targets, logprobs, pairs, n_ex, &o, kinds, weights,
+                                         &spec, &st, &err),
+                         0);
+    } else {
+        assert_int_equal(model_logprobs(&m, &a, targets, logprobs, &err), 0);
+        assert_int_equal(cut_assign_loss(&b, targets, logprobs, pairs, n_ex, &o, kinds, weights,
+                                         &spec, &st, &err),
+                         0);
+        assert_int_equal(model_backward(&m, &a, &b, &spec, grads, NULL, NULL, &res, &err), 0);
+    }
 
     /* the same tokens flagged, the same log-probabilities */
     int n_flag_ref = 0;
@@ -492,9 +507,9 @@ static void torch_cut_case(const Fixture *f, const char *cs, int threads) {
     }
     assert_int_equal(st.n_flagged, n_flag_ref);
     assert_int_equal(res.n_ul, n_flag_ref);
-    printf("%s (lambda %.4f, alpha %.2f, gamma %.2f, paper_sum %d, %s; %d thread%s): %d of %d "
+    printf("%s%s (lambda %.4f, alpha %.2f, gamma %.2f, paper_sum %d, %s; %d thread%s): %d of %d "
            "Misalign tokens flagged, %d floored\n",
-           cs, o.lambda, o.alpha, o.gamma, o.paper_sum,
+           cs, fused ? " fused" : "", o.lambda, o.alpha, o.gamma, o.paper_sum,
            o.mean == CUT_MEAN_POOLED ? "pooled" : "per example", threads, threads > 1 ? "s" : "",
            n_flag_ref, st.n_m_tokens, res.n_floored);
     printf("  loss %.8f, torch %.8f (diff %.2e); max |log p diff| %.2e\n", res.loss, ref_loss,
@@ -560,9 +575,11 @@ static void test_torch_cut_fixture(void **state) {
     assert_non_null(f.data);
     assert_true(f.size > 8 && memcmp(f.data, "CKFIX001", 8) == 0);
     const char *cases[5] = {"pooled", "per_example", "paper_sum", "gamma", "clamp"};
-    for (int k = 0; k < 5; k++) torch_cut_case(&f, cases[k], 1);
-    torch_cut_case(&f, "per_example", 2);
-    torch_cut_case(&f, "clamp", 2);
+    for (int fused = 0; fused < 2; fused++) {
+        for (int k = 0; k < 5; k++) torch_cut_case(&f, cases[k], 1, fused);
+        torch_cut_case(&f, "per_example", 2, fused);
+        torch_cut_case(&f, "clamp", 2, fused);
+    }
     free(f.data);
 }
 

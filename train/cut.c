@@ -86,9 +86,12 @@ static int check_examples(const TokenBatch *b, const int *targets, const CutPair
     return rc;
 }
 
-int cut_assign_loss(const TokenBatch *b, const int *targets, const double *logprobs,
-                    const CutPair *examples, int n_examples, const CutOptions *opt, LossKind *kinds,
-                    float *weights, LossSpec *spec, CutStats *stats, CkError *err) {
+/* cut_assign_loss, and with logprobs NULL the plan of cut_plan_fused: every Misalign token
+ * MLE at its unflagged weight, its Align-N row in partner[] and that weight in base[]. */
+static int assign(const TokenBatch *b, const int *targets, const double *logprobs,
+                  const CutPair *examples, int n_examples, const CutOptions *opt, LossKind *kinds,
+                  float *weights, int *partner, double *base, LossSpec *spec, CutStats *stats,
+                  CkError *err) {
     if (!(opt->lambda > 0.0))
         return ck_fail(err, "CUT: lambda must be positive (got %g)", opt->lambda);
     if (!(opt->alpha >= 0.0) || !(opt->gamma >= 0.0))
@@ -109,6 +112,7 @@ int cut_assign_loss(const TokenBatch *b, const int *targets, const double *logpr
     for (int i = 0; i < N; i++) {
         kinds[i] = LOSS_NONE;
         weights[i] = 0.0f;
+        if (partner) partner[i] = -1;
     }
     CutStats st;
     memset(&st, 0, sizeof st);
@@ -145,9 +149,18 @@ int cut_assign_loss(const TokenBatch *b, const int *targets, const double *logpr
         for (int t = 0; t < na; t++) {
             kinds[pa[t]] = LOSS_MLE;
             weights[pa[t]] = (float)wa;
-            sum_a -= logprobs[pa[t]];
+            if (logprobs) sum_a -= logprobs[pa[t]];
         }
         if (!neg) continue;
+        if (!logprobs) { /* the plan: decided later, row by row (cut_decide) */
+            for (int t = 0; t < nm; t++) {
+                kinds[pm[t]] = LOSS_MLE;
+                weights[pm[t]] = (float)wm;
+                partner[pm[t]] = pa[t];
+                base[pm[t]] = wm;
+            }
+            continue;
+        }
         for (int t = 0; t < nm; t++) {
             la[t] = logprobs[pa[t]];
             lm[t] = logprobs[pm[t]];
@@ -171,7 +184,11 @@ int cut_assign_loss(const TokenBatch *b, const int *targets, const double *logpr
     st.loss_a = st.n_a_tokens ? sum_a / st.n_a_tokens : 0.0;
     st.loss_m = st.n_m_tokens ? sum_m / st.n_m_tokens : 0.0;
     if (stats) *stats = st;
-    *spec = (LossSpec){targets, kinds, weights, CUT_UL_MIN_Q, NULL};
+    *spec = (LossSpec){.targets = targets,
+                       .kinds = kinds,
+                       .weights = weights,
+                       .ul_min_q = CUT_UL_MIN_Q,
+                       .logprobs = NULL};
 done:
     free(pa);
     free(pm);
@@ -179,6 +196,41 @@ done:
     free(lm);
     free(flags);
     return rc;
+}
+
+int cut_assign_loss(const TokenBatch *b, const int *targets, const double *logprobs,
+                    const CutPair *examples, int n_examples, const CutOptions *opt, LossKind *kinds,
+                    float *weights, LossSpec *spec, CutStats *stats, CkError *err) {
+    return assign(b, targets, logprobs, examples, n_examples, opt, kinds, weights, NULL, NULL, spec,
+                  stats, err);
+}
+
+/* The decision cut_assign_loss makes for one Misalign token, taken when the backward pass has
+ * just read log pM of row i (its Align-N row, packed before it, was read earlier). */
+static void cut_decide(void *ctx, int i, const double *logprobs, LossKind *kind, float *weight) {
+    const CutFused *f = ctx;
+    const int j = f->partner[i];
+    if (j < 0) return;
+    double la = logprobs[j], lm = logprobs[i];
+    unsigned char flag = 0;
+    cut_detect(&la, &lm, 1, f->lambda, &flag);
+    if (!flag) return;
+    const double dyn = f->gamma > 0.0 ? exp(f->gamma * la) : 1.0;
+    *kind = LOSS_UNLIKELIHOOD;
+    *weight = (float)(f->base[i] * f->alpha * dyn);
+}
+
+int cut_plan_fused(const TokenBatch *b, const int *targets, const CutPair *examples, int n_examples,
+                   const CutOptions *opt, LossKind *kinds, float *weights, int *partner,
+                   double *base, double *logprobs, CutFused *f, LossSpec *spec, CkError *err) {
+    if (assign(b, targets, NULL, examples, n_examples, opt, kinds, weights, partner, base, spec,
+               NULL, err) != 0)
+        return -1;
+    *f = (CutFused){partner, base, opt->lambda, opt->alpha, opt->gamma};
+    spec->logprobs = logprobs;
+    spec->decide = cut_decide;
+    spec->decide_ctx = f;
+    return 0;
 }
 
 double cut_reference_loss(const double *pa, const double *pm, int n, double lambda, double alpha,

@@ -93,6 +93,23 @@ int cut_assign_loss(const TokenBatch *b, const int *targets, const double *logpr
                     const CutPair *examples, int n_examples, const CutOptions *opt, LossKind *kinds,
                     float *weights, LossSpec *spec, CutStats *stats, CkError *err);
 
+/* The state of cut_plan_fused's decide hook (owned by the caller, alive through the backward). */
+typedef struct {
+    const int *partner; /* [N] the Align-N row of a Misalign row, -1 elsewhere */
+    const double *base; /* [N] a Misalign row's unflagged weight */
+    double lambda, alpha, gamma;
+} CutFused;
+
+/* The same objective as cut_assign_loss in one classifier pass: plans every token as
+ * cut_assign_loss would with nothing flagged (partner and base: [N] scratch), and sets spec's
+ * decide hook (state in *f) so that model_backward flags each Misalign token as it reads its
+ * log p, with cut_assign_loss's rule and weights, writing log p of every target into logprobs
+ * ([N]). Calling cut_assign_loss with those logprobs afterwards gives the same kinds and the
+ * step's CutStats. */
+int cut_plan_fused(const TokenBatch *b, const int *targets, const CutPair *examples, int n_examples,
+                   const CutOptions *opt, LossKind *kinds, float *weights, int *partner,
+                   double *base, double *logprobs, CutFused *f, LossSpec *spec, CkError *err);
+
 /* The reference CUT loss of one example from its response-token probabilities, in double,
  * straight from cut-spec.md §2: L_A = -mean log pA (no epsilon); for a negative (pm != NULL)
  * U = {t : pA/pM > λ}, q = 1 - pM on U and pM elsewhere, q += 1e-5 where q == 0, L_M =

@@ -58,6 +58,8 @@ typedef struct {
     float *weights;
     double *logprobs; /* CUT: log p of every target of a micro-batch */
     LossKind *kinds;  /* CUT: per-token loss kinds */
+    int *partner;     /* CUT: each Misalign row's Align-N row (cut_plan_fused) */
+    double *base;     /* CUT: each Misalign row's unflagged weight */
     CutPair *pairs;   /* CUT: the sequences of each example of a micro-batch */
     CorpusCursor cursor;
     FILE *log;
@@ -83,6 +85,8 @@ static void run_free(Run *r) {
     free(r->weights);
     free(r->logprobs);
     free(r->kinds);
+    free(r->partner);
+    free(r->base);
     free(r->pairs);
     corpus_cursor_free(&r->cursor);
     if (r->log) fclose(r->log);
@@ -325,7 +329,11 @@ static int mle_update(Run *r, Model *m, const TrainData *d, const TrainOptions *
         }
         for (int i = 0; i < n; i++) r->weights[i] = r->targets[i] >= 0 ? w : 0.0f;
         TokenBatch b = {o->micro_batch, r->offsets, r->tokens};
-        LossSpec spec = {r->targets, NULL, r->weights, 0, NULL};
+        LossSpec spec = {.targets = r->targets,
+                         .kinds = NULL,
+                         .weights = r->weights,
+                         .ul_min_q = 0,
+                         .logprobs = NULL};
         LossResult res;
         if (model_forward_backward(m, &r->acts, &b, &spec, o->use_lora ? NULL : r->grads,
                                    o->use_lora ? &r->lora : NULL, o->use_lora ? r->grads : NULL,
@@ -395,13 +403,20 @@ static int cut_micro_batch(Run *r, Model *m, const TrainData *d, const TrainOpti
     LossSpec spec;
     CutStats st;
     LossResult res;
+    /* detection happens inside the backward's classifier pass (cut_plan_fused); the
+     * decisions are then read back from the log-probs it wrote, for the logs */
+    CutFused fused;
     if (model_forward_train(m, &r->acts, &b, lora, err) != 0 ||
-        model_logprobs(m, &r->acts, r->targets, r->logprobs, err) != 0 ||
-        cut_assign_loss(&b, r->targets, r->logprobs, r->pairs, o->micro_batch, &copt, r->kinds,
-                        r->weights, &spec, &st, err) != 0 ||
+        cut_plan_fused(&b, r->targets, r->pairs, o->micro_batch, &copt, r->kinds, r->weights,
+                       r->partner, r->base, r->logprobs, &fused, &spec, err) != 0 ||
         model_backward(m, &r->acts, &b, &spec, o->use_lora ? NULL : r->grads, lora,
-                       o->use_lora ? r->grads : NULL, &res, err) != 0)
+                       o->use_lora ? r->grads : NULL, &res, err) != 0 ||
+        cut_assign_loss(&b, r->targets, r->logprobs, r->pairs, o->micro_batch, &copt, r->kinds,
+                        r->weights, &spec, &st, err) != 0)
         return -1;
+    if (st.n_flagged != res.n_ul)
+        return ck_fail(err, "CUT: the backward flagged %d tokens, the log-probs say %d", res.n_ul,
+                       st.n_flagged);
     if (r->csv_mem) {
         write_token_records(r, r->csv_mem, &b, items, o->micro_batch, copt.lambda, step);
         r->csv_ends[++r->csv_ends[0]] = (int64_t)ftello(r->csv_mem);
@@ -566,11 +581,13 @@ int trainer_run(Model *m, const HfConfig *cfg, const TrainData *d, const TrainOp
     r.offsets = malloc(sizeof(int) * (size_t)(seqs_per_item * o->micro_batch + 1));
     r.logprobs = malloc(sizeof(double) * (size_t)max_tokens);
     r.kinds = malloc(sizeof(LossKind) * (size_t)max_tokens);
+    r.partner = malloc(sizeof(int) * (size_t)max_tokens);
+    r.base = malloc(sizeof(double) * (size_t)max_tokens);
     r.pairs = malloc(sizeof(CutPair) * (size_t)o->micro_batch);
     const int n_mb = o->batch_size / o->micro_batch;
     if (r.ranks > 1 && !c) r.csv_ends = malloc(sizeof(int64_t) * (size_t)(n_mb + 1));
     if (!r.grads || !r.seqs || !r.tokens || !r.targets || !r.weights || !r.offsets || !r.logprobs ||
-        !r.kinds || !r.pairs || (r.ranks > 1 && !c && !r.csv_ends)) {
+        !r.kinds || !r.partner || !r.base || !r.pairs || (r.ranks > 1 && !c && !r.csv_ends)) {
         ck_fail(err, "out of memory");
         goto done;
     }
