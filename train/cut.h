@@ -10,6 +10,9 @@
  *   3. cut_assign_loss: detection (cut_detect) on each negative example, then the kinds and
  *      weights of every position, into a LossSpec;
  *   4. model_backward with that LossSpec: its loss and gradient are the CUT loss's.
+ * The trainer folds 2-4 into one classifier pass (cut_plan_fused): the backward reads each
+ * row's log p and decides its kind and weight by the same rule before forming its gradient,
+ * and cut_assign_loss on the log-probs it wrote gives the step's counts afterwards.
  *
  * The batch-level mean (§2.2, §2.5, §3.1): the released runs use micro_batch_size = 1 on 8
  * GPUs, so each example's loss is formed from its own token means — a negative contributes
