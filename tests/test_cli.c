@@ -143,8 +143,7 @@ static void test_convert_round_trip(void **state) {
     assert_non_null(strstr(err, "--dtype expects f32, f16 or bf16, got 'f8'"));
     free(out);
     free(err);
-    snprintf(args, sizeof args, "rm -rf '%s'", dir);
-    assert_int_equal(system(args), 0);
+    assert_int_equal(test_remove_dir(dir), 0);
     free(dir);
 }
 
@@ -188,8 +187,7 @@ static void test_settings_file(void **state) {
     assert_non_null(strstr(err, "--steps expects an integer, got 'many'"));
     free(out);
     free(err);
-    snprintf(args, sizeof args, "rm -rf '%s'", dir);
-    assert_int_equal(system(args), 0);
+    assert_int_equal(test_remove_dir(dir), 0);
     free(dir);
 }
 

@@ -32,9 +32,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    int rc = system(cmd);
+    int rc = test_remove_dir(dir);
     free(dir);
     return rc;
 }

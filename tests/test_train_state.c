@@ -40,9 +40,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
     (void)state;
     model_free(&model);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    int rc = system(cmd);
+    int rc = test_remove_dir(tmp);
     free(tmp);
     return rc;
 }

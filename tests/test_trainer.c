@@ -33,9 +33,7 @@ static int teardown(void **state) {
     (void)state;
     corpus_free(&corpus);
     lm_close(&lm);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    int rc = system(cmd);
+    int rc = test_remove_dir(dir);
     free(dir);
     return rc;
 }

@@ -19,6 +19,10 @@ char *test_read_file(const char *path, size_t *size);
 /* Writes size bytes to path; returns 0 on success. */
 int test_write_file(const char *path, const void *data, size_t size);
 
+/* Removes path and everything below it, as `rm -rf` does (an absent path is fine); returns 0,
+ * or -1 when something could not be removed. */
+int test_remove_dir(const char *path);
+
 /* Returns a fresh temporary directory (malloc'd path) below $TMPDIR or /tmp. */
 char *test_temp_dir(void);
 

@@ -228,8 +228,7 @@ static void test_pairwise_numpy(void **state) {
     }
     free(out);
     for (int k = 0; k < 6; k++) free(all[k]);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(test_remove_dir(dir), 0);
     free(dir);
 }
 
