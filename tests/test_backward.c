@@ -481,74 +481,22 @@ static void test_lora_frozen_base_same_gradients(void **state) {
     model_free(&m);
 }
 
-/* ---------------------------------------------------------------------------------------- */
-/* PyTorch autograd fixture */
-
-typedef struct {
-    unsigned char *data;
-    size_t size;
-} Fixture;
-
-/* Finds record `name` and returns a pointer to its values (unaligned: copy out) and count,
- * or NULL when the fixture has no such record. */
-static const unsigned char *fixture_lookup(const Fixture *f, const char *name, char *type,
-                                           size_t *count) {
-    size_t pos = 8;
-    while (pos + 4 <= f->size) {
-        uint32_t len, n;
-        memcpy(&len, f->data + pos, 4);
-        const char *rec = (const char *)f->data + pos + 4;
-        const char t = rec[len];
-        memcpy(&n, rec + len + 1, 4);
-        if (len == strlen(name) && memcmp(rec, name, len) == 0) {
-            *type = t;
-            *count = n;
-            return (const unsigned char *)rec + len + 5;
-        }
-        pos += 4 + len + 5 + (size_t)n * (t == 'd' ? 8 : 4);
-    }
-    return NULL;
+static void fixture_ints(const TestFixture *f, const char *name, int *out, size_t expect) {
+    memcpy(out, test_fixture_get(f, name, 'i', expect), expect * 4);
 }
 
-static const unsigned char *fixture_find(const Fixture *f, const char *name, char type,
-                                         size_t *count) {
-    char t;
-    const unsigned char *p = fixture_lookup(f, name, &t, count);
-    if (!p) fail_msg("fixture has no record %s", name);
-    assert_int_equal(t, type);
-    return p;
+static void fixture_floats(const TestFixture *f, const char *name, float *out, size_t expect) {
+    memcpy(out, test_fixture_get(f, name, 'f', expect), expect * 4);
 }
 
-static void fixture_ints(const Fixture *f, const char *name, int *out, size_t expect) {
-    size_t n;
-    const unsigned char *p = fixture_find(f, name, 'i', &n);
-    assert_int_equal(n, expect);
-    memcpy(out, p, n * 4);
-}
-
-static void fixture_floats(const Fixture *f, const char *name, float *out, size_t expect) {
-    size_t n;
-    const unsigned char *p = fixture_find(f, name, 'f', &n);
-    assert_int_equal(n, expect);
-    memcpy(out, p, n * 4);
-}
-
-static double *fixture_doubles(const Fixture *f, const char *name, size_t expect) {
-    size_t n;
-    const unsigned char *p = fixture_find(f, name, 'd', &n);
-    assert_int_equal(n, expect);
-    double *out = malloc(n * sizeof(double));
-    memcpy(out, p, n * 8);
+static double *fixture_doubles(const TestFixture *f, const char *name, size_t expect) {
+    double *out = malloc(expect * sizeof(double));
+    memcpy(out, test_fixture_get(f, name, 'd', expect), expect * 8);
     return out;
 }
 
-static Fixture load_fixture(void) {
-    Fixture f;
-    f.data = (unsigned char *)test_read_file(CUTKIT_SOURCE_DIR "/tests/fixtures/grad_fixture.bin",
-                                             &f.size);
-    assert_non_null(f.data);
-    assert_true(f.size > 8 && memcmp(f.data, "CKFIX001", 8) == 0);
-    return f;
+static TestFixture load_fixture(void) {
+    return test_fixture_open(CUTKIT_SOURCE_DIR "/tests/fixtures/grad_fixture.bin");
 }
 
 /* max |c - ref| over n values, and that relative to max |ref| */
@@ -567,7 +515,7 @@ static double compare(const float *c, const double *ref, size_t n, double *ref_m
  * tensor's largest gradient). */
 #define TORCH_TOLERANCE 2e-5
 
-static void fixture_case(const Fixture *f, const char *cs) {
+static void fixture_case(const TestFixture *f, const char *cs) {
     char name[200];
     int cfg[9];
     snprintf(name, sizeof name, "%s.config", cs);
@@ -583,9 +531,9 @@ static void fixture_case(const Fixture *f, const char *cs) {
         snprintf(name, sizeof name, "%s.param.%s", cs, m.tensors[id].name);
         fixture_floats(f, name, m.params + m.tensors[id].offset, m.tensors[id].size);
     }
-    size_t n_off;
-    fixture_find(f, "batch.offsets", 'i', &n_off);
     int offsets[16], tokens[64], targets[64], kinds_i[64];
+    const size_t n_off = test_fixture_read(f, "batch.offsets", 'i', NULL, 0);
+    assert_true(n_off <= 16);
     fixture_ints(f, "batch.offsets", offsets, n_off);
     const int n_seqs = (int)n_off - 1, n = offsets[n_seqs];
     fixture_ints(f, "batch.tokens", tokens, (size_t)n);
@@ -607,7 +555,7 @@ static void fixture_case(const Fixture *f, const char *cs) {
     snprintf(name, sizeof name, "%s.lora_config", cs);
     char type;
     size_t count;
-    const int has_lora = fixture_lookup(f, name, &type, &count) != NULL;
+    const int has_lora = test_fixture_lookup(f, name, &type, &count) != NULL;
     LoraAdapters ad = {0};
     if (has_lora) {
         int lcfg[2];
@@ -677,7 +625,7 @@ static void fixture_case(const Fixture *f, const char *cs) {
 
 static void test_torch_fixture(void **state) {
     (void)state;
-    Fixture f = load_fixture();
+    TestFixture f = load_fixture();
     fixture_case(&f, "full"); /* interleaved RoPE, separate classifier */
     fixture_case(&f, "half"); /* half-split RoPE, tied classifier */
     fixture_case(&f, "lora"); /* all seven modules, r = 4, alpha = 8, frozen base */

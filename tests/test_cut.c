@@ -366,45 +366,6 @@ static void test_end_to_end(void **state) {
 /* ---------------------------------------------------------------------------------------- */
 /* PyTorch autograd fixture (tests/fixtures/cut_grad_fixture.bin, make_cut_grad_fixture.py) */
 
-typedef struct {
-    unsigned char *data;
-    size_t size;
-} Fixture;
-
-/* Returns a pointer to the values of record `name` (unaligned: copy out) with its type and
- * count, or NULL when the fixture has none. */
-static const unsigned char *fix_lookup(const Fixture *f, const char *name, char *type,
-                                       size_t *count) {
-    size_t pos = 8;
-    while (pos + 9 <= f->size) {
-        uint32_t len, n;
-        memcpy(&len, f->data + pos, 4);
-        const char *rec = (const char *)f->data + pos + 4;
-        const char t = rec[len];
-        memcpy(&n, rec + len + 1, 4);
-        if (len == strlen(name) && memcmp(rec, name, len) == 0) {
-            *type = t;
-            *count = n;
-            return (const unsigned char *)rec + len + 5;
-        }
-        pos += 4 + (size_t)len + 5 + (size_t)n * (t == 'd' ? 8 : 4);
-    }
-    return NULL;
-}
-
-/* Copies record name (of type 'i' or 'f', 4-byte values; 'd' 8-byte) into out; fails the test
- * unless it exists with that type and exactly `expect` values (expect 0: any count, returned). */
-static size_t fix_read(const Fixture *f, const char *name, char type, void *out, size_t expect) {
-    char t = 0;
-    size_t n = 0;
-    const unsigned char *p = fix_lookup(f, name, &t, &n);
-    if (!p) fail_msg("cut fixture has no record %s", name);
-    assert_int_equal(t, type);
-    if (expect) assert_int_equal(n, expect);
-    if (out) memcpy(out, p, n * (type == 'd' ? 8 : 4));
-    return n;
-}
-
 /* float32 forward and backward against float64 autograd, as in test_backward.c: the
  * differences are float32 rounding through a few hundred operations, measured at most 6.4e-7
  * of each tensor's largest gradient here with 1 and 2 threads (the reference itself is stored
@@ -419,11 +380,11 @@ static size_t fix_read(const Fixture *f, const char *name, char type, void *out,
  * log-probabilities and gradients. fused 0: forward, model_logprobs, cut_assign_loss,
  * backward; fused 1: the trainer's path, forward, cut_plan_fused, backward deciding the flags
  * as it reads each row's log p, then cut_assign_loss on those log-probs for the kinds. */
-static void torch_cut_case(const Fixture *f, const char *cs, int threads, int fused) {
+static void torch_cut_case(const TestFixture *f, const char *cs, int threads, int fused) {
     threads_set(threads);
     char name[200];
     int cfg[9];
-    fix_read(f, "model.config", 'i', cfg, 9);
+    test_fixture_read(f, "model.config", 'i', cfg, 9);
     ModelConfig c = {cfg[0], cfg[1], cfg[2], cfg[3],   cfg[4],
                      cfg[5], cfg[6], 1e-5f,  10000.0f, (RopeStyle)cfg[7],
                      cfg[8]};
@@ -436,29 +397,30 @@ static void torch_cut_case(const Fixture *f, const char *cs, int threads, int fu
         snprintf(name, sizeof name, "%s.param.%s", cs, t->name);
         char type;
         size_t count;
-        if (!fix_lookup(f, name, &type, &count)) /* the case's own tensor, else the model's */
+        if (!test_fixture_lookup(f, name, &type,
+                                 &count)) /* the case's own tensor, else the model's */
             snprintf(name, sizeof name, "model.param.%s", t->name);
-        fix_read(f, name, 'f', m.params + t->offset, t->size);
+        test_fixture_read(f, name, 'f', m.params + t->offset, t->size);
     }
     int offsets[16], tokens[FIX_MAX_N], targets[FIX_MAX_N], pairs_i[16], flags_ref[FIX_MAX_N];
-    const int n_seqs = (int)fix_read(f, "batch.offsets", 'i', offsets, 0) - 1;
+    const int n_seqs = (int)test_fixture_read(f, "batch.offsets", 'i', offsets, 0) - 1;
     const int n = offsets[n_seqs];
     assert_true(n <= FIX_MAX_N);
-    fix_read(f, "batch.tokens", 'i', tokens, (size_t)n);
-    fix_read(f, "batch.targets", 'i', targets, (size_t)n);
-    const int n_ex = (int)fix_read(f, "batch.pairs", 'i', pairs_i, 0) / 2;
+    test_fixture_read(f, "batch.tokens", 'i', tokens, (size_t)n);
+    test_fixture_read(f, "batch.targets", 'i', targets, (size_t)n);
+    const int n_ex = (int)test_fixture_read(f, "batch.pairs", 'i', pairs_i, 0) / 2;
     CutPair pairs[8];
     for (int e = 0; e < n_ex; e++) pairs[e] = (CutPair){pairs_i[2 * e], pairs_i[2 * e + 1]};
     double opts[5], ref_loss;
     snprintf(name, sizeof name, "%s.options", cs);
-    fix_read(f, name, 'd', opts, 5);
+    test_fixture_read(f, name, 'd', opts, 5);
     snprintf(name, sizeof name, "%s.loss", cs);
-    fix_read(f, name, 'd', &ref_loss, 1);
+    test_fixture_read(f, name, 'd', &ref_loss, 1);
     snprintf(name, sizeof name, "%s.flags", cs);
-    fix_read(f, name, 'i', flags_ref, (size_t)n);
+    test_fixture_read(f, name, 'i', flags_ref, (size_t)n);
     double *ref_lp = malloc(sizeof(double) * (size_t)n);
     snprintf(name, sizeof name, "%s.logprobs", cs);
-    fix_read(f, name, 'd', ref_lp, (size_t)n);
+    test_fixture_read(f, name, 'd', ref_lp, (size_t)n);
 
     CutOptions o = cut_default_options();
     o.lambda = opts[0];
@@ -528,8 +490,8 @@ static void torch_cut_case(const Fixture *f, const char *cs, int threads, int fu
             snprintf(name, sizeof name, "%s.%s.%s", cs, which ? "ref_grad" : "grad", t->name);
             char type;
             size_t count;
-            if (which && !fix_lookup(f, name, &type, &count)) continue;
-            fix_read(f, name, 'f', ref, t->size);
+            if (which && !test_fixture_lookup(f, name, &type, &count)) continue;
+            test_fixture_read(f, name, 'f', ref, t->size);
             double d = 0.0, rmax = 0.0;
             for (size_t i = 0; i < t->size; i++) {
                 d = fmax(d, fabs((double)grads[t->offset + i] - ref[i]));
@@ -569,11 +531,7 @@ static void torch_cut_case(const Fixture *f, const char *cs, int threads, int fu
 
 static void test_torch_cut_fixture(void **state) {
     (void)state;
-    Fixture f;
-    f.data = (unsigned char *)test_read_file(
-        CUTKIT_SOURCE_DIR "/tests/fixtures/cut_grad_fixture.bin", &f.size);
-    assert_non_null(f.data);
-    assert_true(f.size > 8 && memcmp(f.data, "CKFIX001", 8) == 0);
+    TestFixture f = test_fixture_open(CUTKIT_SOURCE_DIR "/tests/fixtures/cut_grad_fixture.bin");
     const char *cases[5] = {"pooled", "per_example", "paper_sum", "gamma", "clamp"};
     for (int fused = 0; fused < 2; fused++) {
         for (int k = 0; k < 5; k++) torch_cut_case(&f, cases[k], 1, fused);

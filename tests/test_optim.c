@@ -18,50 +18,16 @@
 
 /* ---- the fixture (format: tests/fixtures/make_adamw_fixture.py) --------------------------- */
 
-typedef struct {
-    unsigned char *data;
-    size_t size;
-} Fixture;
-
-/* Returns the values of record name, checking its type and count. */
-static const unsigned char *fixture_get(const Fixture *f, const char *name, char type,
-                                        size_t count) {
-    size_t pos = 8;
-    while (pos + 4 <= f->size) {
-        uint32_t len, n;
-        memcpy(&len, f->data + pos, 4);
-        assert_true(pos + 4 + len + 5 <= f->size);
-        const char *rec = (const char *)f->data + pos + 4;
-        const char t = rec[len];
-        memcpy(&n, rec + len + 1, 4);
-        const size_t width = t == 'd' ? 8 : 4;
-        const size_t body = pos + 4 + len + 5;
-        assert_true(body + (size_t)n * width <= f->size);
-        if (len == strlen(name) && memcmp(rec, name, len) == 0) {
-            assert_int_equal(t, type);
-            assert_int_equal(n, count);
-            return f->data + body;
-        }
-        pos = body + (size_t)n * width;
-    }
-    fail_msg("fixture record %s is missing", name);
-    return NULL;
-}
-
 static void test_adamw_matches_torch(void **state) {
     (void)state;
-    Fixture f;
-    f.data = (unsigned char *)test_read_file(CUTKIT_SOURCE_DIR "/tests/fixtures/adamw_fixture.bin",
-                                             &f.size);
-    assert_non_null(f.data);
-    assert_true(f.size > 8 && memcmp(f.data, "CKFIX001", 8) == 0);
+    TestFixture f = test_fixture_open(CUTKIT_SOURCE_DIR "/tests/fixtures/adamw_fixture.bin");
     double cfg[9];
-    memcpy(cfg, fixture_get(&f, "config", 'd', 9), sizeof cfg);
+    memcpy(cfg, test_fixture_get(&f, "config", 'd', 9), sizeof cfg);
     const int steps = (int)cfg[8];
     int offsets[4], sizes[4], decay[4];
-    memcpy(offsets, fixture_get(&f, "offsets", 'i', 4), sizeof offsets);
-    memcpy(sizes, fixture_get(&f, "sizes", 'i', 4), sizeof sizes);
-    memcpy(decay, fixture_get(&f, "decay", 'i', 4), sizeof decay);
+    memcpy(offsets, test_fixture_get(&f, "offsets", 'i', 4), sizeof offsets);
+    memcpy(sizes, test_fixture_get(&f, "sizes", 'i', 4), sizeof sizes);
+    memcpy(decay, test_fixture_get(&f, "decay", 'i', 4), sizeof decay);
     const size_t n = (size_t)offsets[3] + (size_t)sizes[3];
 
     AdamWConfig c = {cfg[1], cfg[2], cfg[3], cfg[4]};
@@ -78,16 +44,17 @@ static void test_adamw_matches_torch(void **state) {
     float *expect = malloc(n * sizeof *expect);
     double lrs[16], norms[16];
     assert_true(steps <= 16);
-    memcpy(params, fixture_get(&f, "params0", 'f', n), n * sizeof *params);
-    memcpy(lrs, fixture_get(&f, "lr", 'd', (size_t)steps), (size_t)steps * sizeof *lrs);
-    memcpy(norms, fixture_get(&f, "grad_norm", 'd', (size_t)steps), (size_t)steps * sizeof *norms);
+    memcpy(params, test_fixture_get(&f, "params0", 'f', n), n * sizeof *params);
+    memcpy(lrs, test_fixture_get(&f, "lr", 'd', (size_t)steps), (size_t)steps * sizeof *lrs);
+    memcpy(norms, test_fixture_get(&f, "grad_norm", 'd', (size_t)steps),
+           (size_t)steps * sizeof *norms);
     double worst = 0;
     for (int k = 1; k <= steps; k++) {
         char name[32];
         snprintf(name, sizeof name, "grad%d", k);
-        memcpy(grads, fixture_get(&f, name, 'f', n), n * sizeof *grads);
+        memcpy(grads, test_fixture_get(&f, name, 'f', n), n * sizeof *grads);
         snprintf(name, sizeof name, "params%d", k);
-        memcpy(expect, fixture_get(&f, name, 'f', n), n * sizeof *expect);
+        memcpy(expect, test_fixture_get(&f, name, 'f', n), n * sizeof *expect);
 
         /* the schedule gives the lr torch's LambdaLR gave, the first one 0 */
         const double lr = schedule_lr(&sched, opt.step);

@@ -125,3 +125,56 @@ int test_remove_dir(const char *path) {
     if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : -1;
     return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }
+
+TestFixture test_fixture_open(const char *path) {
+    TestFixture f;
+    f.data = (unsigned char *)test_read_file(path, &f.size);
+    if (!f.data) fail_msg("cannot read the fixture %s", path);
+    assert_true(f.size > 8 && memcmp(f.data, "CKFIX001", 8) == 0);
+    return f;
+}
+
+const unsigned char *test_fixture_lookup(const TestFixture *f, const char *name, char *type,
+                                         size_t *count) {
+    size_t pos = 8;
+    while (pos + 4 <= f->size) {
+        uint32_t len, n;
+        memcpy(&len, f->data + pos, 4);
+        assert_true(pos + 4 + (size_t)len + 5 <= f->size);
+        const char *rec = (const char *)f->data + pos + 4;
+        const char t = rec[len];
+        memcpy(&n, rec + len + 1, 4);
+        const size_t body = pos + 4 + (size_t)len + 5, width = t == 'd' ? 8 : 4;
+        assert_true(body + (size_t)n * width <= f->size);
+        if (len == strlen(name) && memcmp(rec, name, len) == 0) {
+            *type = t;
+            *count = n;
+            return f->data + body;
+        }
+        pos = body + (size_t)n * width;
+    }
+    return NULL;
+}
+
+const unsigned char *test_fixture_get(const TestFixture *f, const char *name, char type,
+                                      size_t count) {
+    char t = 0;
+    size_t n = 0;
+    const unsigned char *p = test_fixture_lookup(f, name, &t, &n);
+    if (!p) fail_msg("fixture record %s is missing", name);
+    assert_int_equal(t, type);
+    assert_int_equal(n, count);
+    return p;
+}
+
+size_t test_fixture_read(const TestFixture *f, const char *name, char type, void *out,
+                         size_t expect) {
+    char t = 0;
+    size_t n = 0;
+    const unsigned char *p = test_fixture_lookup(f, name, &t, &n);
+    if (!p) fail_msg("fixture record %s is missing", name);
+    assert_int_equal(t, type);
+    if (expect) assert_int_equal(n, expect);
+    if (out) memcpy(out, p, n * (type == 'd' ? 8 : 4));
+    return n;
+}

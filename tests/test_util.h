@@ -19,6 +19,32 @@ char *test_read_file(const char *path, size_t *size);
 /* Writes size bytes to path; returns 0 on success. */
 int test_write_file(const char *path, const void *data, size_t size);
 
+/* A fixture file of the CKFIX001 format (tests/fixtures/make_grad_fixture.py): the 8 bytes
+ * "CKFIX001", then records of name length (u32), name, type ('i' int32, 'f' float32, 'd'
+ * float64), count (u32) and the values, little endian. */
+typedef struct {
+    unsigned char *data;
+    size_t size;
+} TestFixture;
+
+/* Reads the fixture at path; fails the test unless it is one. Free data when done. */
+TestFixture test_fixture_open(const char *path);
+
+/* Returns a pointer to the values of record name (unaligned: copy out) with its type and
+ * count, or NULL when there is none; fails the test when a record runs past the file. */
+const unsigned char *test_fixture_lookup(const TestFixture *f, const char *name, char *type,
+                                         size_t *count);
+
+/* The values of record name; fails the test unless it exists with this type and exactly
+ * count values. */
+const unsigned char *test_fixture_get(const TestFixture *f, const char *name, char type,
+                                      size_t count);
+
+/* Copies record name into out (NULL: only count it); fails the test unless it exists with
+ * this type and `expect` values (0: any count). Returns its count. */
+size_t test_fixture_read(const TestFixture *f, const char *name, char type, void *out,
+                         size_t expect);
+
 /* Removes path and everything below it, as `rm -rf` does (an absent path is fine); returns 0,
  * or -1 when something could not be removed. */
 int test_remove_dir(const char *path);
