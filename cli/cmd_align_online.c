@@ -323,16 +323,9 @@ static int stage_train(const char *model, const char *judgments, int n_examples,
     if (opt.template_path) argv[a++] = "--template", argv[a++] = (char *)opt.template_path;
     if (opt.lora) argv[a++] = "--lora";
     argv[a] = NULL;
-    char marker[PATH_BUF];
-    fileio_path(marker, sizeof marker, dir, "trained");
-    if (!spawn_exists(marker)) {
-        int rc = spawn_self(argv);
-        if (rc != 0 || spawn_stop_requested) return -1;
-        CkError err = {{0}};
-        if (fileio_write_atomic(marker, "", 0, &err) != 0) {
-            fprintf(stderr, "cutkit align-online: %s\n", err.msg);
-            return -1;
-        }
+    if (!spawn_marked(dir, "trained")) {
+        if (spawn_self(argv) != 0 || spawn_stop_requested) return -1;
+        if (spawn_mark("align-online", dir, "trained") != 0) return -1;
     }
     if (!opt.lora) {
         snprintf(next_model, next_size, "%s", final_out);

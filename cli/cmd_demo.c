@@ -185,24 +185,6 @@ static int stage_world(const DemoSize *z, SynthWorld *mixed, SynthWorld *offline
     return spawn_mark("demo", opt.out, "world.done");
 }
 
-/* Runs `cutkit train` into run_dir unless it finished before. */
-static int train(const char *run_dir, char *const *args) {
-    if (spawn_marked(run_dir, "trained")) return 0;
-    if (spawn_make_dir("demo", run_dir) != 0) return -1;
-    char checkpoints[PATH_BUF];
-    fileio_path(checkpoints, sizeof checkpoints, run_dir, "checkpoints");
-    char *argv[64];
-    int a = 0;
-    argv[a++] = "train";
-    for (int i = 0; args[i] && a < 60; i++) argv[a++] = args[i];
-    argv[a++] = "--out";
-    argv[a++] = (char *)run_dir;
-    if (spawn_exists(checkpoints)) argv[a++] = "--resume";
-    argv[a] = NULL;
-    if (spawn_self(argv) != 0 || spawn_stop_requested) return -1;
-    return spawn_mark("demo", run_dir, "trained");
-}
-
 static int write_config(const char *run_dir, const char *label, const char *setting,
                         const char *objective, double lambda, double alpha, double lr) {
     cJSON *obj = cJSON_CreateObject();
@@ -370,7 +352,8 @@ int cmd_demo(int argc, char **argv) {
                         wbatch,      "--lr", "1e-3",    "--warmup", wwarm,
                         "--seq-len", "160",  "--seed",  seed,       "--threads",
                         threads,     NULL};
-        rc = train(warm, args) || write_config(warm, "warm-up", "-", "base", 0, 0, 1e-3);
+        rc = spawn_train("demo", warm, args) ||
+             write_config(warm, "warm-up", "-", "base", 0, 0, 1e-3);
     }
     for (int i = 0; rc == 0 && i < N_RUNS && !spawn_stop_requested; i++) {
         const DemoRun *r = &RUNS[i];
@@ -402,7 +385,7 @@ int cmd_demo(int argc, char **argv) {
         args[a++] = "--seq-len", args[a++] = "160", args[a++] = "--seed", args[a++] = seed;
         args[a++] = "--threads", args[a++] = threads;
         args[a] = NULL;
-        rc = train(run_dir, args) ||
+        rc = spawn_train("demo", run_dir, args) ||
              write_config(run_dir, r->name, r->setting, cut ? "cut" : r->method, r->lambda,
                           r->alpha, 5e-4);
     }

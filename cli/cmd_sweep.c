@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "commands.h"
 #include "fileio.h"
@@ -151,11 +150,9 @@ static int write_json(const char *path, const cJSON *obj) {
 
 /* Runs evaluate command i of the spec for the point in dir, once (a marker records it). */
 static int run_evaluation(const cJSON *cmd, int i, const char *dir) {
-    char marker[PATH_BUF];
     char file[48];
     snprintf(file, sizeof file, "evaluate-%d.done", i);
-    fileio_path(marker, sizeof marker, dir, file);
-    if (spawn_exists(marker)) return 0;
+    if (spawn_marked(dir, file)) return 0;
     int n = cJSON_GetArraySize(cmd), rc = 0;
     char **argv = calloc((size_t)n + 1, sizeof(char *));
     for (int a = 0; argv && a < n && rc == 0; a++) {
@@ -175,41 +172,24 @@ static int run_evaluation(const cJSON *cmd, int i, const char *dir) {
     if (rc == 0) rc = spawn_self(argv) == 0 ? 0 : -1;
     for (int a = 0; argv && a < n; a++) free(argv[a]);
     free(argv);
-    CkError err = {{0}};
-    if (rc == 0 && !spawn_stop_requested && fileio_write_atomic(marker, "", 0, &err) != 0) rc = -1;
+    if (rc == 0 && !spawn_stop_requested) rc = spawn_mark("sweep", dir, file);
     return rc;
 }
 
 /* Trains and evaluates point p unless it is done. */
 static int run_point(const cJSON *spec, const cJSON *settings, const char *dir) {
-    char path[PATH_BUF], marker[PATH_BUF];
-    fileio_path(marker, sizeof marker, dir, "done");
-    if (spawn_exists(marker)) return 0;
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "cutkit sweep: cannot create %s: %s\n", dir, strerror(errno));
-        return -1;
-    }
+    char path[PATH_BUF];
+    if (spawn_marked(dir, "done")) return 0;
+    if (spawn_make_dir("sweep", dir) != 0) return -1;
     fileio_path(path, sizeof path, dir, "point.json");
     if (write_json(path, settings) != 0) return -1;
-    char trained[PATH_BUF];
-    fileio_path(trained, sizeof trained, dir, "trained");
-    if (!spawn_exists(trained)) {
-        /* --resume only once a checkpoint exists: a fresh point starts fresh */
-        char checkpoints[PATH_BUF];
-        fileio_path(checkpoints, sizeof checkpoints, dir, "checkpoints");
-        char *argv[] = {"train", "--settings", path,
-                        "--out", (char *)dir,  spawn_exists(checkpoints) ? "--resume" : NULL,
-                        NULL};
-        if (spawn_self(argv) != 0 || spawn_stop_requested) return -1;
-        CkError err = {{0}};
-        if (fileio_write_atomic(trained, "", 0, &err) != 0) return -1;
-    }
+    char *args[] = {"--settings", path, NULL};
+    if (spawn_train("sweep", dir, args) != 0) return -1;
     const cJSON *evaluate = cJSON_GetObjectItemCaseSensitive(spec, "evaluate");
     for (int i = 0; i < cJSON_GetArraySize(evaluate); i++)
         if (run_evaluation(cJSON_GetArrayItem(evaluate, i), i, dir) != 0 || spawn_stop_requested)
             return -1;
-    CkError err = {{0}};
-    return fileio_write_atomic(marker, "", 0, &err);
+    return spawn_mark("sweep", dir, "done");
 }
 
 typedef struct {
@@ -323,8 +303,7 @@ int cmd_sweep(int argc, char **argv) {
         cJSON_Delete(spec);
         return 2;
     }
-    if (mkdir(opt.out, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "cutkit sweep: cannot create %s: %s\n", opt.out, strerror(errno));
+    if (spawn_make_dir("sweep", opt.out) != 0) {
         cJSON_Delete(spec);
         return 1;
     }

@@ -82,3 +82,23 @@ int spawn_mark(const char *command, const char *dir, const char *name) {
     }
     return 0;
 }
+
+int spawn_train(const char *command, const char *run_dir, char *const args[]) {
+    if (spawn_marked(run_dir, "trained")) return 0;
+    if (spawn_make_dir(command, run_dir) != 0) return -1;
+    char checkpoints[4200];
+    if (fileio_path(checkpoints, sizeof checkpoints, run_dir, "checkpoints") != 0) {
+        fprintf(stderr, "cutkit %s: %s: path too long\n", command, run_dir);
+        return -1;
+    }
+    char *argv[64];
+    int a = 0;
+    argv[a++] = "train";
+    for (int i = 0; args[i] && a < 60; i++) argv[a++] = args[i];
+    argv[a++] = "--out";
+    argv[a++] = (char *)run_dir;
+    if (spawn_exists(checkpoints)) argv[a++] = "--resume";
+    argv[a] = NULL;
+    if (spawn_self(argv) != 0 || spawn_stop_requested) return -1;
+    return spawn_mark(command, run_dir, "trained");
+}

@@ -31,4 +31,10 @@ int spawn_make_dir(const char *command, const char *path);
 int spawn_marked(const char *dir, const char *name);
 int spawn_mark(const char *command, const char *dir, const char *name);
 
+/* Runs `cutkit train ARGS... --out RUN_DIR` (args NULL-terminated, at most 60) unless the
+ * stage marker RUN_DIR/trained says it finished, resuming from RUN_DIR's checkpoints when it
+ * has some (a fresh directory starts fresh), then writes the marker; returns 0, or -1 when the
+ * training failed or a stop was requested. command names the caller in messages. */
+int spawn_train(const char *command, const char *run_dir, char *const args[]);
+
 #endif
