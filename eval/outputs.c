@@ -6,6 +6,7 @@
 
 #include "fileio.h"
 #include "strbuf.h"
+#include "templates.h"
 
 static char *dup_or_null(const char *s) {
     if (!s) return NULL;
@@ -79,17 +80,10 @@ static int load_record(ModelOutputs *o, const cJSON *rec, const char *path, int 
         return ck_fail(err, "%s: record %d: missing field \"instruction\"", path, index);
     if (need_output && !output)
         return ck_fail(err, "%s: record %d: missing field \"output\"", path, index);
-    char *joined = NULL;
-    if (input && *input) { /* the Alpaca convention: instruction, newline, input */
-        size_t a = strlen(instruction), b = strlen(input);
-        joined = malloc(a + b + 2);
-        if (!joined) return ck_fail(err, "out of memory");
-        memcpy(joined, instruction, a);
-        joined[a] = '\n';
-        memcpy(joined + a + 1, input, b + 1);
-        instruction = joined;
-    }
-    int rc = outputs_append(o, instruction, output, generator, dataset, err);
+    /* the Alpaca convention: instruction, newline, input (as training joins them) */
+    char *joined = template_join_input(instruction, input);
+    if (!joined) return ck_fail(err, "out of memory");
+    int rc = outputs_append(o, joined, output, generator, dataset, err);
     free(joined);
     return rc;
 }
