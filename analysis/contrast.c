@@ -1,6 +1,6 @@
 /* contrast.c — log pA and log pM of every response token from one packed forward, and the
  * tokens' byte ranges in the response. */
-#include "contrast.h"
+#include "analysis/contrast.h"
 
 #include <math.h>
 #include <stdlib.h>

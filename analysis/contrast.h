@@ -15,10 +15,10 @@
 #ifndef CK_ANALYSIS_CONTRAST_H
 #define CK_ANALYSIS_CONTRAST_H
 
-#include "ck_error.h"
-#include "judgments.h"
-#include "model.h"
-#include "tokenizer.h"
+#include "util/ck_error.h"
+#include "datasets/judgments.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
 
 struct LoraAdapters;
 

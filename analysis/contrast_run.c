@@ -1,15 +1,15 @@
 /* contrast_run.c — records -> examples -> token contrasts -> contrast.csv rows and detection
  * counts; detection.json. */
-#include "contrast_run.h"
+#include "analysis/contrast_run.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "contrast_writer.h"
-#include "cut.h"
-#include "fileio.h"
+#include "analysis/contrast_writer.h"
+#include "train/cut.h"
+#include "util/fileio.h"
 
 /* Points of the log-spaced part of the curve: enough for a smooth PR curve, few enough that
  * the one-pass accumulation stays a small part of a forward. */

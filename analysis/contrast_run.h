@@ -11,14 +11,14 @@
 #ifndef CK_CONTRAST_RUN_H
 #define CK_CONTRAST_RUN_H
 
-#include "ck_error.h"
-#include "contrast.h"
-#include "detection.h"
-#include "judgments.h"
-#include "known_errors.h"
-#include "model.h"
-#include "templates.h"
-#include "tokenizer.h"
+#include "util/ck_error.h"
+#include "analysis/contrast.h"
+#include "analysis/detection.h"
+#include "datasets/judgments.h"
+#include "analysis/known_errors.h"
+#include "model/model.h"
+#include "datasets/templates.h"
+#include "tokenizer/tokenizer.h"
 
 struct LoraAdapters;
 

@@ -1,5 +1,5 @@
 /* contrast_writer.c — contrast.csv through libcsv, to a temporary file renamed at the end. */
-#include "contrast_writer.h"
+#include "analysis/contrast_writer.h"
 
 #include <csv.h>
 #include <errno.h>
@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cut.h"
-#include "fileio.h"
+#include "train/cut.h"
+#include "util/fileio.h"
 
 void contrast_writer_abort(ContrastWriter *w) {
     if (w->f) fclose(w->f);

@@ -16,8 +16,8 @@
 
 #include <stdio.h>
 
-#include "ck_error.h"
-#include "contrast.h"
+#include "util/ck_error.h"
+#include "analysis/contrast.h"
 
 typedef struct {
     FILE *f;

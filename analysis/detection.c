@@ -1,13 +1,13 @@
 /* detection.c — detection quality against known error spans: counts, scores, decisive
  * tokens. */
-#include "detection.h"
+#include "analysis/detection.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "cut.h"
+#include "train/cut.h"
 
 void detection_counts_init(DetectionCounts *counts, const double *lambdas, int n) {
     for (int i = 0; i < n; i++) {

@@ -42,7 +42,7 @@
 #ifndef CK_DETECTION_H
 #define CK_DETECTION_H
 
-#include "ck_error.h"
+#include "util/ck_error.h"
 
 /* A byte range [start, end) of a response. */
 typedef struct {

@@ -1,5 +1,5 @@
 /* fact_errors.c — generate, judge by the world's rules, count. */
-#include "fact_errors.h"
+#include "analysis/fact_errors.h"
 
 #include <cjson/cJSON.h>
 
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "fileio.h"
+#include "util/fileio.h"
 
 /* Counts the colour words of text that name colour c (whole words, any case). */
 static int count_word(const char *text, const char *word) {

@@ -6,8 +6,8 @@
 #ifndef CK_FACT_ERRORS_H
 #define CK_FACT_ERRORS_H
 
-#include "ck_error.h"
-#include "synth.h"
+#include "util/ck_error.h"
+#include "datasets/synth.h"
 
 typedef struct {
     int n_responses;

@@ -1,14 +1,14 @@
 /* figures.c — data files, gnuplot scripts, and one gnuplot run per figure. */
-#include "figures.h"
+#include "analysis/figures.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
-#include "judgments.h"
-#include "subprocess.h"
+#include "util/fileio.h"
+#include "datasets/judgments.h"
+#include "util/subprocess.h"
 
 /* Colours saturate at this |log ratio| (nats): flagged error tokens sit at 5-13 after a
  * warm-up, everything else near 0. */

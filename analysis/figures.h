@@ -8,7 +8,7 @@
 #ifndef CK_FIGURES_H
 #define CK_FIGURES_H
 
-#include "ck_error.h"
+#include "util/ck_error.h"
 
 /* One response token of the heatmaps. */
 typedef struct {

@@ -1,6 +1,6 @@
 /* known_errors.c — "error_spans" and "correct_output" of judgment records, and one example's
  * detection inputs. */
-#include "known_errors.h"
+#include "analysis/known_errors.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
+#include "util/fileio.h"
 
 void known_errors_free(KnownErrorSet *ks) {
     for (int i = 0; ks->records && i < ks->n; i++) {

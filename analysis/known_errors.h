@@ -9,11 +9,11 @@
 #ifndef CK_KNOWN_ERRORS_H
 #define CK_KNOWN_ERRORS_H
 
-#include "ck_error.h"
-#include "contrast.h"
-#include "detection.h"
-#include "judgments.h"
-#include "templates.h"
+#include "util/ck_error.h"
+#include "analysis/contrast.h"
+#include "analysis/detection.h"
+#include "datasets/judgments.h"
+#include "datasets/templates.h"
 
 /* The known errors of one record. */
 typedef struct {

@@ -28,17 +28,17 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "bench_util.h"
-#include "backward.h"
-#include "blas_env.h"
-#include "cut.h"
-#include "llama2c.h"
-#include "lora.h"
-#include "loss.h"
-#include "model.h"
-#include "optim.h"
-#include "threads.h"
-#include "timer.h"
+#include "bench/bench_util.h"
+#include "model/backward.h"
+#include "model/blas_env.h"
+#include "train/cut.h"
+#include "formats/llama2c.h"
+#include "model/lora.h"
+#include "model/loss.h"
+#include "model/model.h"
+#include "train/optim.h"
+#include "util/threads.h"
+#include "util/timer.h"
 
 typedef struct {
     const char *model;

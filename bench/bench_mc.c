@@ -21,12 +21,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench_util.h"
-#include "blas_env.h"
-#include "llama2c.h"
-#include "loglik.h"
-#include "threads.h"
-#include "timer.h"
+#include "bench/bench_util.h"
+#include "model/blas_env.h"
+#include "formats/llama2c.h"
+#include "eval/loglik.h"
+#include "util/threads.h"
+#include "util/timer.h"
 
 static uint64_t lcg(uint64_t *s) {
     *s = *s * 6364136223846793005ull + 1442695040888963407ull;

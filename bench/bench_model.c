@@ -10,15 +10,15 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
-#include "blas_env.h"
-#include "hf_model.h"
-#include "lm.h"
-#include "llama2c.h"
-#include "model.h"
-#include "rng.h"
-#include "sampler.h"
-#include "threads.h"
-#include "timer.h"
+#include "model/blas_env.h"
+#include "formats/hf_model.h"
+#include "formats/lm.h"
+#include "formats/llama2c.h"
+#include "model/model.h"
+#include "util/rng.h"
+#include "model/sampler.h"
+#include "util/threads.h"
+#include "util/timer.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;

@@ -15,13 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench_util.h"
-#include "blas_env.h"
-#include "dist.h"
-#include "llama2c.h"
-#include "threads.h"
-#include "timer.h"
-#include "trainer.h"
+#include "bench/bench_util.h"
+#include "model/blas_env.h"
+#include "train/dist.h"
+#include "formats/llama2c.h"
+#include "util/threads.h"
+#include "util/timer.h"
+#include "train/trainer.h"
 
 typedef struct {
     const char *model, *out;

@@ -1,5 +1,5 @@
 /* bench_util.c — shared helpers of the benchmark programs. */
-#include "bench_util.h"
+#include "bench/bench_util.h"
 
 #include <stdlib.h>
 #include <time.h>

@@ -14,7 +14,7 @@ OMP_BLAS_DIR=/usr/lib/x86_64-linux-gnu/openblas-openmp
 BUILD=build-bench
 LOGS=$BUILD/bench-logs
 CUTKIT=$BUILD/bench/cutkit-bench
-M260K=model/data/stories260K.bin
+M260K=core/formats/data/stories260K.bin
 M15=$BUILD/models/stories15M-random.bin
 TIMEOUT=900                                          # seconds per process
 

@@ -42,7 +42,7 @@ BOS = 1
 EPS = 1e-5
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-STORIES260K = os.path.normpath(os.path.join(HERE, "..", "model", "data", "stories260K.bin"))
+STORIES260K = os.path.normpath(os.path.join(HERE, "..", "core", "formats", "data", "stories260K.bin"))
 
 # Golden values for stories260K (shared/models/stories260K/PROVENANCE.md).
 GOLD_HEADER = (64, 172, 5, 8, 4, 512, 512)

@@ -18,11 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "commands.h"
-#include "fileio.h"
-#include "online.h"
-#include "spawn.h"
-#include "threads.h"
+#include "cli/commands.h"
+#include "util/fileio.h"
+#include "train/online.h"
+#include "cli/spawn.h"
+#include "util/threads.h"
 
 /* Room for a path below the run directory (its length is checked once, at the start). */
 #define PATH_BUF 4096

@@ -9,13 +9,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "commands.h"
-#include "contrast_run.h"
-#include "figures.h"
-#include "lm.h"
-#include "peft.h"
-#include "threads.h"
-#include "timer.h"
+#include "cli/commands.h"
+#include "analysis/contrast_run.h"
+#include "analysis/figures.h"
+#include "formats/lm.h"
+#include "formats/peft.h"
+#include "util/threads.h"
+#include "util/timer.h"
 
 #define MAX_LAMBDAS 32
 

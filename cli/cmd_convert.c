@@ -4,11 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "commands.h"
-#include "embedded.h"
-#include "hf_model.h"
-#include "llama2c.h"
-#include "tokenizer_export.h"
+#include "cli/commands.h"
+#include "formats/embedded.h"
+#include "formats/hf_model.h"
+#include "formats/llama2c.h"
+#include "tokenizer/tokenizer_export.h"
 
 static struct { const char *from, *to, *dtype, *format; } opt;
 

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "commands.h"
-#include "synth.h"
+#include "cli/commands.h"
+#include "datasets/synth.h"
 
 static struct {
     const char *out;

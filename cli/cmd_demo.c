@@ -22,18 +22,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
-#include "annotations.h"
-#include "fact_errors.h"
-#include "fileio.h"
-#include "outputs.h"
-#include "spawn.h"
-#include "strbuf.h"
-#include "synth.h"
-#include "templates.h"
-#include "threads.h"
-#include "timer.h"
-#include "winrate.h"
+#include "cli/commands.h"
+#include "eval/annotations.h"
+#include "analysis/fact_errors.h"
+#include "util/fileio.h"
+#include "eval/outputs.h"
+#include "cli/spawn.h"
+#include "util/strbuf.h"
+#include "datasets/synth.h"
+#include "datasets/templates.h"
+#include "util/threads.h"
+#include "util/timer.h"
+#include "eval/winrate.h"
 
 #define PATH_BUF 4096
 

@@ -9,17 +9,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "commands.h"
-#include "dist.h"
-#include "lm.h"
-#include "outputs.h"
-#include "peft.h"
-#include "respond.h"
-#include "results.h"
-#include "shard.h"
-#include "templates.h"
-#include "threads.h"
-#include "timer.h"
+#include "cli/commands.h"
+#include "train/dist.h"
+#include "formats/lm.h"
+#include "eval/outputs.h"
+#include "formats/peft.h"
+#include "eval/respond.h"
+#include "eval/results.h"
+#include "cli/shard.h"
+#include "datasets/templates.h"
+#include "util/threads.h"
+#include "util/timer.h"
 
 static struct {
     const char *instructions, *out, *model, *tokenizer, *adapter, *template_path, *generator;

@@ -9,16 +9,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "annotations.h"
-#include "commands.h"
-#include "dist.h"
-#include "judge.h"
-#include "lm.h"
-#include "outputs.h"
-#include "peft.h"
-#include "results.h"
-#include "shard.h"
-#include "threads.h"
+#include "eval/annotations.h"
+#include "cli/commands.h"
+#include "train/dist.h"
+#include "eval/judge.h"
+#include "formats/lm.h"
+#include "eval/outputs.h"
+#include "formats/peft.h"
+#include "eval/results.h"
+#include "cli/shard.h"
+#include "util/threads.h"
 
 static struct {
     const char *outputs, *reference, *out, *judge, *judge_model, *judge_tokenizer;

@@ -14,18 +14,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "benchmarks.h"
-#include "commands.h"
-#include "dist.h"
-#include "fileio.h"
-#include "lm.h"
-#include "loglik.h"
-#include "mc.h"
-#include "peft.h"
-#include "results.h"
-#include "shard.h"
-#include "threads.h"
-#include "timer.h"
+#include "datasets/benchmarks.h"
+#include "cli/commands.h"
+#include "train/dist.h"
+#include "util/fileio.h"
+#include "formats/lm.h"
+#include "eval/loglik.h"
+#include "eval/mc.h"
+#include "formats/peft.h"
+#include "eval/results.h"
+#include "cli/shard.h"
+#include "util/threads.h"
+#include "util/timer.h"
 
 static struct {
     const char *task, *model, *tokenizer, *adapter, *data, *train_data, *out;

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "annotations.h"
-#include "commands.h"
-#include "winrate.h"
+#include "eval/annotations.h"
+#include "cli/commands.h"
+#include "eval/winrate.h"
 
 #define MAX_FILES 256
 

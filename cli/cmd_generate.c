@@ -3,10 +3,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "commands.h"
-#include "generate.h"
-#include "lm.h"
-#include "threads.h"
+#include "cli/commands.h"
+#include "model/generate.h"
+#include "formats/lm.h"
+#include "util/threads.h"
 
 static struct {
     const char *model, *tokenizer, *prompt;

@@ -2,11 +2,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "commands.h"
-#include "hf_model.h"
-#include "llama2c.h"
-#include "lm.h"
-#include "peft.h"
+#include "cli/commands.h"
+#include "formats/hf_model.h"
+#include "formats/llama2c.h"
+#include "formats/lm.h"
+#include "formats/peft.h"
 
 static struct { const char *model, *adapter, *out, *dtype; } opt;
 

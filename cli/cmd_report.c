@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 #include <stdlib.h>
 
-#include "commands.h"
-#include "report.h"
+#include "cli/commands.h"
+#include "reports/report.h"
 
 static struct {
     const char *out, *title;

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
-#include "lm.h"
-#include "peft.h"
-#include "threads.h"
+#include "cli/commands.h"
+#include "formats/lm.h"
+#include "formats/peft.h"
+#include "util/threads.h"
 
 static struct {
     const char *model, *tokenizer, *adapter, *text;

@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
-#include "fileio.h"
-#include "spawn.h"
+#include "cli/commands.h"
+#include "util/fileio.h"
+#include "cli/spawn.h"
 
 /* Room for a path: the sweep folder, a point name of several grid values and a file. */
 #define PATH_BUF 4096

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
-#include "embedded.h"
-#include "tokenizer.h"
+#include "cli/commands.h"
+#include "formats/embedded.h"
+#include "tokenizer/tokenizer.h"
 
 #define EMBEDDED_VOCAB 512
 

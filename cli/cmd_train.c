@@ -10,15 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
-#include "corpus.h"
-#include "dist.h"
-#include "fileio.h"
-#include "hf_model.h"
-#include "judgments.h"
-#include "lm.h"
-#include "threads.h"
-#include "trainer.h"
+#include "cli/commands.h"
+#include "datasets/corpus.h"
+#include "train/dist.h"
+#include "util/fileio.h"
+#include "formats/hf_model.h"
+#include "datasets/judgments.h"
+#include "formats/lm.h"
+#include "util/threads.h"
+#include "train/trainer.h"
 
 static struct {
     const char *model, *tokenizer, *data, *out, *init, *config, *schedule, *lora_targets;

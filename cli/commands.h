@@ -2,7 +2,7 @@
 #ifndef CK_COMMANDS_H
 #define CK_COMMANDS_H
 
-#include "flags.h"
+#include "cli/flags.h"
 
 typedef struct {
     const CommandSpec *(*spec)(void);

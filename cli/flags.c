@@ -1,5 +1,5 @@
 /* flags.c — parsing of --name value, --name=value and boolean --name flags. */
-#include "flags.h"
+#include "cli/flags.h"
 
 #include <cjson/cJSON.h>
 
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
+#include "util/fileio.h"
 
 static int bad_value(const CommandSpec *cmd, const FlagSpec *f, const char *value,
                      const char *expected) {

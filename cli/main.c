@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "blas_env.h"
-#include "commands.h"
+#include "model/blas_env.h"
+#include "cli/commands.h"
 
 static const Command COMMANDS[] = {
     {cmd_generate_spec, cmd_generate},

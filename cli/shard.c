@@ -1,11 +1,11 @@
 /* shard.c — see shard.h. */
-#include "shard.h"
+#include "cli/shard.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist.h"
+#include "train/dist.h"
 
 int shard_put(ShardBuf *b, const void *p, size_t n, CkError *err) {
     if (b->n + n > b->cap) {

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ck_error.h"
+#include "util/ck_error.h"
 
 /* A growable buffer of packed values. */
 typedef struct {

@@ -1,5 +1,5 @@
 /* spawn.c — posix_spawn of /proc/self/exe, so the child is the very binary that runs. */
-#include "spawn.h"
+#include "cli/spawn.h"
 
 #include <errno.h>
 #include <spawn.h>
@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "fileio.h"
+#include "util/fileio.h"
 
 extern char **environ;
 

@@ -4,7 +4,7 @@
  * positions; so a small scanner first finds where each array element starts and ends, and each
  * element is parsed on its own. That gives every message the element's line, and the line of
  * the field inside it. */
-#include "benchmarks.h"
+#include "datasets/benchmarks.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fileio.h"
+#include "util/fileio.h"
 
 #define BENCHMARKS_MAX_BYTES ((size_t)1 << 30)
 

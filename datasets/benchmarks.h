@@ -16,7 +16,7 @@
 
 #include <stddef.h>
 
-#include "ck_error.h"
+#include "util/ck_error.h"
 
 /* One multiple-choice question. */
 typedef struct {

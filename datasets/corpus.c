@@ -1,12 +1,12 @@
 /* corpus.c — loading training text into token sequences. */
-#include "corpus.h"
+#include "datasets/corpus.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
+#include "util/fileio.h"
 
 /* Growable packed sequences. */
 typedef struct {

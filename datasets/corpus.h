@@ -6,9 +6,9 @@
 
 #include <stdint.h>
 
-#include "ck_error.h"
-#include "rng.h"
-#include "tokenizer.h"
+#include "util/ck_error.h"
+#include "util/rng.h"
+#include "tokenizer/tokenizer.h"
 
 typedef struct {
     int n_seqs;

@@ -1,13 +1,13 @@
 /* judgments.c — judgment files to records, and records to CUT training sequences. */
-#include "judgments.h"
+#include "datasets/judgments.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
-#include "rng.h"
+#include "util/fileio.h"
+#include "util/rng.h"
 
 int judgments_utf8_valid(const char *str, size_t n) {
     const unsigned char *s = (const unsigned char *)str;

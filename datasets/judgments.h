@@ -21,9 +21,9 @@
 
 #include <stdint.h>
 
-#include "ck_error.h"
-#include "templates.h"
-#include "tokenizer.h"
+#include "util/ck_error.h"
+#include "datasets/templates.h"
+#include "tokenizer/tokenizer.h"
 
 typedef enum {
     JUDGMENTS_CUT_JSON = 1,

@@ -1,15 +1,15 @@
 /* synth.c — the generator of the synthetic judgment world: seeded instructions, responses
  * from story templates, negatives with wrong facts and their judgments, and the files. */
-#include "synth.h"
+#include "datasets/synth.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
-#include "rng.h"
-#include "strbuf.h"
+#include "util/fileio.h"
+#include "util/rng.h"
+#include "util/strbuf.h"
 
 const char SYNTH_PROMPT_NO_INPUT[] = "Task: {instruction}\nStory:";
 const char SYNTH_PROMPT_NO_INPUT_JUDGE[] = "Task: {instruction}\nJudgment: {judgment}\nStory:";

@@ -34,7 +34,7 @@
 
 #include <stdint.h>
 
-#include "ck_error.h"
+#include "util/ck_error.h"
 
 #define SYNTH_N_GIRLS   12
 #define SYNTH_N_NAMES   24 /* girls first, then boys */

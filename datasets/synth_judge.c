@@ -1,6 +1,6 @@
 /* synth_judge.c — the synthetic world's words, its instructions (written and parsed) and the
  * rule-based judge that finds wrong fact mentions in free text. */
-#include "synth.h"
+#include "datasets/synth.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,11 +1,11 @@
 /* templates.c — the reference Alpaca templates and Python-str.format-style filling. */
-#include "templates.h"
+#include "datasets/templates.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
+#include "util/fileio.h"
 
 /* Copied from cut-spec §1.1 ([R] templates/alpaca.json); no space after "### Response:\n". */
 const char TEMPLATE_ALPACA_PROMPT_NO_INPUT[] =

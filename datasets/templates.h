@@ -4,7 +4,7 @@
 #ifndef CK_TEMPLATES_H
 #define CK_TEMPLATES_H
 
-#include "ck_error.h"
+#include "util/ck_error.h"
 
 /* The reference Alpaca strings, byte for byte (cut-spec §1.1). */
 extern const char TEMPLATE_ALPACA_PROMPT_NO_INPUT[];

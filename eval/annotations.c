@@ -1,13 +1,13 @@
 /* annotations.c — annotations.json in and out. */
-#include "annotations.h"
+#include "eval/annotations.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
-#include "outputs.h"
+#include "util/fileio.h"
+#include "eval/outputs.h"
 
 static char *dup_str(const char *s) {
     if (!s) return NULL;

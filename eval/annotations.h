@@ -10,7 +10,7 @@
 #ifndef CK_ANNOTATIONS_H
 #define CK_ANNOTATIONS_H
 
-#include "ck_error.h"
+#include "util/ck_error.h"
 
 typedef struct {
     char *instruction, *output_1, *output_2; /* output_* NULL when absent in the file */

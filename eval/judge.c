@@ -1,6 +1,6 @@
 /* judge.c — AlpacaEval's pairwise protocol around any judge: draws for identical outputs,
  * seeded order switching with the flip back, both orders, failures kept as missing. */
-#include "judge.h"
+#include "eval/judge.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -18,11 +18,11 @@
 
 #include <stdint.h>
 
-#include "annotations.h"
-#include "ck_error.h"
-#include "lora.h"
-#include "model.h"
-#include "tokenizer.h"
+#include "eval/annotations.h"
+#include "util/ck_error.h"
+#include "model/lora.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
 
 typedef struct Judge {
     char name[128]; /* written as the annotator */

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "judge.h"
-#include "subprocess.h"
+#include "eval/judge.h"
+#include "util/subprocess.h"
 
 typedef struct {
     char *command;

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
-#include "judge.h"
-#include "strbuf.h"
+#include "util/fileio.h"
+#include "eval/judge.h"
+#include "util/strbuf.h"
 
 /* Keep identical to eval/templates/pairwise_ab.json (tests/test_judge.c checks). */
 const char PAIRWISE_TEMPLATE_DEFAULT_JSON[] =

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "judge.h"
-#include "synth.h"
+#include "eval/judge.h"
+#include "datasets/synth.h"
 
 static int synth_judge(void *ctx, const char *instruction, const char *output_1,
                        const char *output_2, double *preference, char **raw, CkError *err) {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "winrate.h"
+#include "eval/winrate.h"
 
 #define LC_MAX_FEATURES 8
 #define LC_MAX_STEPS    200

@@ -5,14 +5,14 @@
  * harness also reports is_greedy, which needs each row's argmax; rows go through the classifier
  * in blocks (one GEMM each) and are reduced in parallel, each row on its own, so neither the
  * thread count nor the block split changes a result. */
-#include "loglik.h"
+#include "eval/loglik.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fastmath.h"
-#include "matmul.h"
+#include "model/fastmath.h"
+#include "model/matmul.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* encoding */

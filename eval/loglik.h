@@ -25,10 +25,10 @@
 #ifndef CK_LOGLIK_H
 #define CK_LOGLIK_H
 
-#include "ck_error.h"
-#include "lora.h"
-#include "model.h"
-#include "tokenizer.h"
+#include "util/ck_error.h"
+#include "model/lora.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
 
 /* LoglikScorer.prefix_reuse: never, when it saves enough (see above), always. */
 enum { LOGLIK_REUSE_OFF = 0, LOGLIK_REUSE_AUTO = 1, LOGLIK_REUSE_ALWAYS = 2 };

@@ -1,7 +1,7 @@
 /* mc.c — multiple-choice tasks: the harness's prompts and few-shot draw, per-item scoring,
  * and the metrics (see mc.h). Sections: tasks, Python's random (for the few-shot draw),
  * items, scoring, metrics. */
-#include "mc.h"
+#include "eval/mc.h"
 
 #include <math.h>
 #include <stdio.h>

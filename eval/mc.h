@@ -11,9 +11,9 @@
 
 #include <stdint.h>
 
-#include "benchmarks.h"
-#include "ck_error.h"
-#include "loglik.h"
+#include "datasets/benchmarks.h"
+#include "util/ck_error.h"
+#include "eval/loglik.h"
 
 typedef enum {
     MC_ARC_CHALLENGE,

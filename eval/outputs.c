@@ -1,12 +1,12 @@
 /* outputs.c — model_outputs.json and instruction lists in, model_outputs.json out. */
-#include "outputs.h"
+#include "eval/outputs.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
-#include "strbuf.h"
-#include "templates.h"
+#include "util/fileio.h"
+#include "util/strbuf.h"
+#include "datasets/templates.h"
 
 static char *dup_or_null(const char *s) {
     if (!s) return NULL;

@@ -10,7 +10,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "ck_error.h"
+#include "util/ck_error.h"
 
 typedef struct {
     char *instruction; /* with "\n" + input appended when the record had a non-empty input */

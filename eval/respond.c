@@ -1,11 +1,11 @@
 /* respond.c — generation to a string with stop strings (the token callback watches the tail
  * of the text) and UTF-8 repair. */
-#include "respond.h"
+#include "eval/respond.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "generate.h"
+#include "model/generate.h"
 
 typedef struct {
     char *p;

@@ -5,9 +5,9 @@
 
 #include <stdint.h>
 
-#include "ck_error.h"
-#include "model.h"
-#include "tokenizer.h"
+#include "util/ck_error.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
 
 typedef struct {
     int max_tokens;          /* generated tokens at most */

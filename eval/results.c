@@ -1,7 +1,7 @@
 /* results.c — results.json pieces and the items.jsonl records (see results.h). Doubles are
  * printed by cJSON with enough digits to read back exactly, so a resumed run computes its
  * metrics from the same numbers as an uninterrupted one. */
-#include "results.h"
+#include "eval/results.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
+#include "util/fileio.h"
 
 uint64_t results_hash(uint64_t h, const void *data, size_t n) {
     const unsigned char *p = data;

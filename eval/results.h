@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ck_error.h"
-#include "mc.h"
+#include "util/ck_error.h"
+#include "eval/mc.h"
 
 /* FNV-1a 64 of n bytes, continuing from h (start with RESULTS_HASH_INIT). */
 #define RESULTS_HASH_INIT 0xcbf29ce484222325ull

@@ -1,5 +1,5 @@
 /* winrate.c — head-to-head metrics as AlpacaEval computes them with pandas. */
-#include "winrate.h"
+#include "eval/winrate.h"
 
 #include <math.h>
 #include <stdlib.h>

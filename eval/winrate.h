@@ -18,7 +18,7 @@
 
 #include <stddef.h>
 
-#include "ck_error.h"
+#include "util/ck_error.h"
 
 typedef struct {
     double win_rate, standard_error, discrete_win_rate; /* percent; NaN when n_total is 0 */

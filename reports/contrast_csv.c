@@ -1,5 +1,5 @@
 /* contrast_csv.c — see contrast_csv.h. */
-#include "contrast_csv.h"
+#include "reports/contrast_csv.h"
 
 #include <csv.h>
 #include <errno.h>

@@ -3,7 +3,7 @@
 #ifndef CK_CONTRAST_CSV_H
 #define CK_CONTRAST_CSV_H
 
-#include "ck_error.h"
+#include "util/ck_error.h"
 
 typedef struct {
     int position, token_id;           /* -1 when the column is absent */

@@ -1,5 +1,5 @@
 /* escape.c — see escape.h. */
-#include "escape.h"
+#include "reports/escape.h"
 
 #include <string.h>
 

@@ -1,10 +1,10 @@
 /* html.c — see html.h. */
-#include "html.h"
+#include "reports/html.h"
 
 #include <math.h>
 #include <string.h>
 
-#include "escape.h"
+#include "reports/escape.h"
 
 static const char *STYLE =
     "body{font-family:sans-serif;margin:24px auto;max-width:1200px;color:#222;padding:0 16px}"

@@ -6,10 +6,10 @@
 
 #include <stdio.h>
 
-#include "contrast_csv.h"
-#include "metrics.h"
-#include "plots.h"
-#include "rundir.h"
+#include "reports/contrast_csv.h"
+#include "reports/metrics.h"
+#include "reports/plots.h"
+#include "reports/rundir.h"
 
 typedef struct {
     const char *title;

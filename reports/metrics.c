@@ -1,5 +1,5 @@
 /* metrics.c — see metrics.h. */
-#include "metrics.h"
+#include "reports/metrics.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "rundir.h"
+#include "reports/rundir.h"
 
 typedef enum {
     METRIC_JSON,         /* a number at `path` in `file` */

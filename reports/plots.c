@@ -1,5 +1,5 @@
 /* plots.c — see plots.h. */
-#include "plots.h"
+#include "reports/plots.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "svgplot.h"
+#include "reports/svgplot.h"
 
 static int add_plot(ReportPlots *out, const char *name, const char *caption, const SvgPlot *p,
                     const SvgSeries *series, int n_series, CkError *err) {

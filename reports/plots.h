@@ -4,8 +4,8 @@
 #ifndef CK_PLOTS_H
 #define CK_PLOTS_H
 
-#include "metrics.h"
-#include "rundir.h"
+#include "reports/metrics.h"
+#include "reports/rundir.h"
 
 typedef struct {
     char *name;    /* file name inside plots/ ("loss_mle.svg") */

@@ -1,5 +1,5 @@
 /* report.c — see report.h. */
-#include "report.h"
+#include "reports/report.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -7,12 +7,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "contrast_csv.h"
-#include "fileio.h"
-#include "html.h"
-#include "metrics.h"
-#include "plots.h"
-#include "table.h"
+#include "reports/contrast_csv.h"
+#include "util/fileio.h"
+#include "reports/html.h"
+#include "reports/metrics.h"
+#include "reports/plots.h"
+#include "reports/table.h"
 
 ReportOptions report_default_options(void) {
     return (ReportOptions){NULL, 5};

@@ -4,8 +4,8 @@
 #ifndef CK_REPORT_H
 #define CK_REPORT_H
 
-#include "ck_error.h"
-#include "rundir.h"
+#include "util/ck_error.h"
+#include "reports/rundir.h"
 
 typedef struct {
     const char *title; /* NULL: "cutkit report" */

@@ -1,5 +1,5 @@
 /* rundir.c — see rundir.h. */
-#include "rundir.h"
+#include "reports/rundir.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fileio.h"
+#include "util/fileio.h"
 
 /* Results files are small; anything larger is not what the evaluators write. */
 #define RUNDIR_MAX_JSON (64u << 20)

@@ -7,7 +7,7 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
-#include "ck_error.h"
+#include "util/ck_error.h"
 
 /* The JSON files of a run directory the reports read. */
 typedef enum {

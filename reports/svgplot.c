@@ -1,12 +1,12 @@
 /* svgplot.c — see svgplot.h. */
-#include "svgplot.h"
+#include "reports/svgplot.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "escape.h"
+#include "reports/escape.h"
 
 #define MAX_POINTS 2000
 

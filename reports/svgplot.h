@@ -4,7 +4,7 @@
 #ifndef CK_SVGPLOT_H
 #define CK_SVGPLOT_H
 
-#include "ck_error.h"
+#include "util/ck_error.h"
 
 typedef struct {
     const char *label;   /* legend text (UTF-8, escaped on output) */

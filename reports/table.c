@@ -1,9 +1,9 @@
 /* table.c — see table.h. */
-#include "table.h"
+#include "reports/table.h"
 
 #include <math.h>
 
-#include "escape.h"
+#include "reports/escape.h"
 
 /* The value (bold when best) and "± se" of one cell, in Markdown or LaTeX. */
 static void write_cell(FILE *out, const MetricColumn *col, const MetricCell *cell, int latex) {

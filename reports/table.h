@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-#include "metrics.h"
+#include "reports/metrics.h"
 
 /* Writes "# title", the Markdown table and metric_note() to out; missing values are "—". */
 void table_write_markdown(FILE *out, const MetricTable *t, const char *title);

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
 static int exists(const char *path) {
     struct stat st;
@@ -151,5 +151,5 @@ int main(void) {
         cmocka_unit_test(test_command_judge_and_lora_merge),
         cmocka_unit_test(test_failing_judge_is_reported),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

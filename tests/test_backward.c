@@ -9,14 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "backward.h"
-#include "lm.h"
-#include "lora.h"
-#include "model.h"
-#include "rng.h"
-#include "threads.h"
+#include "model/backward.h"
+#include "formats/lm.h"
+#include "model/lora.h"
+#include "model/model.h"
+#include "util/rng.h"
+#include "util/threads.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* helpers: tiny random models and packed batches */
@@ -881,5 +881,5 @@ int main(void) {
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_overfit_four_sequences),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

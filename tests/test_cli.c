@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
 static char *run(const char *args, int *status, char **err) {
     char cmd[2048];
@@ -131,7 +131,7 @@ static void test_convert_round_trip(void **state) {
     snprintf(path, sizeof path, "%s/back.bin", dir);
     size_t size, orig_size;
     char *back = test_read_file(path, &size);
-    char *orig = test_read_file(CUTKIT_SOURCE_DIR "/model/data/stories260K.bin", &orig_size);
+    char *orig = test_read_file(CUTKIT_SOURCE_DIR "/core/formats/data/stories260K.bin", &orig_size);
     assert_int_equal(size, orig_size);
     /* weights: everything before the legacy RoPE tables (header + 260,032 floats) */
     assert_memory_equal(back, orig, 28 + 260032 * 4);
@@ -200,5 +200,5 @@ int main(void) {
         cmocka_unit_test(test_convert_round_trip),
         cmocka_unit_test(test_settings_file),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -11,18 +11,18 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
 #include "../analysis/contrast.h" /* reports/ has a contrast.h too */
-#include "contrast_csv.h"
-#include "contrast_run.h"
-#include "cut.h"
-#include "detection.h"
-#include "judgments.h"
-#include "lm.h"
-#include "synth.h"
-#include "templates.h"
-#include "threads.h"
+#include "reports/contrast_csv.h"
+#include "analysis/contrast_run.h"
+#include "train/cut.h"
+#include "analysis/detection.h"
+#include "datasets/judgments.h"
+#include "formats/lm.h"
+#include "datasets/synth.h"
+#include "datasets/templates.h"
+#include "util/threads.h"
 
 /* cmocka's assert_float_equal compares in single precision; these values are doubles. */
 #define assert_near(a, b, tol) assert_true(fabs((double)(a) - (double)(b)) <= (tol))
@@ -640,5 +640,5 @@ int main(void) {
         cmocka_unit_test(test_figures_from_the_command),
         cmocka_unit_test(test_bad_input),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

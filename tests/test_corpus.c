@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "corpus.h"
-#include "embedded.h"
+#include "datasets/corpus.h"
+#include "formats/embedded.h"
 
 static Tokenizer tok;
 static char *dir;
@@ -142,5 +142,5 @@ int main(void) {
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_cursor_resumes),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -11,13 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "backward.h"
-#include "cut.h"
-#include "model.h"
-#include "rng.h"
-#include "threads.h"
+#include "model/backward.h"
+#include "train/cut.h"
+#include "model/model.h"
+#include "util/rng.h"
+#include "util/threads.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* the worked example: [a, former, American, football, player, </s>] */
@@ -550,5 +550,5 @@ int main(void) {
         cmocka_unit_test(test_end_to_end),
         cmocka_unit_test(test_torch_cut_fixture),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

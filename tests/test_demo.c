@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
 static const char *RUNS[] = {"warmup",          "mixed-mle-positive",  "mixed-mle-all",
                              "mixed-align-n",   "mixed-cut",           "offline-mle-all",
@@ -88,5 +88,5 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_demo_end_to_end),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -8,16 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
 #include "../analysis/contrast.h" /* reports/ has a contrast.h too */
-#include "detection.h"
-#include "judgments.h"
-#include "lm.h"
-#include "synth.h"
-#include "templates.h"
-#include "timer.h"
-#include "trainer.h"
+#include "analysis/detection.h"
+#include "datasets/judgments.h"
+#include "formats/lm.h"
+#include "datasets/synth.h"
+#include "datasets/templates.h"
+#include "util/timer.h"
+#include "train/trainer.h"
 
 static char *dir;
 
@@ -489,5 +489,5 @@ int main(void) {
         cmocka_unit_test(test_contrast_matches_single_scoring),
         cmocka_unit_test(test_detection_before_and_after_warmup),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

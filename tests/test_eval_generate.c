@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "outputs.h"
-#include "templates.h"
+#include "eval/outputs.h"
+#include "datasets/templates.h"
 
 static char *dir;
 
@@ -202,5 +202,5 @@ int main(void) {
         cmocka_unit_test(test_seed_and_resume),
         cmocka_unit_test(test_alpaca_eval_instructions),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "figures.h"
+#include "analysis/figures.h"
 
 static char *dir;
 
@@ -172,7 +172,7 @@ static int have_gnuplot(void) {
 static void test_png_images(void **state) {
     (void)state;
     if (!have_gnuplot()) {
-        printf("  gnuplot is not installed: skipped\n");
+        test_missing_reference("gnuplot is not installed (scripts/install-deps.sh installs it)");
         skip();
     }
     char *d = figure_dir("png");
@@ -207,7 +207,7 @@ static void test_png_images(void **state) {
 static void test_svg_images(void **state) {
     (void)state;
     if (!have_gnuplot()) {
-        printf("  gnuplot is not installed: skipped\n");
+        test_missing_reference("gnuplot is not installed (scripts/install-deps.sh installs it)");
         skip();
     }
     char *d = figure_dir("svg");
@@ -277,5 +277,5 @@ int main(void) {
         cmocka_unit_test(test_png_images),       cmocka_unit_test(test_svg_images),
         cmocka_unit_test(test_refused),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

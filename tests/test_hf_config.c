@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "hf_config.h"
+#include "formats/hf_config.h"
 
 /* TinyLlama-1.1B-Chat-v1.0's config.json, as published. */
 static const char *TINYLLAMA =
@@ -117,5 +117,5 @@ int main(void) {
         cmocka_unit_test(test_round_trip_and_defaults),
         cmocka_unit_test(test_refusals),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

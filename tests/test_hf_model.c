@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "embedded.h"
-#include "hf_model.h"
-#include "llama2c.h"
-#include "model.h"
+#include "formats/embedded.h"
+#include "formats/hf_model.h"
+#include "formats/llama2c.h"
+#include "model/model.h"
 
 static Model base;
 static char *dir;
@@ -305,5 +305,5 @@ int main(void) {
         cmocka_unit_test(test_bf16_and_f16_copies),
         cmocka_unit_test(test_shards_and_errors),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "annotations.h"
-#include "judge.h"
-#include "lm.h"
+#include "eval/annotations.h"
+#include "eval/judge.h"
+#include "formats/lm.h"
 
 static void test_template(void **state) {
     (void)state;
@@ -374,5 +374,5 @@ int main(void) {
         cmocka_unit_test(test_protocol),    cmocka_unit_test(test_command_judges),
         cmocka_unit_test(test_model_judge), cmocka_unit_test(test_synth_judge),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "embedded.h"
-#include "judgments.h"
-#include "templates.h"
+#include "formats/embedded.h"
+#include "datasets/judgments.h"
+#include "datasets/templates.h"
 
 static Tokenizer tok;
 static char *dir;
@@ -545,5 +545,5 @@ int main(void) {
         cmocka_unit_test(test_examples_all_records),
         cmocka_unit_test(test_examples_truncation_by_hand),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

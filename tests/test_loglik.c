@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "lm.h"
-#include "loglik.h"
-#include "threads.h"
+#include "formats/lm.h"
+#include "eval/loglik.h"
+#include "util/threads.h"
 
 static LanguageModel lm;
 
@@ -409,5 +409,5 @@ int main(void) {
         cmocka_unit_test(test_reuse_batch_threads), cmocka_unit_test(test_reuse_branch_batches),
         cmocka_unit_test(test_reuse_auto_rule),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -7,13 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "lm.h"
-#include "lora.h"
-#include "model.h"
-#include "rng.h"
-#include "threads.h"
+#include "formats/lm.h"
+#include "model/lora.h"
+#include "model/model.h"
+#include "util/rng.h"
+#include "util/threads.h"
 
 static LanguageModel lm;
 
@@ -329,5 +329,5 @@ int main(void) {
         cmocka_unit_test(test_kv_cache_with_adapters),
         cmocka_unit_test(test_refusals),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

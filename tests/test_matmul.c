@@ -5,15 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
 #include <cblas.h>
 #include <strings.h>
 
-#include "blas_env.h"
-#include "matmul.h"
-#include "rng.h"
-#include "threads.h"
+#include "model/blas_env.h"
+#include "model/matmul.h"
+#include "util/rng.h"
+#include "util/threads.h"
 
 static float *random_floats(Rng *r, size_t n) {
     float *p = malloc(n * sizeof(float));
@@ -127,5 +127,5 @@ int main(void) {
         cmocka_unit_test(test_strided_all_transposes),
         cmocka_unit_test(test_layer_products),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

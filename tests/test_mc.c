@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "benchmarks.h"
-#include "lm.h"
-#include "mc.h"
+#include "datasets/benchmarks.h"
+#include "formats/lm.h"
+#include "eval/mc.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1
@@ -162,6 +162,7 @@ static void test_pyrandom_matches_python(void **state) {
                       &out, NULL);
     if (st != 0) {
         free(out);
+        test_missing_reference("python3 did not run (the reference sampler is Python's random)");
         skip();
     }
     McPyRandom r;
@@ -518,7 +519,9 @@ static void test_cli_limit_and_resume(void **state) {
     free(err);
     char *resumed = read_out("part/results.json"), *ritems = read_out("part/items.jsonl");
     assert_int_equal(count_lines(ritems), 24);
-    assert_string_equal(resumed, results);
+    /* items scored at another thread count: the sums may differ in the last bits (the
+     * standards allow 1e-5 across thread counts) */
+    test_assert_json_close(resumed, results, 1e-7);
     free(resumed);
     free(ritems);
 
@@ -602,5 +605,5 @@ int main(void) {
         cmocka_unit_test(test_cli_limit_and_resume),
         cmocka_unit_test(test_cli_whole_runs),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

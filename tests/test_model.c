@@ -7,17 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "embedded.h"
-#include "generate.h"
-#include "llama2c.h"
-#include "lm.h"
-#include "lora.h"
-#include "model.h"
-#include "rng.h"
-#include "sampler.h"
-#include "threads.h"
+#include "formats/embedded.h"
+#include "model/generate.h"
+#include "formats/llama2c.h"
+#include "formats/lm.h"
+#include "model/lora.h"
+#include "model/model.h"
+#include "util/rng.h"
+#include "model/sampler.h"
+#include "util/threads.h"
 
 static LanguageModel lm;
 
@@ -613,5 +613,5 @@ int main(void) {
         cmocka_unit_test(test_bad_checkpoints),
         cmocka_unit_test(test_bad_checkpoint_file_and_vocab),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

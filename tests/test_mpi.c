@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
 static char *dir;
 
@@ -578,5 +578,5 @@ int main(void) {
         cmocka_unit_test(test_eval_generate_judge),
         cmocka_unit_test(test_eval_failing_rank),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

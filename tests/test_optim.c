@@ -7,14 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "lora.h"
-#include "model.h"
-#include "optim.h"
-#include "rng.h"
-#include "schedule.h"
-#include "threads.h"
+#include "model/lora.h"
+#include "model/model.h"
+#include "train/optim.h"
+#include "util/rng.h"
+#include "train/schedule.h"
+#include "util/threads.h"
 
 /* ---- the fixture (format: tests/fixtures/make_adamw_fixture.py) --------------------------- */
 
@@ -332,5 +332,5 @@ int main(void) {
         cmocka_unit_test(test_nonfinite_named),
         cmocka_unit_test(test_scale),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -6,15 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "embedded.h"
-#include "fileio.h"
-#include "hf_model.h"
-#include "llama2c.h"
-#include "lora.h"
-#include "peft.h"
-#include "rng.h"
+#include "formats/embedded.h"
+#include "util/fileio.h"
+#include "formats/hf_model.h"
+#include "formats/llama2c.h"
+#include "model/lora.h"
+#include "formats/peft.h"
+#include "util/rng.h"
 
 static Model base;
 static char *dir;
@@ -149,5 +149,5 @@ int main(void) {
         cmocka_unit_test(test_save_load_and_permutation),
         cmocka_unit_test(test_refusals),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

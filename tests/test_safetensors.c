@@ -2,7 +2,7 @@
  * F16 and BF16 values, every malformed header refused with its exact message, fp16/bf16
  * conversions checked exhaustively against a direct formula, writer round trips (F32 exact,
  * BF16 round-to-nearest-even), metadata, and atomic replacement of an existing file. */
-#include "test_util.h"
+#include "tests/test_util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
@@ -900,5 +900,5 @@ int main(void) {
         cmocka_unit_test(test_write_is_atomic),
         cmocka_unit_test(test_fuzz_regressions),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

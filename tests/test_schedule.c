@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "schedule.h"
+#include "train/schedule.h"
 
 #define TOL 1e-15
 
@@ -118,5 +118,5 @@ int main(void) {
         cmocka_unit_test(test_constant),
         cmocka_unit_test(test_names_and_validation),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "subprocess.h"
-#include "timer.h"
+#include "util/subprocess.h"
+#include "util/timer.h"
 
 static void test_roundtrip(void **state) {
     (void)state;
@@ -106,5 +106,5 @@ int main(void) {
         cmocka_unit_test(test_failures),
         cmocka_unit_test(test_timeout),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
 /* A corpus of repeated lines and a 2 x 1 grid over the learning rate, 2 updates each. */
 static char *make_sweep(char *spec, size_t size) {
@@ -102,5 +102,5 @@ int main(void) {
         cmocka_unit_test(test_grid_runs_and_resumes),
         cmocka_unit_test(test_bad_spec_is_refused),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

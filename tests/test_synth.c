@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "embedded.h"
-#include "judgments.h"
-#include "synth.h"
-#include "templates.h"
+#include "formats/embedded.h"
+#include "datasets/judgments.h"
+#include "datasets/synth.h"
+#include "datasets/templates.h"
 
 static char *dir;
 
@@ -593,5 +593,5 @@ int main(void) {
         cmocka_unit_test(test_misconceived_negatives),
         cmocka_unit_test(test_files_load_and_build),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

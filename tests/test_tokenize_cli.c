@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
 /* Runs `cutkit ARGS < input` and returns stdout; *status is the exit status. */
 static char *run_with_input(const char *args, const char *input, int *status, char **err) {
@@ -143,5 +143,5 @@ int main(void) {
         cmocka_unit_test(test_tokenizer_json),
         cmocka_unit_test(test_bad_input),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

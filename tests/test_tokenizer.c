@@ -2,17 +2,17 @@
  * stories260K/PROVENANCE.md and llama2-tokenizer/PROVENANCE.md, decode round trips, agreement
  * with a slow reference that rescans every pair after every merge (the rule as the provenance
  * states it), long texts, and refusal of malformed data with exact messages. */
-#include "test_util.h"
+#include "tests/test_util.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenizer.h"
-#include "timer.h"
+#include "tokenizer/tokenizer.h"
+#include "util/timer.h"
 
-#define TOK512_PATH          CUTKIT_SOURCE_DIR "/model/data/tok512.bin"
+#define TOK512_PATH          CUTKIT_SOURCE_DIR "/core/formats/data/tok512.bin"
 #define TOK512_SIZE          6227
 #define LLAMA2_TOKENIZER_REL "models/llama2-tokenizer/tokenizer.bin"
 
@@ -662,8 +662,8 @@ static void test_load_file(void **state) {
     assert_int_equal(tokenizer_load_llama2c_file(&t, "/nonexistent/tok.bin", 512, &err), -1);
     assert_string_equal(err.msg, "/nonexistent/tok.bin: cannot open: No such file or directory");
     assert_null(t.pieces);
-    assert_int_equal(tokenizer_load_llama2c_file(&t, CUTKIT_SOURCE_DIR "/model", 512, &err), -1);
-    assert_string_equal(err.msg, CUTKIT_SOURCE_DIR "/model: not a regular file");
+    assert_int_equal(tokenizer_load_llama2c_file(&t, CUTKIT_SOURCE_DIR "/core/model", 512, &err), -1);
+    assert_string_equal(err.msg, CUTKIT_SOURCE_DIR "/core/model: not a regular file");
 
     char *dir = test_temp_dir();
     assert_non_null(dir);
@@ -811,5 +811,5 @@ int main(void) {
         cmocka_unit_test(test_signed_zero_scores_tie),
         cmocka_unit_test(test_score_floor),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

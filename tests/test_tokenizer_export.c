@@ -2,7 +2,7 @@
  * opened as a Hugging Face tokenizer, encodes every text to the llama2.c ids (BOS included)
  * and decodes them back to the text. Texts: the stories260K golden texts, every text of the
  * shared tokenizer corpus, and a few thousand random texts built from the corpus's words. */
-#include "test_util.h"
+#include "tests/test_util.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -10,9 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "embedded.h"
-#include "tokenizer.h"
-#include "tokenizer_export.h"
+#include "formats/embedded.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_export.h"
 
 enum { N_RANDOM_TEXTS = 3000 };
 
@@ -362,5 +362,5 @@ int main(void) {
         cmocka_unit_test(test_config_file),
         cmocka_unit_test(test_refusals),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -3,7 +3,7 @@
  * TinyLlama (= Llama 2) and Llama 3; the lm-evaluation-harness context/continuation split;
  * streaming decode pieces; tokenizer_open on files and folders; refusals with exact messages;
  * and small hand-written tokenizer.json files for the features the three files do not use. */
-#include "test_util.h"
+#include "tests/test_util.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -11,8 +11,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "tokenizer.h"
-#include "timer.h"
+#include "tokenizer/tokenizer.h"
+#include "util/timer.h"
 
 #define TOKENIZERS_REL "models/tokenizers"
 
@@ -255,7 +255,7 @@ static void test_open_llama2c(void **state) {
     (void)state;
     Tokenizer t;
     CkError err = {{0}};
-    assert_int_equal(tokenizer_open(&t, CUTKIT_SOURCE_DIR "/model/data/tok512.bin", &err), 0);
+    assert_int_equal(tokenizer_open(&t, CUTKIT_SOURCE_DIR "/core/formats/data/tok512.bin", &err), 0);
     assert_int_equal(t.kind, TOKENIZER_LLAMA2C);
     assert_int_equal(t.vocab_size, 512);
     int *ids, n;
@@ -279,7 +279,7 @@ static void test_open_llama2c(void **state) {
     /* A folder holding only a tokenizer.bin; a truncated one; an empty folder. */
     char *dir = test_temp_dir();
     size_t size;
-    char *data = test_read_file(CUTKIT_SOURCE_DIR "/model/data/tok512.bin", &size);
+    char *data = test_read_file(CUTKIT_SOURCE_DIR "/core/formats/data/tok512.bin", &size);
     char path[600], want_msg[1024];
     snprintf(path, sizeof path, "%s/tokenizer.bin", dir);
     assert_int_equal(test_write_file(path, data, size), 0);
@@ -791,5 +791,5 @@ int main(void) {
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_every_truncation_refused),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 static char *dir;
 
@@ -354,5 +354,5 @@ int main(void) {
         cmocka_unit_test(test_config_and_fresh_resume),
         cmocka_unit_test(test_bad_options),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -9,18 +9,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "checkpoint.h"
-#include "hf_model.h"
-#include "lora.h"
-#include "model.h"
-#include "optim.h"
-#include "peft.h"
-#include "rng.h"
-#include "schedule.h"
-#include "threads.h"
-#include "train_state.h"
+#include "train/checkpoint.h"
+#include "formats/hf_model.h"
+#include "model/lora.h"
+#include "model/model.h"
+#include "train/optim.h"
+#include "formats/peft.h"
+#include "util/rng.h"
+#include "train/schedule.h"
+#include "util/threads.h"
+#include "train/train_state.h"
 
 static char *tmp;
 static Model model; /* a tiny model: dim 16, hidden 24, 2 layers */
@@ -633,5 +633,5 @@ int main(void) {
         cmocka_unit_test(test_refuse_other_layout), cmocka_unit_test(test_checkpoint_protocol),
         cmocka_unit_test(test_resume_is_exact),     cmocka_unit_test(test_weight_writers),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

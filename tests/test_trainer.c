@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "corpus.h"
-#include "lm.h"
-#include "trainer.h"
+#include "datasets/corpus.h"
+#include "formats/lm.h"
+#include "train/trainer.h"
 
 static LanguageModel lm;
 static Corpus corpus;
@@ -149,5 +149,5 @@ int main(void) {
         cmocka_unit_test(test_micro_batches_do_not_change_the_update),
         cmocka_unit_test(test_random_init),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

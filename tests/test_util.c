@@ -1,9 +1,12 @@
 /* test_util.c — file and process helpers for the tests. */
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "blas_env.h"
+#include "model/blas_env.h"
+
+#include <cjson/cJSON.h>
 
 #include <errno.h>
+#include <math.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +20,87 @@ char *test_shared_path(const char *rel) {
     char *p = malloc(n);
     snprintf(p, n, "%s/%s", CUTKIT_SHARED_DIR, rel);
     if (access(p, R_OK) != 0) {
-        fprintf(stderr, "skipping: %s is absent (the shared/ material is not beside the repo)\n",
-                p);
+        char what[1200];
+        snprintf(what, sizeof what, "%s is absent (the shared/ material is not beside the repo)",
+                 p);
+        test_missing_reference(what);
         free(p);
         return NULL;
     }
     return p;
+}
+
+static int missing_references;
+
+void test_missing_reference(const char *what) {
+    fprintf(stderr, "SKIPPED: %s\n", what);
+    missing_references++;
+}
+
+int test_exit_code(int failures) {
+    if (failures) return 1;
+    return missing_references ? 77 : 0;
+}
+
+void test_assert_close(double actual, double expected, double tol, const char *actual_text,
+                       const char *expected_text, const char *file, int line) {
+    double diff = fabs(actual - expected);
+    if (diff <= tol) return; /* false for NaN */
+    print_error("%s = %.17g is not within %g of %s = %.17g (difference %.3g)\n", actual_text,
+                actual, tol, expected_text, expected, diff);
+    _fail(file, line);
+}
+
+/* Compares a and b below path; returns 0 when equal within tol, else writes the first
+ * differing path into where. */
+static int json_close(const cJSON *a, const cJSON *b, double tol, const char *path, char *where,
+                      size_t cap) {
+    if (cJSON_IsNumber(a) && cJSON_IsNumber(b)) {
+        if (fabs(a->valuedouble - b->valuedouble) <= tol) return 0;
+        snprintf(where, cap, "%s: %.17g vs %.17g", path, a->valuedouble, b->valuedouble);
+        return -1;
+    }
+    if ((a->type & 0xff) != (b->type & 0xff)) {
+        snprintf(where, cap, "%s: different types", path);
+        return -1;
+    }
+    if (cJSON_IsString(a)) {
+        if (!strcmp(a->valuestring, b->valuestring)) return 0;
+        snprintf(where, cap, "%s: \"%s\" vs \"%s\"", path, a->valuestring, b->valuestring);
+        return -1;
+    }
+    if (cJSON_IsArray(a) || cJSON_IsObject(a)) {
+        if (cJSON_GetArraySize(a) != cJSON_GetArraySize(b)) {
+            snprintf(where, cap, "%s: %d vs %d members", path, cJSON_GetArraySize(a),
+                     cJSON_GetArraySize(b));
+            return -1;
+        }
+        int i = 0;
+        for (const cJSON *x = a->child, *y = b->child; x && y; x = x->next, y = y->next, i++) {
+            char sub[512];
+            if (cJSON_IsObject(a)) {
+                if (strcmp(x->string, y->string)) {
+                    snprintf(where, cap, "%s: key %s vs %s", path, x->string, y->string);
+                    return -1;
+                }
+                snprintf(sub, sizeof sub, "%s.%s", path, x->string);
+            } else {
+                snprintf(sub, sizeof sub, "%s[%d]", path, i);
+            }
+            if (json_close(x, y, tol, sub, where, cap) != 0) return -1;
+        }
+    }
+    return 0;
+}
+
+void test_assert_json_close(const char *a, const char *b, double tol) {
+    cJSON *ja = cJSON_Parse(a), *jb = cJSON_Parse(b);
+    char where[1024] = "";
+    int rc = (!ja || !jb) ? -1 : json_close(ja, jb, tol, "$", where, sizeof where);
+    if (!ja || !jb) snprintf(where, sizeof where, "not JSON");
+    cJSON_Delete(ja);
+    cJSON_Delete(jb);
+    if (rc != 0) fail_msg("JSON differs beyond %g at %s", tol, where);
 }
 
 char *test_read_file(const char *path, size_t *size) {

@@ -8,9 +8,31 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-/* Returns a malloc'd path to `rel` inside ../shared, or NULL (after printing why) when the
- * shared material is absent, so the caller can skip(). */
+/* Returns a malloc'd path to `rel` inside ../shared, or NULL when the shared material is
+ * absent; then it has printed why and counted a missing reference (test_exit_code), and the
+ * caller skips with skip(). */
 char *test_shared_path(const char *rel);
+
+/* Prints "SKIPPED: what" and counts a test that cannot run because its outside reference
+ * (../shared, python3-torch, Chromium) is missing; the caller then calls skip(). */
+void test_missing_reference(const char *what);
+
+/* The test program's exit status from cmocka's failure count: failures make it 1; none but a
+ * missing reference makes it 77, ctest's skip code (SKIP_RETURN_CODE), so that a test whose
+ * reference is absent is reported skipped, never passed. */
+int test_exit_code(int failures);
+
+/* Fails the test, printing both values and the tolerance, unless |actual - expected| <= tol
+ * (NaN never passes). */
+#define assert_close(actual, expected, tol)                                                        \
+    test_assert_close((double)(actual), (double)(expected), (double)(tol), #actual, #expected,     \
+                      __FILE__, __LINE__)
+void test_assert_close(double actual, double expected, double tol, const char *actual_text,
+                       const char *expected_text, const char *file, int line);
+
+/* Fails the test unless the JSON texts a and b hold the same values: the same keys, arrays
+ * and strings, and numbers within tol of each other; names the first path that differs. */
+void test_assert_json_close(const char *a, const char *b, double tol);
 
 /* Reads a whole file into a malloc'd buffer (NUL-terminated; *size excludes the NUL), or
  * returns NULL. */

@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "annotations.h"
-#include "rng.h"
-#include "winrate.h"
+#include "eval/annotations.h"
+#include "util/rng.h"
+#include "eval/winrate.h"
 
 /* |a - b| within k units in the last place of b: the CSVs print Python's shortest repr of a
  * double, and the order of pandas' operations can move the last bit. */
@@ -363,5 +363,5 @@ int main(void) {
         cmocka_unit_test(test_fit_closed_form),   cmocka_unit_test(test_fit_kkt),
         cmocka_unit_test(test_length_controlled), cmocka_unit_test(test_cli),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

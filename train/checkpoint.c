@@ -1,5 +1,5 @@
 /* checkpoint.c — see checkpoint.h. */
-#include "checkpoint.h"
+#include "train/checkpoint.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fileio.h"
-#include "hf_model.h"
-#include "peft.h"
+#include "util/fileio.h"
+#include "formats/hf_model.h"
+#include "formats/peft.h"
 
 #define PREFIX     "checkpoint-"
 #define PREFIX_LEN (sizeof PREFIX - 1)

@@ -25,12 +25,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ck_error.h"
-#include "hf_config.h"
-#include "lora.h"
-#include "model.h"
-#include "optim.h"
-#include "train_state.h"
+#include "util/ck_error.h"
+#include "formats/hf_config.h"
+#include "model/lora.h"
+#include "model/model.h"
+#include "train/optim.h"
+#include "train/train_state.h"
 
 #define CHECKPOINT_STATE_FILE   "train_state.bin"
 #define CHECKPOINT_LATEST_FILE  "latest"

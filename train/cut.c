@@ -1,5 +1,5 @@
 /* cut.c — the CUT objective as per-token loss kinds and weights (see cut.h). */
-#include "cut.h"
+#include "train/cut.h"
 
 #include <math.h>
 #include <stdlib.h>

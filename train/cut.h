@@ -25,9 +25,9 @@
 #ifndef CK_CUT_H
 #define CK_CUT_H
 
-#include "ck_error.h"
-#include "loss.h"
-#include "model.h"
+#include "util/ck_error.h"
+#include "model/loss.h"
+#include "model/model.h"
 
 /* The unlikelihood floor to use with CUT. The reference replaces q = 1 - pM by q + 1e-5 only
  * when q is exactly 0 in fp32; loss.h floors q at ul_min_q instead. They agree at q == 0

@@ -2,7 +2,7 @@
  * the process was not started by an MPI launcher, it is rank 0 of 1 and no MPI call is made:
  * Open MPI's singleton start (MPI_Init without mpirun) spawns a helper daemon and costs a
  * third of a second, which a plain `cutkit train` should not pay. */
-#include "dist.h"
+#include "train/dist.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ck_error.h"
+#include "util/ck_error.h"
 
 /* Starts MPI (once; later calls do nothing) and records this process's rank and the number
  * of ranks; without MPI, or when not started by mpirun, this is rank 0 of 1. */

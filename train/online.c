@@ -1,5 +1,5 @@
 /* online.c — instruction pools, generation and judging for online alignment. */
-#include "online.h"
+#include "train/online.h"
 
 #include <cjson/cJSON.h>
 
@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
-#include "generate.h"
-#include "strbuf.h"
-#include "subprocess.h"
-#include "synth.h"
+#include "util/fileio.h"
+#include "model/generate.h"
+#include "util/strbuf.h"
+#include "util/subprocess.h"
+#include "datasets/synth.h"
 
 #define MAX_INSTRUCTIONS_FILE (1u << 30)
 

@@ -7,10 +7,10 @@
 
 #include <stdint.h>
 
-#include "ck_error.h"
-#include "judgments.h"
-#include "lm.h"
-#include "templates.h"
+#include "util/ck_error.h"
+#include "datasets/judgments.h"
+#include "formats/lm.h"
+#include "datasets/templates.h"
 
 typedef struct {
     char **instructions; /* each the instruction joined with its input, as training sees it */

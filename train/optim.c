@@ -1,12 +1,12 @@
 /* optim.c — see optim.h. */
-#include "optim.h"
+#include "train/optim.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "hf_model.h"
+#include "formats/hf_model.h"
 
 /* Parallel loops only pay off past this many floats; below it the thread start costs more. */
 #define PAR_MIN 32768

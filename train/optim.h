@@ -25,9 +25,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ck_error.h"
-#include "lora.h"
-#include "model.h"
+#include "util/ck_error.h"
+#include "model/lora.h"
+#include "model/model.h"
 
 typedef struct {
     double beta1;        /* 0.9 */

@@ -1,5 +1,5 @@
 /* schedule.c — see schedule.h. */
-#include "schedule.h"
+#include "train/schedule.h"
 
 #include <math.h>
 #include <string.h>

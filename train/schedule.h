@@ -24,7 +24,7 @@
 
 #include <stdint.h>
 
-#include "ck_error.h"
+#include "util/ck_error.h"
 
 typedef enum {
     SCHED_CONSTANT = 0,

@@ -1,7 +1,7 @@
 /* train_state.c — see train_state.h. */
-#include "train_state.h"
+#include "train/train_state.h"
 
-#include "fileio.h"
+#include "util/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -29,12 +29,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ck_error.h"
-#include "lora.h"
-#include "model.h"
-#include "optim.h"
-#include "rng.h"
-#include "schedule.h"
+#include "util/ck_error.h"
+#include "model/lora.h"
+#include "model/model.h"
+#include "train/optim.h"
+#include "util/rng.h"
+#include "train/schedule.h"
 
 enum {
     TRAIN_STATE_VERSION = 1,

@@ -11,7 +11,7 @@
  * gives exactly the single-process gradient, up to the order of float additions. The loss
  * terms, token and CUT counts and the stop request are summed the same way; clipping and
  * AdamW then run identically on every rank. Only rank 0 writes files and prints. */
-#include "trainer.h"
+#include "train/trainer.h"
 
 #include <errno.h>
 #include <math.h>
@@ -21,13 +21,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "backward.h"
-#include "checkpoint.h"
-#include "dist.h"
-#include "hf_model.h"
-#include "peft.h"
-#include "train_state.h"
-#include "timer.h"
+#include "model/backward.h"
+#include "train/checkpoint.h"
+#include "train/dist.h"
+#include "formats/hf_model.h"
+#include "formats/peft.h"
+#include "train/train_state.h"
+#include "util/timer.h"
 
 void trainer_init_random(Model *m, uint64_t seed) {
     Rng r;

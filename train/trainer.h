@@ -8,15 +8,15 @@
 #include <signal.h>
 #include <stdint.h>
 
-#include "ck_error.h"
-#include "corpus.h"
-#include "cut.h"
-#include "judgments.h"
-#include "hf_config.h"
-#include "lora.h"
-#include "model.h"
-#include "optim.h"
-#include "schedule.h"
+#include "util/ck_error.h"
+#include "datasets/corpus.h"
+#include "train/cut.h"
+#include "datasets/judgments.h"
+#include "formats/hf_config.h"
+#include "model/lora.h"
+#include "model/model.h"
+#include "train/optim.h"
+#include "train/schedule.h"
 
 /* What one update trains on: sequences of a corpus (MLE), or judgment examples of one
  * (Align-P) or two (Align-N + Misalign) sequences trained with the CUT objective. */

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hf_config.h"
+#include "formats/hf_config.h"
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \

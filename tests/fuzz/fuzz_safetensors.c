@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 /* A broken invariant is reported as a crash so that libFuzzer saves the input. */
 #define CHECK(cond)                                                                                \

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 /* A broken invariant is reported as a crash so that libFuzzer saves the input. */
 #define CHECK(cond)                                                                                \

@@ -69,7 +69,7 @@ def main():
         scored = json.loads(run(["score", "--adapter", adapter, "--text", TEXT]))
         cfg_json = json.load(open(os.path.join(adapter, "adapter_config.json")))
         tensors = read_safetensors(os.path.join(adapter, "adapter_model.safetensors"))
-    cfg, w = ref.read_llama2c_v0(os.path.join(SOURCE, "model", "data", "stories260K.bin"))
+    cfg, w = ref.read_llama2c_v0(os.path.join(SOURCE, "core", "formats", "data", "stories260K.bin"))
     hf = ref.to_hf(cfg, w)
     scale = cfg_json["lora_alpha"] / cfg_json["r"]
     moved = 0.0

@@ -1,0 +1,291 @@
+/* hf_model.c — Hugging Face Llama folders. Names follow transformers' LlamaForCausalLM:
+ * model.embed_tokens, model.layers.N.{input_layernorm, self_attn.{q,k,v,o}_proj,
+ * post_attention_layernorm, mlp.{gate,up,down}_proj}, model.norm, lm_head. */
+#include "formats/hf_model.h"
+
+#include "util/fileio.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void hf_param_name(ParamId id, int layer, char *buf, size_t size) {
+    static const char *layer_names[PARAM_COUNT] = {
+        [PARAM_RMS_ATT] = "input_layernorm", [PARAM_WQ] = "self_attn.q_proj",
+        [PARAM_WK] = "self_attn.k_proj",     [PARAM_WV] = "self_attn.v_proj",
+        [PARAM_WO] = "self_attn.o_proj",     [PARAM_RMS_FFN] = "post_attention_layernorm",
+        [PARAM_W1] = "mlp.gate_proj",        [PARAM_W2] = "mlp.down_proj",
+        [PARAM_W3] = "mlp.up_proj"};
+    switch (id) {
+    case PARAM_TOKEN_EMBEDDING:
+        snprintf(buf, size, "model.embed_tokens.weight");
+        break;
+    case PARAM_RMS_FINAL:
+        snprintf(buf, size, "model.norm.weight");
+        break;
+    case PARAM_WCLS:
+        snprintf(buf, size, "lm_head.weight");
+        break;
+    default:
+        snprintf(buf, size, "model.layers.%d.%s.weight", layer, layer_names[id]);
+        break;
+    }
+}
+
+/* ---- rotary convention ----------------------------------------------------------------- */
+
+void rope_permute_rows(float *w, int n_heads, int hs, int cols, int to_half_split, float *tmp) {
+    const int half = hs / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *head = w + (size_t)h * hs * cols;
+        memcpy(tmp, head, (size_t)hs * cols * sizeof(float));
+        for (int i = 0; i < half; i++)
+            for (int a = 0; a < 2; a++) {
+                int interleaved_row = 2 * i + a, split_row = a * half + i;
+                int dst = to_half_split ? split_row : interleaved_row;
+                int src = to_half_split ? interleaved_row : split_row;
+                memcpy(head + (size_t)dst * cols, tmp + (size_t)src * cols,
+                       (size_t)cols * sizeof(float));
+            }
+    }
+}
+
+void model_set_rope_style(Model *m, RopeStyle style) {
+    ModelConfig *c = &m->config;
+    if (c->rope_style == style) return;
+    const int hs = c->dim / c->n_heads;
+    float *tmp = malloc((size_t)hs * c->dim * sizeof(float));
+    if (!tmp) return; /* a head's rows: tiny; cannot fail in practice */
+    for (int l = 0; l < c->n_layers; l++) {
+        rope_permute_rows(model_param(m, PARAM_WQ, l), c->n_heads, hs, c->dim,
+                          style == ROPE_HALF_SPLIT, tmp);
+        rope_permute_rows(model_param(m, PARAM_WK, l), c->n_kv_heads, hs, c->dim,
+                          style == ROPE_HALF_SPLIT, tmp);
+    }
+    free(tmp);
+    c->rope_style = style;
+}
+
+/* ---- loading ---------------------------------------------------------------------------- */
+
+typedef struct {
+    SafetensorsFile *files;
+    char **file_names;
+    int n_files;
+    cJSON *weight_map;    /* from the index, or NULL for a single file */
+    unsigned char **used; /* [file][tensor] consumed flags, to list extras */
+} ShardSet;
+
+static void shards_close(ShardSet *s) {
+    for (int i = 0; i < s->n_files; i++) {
+        safetensors_close(&s->files[i]);
+        free(s->file_names[i]);
+        free(s->used[i]);
+    }
+    free(s->files);
+    free(s->file_names);
+    free(s->used);
+    cJSON_Delete(s->weight_map);
+    memset(s, 0, sizeof *s);
+}
+
+static int shards_add(ShardSet *s, const char *dir, const char *name, CkError *err) {
+    for (int i = 0; i < s->n_files; i++)
+        if (!strcmp(s->file_names[i], name)) return 0;
+    if (strchr(name, '/') || !strcmp(name, "..") || !*name)
+        return ck_fail(err,
+                       "%s/model.safetensors.index.json: shard name \"%s\" is not a file "
+                       "name in the folder",
+                       dir, name);
+    int n = s->n_files + 1;
+    SafetensorsFile *files = realloc(s->files, n * sizeof *files);
+    if (files) s->files = files;
+    char **names = realloc(s->file_names, n * sizeof *names);
+    if (names) s->file_names = names;
+    unsigned char **used = realloc(s->used, n * sizeof *used);
+    if (used) s->used = used;
+    if (!files || !names || !used) return ck_fail(err, "out of memory");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    memset(&s->files[s->n_files], 0, sizeof(SafetensorsFile));
+    if (safetensors_open(&s->files[s->n_files], path, err) != 0) return -1;
+    s->file_names[s->n_files] = strdup(name);
+    s->used[s->n_files] = calloc(safetensors_count(&s->files[s->n_files]) + 1, 1);
+    s->n_files = n;
+    if (!s->file_names[n - 1] || !s->used[n - 1]) return ck_fail(err, "out of memory");
+    return 0;
+}
+
+static int shards_open(ShardSet *s, const char *dir, CkError *err) {
+    memset(s, 0, sizeof *s);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    if (access(path, R_OK) != 0) return shards_add(s, dir, "model.safetensors", err);
+    char *text = fileio_read_text(path, 256u << 20, NULL, err);
+    if (!text) return -1;
+    cJSON *index = cJSON_Parse(text);
+    free(text);
+    const cJSON *map = index ? cJSON_GetObjectItemCaseSensitive(index, "weight_map") : NULL;
+    if (!cJSON_IsObject(map)) {
+        cJSON_Delete(index);
+        return ck_fail(err, "%s: expected a JSON object with a \"weight_map\" object", path);
+    }
+    s->weight_map = cJSON_DetachItemFromObjectCaseSensitive(index, "weight_map");
+    cJSON_Delete(index);
+    const cJSON *entry;
+    cJSON_ArrayForEach(entry, s->weight_map) {
+        if (!cJSON_IsString(entry))
+            return ck_fail(err, "%s: weight_map[\"%s\"] must be a file name", path, entry->string);
+        if (shards_add(s, dir, entry->valuestring, err) != 0) return -1;
+    }
+    return 0;
+}
+
+/* Finds tensor `name` (in the shard the index names, or in the single file). */
+static const SafetensorsTensor *shards_find(ShardSet *s, const char *name, int *file) {
+    int first = 0, last = s->n_files - 1;
+    if (s->weight_map) {
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(s->weight_map, name);
+        if (!e) return NULL;
+        for (int i = 0; i < s->n_files; i++)
+            if (!strcmp(s->file_names[i], e->valuestring)) first = last = i;
+    }
+    for (int i = first; i <= last; i++) {
+        const SafetensorsTensor *t = safetensors_find(&s->files[i], name);
+        if (t) {
+            *file = i;
+            return t;
+        }
+    }
+    return NULL;
+}
+
+/* Reads one tensor into dst after checking its shape (rows x cols, cols 0 for a vector). */
+static int load_tensor(ShardSet *s, const char *dir, const char *name, int rows, int cols,
+                       float *dst, CkError *err) {
+    int file = 0;
+    const SafetensorsTensor *t = shards_find(s, name, &file);
+    if (!t) return ck_fail(err, "%s: missing tensor %s", dir, name);
+    int want_ndim = cols ? 2 : 1;
+    if (t->ndim != want_ndim || t->shape[0] != (size_t)rows ||
+        (cols && t->shape[1] != (size_t)cols)) {
+        char got[128] = "";
+        for (int d = 0; d < t->ndim; d++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%zu", d ? ", " : "",
+                     t->shape[d]);
+        if (cols)
+            return ck_fail(err, "%s: tensor %s has shape [%s]; the config needs [%d, %d]", dir,
+                           name, got, rows, cols);
+        return ck_fail(err, "%s: tensor %s has shape [%s]; the config needs [%d]", dir, name, got,
+                       rows);
+    }
+    if (safetensors_read_f32(&s->files[file], t, dst, err) != 0) return ck_wrap(err, "%s", dir);
+    s->used[file][t - safetensors_at(&s->files[file], 0)] = 1;
+    return 0;
+}
+
+/* Lists tensors no parameter used; transformers' rotary inv_freq buffers are not weights. */
+static int refuse_extras(ShardSet *s, const char *dir, CkError *err) {
+    char list[400] = "";
+    int n_extra = 0;
+    for (int f = 0; f < s->n_files; f++)
+        for (size_t i = 0; i < safetensors_count(&s->files[f]); i++) {
+            const char *name = safetensors_at(&s->files[f], i)->name;
+            if (s->used[f][i] || strstr(name, "rotary_emb.inv_freq")) continue;
+            if (n_extra++ < 4)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                         n_extra > 1 ? ", " : "", name);
+        }
+    if (!n_extra) return 0;
+    return ck_fail(err, "%s: %d extra tensor%s the config does not use: %s%s", dir, n_extra,
+                   n_extra > 1 ? "s" : "", list, n_extra > 4 ? ", ..." : "");
+}
+
+int hf_model_load(Model *m, HfConfig *cfg, const char *dir, CkError *err) {
+    memset(m, 0, sizeof *m);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (hf_config_load(cfg, path, err) != 0) return -1;
+    if (model_init(m, &cfg->model, err) != 0) return -1;
+    ShardSet shards;
+    int rc = shards_open(&shards, dir, err);
+    for (int id = 0; rc == 0 && id < PARAM_COUNT; id++) {
+        const ParamTensor *t = &m->tensors[id];
+        if (t->size == 0) continue; /* the tied classifier */
+        int layers = t->per_layer ? cfg->model.n_layers : 1;
+        for (int l = 0; rc == 0 && l < layers; l++) {
+            char name[128];
+            hf_param_name((ParamId)id, l, name, sizeof name);
+            rc = load_tensor(&shards, dir, name, t->shape[0], t->shape[1],
+                             model_param(m, (ParamId)id, l), err);
+        }
+    }
+    if (rc == 0 && cfg->model.shared_classifier) {
+        /* some exports keep a copy of the tied classifier; it must be the embedding */
+        int file;
+        const SafetensorsTensor *t = shards_find(&shards, "lm_head.weight", &file);
+        if (t) shards.used[file][t - safetensors_at(&shards.files[file], 0)] = 1;
+    }
+    if (rc == 0) rc = refuse_extras(&shards, dir, err);
+    shards_close(&shards);
+    if (rc != 0) model_free(m);
+    return rc;
+}
+
+/* ---- saving ----------------------------------------------------------------------------- */
+
+int hf_model_save(const Model *m, const HfConfig *cfg, const char *dir, SafetensorsDtype dtype,
+                  const char *command_line, CkError *err) {
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return ck_fail(err, "%s: cannot create folder: %s", dir, strerror(errno));
+    /* Hugging Face's rotary convention on disk: permute a copy when ours is interleaved. */
+    Model half = {0};
+    const Model *src = m;
+    if (m->config.rope_style != ROPE_HALF_SPLIT) {
+        half = *m;
+        half.params = malloc(m->n_params * sizeof(float));
+        if (!half.params) return ck_fail(err, "out of memory");
+        memcpy(half.params, m->params, m->n_params * sizeof(float));
+        half.rope_cos = half.rope_sin = NULL; /* not needed for a permutation */
+        model_set_rope_style(&half, ROPE_HALF_SPLIT);
+        src = &half;
+    }
+    SafetensorsWriter w;
+    safetensors_writer_init(&w);
+    char name[128];
+    int rc = 0;
+    for (int id = 0; rc == 0 && id < PARAM_COUNT; id++) {
+        const ParamTensor *t = &src->tensors[id];
+        if (t->size == 0) continue;
+        int layers = t->per_layer ? src->config.n_layers : 1;
+        for (int l = 0; rc == 0 && l < layers; l++) {
+            hf_param_name((ParamId)id, l, name, sizeof name);
+            size_t shape[2] = {(size_t)t->shape[0], (size_t)t->shape[1]};
+            rc = safetensors_writer_add(&w, name, dtype, t->rank, shape,
+                                        model_param(src, (ParamId)id, l), err);
+        }
+    }
+    if (rc == 0) rc = safetensors_writer_set_metadata(&w, "format", "pt", err);
+    if (rc == 0) rc = safetensors_writer_set_metadata(&w, "cutkit_version", CUTKIT_VERSION, err);
+    if (rc == 0 && command_line)
+        rc = safetensors_writer_set_metadata(&w, "command_line", command_line, err);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (rc == 0) rc = safetensors_write(&w, path, err);
+    safetensors_writer_free(&w);
+    free(half.params);
+    if (rc != 0) return -1;
+    HfConfig out = *cfg;
+    out.model = m->config;
+    out.model.rope_style = ROPE_HALF_SPLIT;
+    char *json = hf_config_to_json(&out);
+    if (!json) return ck_fail(err, "out of memory");
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    rc = fileio_write_atomic(path, json, strlen(json), err);
+    free(json);
+    return rc;
+}

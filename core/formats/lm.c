@@ -1,0 +1,80 @@
+/* lm.c — choosing and opening a model and its tokenizer. */
+#include "formats/lm.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "formats/embedded.h"
+#include "formats/hf_model.h"
+#include "formats/llama2c.h"
+
+#define EMBEDDED_VOCAB 512
+
+/* The tokenizer that goes with a model: an explicit path; else, beside the model, a Hugging
+ * Face folder's tokenizer.json or a llama2.c file's tokenizer.bin; else the embedded tok512
+ * when the vocabulary has its size. Its vocabulary must fit the model's. */
+static int open_tokenizer(LanguageModel *lm, const char *model_path, int model_is_dir,
+                          const char *tokenizer_path, CkError *err) {
+    const int vocab = lm->model.config.vocab_size;
+    char beside[1024];
+    if (!tokenizer_path && model_path) {
+        if (model_is_dir) {
+            snprintf(beside, sizeof beside, "%.1000s/tokenizer.json", model_path);
+        } else {
+            const char *slash = strrchr(model_path, '/');
+            int dir_len = slash ? (int)(slash - model_path) : 1;
+            snprintf(beside, sizeof beside, "%.*s/tokenizer.bin", dir_len > 1000 ? 1000 : dir_len,
+                     slash ? model_path : ".");
+        }
+        if (access(beside, R_OK) == 0) tokenizer_path = beside;
+    }
+    if (tokenizer_path) {
+        snprintf(lm->tokenizer_source, sizeof lm->tokenizer_source, "%.500s", tokenizer_path);
+        if (tokenizer_open(&lm->tokenizer, tokenizer_path, err) != 0) return -1;
+        /* a tokenizer may have fewer ids than the embedding (padded vocabularies), never more */
+        if (lm->tokenizer.vocab_size > vocab)
+            return ck_fail(err,
+                           "vocab mismatch: the tokenizer %s has %d tokens but the model only %d",
+                           tokenizer_path, lm->tokenizer.vocab_size, vocab);
+        return 0;
+    }
+    if (vocab != EMBEDDED_VOCAB)
+        return ck_fail(err,
+                       "vocab mismatch: the model has %d tokens but the embedded tokenizer "
+                       "has %d; pass --tokenizer PATH",
+                       vocab, EMBEDDED_VOCAB);
+    size_t size;
+    const void *data = embedded_tokenizer(&size);
+    snprintf(lm->tokenizer_source, sizeof lm->tokenizer_source, "embedded:tok512");
+    return tokenizer_load_llama2c(&lm->tokenizer, data, size, vocab, err);
+}
+
+int lm_open(LanguageModel *lm, const char *model_path, const char *tokenizer_path, CkError *err) {
+    memset(lm, 0, sizeof *lm);
+    int rc;
+    struct stat st;
+    const int is_dir = model_path && stat(model_path, &st) == 0 && S_ISDIR(st.st_mode);
+    if (is_dir) {
+        snprintf(lm->model_source, sizeof lm->model_source, "%.500s", model_path);
+        HfConfig cfg;
+        rc = hf_model_load(&lm->model, &cfg, model_path, err);
+    } else if (model_path) {
+        snprintf(lm->model_source, sizeof lm->model_source, "%.500s", model_path);
+        rc = llama2c_load_file(&lm->model, model_path, err);
+    } else {
+        size_t size;
+        const void *data = embedded_model(&size);
+        snprintf(lm->model_source, sizeof lm->model_source, "embedded:stories260K");
+        rc = llama2c_load(&lm->model, data, size, err);
+    }
+    if (rc == 0) rc = open_tokenizer(lm, model_path, is_dir, tokenizer_path, err);
+    if (rc != 0) lm_close(lm);
+    return rc;
+}
+
+void lm_close(LanguageModel *lm) {
+    model_free(&lm->model);
+    tokenizer_free(&lm->tokenizer);
+}

@@ -1,0 +1,26 @@
+/* lm.h — a model together with its tokenizer, opened from the embedded default or from files. */
+#ifndef CK_LM_H
+#define CK_LM_H
+
+#include "util/ck_error.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct {
+    Model model;
+    Tokenizer tokenizer;
+    char model_source[512];     /* "embedded:stories260K" or the path */
+    char tokenizer_source[512]; /* "embedded:tok512" or the path */
+} LanguageModel;
+
+/* Opens a model and its tokenizer. model_path NULL means the embedded stories260K; a folder
+ * is read as a Hugging Face folder, a file as a llama2.c checkpoint. tokenizer_path is a
+ * tokenizer.json, a folder or a tokenizer.bin (tokenizer_open); with NULL: the folder's
+ * tokenizer.json, or tokenizer.bin beside a llama2.c file, else the embedded tok512 when the
+ * model's vocabulary has its 512 tokens. The tokenizer may not have more ids than the model. */
+int lm_open(LanguageModel *lm, const char *model_path, const char *tokenizer_path, CkError *err);
+
+/* Releases the model and tokenizer. */
+void lm_close(LanguageModel *lm);
+
+#endif

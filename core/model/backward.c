@@ -1,0 +1,433 @@
+/* backward.c — the backward pass of model.c's forward, and the token-level loss.
+ *
+ * Read top to bottom: the loss of one row of logits, the classifier fused with the loss,
+ * then each block's backward next to a one-line reminder of its forward (the forward is in
+ * model.c), and model_backward, which walks the layers in reverse. Shapes as in model.h:
+ * N packed positions, C = dim, H = hidden_dim, KV = kv dim, V = vocab, hs = head size.
+ *
+ * Parallelism: matrix products go to BLAS outside parallel regions (its OpenMP threads);
+ * element-wise and attention work runs in our own OpenMP loops, and BLAS calls made inside
+ * those run single-threaded. Every reduction over positions runs in a fixed order, so the
+ * result does not depend on the number of threads beyond BLAS's own rounding. */
+#include "model/backward.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "model/fastmath.h"
+#include "model/matmul.h"
+
+/* Work below this many floats runs on one thread: a parallel region costs more. */
+#define PARALLEL_MIN_WORK 32768
+
+/* ---------------------------------------------------------------------------------------- */
+/* the loss of one row */
+
+/* With e_j = exp(z_j - max) and S = sum_j e_j, p_j = e_j / S and
+ *   MLE: l = -log p_t,      dl/dz_j = p_j - [j == t]
+ *   UL:  l = -log(1 - p_t), dl/dz_j = p_t (1 - p_t)/(1 - p_t) = p_t              for j == t
+ *                                     -p_t p_j / (1 - p_t) = -p_t e_j / S_other  for j != t
+ * where S_other = sum_{j != t} e_j = S (1 - p_t). Summing S_other directly (not S - e_t)
+ * keeps 1 - p_t and the UL gradient exact as p_t -> 1, where the gradient stays bounded
+ * (|dl/dz| <= 1 per entry). */
+double loss_row(const float *logits, int V, int target, LossKind kind, float weight, float min_q,
+                float *dlogits, double *logp, int *floored) {
+    if (floored) *floored = 0;
+    const float maxv = max_of(logits, V);
+    const float zt = logits[target];
+    /* the exponentials on both sides of the target, so that their sum excludes it */
+    const double s_other =
+        exp_and_sum(dlogits, logits, target, maxv) +
+        exp_and_sum(dlogits + target + 1, logits + target + 1, V - target - 1, maxv);
+    const float et = exp_nonpositive(zt - maxv);
+    dlogits[target] = et;
+    const double s = s_other + et, lse = log(s);
+    *logp = ((double)zt - maxv) - lse;
+    if (kind == LOSS_MLE) {
+        const float scale = (float)(weight / s);
+        for (int j = 0; j < V; j++) dlogits[j] *= scale;
+        dlogits[target] = (float)(-weight * (s_other / s)); /* w (p_t - 1), no cancellation */
+        return -(double)weight * *logp;
+    }
+    if (kind != LOSS_UNLIKELIHOOD) {
+        for (int j = 0; j < V; j++) dlogits[j] = 0.0f;
+        return 0.0;
+    }
+    const double pt = et / s;
+    double log_q; /* log(1 - p_t) */
+    /* below 1e-20 the largest other exponential is < 1e-20 and the smallest ones would be
+     * float denormals or flushed: too coarse for the direction of the gradient */
+    if (s_other > 1e-20) {
+        log_q = log(s_other) - lse;
+        const float scale = (float)(-weight * pt / s_other);
+        for (int j = 0; j < V; j++) dlogits[j] *= scale;
+    } else {
+        /* every other logit is far below the target's (by > 46 nats): redo the others
+         * relative to their own maximum (rare; two more passes) */
+        float max_other = -INFINITY;
+        for (int j = 0; j < V; j++)
+            if (j != target && logits[j] > max_other) max_other = logits[j];
+        double s2 = 0.0;
+        for (int j = 0; j < V; j++) {
+            float e = j == target ? 0.0f : expf(logits[j] - max_other);
+            dlogits[j] = e;
+            s2 += e;
+        }
+        if (V == 1 || !(s2 > 0.0)) {
+            log_q = -INFINITY; /* a one-token vocabulary: p = 1 always */
+            for (int j = 0; j < V; j++) dlogits[j] = 0.0f;
+        } else {
+            log_q = ((double)max_other - maxv) + log(s2) - lse;
+            const float scale = (float)(-weight * pt / s2);
+            for (int j = 0; j < V; j++) dlogits[j] *= scale;
+        }
+    }
+    dlogits[target] = (float)(weight * pt);
+    if (min_q <= 0.0f) min_q = LOSS_UL_MIN_Q_DEFAULT;
+    const double log_min = log((double)min_q);
+    if (log_q < log_min) {
+        log_q = log_min;
+        if (floored) *floored = 1;
+    }
+    return -(double)weight * log_q;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* classifier + loss, fused */
+
+static LossKind kind_at(const LossSpec *loss, int i) {
+    if (loss->kinds) return loss->kinds[i];
+    return loss->targets[i] >= 0 ? LOSS_MLE : LOSS_NONE;
+}
+
+/* Checks targets and kinds of the n positions against the vocabulary. */
+static int loss_check(const LossSpec *loss, int n, int V, CkError *err) {
+    if (!loss || !loss->targets) return ck_fail(err, "no loss targets given");
+    if (loss->decide && !loss->logprobs)
+        return ck_fail(err, "a loss with a decide hook needs a logprobs output");
+    for (int i = 0; i < n; i++) {
+        LossKind k = kind_at(loss, i);
+        if (k != LOSS_NONE && k != LOSS_MLE && k != LOSS_UNLIKELIHOOD)
+            return ck_fail(err, "unknown loss kind %d at packed position %d", (int)k, i);
+        if (k != LOSS_NONE && (loss->targets[i] < 0 || loss->targets[i] >= V))
+            return ck_fail(err, "target id %d at packed position %d (loss kind %d) outside 0..%d",
+                           loss->targets[i], i, (int)k, V - 1);
+    }
+    return 0;
+}
+
+/* Rows with a loss term, block by block (no full (N, V) logits):
+ *   logits (R, V) = xn (R, C) · Wcls^T;  dlogits (R, V) in place, row by row (loss_row);
+ *   dxn (R, C) = dlogits · Wcls  -> scattered into dxn_final (N, C), zero on other rows;
+ *   dWcls (V, C) += dlogits^T · xn.
+ * dxn_final NULL: loss only; dwcls NULL: no classifier gradient. */
+static void classifier_loss_backward(const Model *m, Activations *a, const LossSpec *loss,
+                                     float *dxn_final, float *dwcls, LossResult *res) {
+    const ModelConfig *c = &m->config;
+    const int C = c->dim, V = c->vocab_size, n = a->n_tokens, R = a->logit_rows;
+    const float *wcls = model_param(m, PARAM_WCLS, 0);
+    const float min_q = loss->ul_min_q > 0.0f ? loss->ul_min_q : LOSS_UL_MIN_Q_DEFAULT;
+    double *row_loss = a->d_row, *row_logp = a->d_row + R, *row_floored = a->d_row + 2 * R;
+    double *row_kind = a->d_row + 3 * R, *row_weight = a->d_row + 4 * R;
+    int *rows = a->block_rows;
+    if (dxn_final) memset(dxn_final, 0, (size_t)n * C * sizeof(float));
+    if (loss->logprobs)
+        for (int i = 0; i < n; i++) loss->logprobs[i] = 0.0;
+    int next = 0;
+    while (next < n) {
+        int count = 0;
+        while (next < n && count < R) {
+            if (kind_at(loss, next) != LOSS_NONE) {
+                memcpy(a->stage + (size_t)count * C, a->xn_final + (size_t)next * C,
+                       (size_t)C * sizeof(float));
+                rows[count++] = next;
+            }
+            next++;
+        }
+        if (count == 0) continue;
+        matmul_forward(a->logits, a->stage, wcls, count, C, V);
+        /* each row's kind and weight: as given, or decided in position order from the log p
+         * of this and earlier rows (read before any row of the block is overwritten) */
+        for (int r = 0; r < count; r++) {
+            row_kind[r] = kind_at(loss, rows[r]);
+            row_weight[r] = loss->weights ? loss->weights[rows[r]] : 1.0f;
+        }
+        if (loss->decide) {
+#pragma omp parallel for if ((long)count * V > PARALLEL_MIN_WORK)
+            for (int r = 0; r < count; r++) {
+                const float *z = a->logits + (size_t)r * V;
+                const float maxv = max_of(z, V);
+                row_logp[r] = ((double)z[loss->targets[rows[r]]] - maxv) - log(sum_exp(z, V, maxv));
+            }
+            for (int r = 0; r < count; r++) {
+                LossKind k = (LossKind)row_kind[r];
+                float w = (float)row_weight[r];
+                loss->logprobs[rows[r]] = row_logp[r];
+                loss->decide(loss->decide_ctx, rows[r], loss->logprobs, &k, &w);
+                row_kind[r] = k;
+                row_weight[r] = w;
+            }
+        }
+#pragma omp parallel for if ((long)count * V > PARALLEL_MIN_WORK)
+        for (int r = 0; r < count; r++) {
+            float *z = a->logits + (size_t)r * V;
+            int floored;
+            double logp;
+            row_loss[r] = loss_row(z, V, loss->targets[rows[r]], (LossKind)row_kind[r],
+                                   (float)row_weight[r], min_q, z, &logp, &floored);
+            if (!loss->decide) row_logp[r] = logp; /* decided rows keep the value decided on */
+            row_floored[r] = floored;
+        }
+        /* sums in position order: independent of the thread count */
+        for (int r = 0; r < count; r++) {
+            const int i = rows[r];
+            if ((LossKind)row_kind[r] == LOSS_MLE) {
+                res->loss_mle += row_loss[r];
+                res->n_mle++;
+            } else if ((LossKind)row_kind[r] == LOSS_UNLIKELIHOOD) {
+                res->loss_ul += row_loss[r];
+                res->n_ul++;
+                res->n_floored += row_floored[r] != 0.0;
+            }
+            res->loss += row_loss[r];
+            if (loss->logprobs) loss->logprobs[i] = row_logp[r];
+        }
+        if (dxn_final) {
+            matmul_backward_input_overwrite(a->d_stage, a->logits, wcls, count, C, V);
+            for (int r = 0; r < count; r++)
+                memcpy(dxn_final + (size_t)rows[r] * C, a->d_stage + (size_t)r * C,
+                       (size_t)C * sizeof(float));
+        }
+        if (dwcls) matmul_backward_weight(dwcls, a->logits, a->stage, count, C, V);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* the blocks' backward passes */
+
+/* forward: out (N, C) = x * inv_rms * g, inv_rms = 1 / sqrt(mean(x^2) + eps).
+ * backward: dx (N, C) += inv dout*g - inv^3 / C * x * sum_k(dout_k g_k x_k);
+ *           dg (C) += sum_i dout_i * x_i * inv_i (dg NULL: skipped). */
+static void rmsnorm_backward(float *dx, float *dg, const float *dout, const float *x,
+                             const float *inv_rms, const float *g, int n, int C) {
+#pragma omp parallel for if ((long)n * C > PARALLEL_MIN_WORK)
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * C, *di = dout + (size_t)i * C;
+        float *dxi = dx + (size_t)i * C;
+        double dot = 0.0;
+        for (int j = 0; j < C; j++) dot += (double)di[j] * g[j] * xi[j];
+        const float inv = inv_rms[i];
+        const float coef = (float)((double)inv * inv * inv * dot / C);
+        for (int j = 0; j < C; j++) dxi[j] += inv * di[j] * g[j] - coef * xi[j];
+    }
+    if (!dg) return;
+    /* column tiles, each summed over all rows in row order (no cross-thread reduction) */
+    enum { TILE = 32 };
+    const int tiles = (C + TILE - 1) / TILE;
+#pragma omp parallel for if ((long)n * C > PARALLEL_MIN_WORK)
+    for (int t = 0; t < tiles; t++) {
+        const int j0 = t * TILE, j1 = j0 + TILE < C ? j0 + TILE : C;
+        double acc[TILE] = {0};
+        for (int i = 0; i < n; i++) {
+            const float *xi = x + (size_t)i * C, *di = dout + (size_t)i * C;
+            const double inv = inv_rms[i];
+            for (int j = j0; j < j1; j++) acc[j - j0] += (double)di[j] * xi[j] * inv;
+        }
+        for (int j = j0; j < j1; j++) dg[j] += (float)acc[j - j0];
+    }
+}
+
+/* forward (one sequence of T positions, one query head of a kv head, no cache):
+ *   S (T, T) = scale Q K^T,  P = causal softmax(S),  O (T, hs) = P V.
+ * backward, with dO (T, hs) given and ds (T, T) scratch:
+ *   dP = dO V^T;  dV += P^T dO;  dS = P * (dP - rowsum(P * dP));
+ *   dQ = scale dS K (overwrites);  dK += scale dS^T Q.
+ * Rows have strides: ldq for q/dq/dO (C), ldkv for k/v/dk/dv (KV), ldp for P. */
+static void attention_head_backward(float *dq, float *dk, float *dv, float *ds, const float *dout,
+                                    const float *q, const float *k, const float *v,
+                                    const float *prob, int ldp, int ldq, int ldkv, int T, int hs) {
+    const float scale = 1.0f / sqrtf((float)hs);
+    matmul_strided(0, 1, T, T, hs, 1.0f, dout, ldq, v, ldkv, 0.0f, ds, T);
+    matmul_strided(1, 0, T, hs, T, 1.0f, prob, ldp, dout, ldq, 1.0f, dv, ldkv);
+    for (int t = 0; t < T; t++) {
+        const float *pt = prob + (size_t)t * ldp;
+        float *dst = ds + (size_t)t * T;
+        double dot = 0.0;
+        for (int j = 0; j <= t; j++) dot += (double)pt[j] * dst[j];
+        const float fdot = (float)dot;
+        for (int j = 0; j <= t; j++) dst[j] = pt[j] * (dst[j] - fdot);
+        for (int j = t + 1; j < T; j++) dst[j] = 0.0f; /* masked: P is 0 there */
+    }
+    matmul_strided(0, 0, T, hs, T, scale, ds, T, k, ldkv, 0.0f, dq, ldq);
+    matmul_strided(1, 0, T, hs, T, scale, ds, T, q, ldq, 1.0f, dk, ldkv);
+}
+
+/* Attention backward of layer l over the batch: dq (N, C) overwritten, dk and dv (N, KV)
+ * overwritten. Parallel over (sequence, kv head) pairs: each pair owns the dk/dv rows of its
+ * kv head and the dq of its query heads, so there are no races and no reductions. */
+static void attention_backward(const Model *m, Activations *a, const TokenBatch *b, int l,
+                               float *dq, float *dk, float *dv, const float *datt) {
+    const ModelConfig *c = &m->config;
+    const int C = c->dim, NH = c->n_heads, NKV = c->n_kv_heads, hs = C / NH;
+    const int KV = NKV * hs, group = NH / NKV;
+    const size_t N = (size_t)a->n_tokens;
+    const float *q = a->q + (size_t)l * N * C, *k = a->k + (size_t)l * N * KV;
+    const float *v = a->v + (size_t)l * N * KV;
+    memset(dk, 0, N * KV * sizeof(float));
+    memset(dv, 0, N * KV * sizeof(float));
+    const size_t query_rows = N < (size_t)a->max_keys ? N : (size_t)a->max_keys;
+    const int pairs = b->n_seqs * NKV;
+#pragma omp parallel for schedule(dynamic) num_threads(a->n_threads) if (pairs > 1)
+    for (int p = 0; p < pairs; p++) {
+        const int s = p / NKV, kvh = p % NKV;
+        const int off = b->offsets[s], T = b->offsets[s + 1] - off;
+        float *ds = a->scratch + (size_t)omp_get_thread_num() * query_rows * a->max_keys;
+        const size_t kv_at = (size_t)off * KV + (size_t)kvh * hs;
+        for (int h = kvh * group; h < (kvh + 1) * group; h++) {
+            const size_t q_at = (size_t)off * C + (size_t)h * hs;
+            const float *prob = a->att_prob + (((size_t)l * NH + h) * N + off) * a->max_keys;
+            attention_head_backward(dq + q_at, dk + kv_at, dv + kv_at, ds, datt + q_at, q + q_at,
+                                    k + kv_at, v + kv_at, prob, a->max_keys, C, KV, T, hs);
+        }
+    }
+}
+
+/* forward: h (N·H) = silu(g) * u, silu(g) = g σ(g).
+ * backward: dg = dh * u * σ(g) (1 + g (1 - σ(g))) (written over dh), du = dh * silu(g). */
+static void swiglu_backward(float *dh_dgate, float *dup, const float *gate, const float *up,
+                            size_t n) {
+#pragma omp parallel for if (n > PARALLEL_MIN_WORK)
+    for (size_t i = 0; i < n; i++) {
+        const float g = gate[i], sig = sigmoid_fast(g), dh = dh_dgate[i];
+        dup[i] = dh * g * sig;
+        dh_dgate[i] = dh * up[i] * sig * (1.0f + g * (1.0f - sig));
+    }
+}
+
+/* forward: x (N, C) = emb[tokens]. backward: demb[tokens[i]] += dx_i, in position order
+ * (repeated tokens add up; a serial loop keeps the order fixed, and it is O(N C)). */
+static void embedding_backward(float *demb, const float *dx, const int *tokens, int n, int C) {
+    for (int i = 0; i < n; i++) {
+        float *row = demb + (size_t)tokens[i] * C;
+        const float *di = dx + (size_t)i * C;
+        for (int j = 0; j < C; j++) row[j] += di[j];
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* the backward pass */
+
+/* The slice of the gradient buffer that mirrors model_param(m, id, layer). */
+static float *grad_of(const Model *m, float *grads, ParamId id, int layer) {
+    if (!grads) return NULL;
+    return grads + (model_param(m, id, layer) - m->params);
+}
+
+int model_backward(const Model *m, Activations *a, const TokenBatch *b, const LossSpec *loss,
+                   float *grads, const LoraAdapters *lora, float *lora_grads, LossResult *out,
+                   CkError *err) {
+    const ModelConfig *c = &m->config;
+    const int C = c->dim, H = c->hidden_dim, NH = c->n_heads, NKV = c->n_kv_heads;
+    const int KV = NKV * (C / NH);
+    if (!a->trained || !a->keep_per_layer)
+        return ck_fail(err, "backward without a training forward (model_forward_train)");
+    if (b->n_seqs <= 0 || b->offsets[b->n_seqs] != a->n_tokens)
+        return ck_fail(err, "backward over another batch than the last forward");
+    const int n = a->n_tokens;
+    const size_t N = (size_t)n;
+    if (loss_check(loss, n, c->vocab_size, err) != 0) return -1;
+    if (lora && !a->lora_u) return ck_fail(err, "backward with adapters the forward did not use");
+    LossResult res = {0};
+    if (!lora) lora_grads = NULL;
+    if (!grads && !lora_grads) {
+        /* nothing to differentiate: the loss alone */
+        classifier_loss_backward(m, a, loss, NULL, NULL, &res);
+        if (out) *out = res;
+        return 0;
+    }
+
+    /* classifier + loss, then the final RMSNorm: d_res = dL/d x_out */
+    float *dres = a->d_res, *dxn = a->d_xn;
+    classifier_loss_backward(m, a, loss, dxn, grad_of(m, grads, PARAM_WCLS, 0), &res);
+    memset(dres, 0, N * C * sizeof(float));
+    rmsnorm_backward(dres, grad_of(m, grads, PARAM_RMS_FINAL, 0), dxn, a->x_out, a->rms_final,
+                     model_param(m, PARAM_RMS_FINAL, 0), n, C);
+
+    for (int l = c->n_layers - 1; l >= 0; l--) {
+        const size_t li = (size_t)l;
+        const float *x = a->x + li * N * C, *xn_att = a->xn_att + li * N * C;
+        const float *att_out = a->att_out + li * N * C, *x_mid = a->x_mid + li * N * C;
+        const float *xn_ffn = a->xn_ffn + li * N * C;
+        const float *h_gate = a->h_gate + li * N * H, *h_up = a->h_up + li * N * H;
+        const float *h_act = a->h_act + li * N * H;
+        float *dh = a->d_h, *dup = a->d_h2, *datt = a->d_att;
+        float *dq = a->d_q, *dk = a->d_k, *dv = a->d_v;
+
+        /* FFN block, x_next = x_mid + W2 h_act, h_act = silu(W1 xn) * (W3 xn), with dres =
+         * dL/d x_next: dh (N, H) = dres · W2; dW2 += dres^T h_act */
+        matmul_backward_input_overwrite(dh, dres, model_param(m, PARAM_W2, l), n, H, C);
+        if (grads) matmul_backward_weight(grad_of(m, grads, PARAM_W2, l), dres, h_act, n, H, C);
+        if (lora) lora_backward(lora, a, l, LORA_DOWN, dh, dres, h_act, n, lora_grads);
+        swiglu_backward(dh, dup, h_gate, h_up, N * H);
+        /* dxn (N, C) = dgate · W1 + dup · W3; dW1 += dgate^T xn; dW3 += dup^T xn */
+        matmul_backward_input_overwrite(dxn, dh, model_param(m, PARAM_W1, l), n, C, H);
+        matmul_backward_input(dxn, dup, model_param(m, PARAM_W3, l), n, C, H);
+        if (grads) {
+            matmul_backward_weight(grad_of(m, grads, PARAM_W1, l), dh, xn_ffn, n, C, H);
+            matmul_backward_weight(grad_of(m, grads, PARAM_W3, l), dup, xn_ffn, n, C, H);
+        }
+        if (lora) {
+            lora_backward(lora, a, l, LORA_GATE, dxn, dh, xn_ffn, n, lora_grads);
+            lora_backward(lora, a, l, LORA_UP, dxn, dup, xn_ffn, n, lora_grads);
+        }
+        /* dres += RMSNorm backward: now dL/d x_mid (the residual path kept dres) */
+        rmsnorm_backward(dres, grad_of(m, grads, PARAM_RMS_FFN, l), dxn, x_mid, a->rms_ffn + li * N,
+                         model_param(m, PARAM_RMS_FFN, l), n, C);
+
+        /* attention block, x_mid = x + Wo att_out: datt (N, C) = dres · Wo; dWo += dres^T att */
+        matmul_backward_input_overwrite(datt, dres, model_param(m, PARAM_WO, l), n, C, C);
+        if (grads) matmul_backward_weight(grad_of(m, grads, PARAM_WO, l), dres, att_out, n, C, C);
+        if (lora) lora_backward(lora, a, l, LORA_O, datt, dres, att_out, n, lora_grads);
+        attention_backward(m, a, b, l, dq, dk, dv, datt);
+        /* RoPE's backward: the forward rotated each pair of a head by the position's angle
+         * (y_a = x_a cos - x_b sin, y_b = x_a sin + x_b cos); the gradient goes through the
+         * transposed rotation, i.e. the rotation by -angle */
+        model_rope_rotate(m, dq, a->positions, n, NH, 1);
+        model_rope_rotate(m, dk, a->positions, n, NKV, 1);
+        /* q, k, v = projections of xn: dW += d^T xn; dxn = dq · Wq + dk · Wk + dv · Wv. The
+         * input gradient of layer 0 only feeds the embedding: skipped when it is frozen. */
+        if (grads) {
+            matmul_backward_weight(grad_of(m, grads, PARAM_WQ, l), dq, xn_att, n, C, C);
+            matmul_backward_weight(grad_of(m, grads, PARAM_WK, l), dk, xn_att, n, C, KV);
+            matmul_backward_weight(grad_of(m, grads, PARAM_WV, l), dv, xn_att, n, C, KV);
+        }
+        const int need_dx = l > 0 || grads;
+        if (need_dx) {
+            matmul_backward_input_overwrite(dxn, dq, model_param(m, PARAM_WQ, l), n, C, C);
+            matmul_backward_input(dxn, dk, model_param(m, PARAM_WK, l), n, C, KV);
+            matmul_backward_input(dxn, dv, model_param(m, PARAM_WV, l), n, C, KV);
+        }
+        if (lora) {
+            lora_backward(lora, a, l, LORA_Q, need_dx ? dxn : NULL, dq, xn_att, n, lora_grads);
+            lora_backward(lora, a, l, LORA_K, need_dx ? dxn : NULL, dk, xn_att, n, lora_grads);
+            lora_backward(lora, a, l, LORA_V, need_dx ? dxn : NULL, dv, xn_att, n, lora_grads);
+        }
+        /* dres += RMSNorm backward: now dL/d x, the input of this layer */
+        if (need_dx)
+            rmsnorm_backward(dres, grad_of(m, grads, PARAM_RMS_ATT, l), dxn, x, a->rms_att + li * N,
+                             model_param(m, PARAM_RMS_ATT, l), n, C);
+    }
+    if (grads)
+        embedding_backward(grad_of(m, grads, PARAM_TOKEN_EMBEDDING, 0), dres, b->tokens, n, C);
+    if (out) *out = res;
+    return 0;
+}
+
+int model_forward_backward(const Model *m, Activations *a, const TokenBatch *b,
+                           const LossSpec *loss, float *grads, LoraAdapters *lora,
+                           float *lora_grads, LossResult *out, CkError *err) {
+    if (model_forward_train(m, a, b, lora, err) != 0) return -1;
+    return model_backward(m, a, b, loss, grads, lora, lora_grads, out, err);
+}

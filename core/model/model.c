@@ -1,0 +1,652 @@
+/* model.c — parameters, activations and the forward pass of a Llama-architecture network.
+ *
+ * Read top to bottom: the parameter table, the building blocks (RMSNorm, RoPE, attention,
+ * SwiGLU), the forward pass over a packed batch, then scoring. Every block takes all N
+ * packed positions at once, so the projections are matrix-matrix products (matmul.c);
+ * attention is done per (sequence, head) pair, in parallel over those pairs. Adapted
+ * projections add their LoRA update (lora.c) right after the base product; a training
+ * forward keeps every layer's activations for the backward pass (backward.c). */
+#include "model/model.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/lora.h"
+#include "model/fastmath.h"
+#include "model/matmul.h"
+
+/* ---------------------------------------------------------------------------------------- */
+/* configuration and parameter table */
+
+int model_config_validate(const ModelConfig *c, CkError *err) {
+    if (c->dim <= 0 || c->hidden_dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 ||
+        c->n_kv_heads <= 0 || c->vocab_size <= 0 || c->seq_len <= 0)
+        return ck_fail(err,
+                       "non-positive dimension in config (dim %d, hidden_dim %d, n_layers %d, "
+                       "n_heads %d, n_kv_heads %d, vocab_size %d, seq_len %d)",
+                       c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size,
+                       c->seq_len);
+    if (c->dim % c->n_heads != 0)
+        return ck_fail(err, "n_heads %d does not divide dim %d", c->n_heads, c->dim);
+    if (c->n_heads % c->n_kv_heads != 0)
+        return ck_fail(err, "n_kv_heads %d does not divide n_heads %d", c->n_kv_heads, c->n_heads);
+    if ((c->dim / c->n_heads) % 2 != 0)
+        return ck_fail(err, "head size %d is odd; rotary embeddings need pairs",
+                       c->dim / c->n_heads);
+    /* Refuse sizes whose buffers would overflow an int index or be absurd for fp32 on CPU. */
+    if (c->dim > 65536 || c->hidden_dim > 262144 || c->n_layers > 1024 || c->vocab_size > 4194304 ||
+        c->seq_len > 1048576)
+        return ck_fail(err,
+                       "implausibly large config (dim %d, hidden_dim %d, n_layers %d, "
+                       "vocab_size %d, seq_len %d)",
+                       c->dim, c->hidden_dim, c->n_layers, c->vocab_size, c->seq_len);
+    if (!(c->norm_eps > 0.0f) || !(c->rope_theta > 0.0f))
+        return ck_fail(err, "norm_eps and rope_theta must be positive");
+    return 0;
+}
+
+size_t model_param_layout(const ModelConfig *c, ParamTensor t[PARAM_COUNT]) {
+    const int C = c->dim, H = c->hidden_dim, L = c->n_layers, V = c->vocab_size;
+    const int KV = c->n_kv_heads * (c->dim / c->n_heads);
+    /* name, per-layer, rows, cols (cols 0: a vector) */
+    static const char *names[PARAM_COUNT] = {
+        "token_embedding", "rms_att", "wq", "wk", "wv",        "wo",
+        "rms_ffn",         "w1",      "w2", "w3", "rms_final", "wcls"};
+    const int per_layer[PARAM_COUNT] = {0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    const int rows[PARAM_COUNT] = {V, C, C, KV, KV, C, C, H, C, H, C, V};
+    const int cols[PARAM_COUNT] = {C, 0, C, C, C, C, 0, C, H, C, 0, C};
+    size_t offset = 0;
+    for (int i = 0; i < PARAM_COUNT; i++) {
+        size_t per = (size_t)rows[i] * (cols[i] ? (size_t)cols[i] : 1);
+        size_t size = per * (per_layer[i] ? (size_t)L : 1);
+        if (i == PARAM_WCLS && c->shared_classifier) size = 0;
+        t[i].name = names[i];
+        t[i].offset = offset;
+        t[i].size = size;
+        t[i].per_layer = per_layer[i];
+        t[i].rank = cols[i] ? 2 : 1;
+        t[i].shape[0] = rows[i];
+        t[i].shape[1] = cols[i];
+        offset += size;
+    }
+    return offset;
+}
+
+size_t model_matmul_params(const ModelConfig *c) {
+    const size_t C = c->dim, H = c->hidden_dim, KV = c->n_kv_heads * (c->dim / c->n_heads);
+    return (size_t)c->n_layers * (2 * C * C + 2 * KV * C + 3 * H * C) + (size_t)c->vocab_size * C;
+}
+
+/* Precomputes cos/sin of position * frequency for every position and pair index; the
+ * frequency of pair i is theta^(-2i/hs) under both pairing conventions. */
+static int rope_tables_init(Model *m, CkError *err) {
+    const ModelConfig *c = &m->config;
+    const int hs = c->dim / c->n_heads, half = hs / 2;
+    m->rope_cos = malloc((size_t)c->seq_len * half * sizeof(float));
+    m->rope_sin = malloc((size_t)c->seq_len * half * sizeof(float));
+    if (!m->rope_cos || !m->rope_sin) return ck_fail(err, "out of memory for RoPE tables");
+    for (int pos = 0; pos < c->seq_len; pos++) {
+        for (int i = 0; i < half; i++) {
+            /* fp32 frequency and angle, as llama2.c and Hugging Face compute them. */
+            float freq = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)hs);
+            float angle = (float)pos * freq;
+            m->rope_cos[(size_t)pos * half + i] = cosf(angle);
+            m->rope_sin[(size_t)pos * half + i] = sinf(angle);
+        }
+    }
+    return 0;
+}
+
+int model_init(Model *m, const ModelConfig *c, CkError *err) {
+    memset(m, 0, sizeof *m);
+    if (model_config_validate(c, err) != 0) return -1;
+    m->config = *c;
+    m->n_params = model_param_layout(c, m->tensors);
+    m->params = calloc(m->n_params, sizeof(float));
+    if (!m->params) {
+        ck_fail(err, "out of memory for %zu parameters", m->n_params);
+        model_free(m);
+        return -1;
+    }
+    if (rope_tables_init(m, err) != 0) {
+        model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+void model_free(Model *m) {
+    if (!m) return;
+    free(m->params);
+    free(m->rope_cos);
+    free(m->rope_sin);
+    memset(m, 0, sizeof *m);
+}
+
+float *model_param(const Model *m, ParamId id, int layer) {
+    if (id == PARAM_WCLS && m->config.shared_classifier) id = PARAM_TOKEN_EMBEDDING;
+    const ParamTensor *t = &m->tensors[id];
+    size_t offset = t->offset;
+    if (t->per_layer) offset += (size_t)layer * (t->size / (size_t)m->config.n_layers);
+    return m->params + offset;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* KV cache and activations */
+
+int kvcache_init(KVCache *c, const Model *m, int capacity, CkError *err) {
+    memset(c, 0, sizeof *c);
+    const ModelConfig *mc = &m->config;
+    if (capacity <= 0 || capacity > mc->seq_len)
+        return ck_fail(err, "KV cache capacity %d outside 1..%d", capacity, mc->seq_len);
+    c->capacity = capacity;
+    c->kv_dim = mc->n_kv_heads * (mc->dim / mc->n_heads);
+    c->n_layers = mc->n_layers;
+    size_t n = (size_t)mc->n_layers * capacity * c->kv_dim;
+    c->k = calloc(n, sizeof(float));
+    c->v = calloc(n, sizeof(float));
+    if (!c->k || !c->v) {
+        kvcache_free(c);
+        return ck_fail(err, "out of memory for a KV cache of %d positions", capacity);
+    }
+    return 0;
+}
+
+void kvcache_free(KVCache *c) {
+    if (!c) return;
+    free(c->k);
+    free(c->v);
+    memset(c, 0, sizeof *c);
+}
+
+void activations_free(Activations *a) {
+    if (!a) return;
+    float **bufs[] = {
+        &a->x,       &a->xn_att,   &a->rms_att,   &a->q,       &a->k,      &a->v,     &a->att_out,
+        &a->x_mid,   &a->xn_ffn,   &a->rms_ffn,   &a->h_gate,  &a->h_up,   &a->h_act, &a->att_prob,
+        &a->x_out,   &a->xn_final, &a->rms_final, &a->scratch, &a->logits, &a->stage, &a->d_res,
+        &a->d_xn,    &a->d_att,    &a->d_q,       &a->d_k,     &a->d_v,    &a->d_h,   &a->d_h2,
+        &a->d_stage, &a->lora_u,   &a->lora_x,    &a->lora_du};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]);
+    free(a->positions);
+    free(a->block_rows);
+    free(a->d_row);
+    free(a->lora_mask);
+    memset(a, 0, sizeof *a);
+}
+
+static int alloc_floats(float **p, size_t n) {
+    *p = malloc((n ? n : 1) * sizeof(float));
+    return *p ? 0 : -1;
+}
+
+/* Rows of classifier output computed at once when scoring: bounded to ~32 MB of logits. */
+static int logit_block_rows(const ModelConfig *c, int max_tokens) {
+    int rows = (int)((8u << 20) / (unsigned)c->vocab_size);
+    if (rows < 1) rows = 1;
+    return rows < max_tokens ? rows : max_tokens;
+}
+
+int activations_init(Activations *a, const Model *m, int max_tokens, int max_keys,
+                     int keep_per_layer, CkError *err) {
+    memset(a, 0, sizeof *a);
+    const ModelConfig *c = &m->config;
+    if (max_tokens <= 0) return ck_fail(err, "activations for %d tokens", max_tokens);
+    if (max_keys <= 0 || max_keys > c->seq_len) max_keys = c->seq_len;
+    const size_t N = (size_t)max_tokens, C = c->dim, H = c->hidden_dim;
+    const size_t KV = (size_t)c->n_kv_heads * (c->dim / c->n_heads);
+    const size_t L = keep_per_layer ? (size_t)c->n_layers : 1;
+    a->max_tokens = max_tokens;
+    a->max_keys = max_keys;
+    a->keep_per_layer = keep_per_layer;
+    a->n_threads = omp_get_max_threads();
+    a->logit_rows = logit_block_rows(c, max_tokens);
+    size_t query_rows = N < (size_t)max_keys ? N : (size_t)max_keys;
+    int fail = 0;
+    /* x holds L+1 slots when kept: the input of every layer (x_out is the last output). */
+    fail |= alloc_floats(&a->x, L * N * C);
+    fail |= alloc_floats(&a->xn_att, L * N * C);
+    fail |= alloc_floats(&a->rms_att, L * N);
+    fail |= alloc_floats(&a->q, L * N * C);
+    fail |= alloc_floats(&a->k, L * N * KV);
+    fail |= alloc_floats(&a->v, L * N * KV);
+    fail |= alloc_floats(&a->att_out, L * N * C);
+    fail |= alloc_floats(&a->x_mid, L * N * C);
+    fail |= alloc_floats(&a->xn_ffn, L * N * C);
+    fail |= alloc_floats(&a->rms_ffn, L * N);
+    fail |= alloc_floats(&a->h_gate, L * N * H);
+    fail |= alloc_floats(&a->h_up, L * N * H);
+    fail |= alloc_floats(&a->h_act, L * N * H);
+    if (keep_per_layer)
+        fail |= alloc_floats(&a->att_prob, L * (size_t)c->n_heads * N * (size_t)max_keys);
+    fail |= alloc_floats(&a->x_out, N * C);
+    fail |= alloc_floats(&a->xn_final, N * C);
+    fail |= alloc_floats(&a->rms_final, N);
+    fail |= alloc_floats(&a->scratch, (size_t)a->n_threads * query_rows * (size_t)max_keys);
+    fail |= alloc_floats(&a->logits, (size_t)a->logit_rows * c->vocab_size);
+    fail |= alloc_floats(&a->stage, (size_t)a->logit_rows * C);
+    a->positions = malloc(N * sizeof(int));
+    a->block_rows = malloc((size_t)a->logit_rows * sizeof(int));
+    fail |= !a->positions || !a->block_rows;
+    if (keep_per_layer) {
+        fail |= alloc_floats(&a->d_res, N * C);
+        fail |= alloc_floats(&a->d_xn, N * C);
+        fail |= alloc_floats(&a->d_att, N * C);
+        fail |= alloc_floats(&a->d_q, N * C);
+        fail |= alloc_floats(&a->d_k, N * KV);
+        fail |= alloc_floats(&a->d_v, N * KV);
+        fail |= alloc_floats(&a->d_h, N * H);
+        fail |= alloc_floats(&a->d_h2, N * H);
+        fail |= alloc_floats(&a->d_stage, (size_t)a->logit_rows * C);
+        a->d_row = malloc(5 * (size_t)a->logit_rows * sizeof(double));
+        fail |= !a->d_row;
+    }
+    if (fail) {
+        activations_free(a);
+        return ck_fail(err, "out of memory for activations of %d tokens", max_tokens);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* building blocks */
+
+/* Work below this many floats runs on one thread: a parallel region costs more. */
+#define PARALLEL_MIN_WORK 32768
+
+/* out (N, C) = x * g / sqrt(mean(x^2) + eps); inv_rms (N) keeps 1/rms for the backward. */
+static void rmsnorm_forward(float *out, float *inv_rms, const float *x, const float *g, int n,
+                            int C, float eps) {
+#pragma omp parallel for if ((long)n * C > PARALLEL_MIN_WORK)
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * C;
+        double ss = 0.0;
+        for (int j = 0; j < C; j++) ss += (double)xi[j] * xi[j];
+        float inv = (float)(1.0 / sqrt(ss / C + eps));
+        inv_rms[i] = inv;
+        float *oi = out + (size_t)i * C;
+        for (int j = 0; j < C; j++) oi[j] = xi[j] * inv * g[j];
+    }
+}
+
+void model_rope_rotate(const Model *m, float *vec, const int *positions, int n, int n_heads,
+                       int inverse) {
+    const int hs = m->config.dim / m->config.n_heads, half = hs / 2;
+    const int width = n_heads * hs;
+    const int interleaved = m->config.rope_style == ROPE_INTERLEAVED;
+    /* the inverse rotation is the rotation by -angle: the same cosines, negated sines */
+    const float sign = inverse ? -1.0f : 1.0f;
+#pragma omp parallel for if ((long)n * width > PARALLEL_MIN_WORK)
+    for (int i = 0; i < n; i++) {
+        const float *cs = m->rope_cos + (size_t)positions[i] * half;
+        const float *sn = m->rope_sin + (size_t)positions[i] * half;
+        for (int h = 0; h < n_heads; h++) {
+            float *head = vec + (size_t)i * width + (size_t)h * hs;
+            for (int p = 0; p < half; p++) {
+                /* the two dimensions rotated together by pair p */
+                int a = interleaved ? 2 * p : p;
+                int b = interleaved ? 2 * p + 1 : p + half;
+                float x0 = head[a], x1 = head[b], s = sign * sn[p];
+                head[a] = x0 * cs[p] - x1 * s;
+                head[b] = x0 * s + x1 * cs[p];
+            }
+        }
+    }
+}
+
+/* Softmax of row[0..valid) with max-subtraction; entries from valid to width become 0. */
+static void softmax_causal_row(float *row, int valid, int width) {
+    const float maxv = max_of(row, valid);
+    const double sum = exp_and_sum(row, row, valid, maxv);
+    float inv = (float)(1.0 / sum);
+    for (int j = 0; j < valid; j++) row[j] *= inv;
+    for (int j = valid; j < width; j++) row[j] = 0.0f;
+}
+
+/* Causal attention of one (sequence, head) pair.
+ * q (T, ·) rows with stride ldq; keys/values (Tk, ·) with stride ldkv, Tk = past + T;
+ * prob (T, Tk) with stride ldp receives the softmax; out (T, hs) with stride ldq. */
+static void attention_head_forward(float *out, float *prob, int ldp, const float *q, const float *k,
+                                   const float *v, int ldq, int ldkv, int T, int past, int hs) {
+    const int Tk = past + T;
+    const float scale = 1.0f / sqrtf((float)hs);
+    if (T == 1) {
+        /* Generation: one query; plain loops beat a BLAS call of this size. */
+        for (int j = 0; j < Tk; j++) {
+            const float *kj = k + (size_t)j * ldkv;
+            float dot = 0.0f;
+            for (int d = 0; d < hs; d++) dot += q[d] * kj[d];
+            prob[j] = dot * scale;
+        }
+        softmax_causal_row(prob, Tk, Tk);
+        for (int d = 0; d < hs; d++) out[d] = 0.0f;
+        for (int j = 0; j < Tk; j++) {
+            const float *vj = v + (size_t)j * ldkv;
+            float p = prob[j];
+            for (int d = 0; d < hs; d++) out[d] += p * vj[d];
+        }
+        return;
+    }
+    /* scores (T, Tk) = scale · Q K^T */
+    matmul_strided(0, 1, T, Tk, hs, scale, q, ldq, k, ldkv, 0.0f, prob, ldp);
+    for (int t = 0; t < T; t++) softmax_causal_row(prob + (size_t)t * ldp, past + t + 1, Tk);
+    /* out (T, hs) = P (T, Tk) · V (Tk, hs) */
+    matmul_strided(0, 0, T, hs, Tk, 1.0f, prob, ldp, v, ldkv, 0.0f, out, ldq);
+}
+
+/* Causal attention of one (branch, head) pair over a shared prefix: the T queries see the P
+ * prefix keys (kp, vp: rows of the cache, or of sequence 0 in a tree) and then the branch's
+ * own keys (k, v).
+ * The two key ranges sit in different buffers, so each product is split in two: scores
+ * [0, P) and [P, P+T) of each prob row (stride ldp >= P + T), then out = P_prefix · V_prefix
+ * + P_own · V_own. */
+static void attention_branch_forward(float *out, float *prob, int ldp, const float *q,
+                                     const float *kp, const float *vp, const float *k,
+                                     const float *v, int ldq, int ldkv, int T, int P, int hs) {
+    const float scale = 1.0f / sqrtf((float)hs);
+    if (P > 0) matmul_strided(0, 1, T, P, hs, scale, q, ldq, kp, ldkv, 0.0f, prob, ldp);
+    matmul_strided(0, 1, T, T, hs, scale, q, ldq, k, ldkv, 0.0f, prob + P, ldp);
+    for (int t = 0; t < T; t++) softmax_causal_row(prob + (size_t)t * ldp, P + t + 1, P + T);
+    if (P > 0) matmul_strided(0, 0, T, hs, P, 1.0f, prob, ldp, vp, ldkv, 0.0f, out, ldq);
+    matmul_strided(0, 0, T, hs, T, 1.0f, prob + P, ldp, v, ldkv, P > 0 ? 1.0f : 0.0f, out, ldq);
+}
+
+/* h_act (N·H) = silu(gate) * up, silu(z) = z σ(z) = z / (1 + e^-z). */
+static void swiglu_forward(float *h_act, const float *gate, const float *up, size_t n) {
+#pragma omp parallel for if (n > PARALLEL_MIN_WORK)
+    for (size_t i = 0; i < n; i++) {
+        const float g = gate[i];
+        h_act[i] = g * sigmoid_fast(g) * up[i];
+    }
+}
+
+static void add_inplace(float *y, const float *x, size_t n) {
+#pragma omp parallel for if (n > PARALLEL_MIN_WORK)
+    for (size_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* the forward pass */
+
+/* Checks a batch against the model, the activations and the cache; fills positions. */
+static int batch_check(const Model *m, const Activations *a, const TokenBatch *b,
+                       const KVCache *cache, int prefix_len, int tree, int *positions,
+                       CkError *err) {
+    const ModelConfig *c = &m->config;
+    if (b->n_seqs <= 0 || b->offsets[0] != 0)
+        return ck_fail(err, "empty or malformed batch (%d sequences)", b->n_seqs);
+    int n = b->offsets[b->n_seqs];
+    if (n > a->max_tokens)
+        return ck_fail(err, "batch of %d tokens exceeds the %d the activations hold", n,
+                       a->max_tokens);
+    if (cache && b->n_seqs != 1)
+        return ck_fail(err, "a KV cache serves one sequence, not %d", b->n_seqs);
+    int past = cache ? cache->len : prefix_len;
+    for (int s = 0; s < b->n_seqs; s++) {
+        int len = b->offsets[s + 1] - b->offsets[s];
+        if (len <= 0) return ck_fail(err, "sequence %d of the batch is empty", s);
+        if (tree && s == 1) past = b->offsets[1]; /* branches continue sequence 0 */
+        if (past + len > c->seq_len)
+            return ck_fail(err, "sequence %d needs %d positions; the model has %d", s, past + len,
+                           c->seq_len);
+        if (past + len > a->max_keys)
+            return ck_fail(err, "sequence %d attends to %d positions; activations allow %d", s,
+                           past + len, a->max_keys);
+        if (cache && past + len > cache->capacity)
+            return ck_fail(err, "KV cache full: %d + %d positions exceed its capacity %d", past,
+                           len, cache->capacity);
+        for (int i = 0; i < len; i++) {
+            int tok = b->tokens[b->offsets[s] + i];
+            if (tok < 0 || tok >= c->vocab_size)
+                return ck_fail(err, "token id %d at position %d of sequence %d outside 0..%d", tok,
+                               i, s, c->vocab_size - 1);
+            positions[b->offsets[s] + i] = past + i;
+        }
+    }
+    return 0;
+}
+
+/* The forward pass of the entry points below. Attention sees, besides each sequence's own
+ * earlier tokens, either the cache that this one-sequence pass extends (cache), or the first
+ * prefix_len positions of a read-only cache that every sequence continues (prefix), or, with
+ * tree, sequence 0 of the batch, which every other sequence continues, or nothing. In
+ * training mode rng (the adapters' dropout stream) draws LoRA dropout masks. */
+static int forward(const Model *m, Activations *a, const TokenBatch *b, KVCache *cache,
+                   const KVCache *prefix, int prefix_len, int tree, const LoraAdapters *lora,
+                   int training, Rng *rng, CkError *err) {
+    const ModelConfig *c = &m->config;
+    const int C = c->dim, H = c->hidden_dim, NH = c->n_heads, hs = C / NH;
+    const int KV = c->n_kv_heads * hs, group = NH / c->n_kv_heads;
+    int *positions = a->positions;
+    a->trained = 0; /* until this pass is complete, no backward may use a */
+    if (batch_check(m, a, b, cache, prefix ? prefix_len : 0, tree, positions, err) != 0) return -1;
+    if (lora && lora_prepare(lora, m, a, training, err) != 0) return -1;
+    const int n_tokens = b->offsets[b->n_seqs];
+    const size_t N = (size_t)n_tokens;
+    const size_t keep = a->keep_per_layer ? 1 : 0;
+    const int past = cache ? cache->len : prefix ? prefix_len : 0;
+    /* positions before each branch: the shared prefix, in the cache or as sequence 0 */
+    const int branch_past = tree ? b->offsets[1] : past;
+    a->n_tokens = n_tokens;
+
+    /* x[0] (N, C) = token_embedding[tokens] */
+    const float *emb = model_param(m, PARAM_TOKEN_EMBEDDING, 0);
+    for (size_t i = 0; i < N; i++)
+        memcpy(a->x + i * C, emb + (size_t)b->tokens[i] * C, (size_t)C * sizeof(float));
+
+    for (int l = 0; l < c->n_layers; l++) {
+        const size_t li = keep * (size_t)l;
+        float *x = a->x + li * N * C;
+        float *xn_att = a->xn_att + li * N * C, *q = a->q + li * N * C;
+        float *k = a->k + li * N * KV, *v = a->v + li * N * KV;
+        float *att_out = a->att_out + li * N * C, *x_mid = a->x_mid + li * N * C;
+        float *xn_ffn = a->xn_ffn + li * N * C;
+        float *h_gate = a->h_gate + li * N * H, *h_up = a->h_up + li * N * H;
+        float *h_act = a->h_act + li * N * H;
+        /* the next layer's input, or the final residual after the last layer */
+        float *x_next = (l + 1 < c->n_layers) ? a->x + keep * (size_t)(l + 1) * N * C : a->x_out;
+
+        /* attention block: xn = rmsnorm(x); q, k, v = projections (+ adapters); RoPE on q, k */
+        rmsnorm_forward(xn_att, a->rms_att + li * N, x, model_param(m, PARAM_RMS_ATT, l), n_tokens,
+                        C, c->norm_eps);
+        matmul_forward(q, xn_att, model_param(m, PARAM_WQ, l), n_tokens, C, C);
+        matmul_forward(k, xn_att, model_param(m, PARAM_WK, l), n_tokens, C, KV);
+        matmul_forward(v, xn_att, model_param(m, PARAM_WV, l), n_tokens, C, KV);
+        if (lora) {
+            lora_forward(lora, a, l, LORA_Q, q, xn_att, n_tokens, rng);
+            lora_forward(lora, a, l, LORA_K, k, xn_att, n_tokens, rng);
+            lora_forward(lora, a, l, LORA_V, v, xn_att, n_tokens, rng);
+        }
+        model_rope_rotate(m, q, positions, n_tokens, NH, 0);
+        model_rope_rotate(m, k, positions, n_tokens, c->n_kv_heads, 0);
+
+        /* keys and values that attention reads: the cache (old + new) or this batch */
+        const float *keys = k, *values = v;
+        if (cache) {
+            float *ck = cache->k + (size_t)l * cache->capacity * KV;
+            float *cv = cache->v + (size_t)l * cache->capacity * KV;
+            memcpy(ck + (size_t)past * KV, k, N * KV * sizeof(float));
+            memcpy(cv + (size_t)past * KV, v, N * KV * sizeof(float));
+            keys = ck;
+            values = cv;
+        }
+        const int pairs = b->n_seqs * NH;
+        const size_t query_rows = N < (size_t)a->max_keys ? N : (size_t)a->max_keys;
+#pragma omp parallel for schedule(dynamic) num_threads(a->n_threads) if (pairs > 1)
+        for (int p = 0; p < pairs; p++) {
+            const int s = p / NH, h = p % NH, kvh = h / group;
+            const int off = b->offsets[s], T = b->offsets[s + 1] - off;
+            /* with a cache the keys start at position 0 of the cache, else at this sequence */
+            const size_t key_row = cache ? 0 : (size_t)off;
+            float *prob;
+            int ldp;
+            if (prefix || (tree && s > 0)) {
+                /* inference only: the scores go to this thread's scratch */
+                const float *pk = prefix ? prefix->k + (size_t)l * prefix->capacity * KV : k;
+                const float *pv = prefix ? prefix->v + (size_t)l * prefix->capacity * KV : v;
+                prob = a->scratch + (size_t)omp_get_thread_num() * query_rows * a->max_keys;
+                attention_branch_forward(
+                    att_out + (size_t)off * C + (size_t)h * hs, prob, branch_past + T,
+                    q + (size_t)off * C + (size_t)h * hs, pk + (size_t)kvh * hs,
+                    pv + (size_t)kvh * hs, k + (size_t)off * KV + (size_t)kvh * hs,
+                    v + (size_t)off * KV + (size_t)kvh * hs, C, KV, T, branch_past, hs);
+                continue;
+            }
+            if (a->keep_per_layer) {
+                prob = a->att_prob + (((size_t)l * NH + h) * N + off) * a->max_keys;
+                ldp = a->max_keys;
+            } else {
+                prob = a->scratch + (size_t)omp_get_thread_num() * query_rows * a->max_keys;
+                ldp = past + T;
+            }
+            attention_head_forward(att_out + (size_t)off * C + (size_t)h * hs, prob, ldp,
+                                   q + (size_t)off * C + (size_t)h * hs,
+                                   keys + key_row * KV + (size_t)kvh * hs,
+                                   values + key_row * KV + (size_t)kvh * hs, C, KV, T, past, hs);
+        }
+        /* x_mid = x + wo · att_out */
+        matmul_forward(x_mid, att_out, model_param(m, PARAM_WO, l), n_tokens, C, C);
+        if (lora) lora_forward(lora, a, l, LORA_O, x_mid, att_out, n_tokens, rng);
+        add_inplace(x_mid, x, N * C);
+
+        /* FFN block: x_next = x_mid + w2 · (silu(w1 · xn) * (w3 · xn)) */
+        rmsnorm_forward(xn_ffn, a->rms_ffn + li * N, x_mid, model_param(m, PARAM_RMS_FFN, l),
+                        n_tokens, C, c->norm_eps);
+        matmul_forward(h_gate, xn_ffn, model_param(m, PARAM_W1, l), n_tokens, C, H);
+        matmul_forward(h_up, xn_ffn, model_param(m, PARAM_W3, l), n_tokens, C, H);
+        if (lora) {
+            lora_forward(lora, a, l, LORA_GATE, h_gate, xn_ffn, n_tokens, rng);
+            lora_forward(lora, a, l, LORA_UP, h_up, xn_ffn, n_tokens, rng);
+        }
+        swiglu_forward(h_act, h_gate, h_up, N * H);
+        matmul_forward(x_next, h_act, model_param(m, PARAM_W2, l), n_tokens, H, C);
+        if (lora) lora_forward(lora, a, l, LORA_DOWN, x_next, h_act, n_tokens, rng);
+        add_inplace(x_next, x_mid, N * C);
+    }
+    rmsnorm_forward(a->xn_final, a->rms_final, a->x_out, model_param(m, PARAM_RMS_FINAL, 0),
+                    n_tokens, C, c->norm_eps);
+    if (cache) cache->len += n_tokens;
+    a->trained = training;
+    return 0;
+}
+
+int model_forward(const Model *m, Activations *a, const TokenBatch *b, KVCache *cache,
+                  const LoraAdapters *lora, CkError *err) {
+    return forward(m, a, b, cache, NULL, 0, 0, lora, 0, NULL, err);
+}
+
+int model_forward_branches(const Model *m, Activations *a, const KVCache *prefix, int prefix_len,
+                           const TokenBatch *b, const LoraAdapters *lora, CkError *err) {
+    a->trained = 0;
+    if (!prefix) return ck_fail(err, "branches need a prefix cache");
+    if (prefix->n_layers != m->config.n_layers ||
+        prefix->kv_dim != m->config.n_kv_heads * (m->config.dim / m->config.n_heads))
+        return ck_fail(err, "prefix cache of %d layers x %d does not fit the model (%d x %d)",
+                       prefix->n_layers, prefix->kv_dim, m->config.n_layers,
+                       m->config.n_kv_heads * (m->config.dim / m->config.n_heads));
+    if (prefix_len < 0 || prefix_len > prefix->len)
+        return ck_fail(err, "prefix of %d positions; the cache holds %d", prefix_len, prefix->len);
+    return forward(m, a, b, NULL, prefix, prefix_len, 0, lora, 0, NULL, err);
+}
+
+int model_forward_tree(const Model *m, Activations *a, const TokenBatch *b,
+                       const LoraAdapters *lora, CkError *err) {
+    return forward(m, a, b, NULL, NULL, 0, 1, lora, 0, NULL, err);
+}
+
+int model_forward_train(const Model *m, Activations *a, const TokenBatch *b, LoraAdapters *lora,
+                        CkError *err) {
+    if (!a->keep_per_layer)
+        return ck_fail(err, "a training forward needs activations that keep every layer");
+    return forward(m, a, b, NULL, NULL, 0, 0, lora, 1, lora ? &lora->dropout_rng : NULL, err);
+}
+
+void model_logits_row(const Model *m, const Activations *a, int row, float *logits) {
+    const ModelConfig *c = &m->config;
+    matmul_forward(logits, a->xn_final + (size_t)row * c->dim, model_param(m, PARAM_WCLS, 0), 1,
+                   c->dim, c->vocab_size);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* scoring */
+
+/* log softmax(logits)[target] with max-subtraction and a double sum; the row (scratch) is
+ * overwritten by its exponentials. */
+static double log_softmax_at(float *logits, int V, int target) {
+    const float target_logit = logits[target], maxv = max_of(logits, V);
+    double sum = exp_and_sum(logits, logits, V, maxv);
+    return ((double)target_logit - maxv) - log(sum);
+}
+
+int model_logprobs(const Model *m, Activations *a, const int *targets, double *logprobs,
+                   CkError *err) {
+    const ModelConfig *c = &m->config;
+    const int C = c->dim, V = c->vocab_size, n = a->n_tokens;
+    for (int i = 0; i < n; i++) {
+        logprobs[i] = 0.0;
+        if (targets[i] >= V)
+            return ck_fail(err, "target id %d at packed position %d outside 0..%d", targets[i], i,
+                           V - 1);
+    }
+    /* Only rows with a target pass through the classifier: gather them into a block, one
+     * GEMM per block, then a log-softmax per row. */
+    int *rows = a->block_rows;
+    int next = 0;
+    while (next < n) {
+        int count = 0;
+        while (next < n && count < a->logit_rows) {
+            if (targets[next] >= 0) {
+                memcpy(a->stage + (size_t)count * C, a->xn_final + (size_t)next * C,
+                       (size_t)C * sizeof(float));
+                rows[count++] = next;
+            }
+            next++;
+        }
+        if (count == 0) continue;
+        matmul_forward(a->logits, a->stage, model_param(m, PARAM_WCLS, 0), count, C, V);
+#pragma omp parallel for if ((long)count * V > PARALLEL_MIN_WORK)
+        for (int r = 0; r < count; r++)
+            logprobs[rows[r]] = log_softmax_at(a->logits + (size_t)r * V, V, targets[rows[r]]);
+    }
+    return 0;
+}
+
+int model_score(const Model *m, Activations *a, const TokenBatch *b, const int *targets,
+                double *logprobs, CkError *err) {
+    if (model_forward(m, a, b, NULL, NULL, err) != 0) return -1;
+    return model_logprobs(m, a, targets, logprobs, err);
+}
+
+int model_score_sequences(const Model *m, Activations *a, const TokenBatch *b, double *seq_sums,
+                          int *seq_counts, CkError *err) {
+    const int n = b->n_seqs > 0 ? b->offsets[b->n_seqs] : 0;
+    int *targets = malloc((size_t)(n > 0 ? n : 1) * sizeof(int));
+    double *lp = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
+    if (!targets || !lp) {
+        free(targets);
+        free(lp);
+        return ck_fail(err, "out of memory");
+    }
+    for (int s = 0; s < b->n_seqs; s++)
+        for (int i = b->offsets[s]; i < b->offsets[s + 1]; i++)
+            targets[i] = (i + 1 < b->offsets[s + 1]) ? b->tokens[i + 1] : -1;
+    int rc = model_score(m, a, b, targets, lp, err);
+    if (rc == 0) {
+        for (int s = 0; s < b->n_seqs; s++) {
+            double sum = 0.0;
+            int count = 0;
+            for (int i = b->offsets[s]; i < b->offsets[s + 1]; i++)
+                if (targets[i] >= 0) {
+                    sum += lp[i];
+                    count++;
+                }
+            seq_sums[s] = sum;
+            seq_counts[s] = count;
+        }
+    }
+    free(targets);
+    free(lp);
+    return rc;
+}

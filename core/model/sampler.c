@@ -1,0 +1,85 @@
+/* sampler.c — greedy, temperature and top-p sampling. */
+#include "model/sampler.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+int sampler_init(Sampler *s, int vocab_size, float temperature, float top_p, uint64_t seed,
+                 CkError *err) {
+    s->candidates = NULL;
+    if (!(temperature >= 0.0f) || !isfinite(temperature))
+        return ck_fail(err, "temperature must be >= 0, got %g", temperature);
+    if (!(top_p > 0.0f && top_p <= 1.0f))
+        return ck_fail(err, "top-p must be in (0, 1], got %g", top_p);
+    s->vocab_size = vocab_size;
+    s->temperature = temperature;
+    s->top_p = top_p;
+    rng_seed(&s->rng, seed);
+    s->candidates = malloc((size_t)vocab_size * sizeof(ProbId));
+    if (!s->candidates) return ck_fail(err, "out of memory");
+    return 0;
+}
+
+void sampler_free(Sampler *s) {
+    free(s->candidates);
+    s->candidates = NULL;
+}
+
+int sampler_argmax(const float *values, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (values[i] > values[best]) best = i;
+    return best;
+}
+
+static int by_prob_descending(const void *a, const void *b) {
+    const ProbId *x = a, *y = b;
+    if (x->prob != y->prob) return x->prob > y->prob ? -1 : 1;
+    return x->id - y->id; /* deterministic order among equal probabilities */
+}
+
+int sampler_sample(Sampler *s, float *logits) {
+    const int V = s->vocab_size;
+    if (s->temperature == 0.0f) return sampler_argmax(logits, V);
+    /* softmax(logits / T) with max-subtraction */
+    float maxv = logits[0];
+    for (int i = 1; i < V; i++)
+        if (logits[i] > maxv) maxv = logits[i];
+    double sum = 0.0;
+    for (int i = 0; i < V; i++) {
+        logits[i] = expf((logits[i] - maxv) / s->temperature);
+        sum += logits[i];
+    }
+    for (int i = 0; i < V; i++) logits[i] = (float)(logits[i] / sum);
+    float r = rng_float(&s->rng);
+    if (s->top_p >= 1.0f) {
+        float cdf = 0.0f;
+        for (int i = 0; i < V; i++) {
+            cdf += logits[i];
+            if (r < cdf) return i;
+        }
+        return V - 1; /* rounding left the cdf a hair below 1 */
+    }
+    /* Nucleus: a token with probability below (1 - p) / (V - 1) can never be inside the
+     * smallest set whose mass exceeds p, so only the others need sorting. */
+    const float cutoff = (1.0f - s->top_p) / (float)(V > 1 ? V - 1 : 1);
+    int n = 0;
+    for (int i = 0; i < V; i++)
+        if (logits[i] >= cutoff) s->candidates[n++] = (ProbId){logits[i], i};
+    qsort(s->candidates, (size_t)n, sizeof(ProbId), by_prob_descending);
+    float mass = 0.0f;
+    int last = n - 1;
+    for (int i = 0; i < n; i++) {
+        mass += s->candidates[i].prob;
+        if (mass > s->top_p) {
+            last = i;
+            break;
+        }
+    }
+    float target = r * mass, cdf = 0.0f;
+    for (int i = 0; i <= last; i++) {
+        cdf += s->candidates[i].prob;
+        if (target < cdf) return s->candidates[i].id;
+    }
+    return s->candidates[last].id;
+}
