@@ -5,21 +5,62 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/fileio.h"
 
+int cli_error(const CommandSpec *cmd, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "cutkit %s: ", cmd->name);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return code;
+}
+
+int cli_fail(const CommandSpec *cmd, int code, const CkError *err) {
+    return cli_error(cmd, code, "%s", err->msg[0] ? err->msg : "failed (no reason given)");
+}
+
 static int bad_value(const CommandSpec *cmd, const FlagSpec *f, const char *value,
                      const char *expected) {
-    fprintf(stderr, "cutkit %s: --%s expects %s, got '%s'\n", cmd->name, f->name, expected, value);
-    return 2;
+    return cli_error(cmd, 2, "--%s expects %s, got '%s'", f->name, expected, value);
 }
 
 static int out_of_range(const CommandSpec *cmd, const FlagSpec *f, const char *value) {
-    fprintf(stderr, "cutkit %s: --%s must be between %g and %g, got '%s'\n", cmd->name, f->name,
-            f->min, f->max, value);
-    return 2;
+    return cli_error(cmd, 2, "--%s must be between %g and %g, got '%s'", f->name, f->min, f->max,
+                     value);
+}
+
+/* 1 when value is one of the '|'-separated choices. */
+static int among_choices(const char *choices, const char *value) {
+    size_t n = strlen(value);
+    for (const char *c = choices; *c;) {
+        const char *bar = strchr(c, '|');
+        size_t k = bar ? (size_t)(bar - c) : strlen(c);
+        if (k == n && !strncmp(c, value, n)) return 1;
+        if (!bar) break;
+        c = bar + 1;
+    }
+    return 0;
+}
+
+/* "a, b or c" from "a|b|c", for messages. */
+static void choices_text(const char *choices, char *out, size_t cap) {
+    size_t o = 0, bars = 0;
+    for (const char *c = choices; *c; c++) bars += *c == '|';
+    for (const char *c = choices; *c && o + 8 < cap; c++) {
+        if (*c != '|') {
+            out[o++] = *c;
+            continue;
+        }
+        const char *sep = --bars ? ", " : " or ";
+        for (const char *p = sep; *p && o + 1 < cap; p++) out[o++] = *p;
+    }
+    out[o] = '\0';
 }
 
 /* Stores value into the flag's target; returns 0, or 2 after printing why not. */
@@ -55,6 +96,11 @@ static int set_flag(const CommandSpec *cmd, const FlagSpec *f, const char *value
         return 0;
     }
     case FLAG_STRING:
+        if (f->choices && !among_choices(f->choices, value)) {
+            char allowed[512];
+            choices_text(f->choices, allowed, sizeof allowed);
+            return bad_value(cmd, f, value, allowed);
+        }
         *(const char **)f->target = value;
         return 0;
     case FLAG_BOOL:
@@ -87,16 +133,13 @@ static int apply_settings(const CommandSpec *cmd, const char *path) {
     CkError err = {{0}};
     char *text = fileio_read_text(path, 1u << 20, NULL, &err);
     if (!text) {
-        fprintf(stderr, "cutkit %s: --settings: %s\n", cmd->name, err.msg);
-        return 2;
+        return cli_error(cmd, 2, "--settings: %s", err.msg);
     }
     cJSON *doc = cJSON_Parse(text);
     free(text);
     if (!cJSON_IsObject(doc)) {
         cJSON_Delete(doc);
-        fprintf(stderr, "cutkit %s: %s: expected a JSON object of flag names and values\n",
-                cmd->name, path);
-        return 2;
+        return cli_error(cmd, 2, "%s: expected a JSON object of flag names and values", path);
     }
     cJSON_Delete(settings_doc);
     settings_doc = doc;
@@ -104,9 +147,8 @@ static int apply_settings(const CommandSpec *cmd, const char *path) {
     cJSON_ArrayForEach(item, doc) {
         const FlagSpec *f = find_flag(cmd, item->string, strlen(item->string));
         if (!f || !strcmp(item->string, "settings")) {
-            fprintf(stderr, "cutkit %s: %s: unknown setting '%s' (see 'cutkit help %s')\n",
-                    cmd->name, path, item->string, cmd->name);
-            return 2;
+            return cli_error(cmd, 2, "%s: unknown setting '%s' (see 'cutkit help %s')", path,
+                             item->string, cmd->name);
         }
         char number[64];
         const char *value;
@@ -118,14 +160,11 @@ static int apply_settings(const CommandSpec *cmd, const char *path) {
         } else if (cJSON_IsBool(item)) {
             value = cJSON_IsTrue(item) ? "true" : "false";
         } else {
-            fprintf(stderr, "cutkit %s: %s: setting '%s' must be a string, number or boolean\n",
-                    cmd->name, path, item->string);
-            return 2;
+            return cli_error(cmd, 2, "%s: setting '%s' must be a string, number or boolean", path,
+                             item->string);
         }
         if (f->type == FLAG_STRING && !cJSON_IsString(item)) {
-            fprintf(stderr, "cutkit %s: %s: setting '%s' must be a string\n", cmd->name, path,
-                    item->string);
-            return 2;
+            return cli_error(cmd, 2, "%s: setting '%s' must be a string", path, item->string);
         }
         if (set_flag(cmd, f, value) != 0) return 2;
     }
@@ -147,8 +186,7 @@ int flags_parse(const CommandSpec *cmd, int argc, char **argv, char **positional
         const char *path = NULL;
         if (!strcmp(argv[i], "--settings")) {
             if (i + 1 >= argc) {
-                fprintf(stderr, "cutkit %s: --settings needs a value\n", cmd->name);
-                return 2;
+                return cli_error(cmd, 2, "--settings needs a value");
             }
             path = argv[i + 1];
         } else if (!strncmp(argv[i], "--settings=", 11)) {
@@ -170,9 +208,8 @@ int flags_parse(const CommandSpec *cmd, int argc, char **argv, char **positional
                 continue;
             }
             if (*n_positional >= max_positional) {
-                fprintf(stderr, "cutkit %s: unexpected argument '%s' (see 'cutkit help %s')\n",
-                        cmd->name, arg, cmd->name);
-                return 2;
+                return cli_error(cmd, 2, "unexpected argument '%s' (see 'cutkit help %s')", arg,
+                                 cmd->name);
             }
             positional[(*n_positional)++] = argv[i];
             continue;
@@ -182,9 +219,8 @@ int flags_parse(const CommandSpec *cmd, int argc, char **argv, char **positional
         size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
         const FlagSpec *f = find_flag(cmd, name, name_len);
         if (!f) {
-            fprintf(stderr, "cutkit %s: unknown flag '--%.*s' (see 'cutkit help %s')\n", cmd->name,
-                    (int)name_len, name, cmd->name);
-            return 2;
+            return cli_error(cmd, 2, "unknown flag '--%.*s' (see 'cutkit help %s')", (int)name_len,
+                             name, cmd->name);
         }
         const char *value;
         if (eq) {
@@ -194,10 +230,14 @@ int flags_parse(const CommandSpec *cmd, int argc, char **argv, char **positional
         } else if (i + 1 < argc) {
             value = argv[++i];
         } else {
-            fprintf(stderr, "cutkit %s: --%s needs a value\n", cmd->name, f->name);
-            return 2;
+            return cli_error(cmd, 2, "--%s needs a value", f->name);
         }
         if (set_flag(cmd, f, value) != 0) return 2;
+    }
+    for (int i = 0; i < cmd->n_flags; i++) {
+        const FlagSpec *f = &cmd->flags[i];
+        if (f->required && f->type == FLAG_STRING && !*(const char **)f->target)
+            return cli_error(cmd, 2, "--%s is required (see 'cutkit help %s')", f->name, cmd->name);
     }
     return 0;
 }
@@ -230,9 +270,18 @@ void flags_print_help(const CommandSpec *cmd, FILE *out) {
         char left[64];
         snprintf(left, sizeof left, "--%s %s", f->name, type_word(f->type));
         const char *def = f->def ? f->def : (f->type == FLAG_BOOL ? "off" : "none");
-        if (!f->def && strstr(f->help, "default:")) /* the help already says what happens */
-            fprintf(out, "  %-22s %s\n", left, f->help);
+        char allowed[512] = "";
+        if (f->choices) {
+            char list[480];
+            choices_text(f->choices, list, sizeof list);
+            snprintf(allowed, sizeof allowed, "; one of %s", list);
+        }
+        if (f->required)
+            fprintf(out, "  %-22s %s%s (required)\n", left, f->help, allowed);
+        else if (!f->def && strstr(f->help, "default:")) /* the help already says what happens */
+            fprintf(out, "  %-22s %s%s\n", left, f->help, allowed);
         else
-            fprintf(out, "  %-22s %s (default: %s)\n", left, f->help, *def ? def : "empty");
+            fprintf(out, "  %-22s %s%s (default: %s)\n", left, f->help, allowed,
+                    *def ? def : "empty");
     }
 }
