@@ -14,12 +14,12 @@ jobs="$(nproc)"
 export OMP_WAIT_POLICY=passive
 
 echo "== Release build =="
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCUTKIT_MPI=ON >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCUTKIT_MPI=ON -DCUTKIT_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure
 
 echo "== ASan + UBSan build =="
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCUTKIT_SANITIZE=ON -DCUTKIT_MPI=ON >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCUTKIT_SANITIZE=ON -DCUTKIT_MPI=ON -DCUTKIT_WERROR=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure
