@@ -1,8 +1,9 @@
-/* contrast_run.h — `cutkit contrast` as a library: every negative record of a judgment set
- * becomes its CUT example, its per-token contrast (contrast.h), rows of contrast.csv
- * (contrast_writer.h) and, when the record's known errors are given (known_errors.h),
- * detection counts (detection.h) at the requested λ values and on a dense λ grid for the
- * precision-recall curve; detection.json holds them in the report's format.
+/* contrast_run.h — the loop of `cutkit contrast` (contrast_pipeline.h is the whole command,
+ * from files to folder): every negative record of a judgment set becomes its CUT example, its
+ * per-token contrast (contrast.h), rows of contrast.csv (contrast_writer.h) and, when the record's
+ * known errors are given (known_errors.h), detection counts (detection.h) at the requested λ values
+ * and on a dense λ grid for the precision-recall curve; detection.json holds them in the report's
+ * format.
  *
  * Positive records have no Misalign sequence, hence no log pM and nothing to flag: they are
  * skipped (and counted). So are negatives whose response alone fills the model's context (the

@@ -1,20 +1,15 @@
-/* contrast_writer.c — contrast.csv through libcsv, to a temporary file renamed at the end. */
+/* contrast_writer.c — contrast.csv through libcsv, written as an AtomicFile. */
 #include "analysis/contrast_writer.h"
 
 #include <csv.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "train/cut.h"
 #include "util/fileio.h"
 
 void contrast_writer_abort(ContrastWriter *w) {
-    if (w->f) fclose(w->f);
-    if (w->tmp_path) unlink(w->tmp_path);
-    free(w->path);
-    free(w->tmp_path);
+    atomic_file_abort(&w->file);
     free(w->lambdas);
     free(w->flags);
     memset(w, 0, sizeof *w);
@@ -23,36 +18,23 @@ void contrast_writer_abort(ContrastWriter *w) {
 int contrast_writer_open(ContrastWriter *w, const char *path, const char *comment,
                          const double *lambdas, int n, CkError *err) {
     memset(w, 0, sizeof *w);
-    const size_t len = strlen(path);
-    w->path = strdup(path);
-    w->tmp_path = malloc(len + 5);
     w->lambdas = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
-    if (!w->path || !w->tmp_path || !w->lambdas) {
-        free(w->tmp_path);
-        w->tmp_path = NULL; /* nothing created yet: nothing to unlink */
-        contrast_writer_abort(w);
-        return ck_fail(err, "out of memory");
-    }
-    memcpy(w->tmp_path, path, len);
-    memcpy(w->tmp_path + len, ".tmp", 5);
+    if (!w->lambdas) return ck_fail(err, "out of memory");
     memcpy(w->lambdas, lambdas, sizeof(double) * (size_t)n);
     w->n_lambdas = n;
-    w->f = fopen(w->tmp_path, "wb");
-    if (!w->f) {
-        ck_fail(err, "%s: cannot create: %s", w->tmp_path, strerror(errno));
-        free(w->tmp_path);
-        w->tmp_path = NULL;
+    if (atomic_file_open(&w->file, path, err) != 0) {
         contrast_writer_abort(w);
         return -1;
     }
+    FILE *f = w->file.f;
     /* the comment must stay one line: the reader skips leading lines that start with '#' */
-    fputs("# ", w->f);
-    for (const char *p = comment; *p; p++) fputc(*p == '\n' || *p == '\r' ? ' ' : *p, w->f);
-    fputs("\nexample,position,token_id,token_text,log_pa,log_pm,log_ratio", w->f);
-    for (int i = 0; i < n; i++) fprintf(w->f, ",flagged@%.10g", lambdas[i]);
-    fputc('\n', w->f);
-    if (ferror(w->f)) {
-        ck_fail(err, "%s: cannot write", w->tmp_path);
+    fputs("# ", f);
+    for (const char *p = comment; *p; p++) fputc(*p == '\n' || *p == '\r' ? ' ' : *p, f);
+    fputs("\nexample,position,token_id,token_text,log_pa,log_pm,log_ratio", f);
+    for (int i = 0; i < n; i++) fprintf(f, ",flagged@%.10g", lambdas[i]);
+    fputc('\n', f);
+    if (ferror(f)) {
+        ck_fail(err, "%s: cannot write", w->file.tmp);
         contrast_writer_abort(w);
         return -1;
     }
@@ -86,32 +68,23 @@ int contrast_writer_example(ContrastWriter *w, long example, const TokenContrast
     free(la);
     free(lm);
     const int len = (int)strlen(response);
+    FILE *f = w->file.f;
     for (int t = 0; t < n; t++) {
         const TokenContrastRow *r = &c->tokens[t];
         const int a = r->start < len ? r->start : len, b = r->end < len ? r->end : len;
-        fprintf(w->f, "%ld,%d,%d,", example, t, r->token);
-        csv_fwrite(w->f, response + a, (size_t)(b > a ? b - a : 0));
-        fprintf(w->f, ",%.10g,%.10g,%.10g", r->log_pa, r->log_pm, r->log_pa - r->log_pm);
-        for (int l = 0; l < w->n_lambdas; l++) fprintf(w->f, ",%d", w->flags[l * n + t]);
-        fputc('\n', w->f);
+        fprintf(f, "%ld,%d,%d,", example, t, r->token);
+        csv_fwrite(f, response + a, (size_t)(b > a ? b - a : 0));
+        fprintf(f, ",%.10g,%.10g,%.10g", r->log_pa, r->log_pm, r->log_pa - r->log_pm);
+        for (int l = 0; l < w->n_lambdas; l++) fprintf(f, ",%d", w->flags[l * n + t]);
+        fputc('\n', f);
     }
     w->rows += n;
-    if (ferror(w->f)) return ck_fail(err, "%s: cannot write", w->tmp_path);
+    if (ferror(f)) return ck_fail(err, "%s: cannot write", w->file.tmp);
     return 0;
 }
 
 int contrast_writer_commit(ContrastWriter *w, CkError *err) {
-    int ok = fflush(w->f) == 0 && !ferror(w->f) && fsync(fileno(w->f)) == 0;
-    ok = (fclose(w->f) == 0) && ok;
-    w->f = NULL;
-    if (!ok || rename(w->tmp_path, w->path) != 0) {
-        ck_fail(err, "%s: cannot write: %s", w->path, strerror(errno));
-        contrast_writer_abort(w);
-        return -1;
-    }
-    fileio_sync_parent(w->path);
-    free(w->tmp_path);
-    w->tmp_path = NULL; /* renamed: nothing to remove */
-    contrast_writer_abort(w);
-    return 0;
+    int rc = atomic_file_commit(&w->file, err);
+    contrast_writer_abort(w); /* releases the rest; the file is already committed or gone */
+    return rc;
 }

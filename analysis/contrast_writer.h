@@ -14,14 +14,12 @@
 #ifndef CK_CONTRAST_WRITER_H
 #define CK_CONTRAST_WRITER_H
 
-#include <stdio.h>
-
 #include "util/ck_error.h"
+#include "util/fileio.h"
 #include "analysis/contrast.h"
 
 typedef struct {
-    FILE *f;
-    char *path, *tmp_path;
+    AtomicFile file; /* contrast.csv being written (util/fileio.h) */
     double *lambdas;
     int n_lambdas;
     unsigned char *flags; /* scratch: one example's flags at one λ */
@@ -29,8 +27,8 @@ typedef struct {
     long rows;
 } ContrastWriter;
 
-/* Opens path's temporary file (path + ".tmp") and writes the comment line (comment: one line;
- * newlines in it become spaces) and the header for the n λ values. */
+/* Opens path's temporary file (an AtomicFile beside it) and writes the comment line (comment: one
+ * line; newlines in it become spaces) and the header for the n λ values. */
 int contrast_writer_open(ContrastWriter *w, const char *path, const char *comment,
                          const double *lambdas, int n, CkError *err);
 
@@ -39,7 +37,8 @@ int contrast_writer_open(ContrastWriter *w, const char *path, const char *commen
 int contrast_writer_example(ContrastWriter *w, long example, const TokenContrast *c,
                             const char *response, CkError *err);
 
-/* Flushes, syncs and renames the temporary file over the target; the writer is released. */
+/* Commits the file (atomic_file_commit: flushed, synced, renamed over the target, directory
+ * synced); the writer is released either way. */
 int contrast_writer_commit(ContrastWriter *w, CkError *err);
 
 /* Closes and removes the temporary file and releases the writer; safe after a commit and on a

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "datasets/synth.h"
 #include "train/cut.h"
 
 void detection_counts_init(DetectionCounts *counts, const double *lambdas, int n) {
@@ -135,10 +136,6 @@ int detection_accumulate(const DetectionExample *ex, DetectionCounts *counts, in
 
 /* ---- decisive tokens ---- */
 
-static int is_word_byte(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
-}
-
 /* Finds the counterpart end of a mention whose counterpart starts at cs in correct (length
  * clen), given the response text `after` (alen bytes) that follows the mention up to the next
  * mention (last: to the end). Returns -1 when there is none. */
@@ -150,7 +147,7 @@ static int counterpart_end(const char *correct, int clen, int cs, const char *af
     }
     if (alen == 0) {
         int e = cs;
-        while (e < clen && is_word_byte((unsigned char)correct[e])) e++;
+        while (e < clen && synth_is_word_byte((unsigned char)correct[e])) e++;
         return e > cs ? e : -1;
     }
     for (int e = cs + 1; e + alen <= clen; e++)

@@ -26,8 +26,8 @@
  * response starts where the common text before it ends, and ends at the first byte
  * e' > s'_i where the response's text after the mention (up to the next mention, or to the
  * end, where it must end the correct response too) continues; an empty text between two
- * mentions extends the counterpart over word bytes instead. List the response tokens
- * from the first one that overlaps [s_i, e_i) on, r_0, r_1, ..., and the correct response's
+ * mentions extends the counterpart over word bytes (synth_is_word_byte) instead. List the response
+ * tokens from the first one that overlaps [s_i, e_i) on, r_0, r_1, ..., and the correct response's
  * tokens (tokenized in the same context) from the first one that overlaps [s'_i, e'_i) on,
  * c_0, c_1, .... The decisive token is the first r_j, among those that start before the next
  * mention (or overlap this one; after the last mention: up to EOS), that has no c_j, or a different

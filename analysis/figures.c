@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "util/fileio.h"
-#include "datasets/judgments.h"
 #include "util/subprocess.h"
+#include "util/utf8.h"
 
 /* Colours saturate at this |log ratio| (nats): flagged error tokens sit at 5-13 after a
  * warm-up, everything else near 0. */
@@ -39,27 +39,30 @@ int figures_have_gnuplot(FigureTarget *t) {
     return ok;
 }
 
-/* Opens dir/name for writing (text). */
-static FILE *open_in(const FigureTarget *t, const char *name, char *path, size_t size,
-                     CkError *err) {
-    if (fileio_path(path, size, t->dir, name) != 0) {
+/* One file of a figure, written atomically (util/fileio.h), so that a figure's data and
+ * script are each whole or absent. */
+typedef struct {
+    AtomicFile file;
+    char path[4200]; /* the target, for messages */
+} Out;
+
+/* Opens dir/name for writing; returns its stream, or NULL with err set. */
+static FILE *out_open(Out *o, const FigureTarget *t, const char *name, CkError *err) {
+    if (fileio_path(o->path, sizeof o->path, t->dir, name) != 0) {
         ck_fail(err, "%s: the path is too long", t->dir);
         return NULL;
     }
-    FILE *f = fopen(path, "w");
-    if (!f) ck_fail(err, "cannot write %s", path);
-    return f;
+    if (atomic_file_open(&o->file, o->path, err) != 0) {
+        ck_fail(err, "cannot write %s", o->path);
+        return NULL;
+    }
+    return o->file.f;
 }
 
-static int close_checked(FILE *f, const char *path, CkError *err) {
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad) return ck_fail(err, "cannot write %s", path);
+/* Commits the file out_open opened (every write error included). */
+static int out_close(Out *o, CkError *err) {
+    if (atomic_file_commit(&o->file, err) != 0) return ck_fail(err, "cannot write %s", o->path);
     return 0;
-}
-
-/* Length of the UTF-8 sequence a lead byte starts (1 for ASCII and for invalid leads). */
-static size_t utf8_len(unsigned char c) {
-    return c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
 }
 
 /* Writes text as a label in a gnuplot data file: double-quoted, with the bytes a data-file
@@ -72,7 +75,6 @@ static void put_quoted(FILE *f, const char *text) {
     const size_t len = strlen(text);
     for (size_t i = 0; i < len;) {
         const unsigned char c = (unsigned char)text[i];
-        const size_t k = utf8_len(c);
         size_t step = 1;
         if (c == '"') {
             fputc('\'', f);
@@ -82,11 +84,14 @@ static void put_quoted(FILE *f, const char *text) {
             fprintf(f, "^%c", c == 0x7f ? '?' : c + '@');
         } else if (c < 0x80) {
             fputc(c, f);
-        } else if (k > 1 && i + k <= len && judgments_utf8_valid(text + i, k)) {
-            fwrite(text + i, 1, k, f);
-            step = k;
         } else {
-            fputc('?', f);
+            const int k = utf8_scan((const unsigned char *)text + i, len - i);
+            if (k > 0) {
+                fwrite(text + i, 1, (size_t)k, f);
+                step = (size_t)k;
+            } else {
+                fputc('?', f);
+            }
         }
         i += step;
     }
@@ -137,8 +142,8 @@ int figures_heatmap(FigureTarget *t, const FigureToken *tokens, int n, double la
     if (n == 0) return ck_fail(err, "heatmap: no tokens to plot");
     int *row_example = malloc(sizeof(int) * (size_t)n); /* row -> example, at most n rows */
     if (!row_example) return ck_fail(err, "out of memory");
-    char path[4200];
-    FILE *f = open_in(t, "heatmap.dat", path, sizeof path, err);
+    Out out;
+    FILE *f = out_open(&out, t, "heatmap.dat", err);
     if (!f) {
         free(row_example);
         return -1;
@@ -165,8 +170,8 @@ int figures_heatmap(FigureTarget *t, const FigureToken *tokens, int n, double la
     /* the colour scale spans the data (a bare model's contrasts are a fraction of a nat),
      * at least 1 nat so noise stays pale, at most RATIO_LIMIT */
     const double limit = fmin(RATIO_LIMIT, fmax(1.0, ceil(max_ratio)));
-    int rc = close_checked(f, path, err);
-    if (rc == 0 && !(f = open_in(t, "heatmap.gp", path, sizeof path, err))) rc = -1;
+    int rc = out_close(&out, err);
+    if (rc == 0 && !(f = out_open(&out, t, "heatmap.gp", err))) rc = -1;
     if (rc == 0) {
         put_output(f, t, "heatmap", 220 + 9 * (max_position + 1), 140 + 12 * rows);
         fprintf(f,
@@ -196,7 +201,7 @@ int figures_heatmap(FigureTarget *t, const FigureToken *tokens, int n, double la
                 "     '' using ($5 > 0 ? $2 : 1/0):1:(0.45):(0.45) with boxxyerror fs empty "
                 "lc rgb 'black' lw 1.2\n",
                 limit, limit, limit, limit);
-        rc = close_checked(f, path, err);
+        rc = out_close(&out, err);
     }
     free(row_example);
     return rc == 0 ? run_script(t, "heatmap", err) : -1;
@@ -208,8 +213,8 @@ int figures_strip(FigureTarget *t, const FigureToken *tokens, int n, int example
     int count = 0;
     for (int i = 0; i < n; i++) count += tokens[i].example == example;
     if (count == 0) return ck_fail(err, "strip: example %d has no tokens to plot", example);
-    char path[4200];
-    FILE *f = open_in(t, "strip.dat", path, sizeof path, err);
+    Out out;
+    FILE *f = out_open(&out, t, "strip.dat", err);
     if (!f) return -1;
     fprintf(f, "# position token log_ratio flagged\n");
     for (int i = 0; i < n; i++) {
@@ -218,8 +223,8 @@ int figures_strip(FigureTarget *t, const FigureToken *tokens, int n, int example
         put_quoted(f, tokens[i].text);
         fprintf(f, " %.6g %d\n", tokens[i].log_ratio, tokens[i].flagged);
     }
-    if (close_checked(f, path, err) != 0) return -1;
-    if (!(f = open_in(t, "strip.gp", path, sizeof path, err))) return -1;
+    if (out_close(&out, err) != 0) return -1;
+    if (!(f = out_open(&out, t, "strip.gp", err))) return -1;
     put_output(f, t, "strip", 200 + 16 * count, 460);
     fprintf(f,
             "set title 'example %d: log pA - log pM per token (red: flagged at lambda %g; "
@@ -232,15 +237,15 @@ int figures_strip(FigureTarget *t, const FigureToken *tokens, int n, int example
             "plot 'strip.dat' using 0:3:($4 > 0 ? 0xb2182b : 0x9e9e9e):xtic(2) "
             "with boxes lc rgb variable\n",
             example, lambda, count, log(lambda), log(lambda));
-    if (close_checked(f, path, err) != 0) return -1;
+    if (out_close(&out, err) != 0) return -1;
     return run_script(t, "strip", err);
 }
 
 int figures_lambda(FigureTarget *t, const FigureLambdaPoint *points, int n, CkError *err) {
     if (check_format(t, err) != 0) return -1;
     if (n == 0) return ck_fail(err, "lambda: no points to plot");
-    char path[4200];
-    FILE *f = open_in(t, "lambda.dat", path, sizeof path, err);
+    Out out;
+    FILE *f = out_open(&out, t, "lambda.dat", err);
     if (!f) return -1;
     int known = 1;
     fprintf(f, "# lambda flagged_fraction precision recall labelled\n");
@@ -249,16 +254,16 @@ int figures_lambda(FigureTarget *t, const FigureLambdaPoint *points, int n, CkEr
                 points[i].precision, points[i].recall, points[i].labelled);
         known = known && points[i].precision >= 0 && points[i].recall >= 0;
     }
-    if (close_checked(f, path, err) != 0) return -1;
-    if (!(f = open_in(t, "lambda.gp", path, sizeof path, err))) return -1;
+    if (out_close(&out, err) != 0) return -1;
+    if (!(f = out_open(&out, t, "lambda.gp", err))) return -1;
     put_output(f, t, "lambda", 700, 450);
     fprintf(f, "set title 'response tokens flagged against lambda'\nset xlabel 'lambda'\n"
                "set ylabel 'fraction flagged'\nset logscale x\nset yrange [0:*]\n"
                "set grid\nunset key\n"
                "plot 'lambda.dat' using 1:2 with linespoints pt 7 ps 0.6 lw 2 lc rgb '#b2182b'\n");
-    if (close_checked(f, path, err) != 0 || run_script(t, "lambda", err) != 0) return -1;
+    if (out_close(&out, err) != 0 || run_script(t, "lambda", err) != 0) return -1;
     if (!known) return 0;
-    if (!(f = open_in(t, "pr.gp", path, sizeof path, err))) return -1;
+    if (!(f = out_open(&out, t, "pr.gp", err))) return -1;
     put_output(f, t, "pr", 700, 450);
     fprintf(f, "set title 'detection precision against recall over lambda'\n"
                "set xlabel 'token recall'\nset ylabel 'token precision'\n"
@@ -268,6 +273,6 @@ int figures_lambda(FigureTarget *t, const FigureLambdaPoint *points, int n, CkEr
                "\\\n"
                "     '' using ($5 > 0 ? $4 : 1/0):3:(sprintf('%%g', $1)) with labels point pt 6 "
                "ps 1.4 offset 1.2,0.6 font ',8'\n");
-    if (close_checked(f, path, err) != 0) return -1;
+    if (out_close(&out, err) != 0) return -1;
     return run_script(t, "pr", err);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/fileio.h"
+#include "util/jsonl.h"
 
 void known_errors_free(KnownErrorSet *ks) {
     for (int i = 0; ks->records && i < ks->n; i++) {
@@ -80,23 +81,22 @@ static int take(KnownErrorSet *ks, const JudgmentSet *s, int r, const cJSON *obj
     return 0;
 }
 
-static int load_jsonl(KnownErrorSet *ks, const JudgmentSet *s, const char *path, char *text,
-                      CkError *err) {
-    int cursor = 0, line_no = 0, rc = 0;
-    /* lines are counted exactly as judgments_load counts them (split at '\n') */
-    for (char *line = text; rc == 0 && line && *line;) {
-        char *next = strchr(line, '\n');
-        if (next) *next++ = '\0';
-        line_no++;
-        const int r = record_at(s, line_no - 1, &cursor);
-        if (r >= 0) {
-            char where[600];
-            snprintf(where, sizeof where, "%s:%d", path, line_no);
-            cJSON *obj = cJSON_Parse(line);
-            rc = obj ? take(ks, s, r, obj, where, err) : ck_fail(err, "%s: invalid JSON", where);
-            cJSON_Delete(obj);
-        }
-        line = next;
+static int load_jsonl(KnownErrorSet *ks, const JudgmentSet *s, const char *path, const char *text,
+                      size_t len, CkError *err) {
+    /* lines are counted exactly as judgments_load counts them (the same cursor) */
+    JsonlCursor cur;
+    jsonl_init(&cur, text, len);
+    const char *line;
+    size_t n;
+    int cursor = 0, rc = 0;
+    while (rc == 0 && jsonl_next_line(&cur, &line, &n)) {
+        const int r = record_at(s, (int)cur.line - 1, &cursor);
+        if (r < 0) continue;
+        char where[600];
+        snprintf(where, sizeof where, "%s:%ld", path, cur.line);
+        cJSON *obj = cJSON_ParseWithLength(line, n);
+        rc = obj ? take(ks, s, r, obj, where, err) : ck_fail(err, "%s: invalid JSON", where);
+        cJSON_Delete(obj);
     }
     return rc;
 }
@@ -127,12 +127,13 @@ int known_errors_load(KnownErrorSet *ks, const char *path, JudgmentFormat fmt, c
     if (!ks->records) return ck_fail(err, "out of memory");
     ks->n = s->n;
     if (fmt == JUDGMENTS_SHEPHERD || s->n == 0) return 0; /* Shepherd has no such fields */
-    char *text = fileio_read_text(path, (size_t)1 << 31, NULL, err);
+    size_t len = 0;
+    char *text = fileio_read_text(path, (size_t)1 << 31, &len, err);
     if (!text) {
         known_errors_free(ks);
         return -1;
     }
-    int rc = fmt == JUDGMENTS_JSONL ? load_jsonl(ks, s, path, text, err)
+    int rc = fmt == JUDGMENTS_JSONL ? load_jsonl(ks, s, path, text, len, err)
                                     : load_array(ks, s, path, text, err);
     free(text);
     if (rc != 0) known_errors_free(ks);

@@ -1,21 +1,22 @@
 /* cmd_report.c — `cutkit report RUN_DIRS... --out DIR`: paper-style tables (Markdown,
  * LaTeX), SVG plots and one self-contained HTML page from run directories. */
 #include <stdio.h>
-#include <sys/stat.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "cli/commands.h"
 #include "reports/report.h"
 
 static struct {
-    const char *out, *title;
-    int examples;
+    const char *out;
+    ReportOptions report;
 } opt;
 
 static FlagSpec FLAGS[] = {
-    {"out", FLAG_STRING, &opt.out, NULL, 0, -1, "directory to write the report into (required)"},
-    {"title", FLAG_STRING, &opt.title, "cutkit report", 0, -1, "title of the page and the tables"},
-    {"examples", FLAG_INT, &opt.examples, "5", 0, 100000,
+    FLAG_OUT_REQUIRED(&opt.out, "directory to write the report into"),
+    {"title", FLAG_STRING, &opt.report.title, "cutkit report", 0, -1,
+     "title of the page and the tables"},
+    {"examples", FLAG_INT, &opt.report.max_examples, "5", 0, 100000,
      "examples per run shown from its contrast.csv"},
 };
 
@@ -36,46 +37,38 @@ const CommandSpec *cmd_report_spec(void) {
     return &SPEC;
 }
 
-int cmd_report(int argc, char **argv) {
-    char **runs = malloc(sizeof(char *) * (size_t)(argc + 1));
-    if (!runs) {
-        fprintf(stderr, "cutkit report: out of memory\n");
-        return 1;
-    }
-    int n_runs = 0;
-    int rc = flags_parse(&SPEC, argc, argv, runs, argc, &n_runs);
-    if (rc == 0 && (!opt.out || n_runs == 0)) {
-        fprintf(stderr, "cutkit report: needs at least one run directory and --out DIR "
-                        "(see 'cutkit help report')\n");
-        rc = 2;
-    }
-    /* a shell glob of a sweep folder also names files beside the run directories: skip them */
+/* Keeps the arguments that are not files (a shell glob of a sweep folder also names the files
+ * beside its run directories); a missing path stays, for report_write to name. */
+static int keep_run_dirs(char **runs, int n) {
     int kept = 0;
-    for (int i = 0; rc == 0 && i < n_runs; i++) {
+    for (int i = 0; i < n; i++) {
         struct stat st;
         if (stat(runs[i], &st) == 0 && !S_ISDIR(st.st_mode)) {
-            fprintf(stderr, "cutkit report: skipping %s: not a run directory\n", runs[i]);
+            cli_error(&SPEC, 0, "skipping %s: not a run directory", runs[i]);
             continue;
         }
         runs[kept++] = runs[i];
     }
-    n_runs = kept;
-    if (rc == 0 && n_runs == 0) {
-        fprintf(stderr, "cutkit report: no run directory among the arguments\n");
-        rc = 2;
-    }
-    if (rc == 0) {
-        ReportOptions o = {opt.title, opt.examples};
-        CkError err = {{0}};
-        if (report_write((const char *const *)runs, n_runs, opt.out, &o, &err) != 0) {
-            fprintf(stderr, "cutkit report: %s\n", err.msg);
-            rc = 1;
-        } else {
-            fprintf(stderr,
-                    "cutkit report: %d run%s -> %s/index.html, tables.md, tables.tex, plots/\n",
-                    n_runs, n_runs == 1 ? "" : "s", opt.out);
-        }
-    }
+    return kept;
+}
+
+int cmd_report(int argc, char **argv) {
+    char **runs = malloc(sizeof(char *) * (size_t)(argc + 1));
+    if (!runs) return cli_error(&SPEC, 1, "out of memory");
+    int n_runs = 0;
+    int rc = flags_parse(&SPEC, argc, argv, runs, argc, &n_runs);
+    if (rc == 0 && n_runs == 0)
+        rc = cli_error(&SPEC, 2,
+                       "needs at least one run directory and --out DIR "
+                       "(see 'cutkit help report')");
+    if (rc == 0 && (n_runs = keep_run_dirs(runs, n_runs)) == 0)
+        rc = cli_error(&SPEC, 2, "no run directory among the arguments");
+    CkError err = {{0}};
+    if (rc == 0 && report_write((const char *const *)runs, n_runs, opt.out, &opt.report, &err) != 0)
+        rc = cli_fail(&SPEC, 1, &err);
+    else if (rc == 0)
+        cli_error(&SPEC, 0, "%d run%s -> %s/index.html, tables.md, tables.tex, plots/", n_runs,
+                  n_runs == 1 ? "" : "s", opt.out);
     free(runs);
     return rc;
 }

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "util/fileio.h"
+#include "util/jsonl.h"
+#include "util/utf8.h"
 
 #define BENCHMARKS_MAX_BYTES ((size_t)1 << 30)
 
@@ -50,33 +52,13 @@ static McDoc *set_push(McDocSet *set, int *cap) {
     return d;
 }
 
-/* 1 when s is valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
-static int utf8_valid(const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p;
-        int n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : -1;
-        if (n < 0) return 0;
-        unsigned cp = n == 0 ? c : n == 1 ? (c & 0x1f) : n == 2 ? (c & 0x0f) : (c & 0x07);
-        for (int i = 1; i <= n; i++) {
-            if ((p[i] & 0xc0) != 0x80) return 0;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        p += n + 1;
-    }
-    return 1;
-}
-
 /* Copies a JSON string item into *out; fails naming the field when it is not a valid UTF-8
  * string. */
 static int take_string(const cJSON *item, char **out, const char *source, int line,
                        const char *field, CkError *err) {
     if (!cJSON_IsString(item) || !item->valuestring)
         return ck_fail(err, "%s:%d: %s: expected a string", source, line, field);
-    if (!utf8_valid(item->valuestring))
+    if (!utf8_valid(item->valuestring, strlen(item->valuestring)))
         return ck_fail(err, "%s:%d: %s: invalid UTF-8", source, line, field);
     *out = strdup(item->valuestring);
     return *out ? 0 : ck_fail(err, "%s:%d: out of memory", source, line);
@@ -159,23 +141,22 @@ static int arc_record(McDoc *d, const cJSON *rec, const char *source, int line, 
 int benchmarks_parse_arc(McDocSet *set, const char *text, size_t len, const char *source,
                          CkError *err) {
     memset(set, 0, sizeof *set);
-    int cap = 0, line = 0;
-    size_t pos = 0;
-    while (pos < len) {
-        size_t end = pos;
-        while (end < len && text[end] != '\n') end++;
-        line++;
-        size_t a = pos, b = end;
-        while (a < b && (text[a] == ' ' || text[a] == '\t' || text[a] == '\r')) a++;
-        while (b > a && (text[b - 1] == ' ' || text[b - 1] == '\t' || text[b - 1] == '\r')) b--;
-        pos = end + 1;
-        if (a == b) continue;
+    int cap = 0;
+    JsonlCursor cur;
+    jsonl_init(&cur, text, len);
+    const char *s;
+    size_t n;
+    while (jsonl_next_line(&cur, &s, &n)) {
+        /* columns in messages count from the first non-blank byte */
+        while (n && (*s == ' ' || *s == '\t' || *s == '\r')) s++, n--;
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r')) n--;
+        const int line = (int)cur.line;
         const char *parse_end = NULL;
-        cJSON *rec = cJSON_ParseWithLengthOpts(text + a, b - a, &parse_end, 0);
+        cJSON *rec = cJSON_ParseWithLengthOpts(s, n, &parse_end, 0);
         if (!rec) {
             benchmarks_free(set);
             return ck_fail(err, "%s:%d: not valid JSON (column %d)", source, line,
-                           parse_end ? (int)(parse_end - (text + a)) + 1 : 1);
+                           parse_end ? (int)(parse_end - s) + 1 : 1);
         }
         McDoc *d = set_push(set, &cap);
         int rc = d ? arc_record(d, rec, source, line, err) : ck_fail(err, "out of memory");
@@ -293,7 +274,7 @@ static int tqa_record(McDoc *d, const cJSON *rec, int index, TqaTargets which, L
         if (!cJSON_IsNumber(t) || (t->valuedouble != 0 && t->valuedouble != 1))
             return ck_fail(err, "%s:%d: %s[\"%.60s\"]: expected 0 or 1", source, fline, field,
                            t->string ? t->string : "");
-        if (!t->string || !utf8_valid(t->string))
+        if (!t->string || !utf8_valid(t->string, strlen(t->string)))
             return ck_fail(err, "%s:%d: %s: an answer is not valid UTF-8", source, fline, field);
         int j = 0;
         while (j < d->n_choices && strcmp(d->choices[j], t->string) != 0) j++;
@@ -391,7 +372,8 @@ static int try_path(const char *dir, const char *sub, const char *file, char *ou
 int benchmarks_data_path(const char *file, char *out, size_t cap, CkError *err) {
     const char *env = getenv("CUTKIT_DATA_DIR");
     if (env && *env && try_path(env, "", file, out, cap)) return 0;
-    /* beside the executable (an installed tree) or above it (build/ inside the sources) */
+    /* beside the executable, above it (build/ inside the sources), or where `cmake --install`
+     * puts it (PREFIX/bin/cutkit -> PREFIX/share/cutkit/datasets/data) */
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
@@ -399,7 +381,8 @@ int benchmarks_data_path(const char *file, char *out, size_t cap, CkError *err) 
         char *slash = strrchr(exe, '/');
         if (slash) *slash = '\0';
         if (try_path(exe, "/datasets/data", file, out, cap) ||
-            try_path(exe, "/../datasets/data", file, out, cap))
+            try_path(exe, "/../datasets/data", file, out, cap) ||
+            try_path(exe, "/../share/cutkit/datasets/data", file, out, cap))
             return 0;
     }
     /* the source tree this file was compiled from (CMake passes absolute paths) */

@@ -7,8 +7,10 @@
 #include <string.h>
 
 #include "util/fileio.h"
+#include "util/jsonl.h"
 
-/* Growable packed sequences. */
+/* Growable packed sequences: token ids, their target flags and the offsets, grown together
+ * (int arrays beside a byte array, so not a StrBuf). */
 typedef struct {
     Corpus *c;
     size_t n_tokens, cap_tokens;
@@ -56,8 +58,10 @@ static int load_text(Builder *b, const char *path, const char *text, const Token
     int *window = malloc((size_t)seq_len * sizeof(int));
     unsigned char *train = malloc((size_t)seq_len);
     int rc = (window && train) ? 0 : ck_fail(err, "out of memory");
-    memset(train, 1, (size_t)seq_len);
-    train[0] = 0; /* BOS is given, never predicted */
+    if (rc == 0) {
+        memset(train, 1, (size_t)seq_len);
+        train[0] = 0; /* BOS is given, never predicted */
+    }
     for (int start = 0; rc == 0 && start < n; start += seq_len - 1) {
         int len = n - start < seq_len - 1 ? n - start : seq_len - 1;
         window[0] = t->bos_id;
@@ -90,49 +94,56 @@ static int append_text(const Tokenizer *t, const char *s, int bos, int eos, int 
     return 0;
 }
 
-static int load_jsonl(Builder *b, const char *path, char *text, const Tokenizer *t, int seq_len,
-                      CkError *err) {
-    int line_no = 0, rc = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); rc == 0 && line;
-         line = strtok_r(NULL, "\n", &save)) {
-        line_no++;
-        while (*line == ' ' || *line == '\t' || *line == '\r') line++;
-        if (!*line) continue;
-        cJSON *rec = cJSON_Parse(line);
-        if (!cJSON_IsObject(rec)) {
-            cJSON_Delete(rec);
-            return ck_fail(err, "%s:%d: expected a JSON object", path, line_no);
-        }
-        const cJSON *txt = cJSON_GetObjectItemCaseSensitive(rec, "text");
-        const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(rec, "prompt");
-        const cJSON *response = cJSON_GetObjectItemCaseSensitive(rec, "response");
-        int *ids = NULL, n = 0;
-        unsigned char *train = NULL;
-        if (txt) {
-            if (!cJSON_IsString(txt))
-                rc = ck_fail(err, "%s:%d: field \"text\" must be a string", path, line_no);
-            else
-                rc = append_text(t, txt->valuestring, 1, 0, 1, &ids, &train, &n, err);
-        } else if (prompt || response) {
-            if (!cJSON_IsString(prompt))
-                rc = ck_fail(err, "%s:%d: field \"prompt\" must be a string", path, line_no);
-            else if (!cJSON_IsString(response))
-                rc = ck_fail(err, "%s:%d: field \"response\" must be a string", path, line_no);
-            /* the response is encoded after the prompt, with the EOS that ends it trained */
-            if (rc == 0) rc = append_text(t, prompt->valuestring, 1, 0, 0, &ids, &train, &n, err);
-            if (rc == 0) rc = append_text(t, response->valuestring, 0, 1, 1, &ids, &train, &n, err);
-        } else {
-            rc = ck_fail(err, "%s:%d: expected a \"text\" field, or \"prompt\" and \"response\"",
-                         path, line_no);
-        }
-        if (rc == 0 && n > 0) {
-            train[0] = 0; /* the first token has no context: never a target */
-            if (n > seq_len) n = seq_len;
-            if (builder_add(b, ids, train, n) != 0) rc = ck_fail(err, "out of memory");
-        }
-        free(ids);
-        free(train);
+/* One JSONL record (a "text", or a "prompt" and a "response") appended to b; line names it
+ * in messages. */
+static int load_record(Builder *b, const char *path, long line, const cJSON *rec,
+                       const Tokenizer *t, int seq_len, CkError *err) {
+    const cJSON *txt = cJSON_GetObjectItemCaseSensitive(rec, "text");
+    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(rec, "prompt");
+    const cJSON *response = cJSON_GetObjectItemCaseSensitive(rec, "response");
+    int *ids = NULL, n = 0, rc = 0;
+    unsigned char *train = NULL;
+    if (txt) {
+        if (!cJSON_IsString(txt))
+            rc = ck_fail(err, "%s:%ld: field \"text\" must be a string", path, line);
+        else
+            rc = append_text(t, txt->valuestring, 1, 0, 1, &ids, &train, &n, err);
+    } else if (prompt || response) {
+        if (!cJSON_IsString(prompt))
+            rc = ck_fail(err, "%s:%ld: field \"prompt\" must be a string", path, line);
+        else if (!cJSON_IsString(response))
+            rc = ck_fail(err, "%s:%ld: field \"response\" must be a string", path, line);
+        /* the response is encoded after the prompt, with the EOS that ends it trained */
+        if (rc == 0) rc = append_text(t, prompt->valuestring, 1, 0, 0, &ids, &train, &n, err);
+        if (rc == 0) rc = append_text(t, response->valuestring, 0, 1, 1, &ids, &train, &n, err);
+    } else {
+        rc = ck_fail(err, "%s:%ld: expected a \"text\" field, or \"prompt\" and \"response\"", path,
+                     line);
+    }
+    if (rc == 0 && n > 0) {
+        train[0] = 0; /* the first token has no context: never a target */
+        if (n > seq_len) n = seq_len;
+        if (builder_add(b, ids, train, n) != 0) rc = ck_fail(err, "out of memory");
+    }
+    free(ids);
+    free(train);
+    return rc;
+}
+
+/* JSONL: one record per non-blank line; messages name the line as the file counts it. */
+static int load_jsonl(Builder *b, const char *path, const char *text, size_t len,
+                      const Tokenizer *t, int seq_len, CkError *err) {
+    JsonlCursor cur;
+    jsonl_init(&cur, text, len);
+    const char *line;
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && jsonl_next_line(&cur, &line, &n)) {
+        cJSON *rec = cJSON_ParseWithLength(line, n);
+        if (!cJSON_IsObject(rec))
+            rc = ck_fail(err, "%s:%ld: expected a JSON object", path, cur.line);
+        else
+            rc = load_record(b, path, cur.line, rec, t, seq_len, err);
         cJSON_Delete(rec);
     }
     return rc;
@@ -141,10 +152,11 @@ static int load_jsonl(Builder *b, const char *path, char *text, const Tokenizer 
 int corpus_load(Corpus *c, const char *path, const Tokenizer *t, int seq_len, CkError *err) {
     memset(c, 0, sizeof *c);
     if (seq_len < 2) return ck_fail(err, "sequence length %d is too short to train on", seq_len);
-    char *text = fileio_read_text(path, (size_t)1 << 31, NULL, err);
+    size_t len = 0;
+    char *text = fileio_read_text(path, (size_t)1 << 31, &len, err);
     if (!text) return -1;
     Builder b = {c, 0, 0, 0};
-    int rc = ends_with(path, ".jsonl") ? load_jsonl(&b, path, text, t, seq_len, err)
+    int rc = ends_with(path, ".jsonl") ? load_jsonl(&b, path, text, len, t, seq_len, err)
                                        : load_text(&b, path, text, t, seq_len, err);
     free(text);
     if (rc == 0 && c->n_seqs == 0) rc = ck_fail(err, "%s: no training text", path);

@@ -7,36 +7,9 @@
 #include <string.h>
 
 #include "util/fileio.h"
+#include "util/jsonl.h"
 #include "util/rng.h"
-
-int judgments_utf8_valid(const char *str, size_t n) {
-    const unsigned char *s = (const unsigned char *)str;
-    for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        size_t k;
-        unsigned cp, min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            k = 1, cp = c & 0x1F, min = 0x80;
-        } else if ((c & 0xF0) == 0xE0) {
-            k = 2, cp = c & 0x0F, min = 0x800;
-        } else if ((c & 0xF8) == 0xF0) {
-            k = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return 0;
-        }
-        if (k >= n - i) return 0; /* the sequence would run past the end */
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xC0) != 0x80) return 0;
-            cp = (cp << 6) | (s[i + j] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-        i += k + 1;
-    }
-    return 1;
-}
+#include "util/utf8.h"
 
 static char *dup_str(const char *s) {
     size_t n = strlen(s) + 1;
@@ -80,7 +53,7 @@ static int take_field(const cJSON *obj, const char *key, int nullable, int optio
     if (!cJSON_IsString(v))
         return ck_fail(err, "%s: field \"%s\" must be a string%s", where, key,
                        nullable ? " or null" : "");
-    if (!judgments_utf8_valid(v->valuestring, strlen(v->valuestring)))
+    if (!utf8_valid(v->valuestring, strlen(v->valuestring)))
         return ck_fail(err, "%s: field \"%s\" is not valid UTF-8", where, key);
     *out = dup_str(v->valuestring);
     return *out ? 0 : ck_fail(err, "out of memory");
@@ -180,35 +153,47 @@ static int load_json_array(JudgmentSet *s, const char *path, const char *text,
     return rc;
 }
 
-static int load_jsonl(JudgmentSet *s, const char *path, char *text, const Fields *f,
-                      const JudgmentLoadOptions *opt, CkError *err) {
-    int rc = 0, cap = 0, line_no = 0;
-    for (char *line = text; rc == 0 && line && *line;) {
-        char *next = strchr(line, '\n');
-        if (next) *next++ = '\0';
-        line_no++;
-        char *p = line;
-        while (*p == ' ' || *p == '\t' || *p == '\r') p++;
-        if (*p) {
-            char where[600];
-            snprintf(where, sizeof where, "%s:%d", path, line_no);
-            cJSON *obj = cJSON_Parse(p);
-            JudgmentRecord r;
-            int bad = obj ? parse_record(obj, f, where, &r, err)
-                          : ck_fail(err, "%s: invalid JSON", where);
-            cJSON_Delete(obj);
-            if (bad != 0 && opt->skip_bad) {
-                s->n_skipped++;
-            } else if (bad != 0) {
-                rc = -1;
-            } else {
-                r.source_index = line_no - 1;
-                rc = accept_record(s, &cap, &r, opt, err);
-            }
+/* One record per non-blank line; its index in the file is its line number minus one, as
+ * known_errors.c counts it too. */
+static int load_jsonl(JudgmentSet *s, const char *path, const char *text, size_t len,
+                      const Fields *f, const JudgmentLoadOptions *opt, CkError *err) {
+    JsonlCursor cur;
+    jsonl_init(&cur, text, len);
+    const char *line;
+    size_t n;
+    int rc = 0, cap = 0;
+    while (rc == 0 && jsonl_next_line(&cur, &line, &n)) {
+        char where[600];
+        snprintf(where, sizeof where, "%s:%ld", path, cur.line);
+        cJSON *obj = cJSON_ParseWithLength(line, n);
+        JudgmentRecord r;
+        int bad =
+            obj ? parse_record(obj, f, where, &r, err) : ck_fail(err, "%s: invalid JSON", where);
+        cJSON_Delete(obj);
+        if (bad != 0 && opt->skip_bad) {
+            s->n_skipped++;
+        } else if (bad != 0) {
+            rc = -1;
+        } else {
+            r.source_index = (int)cur.line - 1;
+            rc = accept_record(s, &cap, &r, opt, err);
         }
-        line = next;
     }
     return rc;
+}
+
+JudgmentFormat judgments_format_from_name(const char *name, const char *path) {
+    const size_t len = path ? strlen(path) : 0;
+    if (!strcmp(name, "auto"))
+        return len > 6 && !strcmp(path + len - 6, ".jsonl") ? JUDGMENTS_JSONL : JUDGMENTS_CUT_JSON;
+    for (int f = JUDGMENTS_CUT_JSON; f <= JUDGMENTS_JSONL; f++)
+        if (!strcmp(name, judgments_format_name((JudgmentFormat)f))) return (JudgmentFormat)f;
+    return (JudgmentFormat)0;
+}
+
+const char *judgments_format_name(JudgmentFormat fmt) {
+    static const char *const NAMES[] = {"", "cut", "shepherd", "jsonl"};
+    return fmt >= JUDGMENTS_CUT_JSON && fmt <= JUDGMENTS_JSONL ? NAMES[fmt] : "";
 }
 
 int judgments_load(JudgmentSet *s, const char *path, JudgmentFormat fmt,
@@ -216,15 +201,16 @@ int judgments_load(JudgmentSet *s, const char *path, JudgmentFormat fmt,
     memset(s, 0, sizeof *s);
     JudgmentLoadOptions defaults = {0, 0};
     if (!opt) opt = &defaults;
-    char *text = fileio_read_text(path, (size_t)1 << 31, NULL, err);
+    size_t len = 0;
+    char *text = fileio_read_text(path, (size_t)1 << 31, &len, err);
     if (!text) return -1;
     int rc;
     if (fmt == JUDGMENTS_CUT_JSON)
         rc = load_json_array(s, path, text, opt, err);
     else if (fmt == JUDGMENTS_SHEPHERD)
-        rc = load_jsonl(s, path, text, &SHEPHERD_FIELDS, opt, err);
+        rc = load_jsonl(s, path, text, len, &SHEPHERD_FIELDS, opt, err);
     else if (fmt == JUDGMENTS_JSONL)
-        rc = load_jsonl(s, path, text, &CUT_FIELDS, opt, err);
+        rc = load_jsonl(s, path, text, len, &CUT_FIELDS, opt, err);
     else
         rc = ck_fail(err, "%s: unknown judgment format %d", path, (int)fmt);
     free(text);

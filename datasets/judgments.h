@@ -65,9 +65,13 @@ int judgments_load(JudgmentSet *s, const char *path, JudgmentFormat fmt,
 /* Releases the records of s and zeroes it; safe on a zeroed set. */
 void judgments_free(JudgmentSet *s);
 
-/* Returns 1 when s (n bytes) is valid UTF-8 (no overlong forms, surrogates or code points
- * above U+10FFFF), else 0. */
-int judgments_utf8_valid(const char *s, size_t n);
+/* The format called name ("cut", "shepherd", "jsonl"), or for "auto" the one path's
+ * extension implies (".jsonl": JUDGMENTS_JSONL, else JUDGMENTS_CUT_JSON); 0 for any other
+ * name. */
+JudgmentFormat judgments_format_from_name(const char *name, const char *path);
+
+/* The name of fmt as judgments_format_from_name takes it ("" for an unknown value). */
+const char *judgments_format_name(JudgmentFormat fmt);
 
 /* One tokenized training sequence: tokens[0..n) with trained[i] = 1 where the reference
  * keeps label i (the response and its EOS), 0 where it is -100. */

@@ -3,9 +3,11 @@
 #include "datasets/synth.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "util/fileio.h"
 #include "util/rng.h"
@@ -355,11 +357,11 @@ static int write_jsonl(const SynthWorld *w, SynthSplit s, const char *dir, const
         free(line);
     }
     if (rc != 0) {
-        free(b.p);
+        strbuf_free(&b);
         return ck_fail(err, "out of memory");
     }
     rc = write_text(dir, name, b.p, err);
-    free(b.p);
+    strbuf_free(&b);
     return rc;
 }
 
@@ -465,4 +467,21 @@ int synth_write(const SynthWorld *w, const char *dir, CkError *err) {
     }
     if (write_json(ins, dir, "instructions.json", err) != 0) return -1;
     return write_json(world_json(w), dir, "world.json", err);
+}
+
+int synth_make(SynthWorld *w, const SynthOptions *o, const char *dir, CkError *err) {
+    memset(w, 0, sizeof *w);
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return ck_fail(err, "cannot create %s: %s", dir, strerror(errno));
+    if (synth_generate(w, o, err) != 0 || synth_write(w, dir, err) != 0) {
+        synth_world_free(w);
+        return -1;
+    }
+    return 0;
+}
+
+int synth_count_negatives(const SynthWorld *w, SynthSplit s) {
+    int n = 0;
+    for (int i = 0; i < w->n[s]; i++) n += w->records[s][i].judgment != NULL;
+    return n;
 }

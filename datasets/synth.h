@@ -92,6 +92,10 @@ int synth_count_errors(const char *instruction, const char *response, int *n_err
  * string; NULL when n is 0 or out of memory. */
 char *synth_judgment_text(const SynthFacts *f, const int *kinds, const int *words, int n);
 
+/* 1 when byte c is a word character by the judging rules below: an ASCII letter or digit, or
+ * any byte >= 0x80 (so a multi-byte UTF-8 character never splits a word). */
+int synth_is_word_byte(unsigned char c);
+
 /* Judging rules (synth_judge_response): a mention is a whole word (ASCII letters and digits
  * and bytes >= 0x80 are word characters) equal, ignoring case, to a world word; an object
  * also matches with a plural "s" or "es", the span covering the word without it. A mention
@@ -163,6 +167,15 @@ char *synth_record_json(const SynthRecord *r);
  * test instructions) and world.json (options, counts, word lists, held-out pairs and the
  * misconception map), each atomically; dir must exist. */
 int synth_write(const SynthWorld *w, const char *dir, CkError *err);
+
+/* `cutkit datasets synth` as a library: creates the folder dir when missing (its parent must
+ * exist), generates the world o describes into *w and writes it there (synth_write). On
+ * success the caller releases *w with synth_world_free; on failure *w holds nothing and err
+ * names the step. */
+int synth_make(SynthWorld *w, const SynthOptions *o, const char *dir, CkError *err);
+
+/* The number of negative records (judgment set) of split s of w. */
+int synth_count_negatives(const SynthWorld *w, SynthSplit s);
 
 /* The prompt templates written to template.json, in templates.h's shape. */
 extern const char SYNTH_PROMPT_NO_INPUT[];

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/strbuf.h"
+
 /* TinyStories words, so that the stories260K model knows them; no word of one list is a
  * word of another or of the story templates (synth.c), which the judge relies on. */
 static const char *const NAMES[SYNTH_N_NAMES] = {
@@ -49,17 +51,17 @@ char *synth_instruction(const SynthFacts *f) {
 
 /* ---- words of a text ---- */
 
-static int is_word_byte(unsigned char c) {
+int synth_is_word_byte(unsigned char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
 }
 
 /* Finds the next word at or after *pos: sets [*start, *end) and returns 1, or 0 at the end. */
 static int next_word(const char *s, size_t *pos, size_t *start, size_t *end) {
     size_t i = *pos;
-    while (s[i] && !is_word_byte((unsigned char)s[i])) i++;
+    while (s[i] && !synth_is_word_byte((unsigned char)s[i])) i++;
     if (!s[i]) return 0;
     *start = i;
-    while (s[i] && is_word_byte((unsigned char)s[i])) i++;
+    while (s[i] && synth_is_word_byte((unsigned char)s[i])) i++;
     *end = *pos = i;
     return 1;
 }
@@ -172,36 +174,35 @@ int synth_parse_instruction(const char *instruction, SynthFacts *facts, CkError 
 
 char *synth_judgment_text(const SynthFacts *f, const int *kinds, const int *words, int n) {
     if (n <= 0) return NULL;
-    size_t cap = 96 * (size_t)n + 1, len = 0;
-    char *out = malloc(cap);
-    if (!out) return NULL;
-    out[0] = '\0';
-    for (int i = 0; i < n; i++) {
+    StrBuf out = {0};
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
         const char *sep = i ? " " : "";
         const char *w = LISTS[kinds[i]][words[i]];
         const char *right =
             f->v[kinds[i]] >= 0 ? LISTS[kinds[i]][f->v[kinds[i]]] : "(none)"; /* never shown */
-        int k;
         switch (kinds[i]) {
         case SYNTH_NAME:
-            k = snprintf(out + len, cap - len, "%sThe name should be %s, not %s.", sep, right, w);
+            rc = strbuf_printf(&out, "%sThe name should be %s, not %s.", sep, right, w);
             break;
         case SYNTH_COLOUR:
-            k = snprintf(out + len, cap - len, "%sThe %s should be %s, not %s.", sep,
-                         OBJECTS[f->v[SYNTH_OBJECT]], right, w);
+            rc = strbuf_printf(&out, "%sThe %s should be %s, not %s.", sep,
+                               OBJECTS[f->v[SYNTH_OBJECT]], right, w);
             break;
         case SYNTH_OBJECT:
-            k = snprintf(out + len, cap - len, "%s%s should have a %s, not a %s.", sep,
-                         NAMES[f->v[SYNTH_NAME]], right, w);
+            rc = strbuf_printf(&out, "%s%s should have a %s, not a %s.", sep,
+                               NAMES[f->v[SYNTH_NAME]], right, w);
             break;
         default:
-            k = snprintf(out + len, cap - len, "%sThe place should be the %s, not the %s.", sep,
-                         right, w);
+            rc = strbuf_printf(&out, "%sThe place should be the %s, not the %s.", sep, right, w);
             break;
         }
-        len += (size_t)k; /* every sentence is well under 96 bytes */
     }
-    return out;
+    if (rc != 0) {
+        strbuf_free(&out);
+        return NULL;
+    }
+    return strbuf_take(&out);
 }
 
 /* One mention of a world word in a response. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/fileio.h"
+#include "util/strbuf.h"
 
 /* Copied from cut-spec §1.1 ([R] templates/alpaca.json); no space after "### Response:\n". */
 const char TEMPLATE_ALPACA_PROMPT_NO_INPUT[] =
@@ -42,34 +43,18 @@ void template_free(Template *t) {
     memset(t, 0, sizeof *t);
 }
 
-/* Growable output buffer for template_format. */
-typedef struct {
-    char *p;
-    size_t n, cap;
-} Buf;
-
-static int buf_put(Buf *b, const char *s, size_t k, CkError *err) {
-    if (b->n + k + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + k + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) return ck_fail(err, "out of memory");
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, k);
-    b->n += k;
-    b->p[b->n] = '\0';
-    return 0;
+/* Appends k bytes of s to b, failing with err when out of memory. */
+static int put(StrBuf *b, const char *s, size_t k, CkError *err) {
+    return strbuf_put(b, s, k) == 0 ? 0 : ck_fail(err, "out of memory");
 }
 
 char *template_format(const char *fmt, const char *instruction, const char *judgment,
                       CkError *err) {
-    Buf b = {NULL, 0, 0};
-    int rc = buf_put(&b, "", 0, err);
+    StrBuf b = {0};
+    int rc = put(&b, "", 0, err);
     for (const char *s = fmt; rc == 0 && *s;) {
         if ((s[0] == '{' && s[1] == '{') || (s[0] == '}' && s[1] == '}')) {
-            rc = buf_put(&b, s, 1, err);
+            rc = put(&b, s, 1, err);
             s += 2;
         } else if (*s == '}') {
             rc = ck_fail(err, "single '}' at byte %zu of the template", (size_t)(s - fmt));
@@ -88,19 +73,19 @@ char *template_format(const char *fmt, const char *instruction, const char *judg
                     ck_fail(err, "unterminated '{' at byte %zu of the template", (size_t)(s - fmt));
             if (rc == 0 && !value)
                 rc = ck_fail(err, "placeholder {%.*s} has no value here", (int)k, s + 1);
-            if (rc == 0) rc = buf_put(&b, value, strlen(value), err);
+            if (rc == 0) rc = put(&b, value, strlen(value), err);
             s = end ? end + 1 : s + 1;
         } else {
             size_t k = strcspn(s, "{}");
-            rc = buf_put(&b, s, k, err);
+            rc = put(&b, s, k, err);
             s += k;
         }
     }
     if (rc != 0) {
-        free(b.p);
+        strbuf_free(&b);
         return NULL;
     }
-    return b.p;
+    return strbuf_take(&b);
 }
 
 char *template_join_input(const char *instruction, const char *input) {

@@ -3,34 +3,7 @@
 
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 when it is not one:
- * overlong forms, surrogates and code points past U+10FFFF are refused, as browsers do. */
-static size_t utf8_valid(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    size_t len;
-    unsigned cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return 0;
-    if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
-    return len;
-}
+#include "util/utf8.h"
 
 void escape_html(FILE *out, const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s;
@@ -59,14 +32,16 @@ void escape_html(FILE *out, const char *s, size_t n) {
             fputc((int)c, out);
             break;
         default: {
-            size_t len = utf8_valid(p + i, n - i);
-            if (len == 0 || c < 0x20 || c == 0x7F) {
-                fputs("\xEF\xBF\xBD", out); /* U+FFFD: the byte is not text */
+            /* overlong forms, surrogates and code points past U+10FFFF are refused, as
+             * browsers do; each byte of an ill-formed sequence gets its own U+FFFD */
+            int len = utf8_scan(p + i, n - i);
+            if (len < 0 || c < 0x20 || c == 0x7F) {
+                fputs(UTF8_REPLACEMENT, out); /* the byte is not text */
                 len = 1;
             } else {
-                fwrite(p + i, 1, len, out);
+                fwrite(p + i, 1, (size_t)len, out);
             }
-            i += len;
+            i += (size_t)len;
             continue;
         }
         }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util/fileio.h"
+#include "util/jsonl.h"
 
 /* Results files are small; anything larger is not what the evaluators write. */
 #define RUNDIR_MAX_JSON (64u << 20)
@@ -97,38 +98,27 @@ static int steps_push(RunSteps *s, int *cap, const cJSON *o) {
 }
 
 /* Reads steps.jsonl (absent: no steps). Blank lines are skipped; a line that is not a JSON
- * object is an error unless it is the last one and has no newline yet. */
+ * object is an error unless it is the last one and has no newline yet (being written). */
 static int read_steps(const char *path, RunSteps *s, CkError *err) {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        if (errno == ENOENT) return 0;
-        return ck_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    }
-    char *line = NULL;
-    size_t cap_line = 0;
-    ssize_t len;
-    int cap = 0, line_no = 0, rc = 0;
-    while (rc == 0 && (len = getline(&line, &cap_line, f)) > 0) {
-        line_no++;
-        int complete = line[len - 1] == '\n';
-        const char *p = line;
-        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
-        if (!*p) continue;
-        cJSON *o = cJSON_Parse(line);
-        if (!cJSON_IsObject(o)) {
-            if (!complete) {
-                cJSON_Delete(o);
-                break; /* being written right now */
-            }
-            rc = ck_fail(err, "%s: line %d: not a JSON object", path, line_no);
-        } else if (steps_push(s, &cap, o) != 0) {
-            rc = ck_fail(err, "%s: out of memory", path);
-        }
+    if (access(path, F_OK) != 0 && errno == ENOENT) return 0;
+    size_t size = 0;
+    char *text = fileio_read_text(path, (size_t)1 << 31, &size, err);
+    if (!text) return -1;
+    JsonlCursor cur;
+    jsonl_init(&cur, text, size);
+    int cap = 0, rc = 0;
+    cJSON *o = NULL;
+    while ((rc = jsonl_next_object(&cur, path, 0, &o, err)) == 1) {
+        int pushed = steps_push(s, &cap, o);
         cJSON_Delete(o);
+        if (pushed != 0) {
+            free(text);
+            return ck_fail(err, "%s: out of memory", path);
+        }
     }
-    free(line);
-    fclose(f);
-    return rc;
+    if (rc < 0 && !cur.terminated) rc = 0; /* a torn last line: the writer is still at it */
+    free(text);
+    return rc < 0 ? -1 : 0;
 }
 
 /* The last component of path, trailing slashes ignored; "." and ".." are resolved first. */

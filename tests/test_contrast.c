@@ -1,8 +1,10 @@
-/* test_contrast.c — `cutkit contrast` end to end on the embedded stories260K: contrast.csv
- * read back with libcsv (token texts with commas, quotes and newlines; the report's reader
- * too), its log pA / log pM against `cutkit score` of the two sequences, its flags against
- * log ratio > log λ, detection.json against detection computed here with the library on the
- * same synthetic world, --show markers, figures with and without gnuplot, and bad input. */
+/* test_contrast.c — `cutkit contrast` through its library entry point
+ * (analysis/contrast_pipeline.h) on the embedded stories260K: contrast.csv read back with
+ * libcsv (token texts with commas, quotes and newlines; the report's reader too), its log pA /
+ * log pM against `cutkit score` of the two sequences, its flags against log ratio > log λ,
+ * detection.json against detection computed here with the library on the same synthetic
+ * world, the terminal view's markers, figures with and without gnuplot, and bad input; then
+ * the command itself: the same bytes as the library, its messages and exit codes. */
 #include <cjson/cJSON.h>
 #include <csv.h>
 #include <math.h>
@@ -13,9 +15,9 @@
 
 #include "tests/test_util.h"
 
-#include "../analysis/contrast.h" /* reports/ has a contrast.h too */
+#include "analysis/contrast.h"
 #include "reports/contrast_csv.h"
-#include "analysis/contrast_run.h"
+#include "analysis/contrast_pipeline.h"
 #include "train/cut.h"
 #include "analysis/detection.h"
 #include "datasets/judgments.h"
@@ -23,9 +25,6 @@
 #include "datasets/synth.h"
 #include "datasets/templates.h"
 #include "util/threads.h"
-
-/* cmocka's assert_float_equal compares in single precision; these values are doubles. */
-#define assert_near(a, b, tol) assert_true(fabs((double)(a) - (double)(b)) <= (tol))
 
 static char *dir;
 static char fixture[1024]; /* a JSONL judgment file with awkward texts */
@@ -52,6 +51,7 @@ static void add_record(FILE *f, const char *instruction, const char *output, con
 
 static int setup(void **state) {
     (void)state;
+    threads_set(1); /* the library runs as the command with --threads 1 */
     dir = test_temp_dir();
     if (!dir) return -1;
     snprintf(fixture, sizeof fixture, "%s/judgments.jsonl", dir);
@@ -150,30 +150,68 @@ static void table_free(Table *t) {
 
 /* ---------------------------------------------------------------------------------------- */
 
+/* Options for the fixture into dir/name: no figures, no view. */
+static ContrastPipelineOptions options(const char *judgments, const char *name, char *out,
+                                       size_t size) {
+    snprintf(out, size, "%s/%s", dir, name);
+    ContrastPipelineOptions o = contrast_pipeline_defaults();
+    o.judgments = judgments;
+    o.out = out;
+    o.plots = "none";
+    return o;
+}
+
+/* Runs o and fails the test unless it succeeds; r is released by the caller. */
+static void run_ok(const ContrastPipelineOptions *o, ContrastPipelineResult *r) {
+    CkError err = {{0}};
+    int rc = contrast_pipeline_run(o, r, &err);
+    if (rc != 0) fprintf(stderr, "contrast: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+}
+
+/* Runs o and fails the test unless it fails with a message holding want; returns the result
+ * (released here) flag bad_example. */
+static int run_fails(const ContrastPipelineOptions *o, const char *want) {
+    ContrastPipelineResult r;
+    CkError err = {{0}};
+    assert_int_equal(contrast_pipeline_run(o, &r, &err), -1);
+    if (!strstr(err.msg, want)) fprintf(stderr, "got '%s', want '%s'\n", err.msg, want);
+    assert_non_null(strstr(err.msg, want));
+    const int bad_example = r.bad_example;
+    contrast_pipeline_result_free(&r);
+    return bad_example;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
 /* Token texts round-trip through libcsv: each example's texts spell its response exactly,
  * commas, quotes and newlines included; the report's reader agrees; flags and ratios agree
- * with the numbers; positives are skipped; --show marks flagged tokens in non-tty mode. */
+ * with the numbers; positives are skipped; the view marks flagged tokens without colour. */
 static void test_csv_round_trip_and_show(void **state) {
     (void)state;
-    char out[1200], args[4096], path[1300];
-    snprintf(out, sizeof out, "%s/rt", dir);
-    snprintf(args, sizeof args,
-             "contrast --judgments '%s' --out '%s' --plots none --threads 1 "
-             "--lambda 1.000001,1.1,2 --show 2",
-             fixture, out);
-    char *so = NULL, *se = NULL;
-    int rc = run_cutkit(NULL, args, &so, &se);
-    if (rc != 0) fprintf(stderr, "%s", se);
-    assert_int_equal(rc, 0);
-    /* --show: plain markers with the ratio, no colour codes, the first two examples only */
-    assert_non_null(strstr(so, "--- example 0: "));
-    assert_non_null(strstr(so, "--- example 2: "));
-    assert_null(strstr(so, "--- example 3"));
-    assert_non_null(strstr(so, "[["));
-    assert_non_null(strstr(so, "]]{+"));
-    assert_null(strchr(so, '\033'));
-    free(so);
-    free(se);
+    char out[1200], path[1300];
+    ContrastPipelineOptions o = options(fixture, "rt", out, sizeof out);
+    o.lambdas = "1.000001,1.1,2";
+    o.show_max = 2;
+    char *shown = NULL;
+    size_t shown_len = 0;
+    o.show = open_memstream(&shown, &shown_len);
+    assert_non_null(o.show);
+    ContrastPipelineResult res;
+    run_ok(&o, &res);
+    fclose(o.show);
+    assert_int_equal(res.run.n_examples, 3);
+    assert_int_equal(res.run.n_positive, 1);
+    assert_true(res.csv_written && !res.detection_written && !res.figures_started);
+    contrast_pipeline_result_free(&res);
+    /* the view: plain markers with the ratio, no colour codes, the first two examples only */
+    assert_non_null(strstr(shown, "--- example 0: "));
+    assert_non_null(strstr(shown, "--- example 2: "));
+    assert_null(strstr(shown, "--- example 3"));
+    assert_non_null(strstr(shown, "[["));
+    assert_non_null(strstr(shown, "]]{+"));
+    assert_null(strchr(shown, '\033'));
+    free(shown);
 
     snprintf(path, sizeof path, "%s/contrast.csv", out);
     Table t;
@@ -203,7 +241,7 @@ static void test_csv_round_trip_and_show(void **state) {
         const double la = strtod(cell(&t, r, 4), NULL), lm = strtod(cell(&t, r, 5), NULL);
         const double ratio = strtod(cell(&t, r, 6), NULL);
         assert_true(la <= 0 && lm <= 0);
-        assert_near(ratio, la - lm, 1e-8 * fmax(1.0, fabs(la)));
+        assert_close(ratio, la - lm, 1e-8 * fmax(1.0, fabs(la)));
         for (int l = 0; l < 3; l++) {
             const int flag = atoi(cell(&t, r, 7 + l));
             assert_int_equal(flag, ratio > log(lambdas[l]));
@@ -225,7 +263,7 @@ static void test_csv_round_trip_and_show(void **state) {
     CkError err = {{0}};
     assert_int_equal(contrast_csv_read(&cs, path, 10, 1.1, &err), 0);
     assert_int_equal(cs.n, 3);
-    assert_near(cs.flag_lambda, 1.1, 1e-12);
+    assert_close(cs.flag_lambda, 1.1, 1e-12);
     for (int i = 0; i < cs.n; i++) {
         char buf[256] = {0};
         for (int k = 0; k < cs.examples[i].n; k++) strcat(buf, cs.examples[i].tokens[k].text);
@@ -233,11 +271,12 @@ static void test_csv_round_trip_and_show(void **state) {
     }
     contrast_csv_free(&cs);
 
-    /* --limit counts negatives */
-    snprintf(args, sizeof args,
-             "contrast --judgments '%s' --out '%s' --plots none --threads 1 --limit 1", fixture,
-             out);
-    assert_int_equal(run_cutkit(NULL, args, NULL, NULL), 0);
+    /* the limit counts negatives */
+    o = options(fixture, "rt", out, sizeof out);
+    o.limit = 1;
+    run_ok(&o, &res);
+    assert_int_equal(res.run.n_examples, 1);
+    contrast_pipeline_result_free(&res);
     comment = read_table(path, &t);
     for (int r = 1; r < t.n_rows; r++) assert_string_equal(cell(&t, r, 0), "0");
     free(comment);
@@ -264,11 +303,11 @@ static void parse_score(const char *line, int **tokens, int *n, double **lp) {
 static void test_csv_matches_score(void **state) {
     (void)state;
     char out[1200], args[4096], path[1300];
-    snprintf(out, sizeof out, "%s/score", dir);
-    snprintf(args, sizeof args,
-             "contrast --judgments '%s' --out '%s' --plots none --threads 1 --limit 1", fixture,
-             out);
-    assert_int_equal(run_cutkit(NULL, args, NULL, NULL), 0);
+    ContrastPipelineOptions o = options(fixture, "score", out, sizeof out);
+    o.limit = 1;
+    ContrastPipelineResult res;
+    run_ok(&o, &res);
+    contrast_pipeline_result_free(&res);
     snprintf(path, sizeof path, "%s/contrast.csv", out);
     Table t;
     free(read_table(path, &t));
@@ -292,14 +331,15 @@ static void test_csv_matches_score(void **state) {
     snprintf(in_path, sizeof in_path, "%s/score_in.jsonl", dir);
     FILE *f = fopen(in_path, "w");
     for (int s = 0; s < 2; s++) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "text", texts[s]);
-        char *line = cJSON_PrintUnformatted(o);
+        cJSON *obj = cJSON_CreateObject();
+        cJSON_AddStringToObject(obj, "text", texts[s]);
+        char *line = cJSON_PrintUnformatted(obj);
         fprintf(f, "%s\n", line);
         free(line);
-        cJSON_Delete(o);
+        cJSON_Delete(obj);
     }
     fclose(f);
+    /* an independent path to the same numbers: another command's scoring */
     snprintf(args, sizeof args, "score --threads 1 < '%s'", in_path);
     char *so = NULL;
     assert_int_equal(run_cutkit(NULL, args, &so, NULL), 0);
@@ -324,7 +364,7 @@ static void test_csv_matches_score(void **state) {
     }
     printf("  contrast.csv vs cutkit score: worst relative difference %.3g over %d tokens\n", worst,
            n_resp - 1);
-    assert_true(worst < 1e-5);
+    assert_close(worst, 0, 1e-5);
     free(so);
     table_free(&t);
 }
@@ -397,28 +437,26 @@ static double json_at(const cJSON *root, const char *obj, const char *key, int i
 
 static void test_detection_json_matches_library(void **state) {
     (void)state;
-    SynthOptions o = synth_default_options();
-    o.seed = 5;
-    o.n_train = 0;
-    o.n_warmup = 0;
-    o.n_test = 16;
+    SynthOptions so = synth_default_options();
+    so.seed = 5;
+    so.n_train = 0;
+    so.n_warmup = 0;
+    so.n_test = 16;
     SynthWorld w;
     CkError err = {{0}};
-    assert_int_equal(synth_generate(&w, &o, &err), 0);
-    char world[1200], out[1200], args[4096], path[1300];
+    char world[1200], judgments[1300], tpl[1300], out[1200], path[1300];
     snprintf(world, sizeof world, "%s/world", dir);
-    assert_int_equal(mkdir(world, 0777), 0);
-    assert_int_equal(synth_write(&w, world, &err), 0);
-    snprintf(out, sizeof out, "%s/det", dir);
-    snprintf(args, sizeof args,
-             "contrast --judgments '%s/test.jsonl' --template '%s/template.json' --out '%s' "
-             "--plots none --threads 1 --lambda 1.1,2",
-             world, world, out);
-    char *se = NULL;
-    int rc = run_cutkit(NULL, args, NULL, &se);
-    if (rc != 0) fprintf(stderr, "%s", se);
-    assert_int_equal(rc, 0);
-    free(se);
+    assert_int_equal(synth_make(&w, &so, world, &err), 0);
+    snprintf(judgments, sizeof judgments, "%s/test.jsonl", world);
+    snprintf(tpl, sizeof tpl, "%s/template.json", world);
+    ContrastPipelineOptions o = options(judgments, "det", out, sizeof out);
+    o.template_path = tpl;
+    o.lambdas = "1.1,2";
+    ContrastPipelineResult res;
+    run_ok(&o, &res);
+    assert_true(res.detection_written);
+    assert_int_equal(res.n_lambdas, 2);
+    contrast_pipeline_result_free(&res);
 
     const double lambdas[2] = {1.1, 2.0};
     DetectionCounts want[2];
@@ -433,7 +471,7 @@ static void test_detection_json_matches_library(void **state) {
     for (int l = 0; l < 2; l++) {
         const DetectionCounts *c = &want[l];
         const DetectionScores s = detection_scores(c);
-        assert_near(json_at(root, NULL, "lambdas", l), lambdas[l], 1e-12);
+        assert_close(json_at(root, NULL, "lambdas", l), lambdas[l], 1e-12);
         assert_int_equal((long)json_at(root, "counts", "examples", l), c->n_examples);
         assert_int_equal((long)json_at(root, "counts", "tokens", l), c->n_tokens);
         assert_int_equal((long)json_at(root, "counts", "error_tokens", l), c->n_error_tokens);
@@ -446,14 +484,14 @@ static void test_detection_json_matches_library(void **state) {
         assert_int_equal((long)json_at(root, "counts", "first_mentions", l), c->n_first);
         assert_int_equal((long)json_at(root, "counts", "first_mentions_found", l),
                          c->n_first_found);
-        assert_near(json_at(root, "token", "precision", l), s.precision, 1e-12);
-        assert_near(json_at(root, "token", "recall", l), s.recall, 1e-12);
-        assert_near(json_at(root, "token", "f1", l), s.f1, 1e-12);
-        assert_near(json_at(root, "token", "chance_precision", l), s.chance_precision, 1e-12);
-        assert_near(json_at(root, NULL, "mention_recall", l), s.mention_recall, 1e-12);
-        assert_near(json_at(root, NULL, "first_mention_recall", l), s.first_mention_recall, 1e-12);
-        assert_near(json_at(root, NULL, "decisive_recall", l), s.decisive_recall, 1e-12);
-        assert_near(json_at(root, NULL, "flagged_fraction", l), s.flagged_fraction, 1e-12);
+        assert_close(json_at(root, "token", "precision", l), s.precision, 1e-12);
+        assert_close(json_at(root, "token", "recall", l), s.recall, 1e-12);
+        assert_close(json_at(root, "token", "f1", l), s.f1, 1e-12);
+        assert_close(json_at(root, "token", "chance_precision", l), s.chance_precision, 1e-12);
+        assert_close(json_at(root, NULL, "mention_recall", l), s.mention_recall, 1e-12);
+        assert_close(json_at(root, NULL, "first_mention_recall", l), s.first_mention_recall, 1e-12);
+        assert_close(json_at(root, NULL, "decisive_recall", l), s.decisive_recall, 1e-12);
+        assert_close(json_at(root, NULL, "flagged_fraction", l), s.flagged_fraction, 1e-12);
         printf("  lambda %g: %ld examples, %ld tokens, %ld flagged, P %.3f R %.3f F1 %.3f, "
                "mention R %.3f, decisive R %.3f\n",
                lambdas[l], c->n_examples, c->n_tokens, c->n_flagged, s.precision, s.recall, s.f1,
@@ -466,15 +504,15 @@ static void test_detection_json_matches_library(void **state) {
     const cJSON *cl = cJSON_GetObjectItem(curve, "lambdas");
     const int n_curve = cJSON_GetArraySize(cl);
     assert_true(n_curve >= 40);
-    assert_near(cJSON_GetArrayItem(cl, 0)->valuedouble, 1.01, 1e-12);
-    assert_near(cJSON_GetArrayItem(cl, n_curve - 1)->valuedouble, 1000, 1e-9);
+    assert_close(cJSON_GetArrayItem(cl, 0)->valuedouble, 1.01, 1e-12);
+    assert_close(cJSON_GetArrayItem(cl, n_curve - 1)->valuedouble, 1000, 1e-9);
     int found = 0;
     for (int i = 0; i < n_curve; i++) {
         const double l = cJSON_GetArrayItem(cl, i)->valuedouble;
         if (i > 0) assert_true(l > cJSON_GetArrayItem(cl, i - 1)->valuedouble);
         if (l == 2.0) {
             found = 1;
-            assert_near(json_at(curve, "token", "f1", i), detection_scores(&want[1]).f1, 1e-12);
+            assert_close(json_at(curve, "token", "f1", i), detection_scores(&want[1]).f1, 1e-12);
         }
     }
     assert_true(found);
@@ -489,8 +527,8 @@ static void test_lambda_grid(void **state) {
     double grid[64];
     const int n = contrast_lambda_grid(req, 4, 40, grid, 64);
     assert_int_equal(n, 42); /* 40 + 1.1 + 2 (2.0 twice, 1000 on the grid) */
-    assert_near(grid[0], 1.01, 1e-12);
-    assert_near(grid[n - 1], 1000.0, 1e-9);
+    assert_close(grid[0], 1.01, 1e-12);
+    assert_close(grid[n - 1], 1000.0, 1e-9);
     int has11 = 0, has2 = 0;
     for (int i = 0; i < n; i++) {
         if (i) assert_true(grid[i] > grid[i - 1]);
@@ -500,24 +538,45 @@ static void test_lambda_grid(void **state) {
     assert_true(has11 && has2);
 }
 
-/* Figures from the command: without gnuplot (PATH of an empty folder) the data and scripts
- * are written and the message names the package; with it, SVG images. */
-static void test_figures_from_the_command(void **state) {
+/* contrast_parse_lambdas: positive finite numbers separated by commas, at most max. */
+static void test_parse_lambdas(void **state) {
     (void)state;
-    char out[1200], args[4096], path[1300], env[1300], empty[1200];
+    double l[4];
+    assert_int_equal(contrast_parse_lambdas("1.1,1.2,2", l, 4), 3);
+    assert_close(l[0], 1.1, 0);
+    assert_close(l[2], 2.0, 0);
+    assert_int_equal(contrast_parse_lambdas("", l, 4), 0);
+    assert_int_equal(contrast_parse_lambdas("1.1,x", l, 4), -1);
+    assert_int_equal(contrast_parse_lambdas("1.1,,2", l, 4), -1);
+    assert_int_equal(contrast_parse_lambdas("0", l, 4), -1);
+    assert_int_equal(contrast_parse_lambdas("-1", l, 4), -1);
+    assert_int_equal(contrast_parse_lambdas("inf", l, 4), -1);
+    assert_int_equal(contrast_parse_lambdas("1,2,3,4,5", l, 4), -1);
+}
+
+/* Figures: without gnuplot (PATH of an empty folder) the data and scripts are written and the
+ * note names the package; with it, SVG images. */
+static void test_figures(void **state) {
+    (void)state;
+    char out[1200], path[1300], empty[1200];
     snprintf(empty, sizeof empty, "%s/empty-path", dir);
     assert_int_equal(mkdir(empty, 0777), 0);
-    snprintf(env, sizeof env, "PATH='%s'", empty);
-    snprintf(out, sizeof out, "%s/nognuplot", dir);
-    snprintf(args, sizeof args,
-             "contrast --judgments '%s' --out '%s' --threads 1 --plots png --example 2", fixture,
-             out);
-    char *se = NULL;
-    int rc = run_cutkit(env, args, NULL, &se);
-    if (rc != 0) fprintf(stderr, "%s", se);
+    ContrastPipelineOptions o = options(fixture, "nognuplot", out, sizeof out);
+    o.plots = "png";
+    o.example = 2;
+    const char *old = getenv("PATH");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("PATH", empty, 1);
+    ContrastPipelineResult res;
+    CkError err = {{0}};
+    int rc = contrast_pipeline_run(&o, &res, &err);
+    if (saved) setenv("PATH", saved, 1);
+    free(saved);
+    if (rc != 0) fprintf(stderr, "%s\n", err.msg);
     assert_int_equal(rc, 0);
-    assert_non_null(strstr(se, "apt-get install gnuplot-nox"));
-    free(se);
+    assert_true(res.figures_started && !res.figures.gnuplot_ran && !res.strip_missing);
+    assert_non_null(strstr(res.figures.note, "apt-get install gnuplot-nox"));
+    contrast_pipeline_result_free(&res);
     const char *written[] = {"heatmap.dat", "heatmap.gp", "strip.dat",
                              "strip.gp",    "lambda.dat", "lambda.gp"};
     struct stat st;
@@ -527,21 +586,25 @@ static void test_figures_from_the_command(void **state) {
     }
     snprintf(path, sizeof path, "%s/figures/heatmap.png", out);
     assert_int_not_equal(stat(path, &st), 0);
-    /* the strip is of --example 2: its texts are OUT2's tokens, the newline as ^J */
+    /* the strip is of record 2: its texts are OUT2's tokens, the newline as ^J */
     snprintf(path, sizeof path, "%s/figures/strip.dat", out);
     char *strip = test_read_file(path, NULL);
     assert_non_null(strip);
     assert_non_null(strstr(strip, "^J"));
     free(strip);
 
-    if (stat("/usr/bin/gnuplot", &st) != 0) {
-        printf("  gnuplot is not installed: the image half of this test is skipped\n");
-        return;
+    FigureTarget probe;
+    memset(&probe, 0, sizeof probe);
+    probe.dir = dir;
+    if (!figures_have_gnuplot(&probe)) {
+        test_missing_reference("gnuplot is not installed: the image half of test_figures");
+        skip();
     }
-    snprintf(out, sizeof out, "%s/svg", dir);
-    snprintf(args, sizeof args, "contrast --judgments '%s' --out '%s' --threads 1 --plots svg",
-             fixture, out);
-    assert_int_equal(run_cutkit(NULL, args, NULL, NULL), 0);
+    o = options(fixture, "svg", out, sizeof out);
+    o.plots = "svg";
+    run_ok(&o, &res);
+    assert_true(res.figures.gnuplot_ran);
+    contrast_pipeline_result_free(&res);
     const char *images[] = {"heatmap.svg", "strip.svg", "lambda.svg"};
     for (int i = 0; i < 3; i++) {
         snprintf(path, sizeof path, "%s/figures/%s", out, images[i]);
@@ -556,28 +619,24 @@ static void test_figures_from_the_command(void **state) {
     assert_int_not_equal(stat(path, &st), 0);
 }
 
-/* Missing files, malformed records and bad values: one line naming the place, exit 1 (2 for
- * a bad flag value), and no contrast.csv left behind. */
+/* Missing files, malformed records and bad values: one message naming the place, and no
+ * contrast.csv left behind. */
 static void test_bad_input(void **state) {
     (void)state;
-    char out[1200], args[4096], bad[1300], path[1400];
-    snprintf(out, sizeof out, "%s/bad", dir);
-    char *se = NULL;
-    snprintf(args, sizeof args, "contrast --judgments '%s/nope.jsonl' --out '%s'", dir, out);
-    assert_int_equal(run_cutkit(NULL, args, NULL, &se), 1);
-    assert_non_null(strstr(se, "nope.jsonl: cannot open"));
-    free(se);
+    char out[1200], bad[1300], nope[1300], want[1400];
+    snprintf(nope, sizeof nope, "%s/nope.jsonl", dir);
+    ContrastPipelineOptions o = options(nope, "bad", out, sizeof out);
+    run_fails(&o, "nope.jsonl: cannot open");
 
-    /* line 2 is not JSON */
+    /* line 3 is not JSON (line 2 is blank: the count still names the line in the file) */
     snprintf(bad, sizeof bad, "%s/bad.jsonl", dir);
+    o.judgments = bad;
     const char *lines = "{\"instruction\": \"a\", \"output\": \" b\", \"judgment\": \"c\"}\n"
+                        "\n"
                         "{\"instruction\": \"a\", \"output\": \n";
     assert_int_equal(test_write_file(bad, lines, strlen(lines)), 0);
-    snprintf(args, sizeof args, "contrast --judgments '%s' --out '%s' --plots none", bad, out);
-    assert_int_equal(run_cutkit(NULL, args, NULL, &se), 1);
-    snprintf(path, sizeof path, "%s:2:", bad);
-    assert_non_null(strstr(se, path));
-    free(se);
+    snprintf(want, sizeof want, "%s:3: invalid JSON", bad);
+    run_fails(&o, want);
 
     /* line 3 has overlapping error spans */
     const char *spans = "{\"instruction\": \"a\", \"output\": \" b\", \"judgment\": \"c\"}\n"
@@ -585,10 +644,8 @@ static void test_bad_input(void **state) {
                         "{\"instruction\": \"a\", \"output\": \" red kite\", \"judgment\": \"c\", "
                         "\"error_spans\": [[1, 4], [3, 8]]}\n";
     assert_int_equal(test_write_file(bad, spans, strlen(spans)), 0);
-    assert_int_equal(run_cutkit(NULL, args, NULL, &se), 1);
-    snprintf(path, sizeof path, "%s:3: field \"error_spans\", span 1", bad);
-    assert_non_null(strstr(se, path));
-    free(se);
+    snprintf(want, sizeof want, "%s:3: field \"error_spans\", span 1", bad);
+    run_fails(&o, want);
 
     /* the same in a CUT JSON array: named by record index */
     char bad_json[1300];
@@ -597,37 +654,94 @@ static void test_bad_input(void **state) {
                         " {\"instruction\": \"a\", \"output\": \" red\", \"judgment\": \"c\", "
                         "\"error_spans\": [[1, 9]]}]\n";
     assert_int_equal(test_write_file(bad_json, array, strlen(array)), 0);
-    snprintf(args, sizeof args, "contrast --judgments '%s' --out '%s' --plots none", bad_json, out);
-    assert_int_equal(run_cutkit(NULL, args, NULL, &se), 1);
-    snprintf(path, sizeof path, "%s: record 1: field \"error_spans\", span 0", bad_json);
-    assert_non_null(strstr(se, path));
-    free(se);
-    snprintf(args, sizeof args, "contrast --judgments '%s' --out '%s' --plots none", bad, out);
+    o.judgments = bad_json;
+    snprintf(want, sizeof want, "%s: record 1: field \"error_spans\", span 0", bad_json);
+    run_fails(&o, want);
 
     /* a missing field */
     const char *missing = "{\"instruction\": \"a\", \"judgment\": \"c\"}\n";
     assert_int_equal(test_write_file(bad, missing, strlen(missing)), 0);
-    assert_int_equal(run_cutkit(NULL, args, NULL, &se), 1);
-    snprintf(path, sizeof path, "%s:1: missing field \"output\"", bad);
-    assert_non_null(strstr(se, path));
-    free(se);
+    o.judgments = bad;
+    snprintf(want, sizeof want, "%s:1: missing field \"output\"", bad);
+    run_fails(&o, want);
+    char path[1400];
     snprintf(path, sizeof path, "%s/contrast.csv", out);
     struct stat st;
     assert_int_not_equal(stat(path, &st), 0);
 
-    /* bad values: exit 2 naming them */
-    snprintf(args, sizeof args, "contrast --judgments '%s' --out '%s' --lambda 1.1,x", fixture,
-             out);
-    assert_int_equal(run_cutkit(NULL, args, NULL, &se), 2);
-    assert_non_null(strstr(se, "--lambda"));
+    /* options the flags do not check: the strip's record must be a contrasted negative */
+    o = options(fixture, "bad", out, sizeof out);
+    o.example = 1; /* a positive */
+    assert_true(run_fails(&o, "record 1 is not a negative record"));
+    o.example = 2;
+    o.limit = 1; /* record 2 is the second negative */
+    assert_true(run_fails(&o, "record 2 is not a negative record"));
+    o = options(fixture, "bad", out, sizeof out);
+    o.lambdas = "1.1,x";
+    assert_false(run_fails(&o, "'1.1,x' is not a list"));
+    o = options(fixture, "bad", out, sizeof out);
+    o.plots = "gif";
+    run_fails(&o, "'gif'");
+    o = options(fixture, "bad", out, sizeof out);
+    o.format = "xml";
+    run_fails(&o, "'xml'");
+}
+
+/* The command: the same contrast.csv as the library, --show on stdout, what it wrote on
+ * stderr; usage errors exit 2 naming the flag, failures 1. */
+static void test_command(void **state) {
+    (void)state;
+    char out[1200], args[4096], a[1400], b[1400];
+    ContrastPipelineOptions o = options(fixture, "lib", out, sizeof out);
+    o.lambdas = "1.1,2";
+    ContrastPipelineResult res;
+    run_ok(&o, &res);
+    contrast_pipeline_result_free(&res);
+    snprintf(args, sizeof args,
+             "contrast --judgments '%s' --out '%s/cmd' --plots none --threads 1 --lambda 1.1,2 "
+             "--show 1",
+             fixture, dir);
+    char *so = NULL, *se = NULL;
+    int rc = run_cutkit(NULL, args, &so, &se);
+    if (rc != 0) fprintf(stderr, "%s", se);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(so, "--- example 0: "));
+    assert_null(strstr(so, "--- example 2"));
+    assert_non_null(strstr(se, "contrast.csv: 3 examples"));
+    free(so);
     free(se);
-    snprintf(args, sizeof args, "contrast --judgments '%s' --out '%s' --example 1", fixture, out);
-    assert_int_equal(run_cutkit(NULL, args, NULL, &se), 2);
-    assert_non_null(strstr(se, "--example 1"));
+    snprintf(a, sizeof a, "%s/contrast.csv", out);
+    snprintf(b, sizeof b, "%s/cmd/contrast.csv", dir);
+    size_t na, nb;
+    char *ta = test_read_file(a, &na), *tb = test_read_file(b, &nb);
+    assert_non_null(ta);
+    assert_non_null(tb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(ta, tb, na);
+    free(ta);
+    free(tb);
+
+    snprintf(args, sizeof args, "contrast --judgments '%s/nope.jsonl' --out '%s/bad'", dir, dir);
+    assert_int_equal(run_cutkit(NULL, args, NULL, &se), 1);
+    assert_non_null(strstr(se, "cutkit contrast: "));
+    assert_non_null(strstr(se, "nope.jsonl: cannot open"));
     free(se);
-    snprintf(args, sizeof args, "contrast --judgments '%s' --out '%s' --plots gif", fixture, out);
+    const char *usage[][2] = {
+        {"--lambda 1.1,x", "--lambda"},
+        {"--example 1", "--example 1"},
+        {"--plots gif", "--plots"},
+        {"--judgment-format xml", "--judgment-format"},
+    };
+    for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
+        snprintf(args, sizeof args, "contrast --judgments '%s' --out '%s/bad' %s", fixture, dir,
+                 usage[i][0]);
+        assert_int_equal(run_cutkit(NULL, args, NULL, &se), 2);
+        assert_non_null(strstr(se, usage[i][1]));
+        free(se);
+    }
+    snprintf(args, sizeof args, "contrast --out '%s/bad'", dir);
     assert_int_equal(run_cutkit(NULL, args, NULL, &se), 2);
-    assert_non_null(strstr(se, "--plots"));
+    assert_non_null(strstr(se, "--judgments"));
     free(se);
 }
 
@@ -637,8 +751,10 @@ int main(void) {
         cmocka_unit_test(test_csv_matches_score),
         cmocka_unit_test(test_detection_json_matches_library),
         cmocka_unit_test(test_lambda_grid),
-        cmocka_unit_test(test_figures_from_the_command),
+        cmocka_unit_test(test_parse_lambdas),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_command),
+        cmocka_unit_test(test_figures), /* last: it may skip its image half */
     };
     return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

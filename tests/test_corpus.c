@@ -1,6 +1,6 @@
 /* test_corpus.c — training text to token sequences: plain-text windows, JSONL text and
- * prompt/response records (prompt masked), malformed lines with file:line, and the shuffled
- * cursor that resumes exactly. */
+ * prompt/response records (prompt masked), malformed lines with file:line (blank lines
+ * counted), and the shuffled cursor that resumes exactly. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +113,23 @@ static void test_malformed(void **state) {
     expect_error("e.txt", "", ": no training text");
 }
 
+/* Blank lines count: an error after them names the line as an editor shows it (the reader
+ * used to skip them uncounted and name line 2 here). */
+static void test_line_numbers_after_blank_lines(void **state) {
+    (void)state;
+    expect_error("f.jsonl", "{\"text\": \"ok\"}\n\n[1, 2]\n", ":3: expected a JSON object");
+    expect_error("g.jsonl", "\n  \n{\"text\": \"ok\"}\r\n\t\r\n{\"text\": 5}\n",
+                 ":5: field \"text\" must be a string");
+    /* a last line without its newline is still read */
+    char *path = write_tmp("h.jsonl", "{\"text\": \"a\"}\n\n{\"text\": \"b\"}");
+    Corpus c;
+    CkError err = {{0}};
+    assert_int_equal(corpus_load(&c, path, &tok, 64, &err), 0);
+    assert_int_equal(c.n_seqs, 2);
+    corpus_free(&c);
+    free(path);
+}
+
 static void test_cursor_resumes(void **state) {
     (void)state;
     CorpusCursor a, b;
@@ -140,6 +157,7 @@ int main(void) {
         cmocka_unit_test(test_plain_text_windows),
         cmocka_unit_test(test_jsonl_records),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_line_numbers_after_blank_lines),
         cmocka_unit_test(test_cursor_resumes),
     };
     return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));

@@ -60,22 +60,22 @@ static void test_overlap_and_scores(void **state) {
     assert_int_equal(c[0].n_flagged, 5);
     assert_int_equal(c[0].n_flagged_errors, 2);
     DetectionScores s = detection_scores(&c[0]);
-    assert_float_equal(s.precision, 2.0 / 5.0, 1e-12);
-    assert_float_equal(s.recall, 1.0, 1e-12);
-    assert_float_equal(s.f1, 2 * 0.4 * 1.0 / 1.4, 1e-12);
-    assert_float_equal(s.chance_precision, 2.0 / 5.0, 1e-12);
-    assert_float_equal(s.mention_recall, 1.0, 1e-12);
-    assert_float_equal(s.decisive_recall, 1.0, 1e-12);
-    assert_float_equal(s.first_mention_recall, 1.0, 1e-12);
+    assert_close(s.precision, 2.0 / 5.0, 1e-12);
+    assert_close(s.recall, 1.0, 1e-12);
+    assert_close(s.f1, 2 * 0.4 * 1.0 / 1.4, 1e-12);
+    assert_close(s.chance_precision, 2.0 / 5.0, 1e-12);
+    assert_close(s.mention_recall, 1.0, 1e-12);
+    assert_close(s.decisive_recall, 1.0, 1e-12);
+    assert_close(s.first_mention_recall, 1.0, 1e-12);
     /* λ 2: log 2 exactly is not flagged (strict), EOS (ratio e^2 > 2) is: tokens 1, 3, 4 */
     assert_int_equal(c[1].n_flagged, 3);
     assert_int_equal(c[1].n_flagged_errors, 1);
     s = detection_scores(&c[1]);
-    assert_float_equal(s.precision, 1.0 / 3.0, 1e-12);
-    assert_float_equal(s.recall, 0.5, 1e-12);
-    assert_float_equal(s.f1, 2 * (1.0 / 3) * 0.5 / (1.0 / 3 + 0.5), 1e-12);
-    assert_float_equal(s.mention_recall, 1.0, 1e-12);  /* token 1 found the mention */
-    assert_float_equal(s.decisive_recall, 0.0, 1e-12); /* but token 2 is the decisive one */
+    assert_close(s.precision, 1.0 / 3.0, 1e-12);
+    assert_close(s.recall, 0.5, 1e-12);
+    assert_close(s.f1, 2 * (1.0 / 3) * 0.5 / (1.0 / 3 + 0.5), 1e-12);
+    assert_close(s.mention_recall, 1.0, 1e-12);  /* token 1 found the mention */
+    assert_close(s.decisive_recall, 0.0, 1e-12); /* but token 2 is the decisive one */
     /* λ 100: nothing flagged: precision 0 (no denominator), recall 0, F1 0 */
     assert_int_equal(c[2].n_flagged, 0);
     s = detection_scores(&c[2]);
@@ -134,8 +134,8 @@ static void test_overlap_and_scores(void **state) {
     assert_int_equal(e.n_first, 2);
     assert_int_equal(e.n_first_found, 1);
     s = detection_scores(&e);
-    assert_float_equal(s.first_mention_recall, 0.5, 1e-12);
-    assert_float_equal(s.mention_recall, 2.0 / 3.0, 1e-12);
+    assert_close(s.first_mention_recall, 0.5, 1e-12);
+    assert_close(s.mention_recall, 2.0 / 3.0, 1e-12);
 
     /* malformed inputs are refused by index */
     const DetectionSpan bad_errs[2] = {{3, 6}, {5, 8}};
@@ -285,7 +285,7 @@ static void test_contrast_matches_single_scoring(void **state) {
         judgments_example_free(&ex);
     }
     printf("  contrast vs single-sequence scoring: worst relative difference %.3g\n", worst);
-    assert_true(worst < 1e-5);
+    assert_close(worst, 0, 1e-5);
     synth_world_free(&w);
     close_model();
 }

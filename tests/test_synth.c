@@ -2,7 +2,8 @@
  * point at the wrong words, judgments that name the errors, held-out pairs absent from train,
  * the rule-based judge equal to the generator on every record and right on hand-made free
  * text, malformed instructions refused by name, the misconception and offline options, and
- * the files loading with judgments_load into buildable CUT examples (and cutkit train). */
+ * the files (synth_make, and the command writing the same bytes) loading with judgments_load
+ * into buildable CUT examples (and cutkit train). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,17 +76,26 @@ static void test_determinism(void **state) {
     synth_world_free(&b);
     synth_world_free(&c);
 
-    /* the command: same seed, same bytes in every file */
+    /* the files: same seed, same bytes in every file, from the library and from the command */
     const char *files[] = {"train.jsonl",   "test.jsonl",        "warmup.jsonl",
                            "template.json", "instructions.json", "world.json"};
-    char cmd[1200];
-    for (int run = 0; run < 2; run++) {
-        snprintf(cmd, sizeof cmd,
-                 "'%s' datasets synth --out '%s/w%d' --seed 5 --train 50 "
-                 "--test 20 --warmup 30",
-                 CUTKIT_BINARY, dir, run);
-        assert_int_equal(test_run(cmd, NULL, NULL), 0);
-    }
+    char cmd[1200], out[700];
+    o = small_options(5);
+    o.n_train = 50;
+    o.n_test = 20;
+    o.n_warmup = 30;
+    CkError err = {{0}};
+    snprintf(out, sizeof out, "%s/w0", dir);
+    assert_int_equal(synth_make(&a, &o, out, &err), 0);
+    assert_int_equal(synth_count_negatives(&a, SYNTH_SPLIT_WARMUP), 15);
+    synth_world_free(&a);
+    snprintf(cmd, sizeof cmd,
+             "'%s' datasets synth --out '%s/w1' --seed 5 --train 50 --test 20 --warmup 30",
+             CUTKIT_BINARY, dir);
+    char *err_out = NULL;
+    assert_int_equal(test_run(cmd, NULL, &err_out), 0);
+    assert_non_null(strstr(err_out, "warmup 30 (15 negative)"));
+    free(err_out);
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
         char p0[700], p1[700];
         snprintf(p0, sizeof p0, "%s/w0/%s", dir, files[f]);
@@ -99,13 +109,21 @@ static void test_determinism(void **state) {
         free(t0);
         free(t1);
     }
-    /* a bad value is refused by name */
-    char *err_out = NULL;
+    /* a bad value is refused by name: by the library, and by the command with exit code 2 */
+    o.misconception = 2;
+    snprintf(out, sizeof out, "%s/bad", dir);
+    assert_int_equal(synth_make(&a, &o, out, &err), -1);
+    assert_non_null(strstr(err.msg, "misconception"));
     snprintf(cmd, sizeof cmd, "'%s' datasets synth --out '%s/bad' --misconception 2", CUTKIT_BINARY,
              dir);
     assert_int_equal(test_run(cmd, NULL, &err_out), 2);
     assert_non_null(strstr(err_out, "misconception"));
     free(err_out);
+    /* a folder that cannot be created */
+    snprintf(out, sizeof out, "%s/no/such/parent", dir);
+    o.misconception = 0;
+    assert_int_equal(synth_make(&a, &o, out, &err), -1);
+    assert_non_null(strstr(err.msg, "cannot create"));
 }
 
 /* Counts the whole-word, case-sensitive occurrences of word in text. */
@@ -484,12 +502,7 @@ static void test_misconception_and_offline(void **state) {
  * written template and the embedded tokenizer; cutkit train accepts them. */
 static void test_files_load_and_build(void **state) {
     (void)state;
-    char cmd[1400];
-    snprintf(cmd, sizeof cmd,
-             "'%s' datasets synth --out '%s/files' --seed 4 --train 40 --test 16 --warmup 20 "
-             "--misconception 0.5",
-             CUTKIT_BINARY, dir);
-    assert_int_equal(test_run(cmd, NULL, NULL), 0);
+    char cmd[1400], out[800];
     SynthOptions o = synth_default_options();
     o.seed = 4;
     o.n_train = 40;
@@ -497,12 +510,13 @@ static void test_files_load_and_build(void **state) {
     o.n_warmup = 20;
     o.misconception = 0.5;
     SynthWorld w;
-    generate(&w, &o);
+    CkError err = {{0}};
+    snprintf(out, sizeof out, "%s/files", dir);
+    assert_int_equal(synth_make(&w, &o, out, &err), 0);
 
     Tokenizer tok;
     size_t size;
     const void *data = embedded_tokenizer(&size);
-    CkError err = {{0}};
     assert_int_equal(tokenizer_load_llama2c(&tok, data, size, 512, &err), 0);
     Template tpl;
     char path[800];
