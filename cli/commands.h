@@ -42,6 +42,9 @@ int cmd_eval_judge(int argc, char **argv);
 const CommandSpec *cmd_eval_winrate_spec(void);
 int cmd_eval_winrate(int argc, char **argv);
 
+const CommandSpec *cmd_eval_rouge_spec(void);
+int cmd_eval_rouge(int argc, char **argv);
+
 const CommandSpec *cmd_align_online_spec(void);
 int cmd_align_online(int argc, char **argv);
 

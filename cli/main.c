@@ -18,6 +18,7 @@ static const Command COMMANDS[] = {
     {cmd_eval_generate_spec, cmd_eval_generate},
     {cmd_eval_judge_spec, cmd_eval_judge},
     {cmd_eval_winrate_spec, cmd_eval_winrate},
+    {cmd_eval_rouge_spec, cmd_eval_rouge},
     {cmd_align_online_spec, cmd_align_online},
     {cmd_sweep_spec, cmd_sweep},
     {cmd_report_spec, cmd_report},
