@@ -25,6 +25,7 @@
 #include "model/blas_env.h"
 #include "formats/llama2c.h"
 #include "eval/loglik.h"
+#include "util/fileio.h"
 #include "util/threads.h"
 #include "util/timer.h"
 
@@ -119,17 +120,23 @@ int main(int argc, char **argv) {
         }
     }
     if (dump) {
-        FILE *f = fopen(dump, "w");
-        if (!f) return 1;
-        fprintf(f, "{\"choices\": %d, \"requests\": [\n", choices);
-        for (int i = 0; i < n_req; i++) {
-            fprintf(f, "[%d, [", reqs[i].n_ctx);
-            for (int j = 0; j < reqs[i].n_ctx + reqs[i].n_cont; j++)
-                fprintf(f, j ? ",%d" : "%d", reqs[i].tokens[j]);
-            fprintf(f, "]]%s\n", i + 1 < n_req ? "," : "");
+        AtomicFile af;
+        if (atomic_file_open(&af, dump, &err) != 0) {
+            fprintf(stderr, "bench_mc: %s\n", err.msg);
+            return 1;
         }
-        fprintf(f, "]}\n");
-        fclose(f);
+        fprintf(af.f, "{\"choices\": %d, \"requests\": [\n", choices);
+        for (int i = 0; i < n_req; i++) {
+            fprintf(af.f, "[%d, [", reqs[i].n_ctx);
+            for (int j = 0; j < reqs[i].n_ctx + reqs[i].n_cont; j++)
+                fprintf(af.f, j ? ",%d" : "%d", reqs[i].tokens[j]);
+            fprintf(af.f, "]]%s\n", i + 1 < n_req ? "," : "");
+        }
+        fprintf(af.f, "]}\n");
+        if (atomic_file_commit(&af, &err) != 0) {
+            fprintf(stderr, "bench_mc: %s\n", err.msg);
+            return 1;
+        }
     }
     printf("{\"shape\": \"%s\", \"threads\": %d, \"questions\": %d, \"choices\": %d, "
            "\"request_tokens\": %ld",
@@ -159,12 +166,18 @@ int main(int argc, char **argv) {
                reuse ? "reuse" : "no_reuse", best, questions / best, req_tokens / best, best_cpu,
                questions / best_cpu);
         if (reuse && lls) {
-            FILE *f = fopen(lls, "w");
-            if (!f) return 1;
-            fprintf(f, "[");
-            for (int i = 0; i < n_req; i++) fprintf(f, i ? ",%.9f" : "%.9f", res[i].logprob);
-            fprintf(f, "]\n");
-            fclose(f);
+            AtomicFile af;
+            int ok = atomic_file_open(&af, lls, &err) == 0;
+            if (ok) {
+                fprintf(af.f, "[");
+                for (int i = 0; i < n_req; i++) fprintf(af.f, i ? ",%.9f" : "%.9f", res[i].logprob);
+                fprintf(af.f, "]\n");
+                ok = atomic_file_commit(&af, &err) == 0;
+            }
+            if (!ok) {
+                fprintf(stderr, "bench_mc: %s\n", err.msg);
+                return 1;
+            }
         }
         loglik_scorer_free(&s);
     }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
+
 static uint64_t splitmix64(uint64_t z) {
     z += 0x9E3779B97F4A7C15ull;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -17,10 +19,9 @@ static uint64_t splitmix64(uint64_t z) {
 int judge_is_switched(const char *instruction, uint64_t seed) {
     /* FNV-1a over a fixed prefix and the instruction bytes, then mixed with the seed: the
      * prefix keeps this stream apart from other per-instruction hashes */
-    uint64_t h = 0xCBF29CE484222325ull;
-    for (const char *s = "is_switched_outputs"; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
-    for (const char *s = instruction; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
+    static const char PREFIX[] = "is_switched_outputs";
+    uint64_t h = hash_fnv1a64(HASH_FNV1A64_OFFSET, PREFIX, sizeof PREFIX - 1);
+    h = hash_fnv1a64(h, instruction, strlen(instruction));
     return (int)(splitmix64(h ^ splitmix64(seed)) & 1);
 }
 

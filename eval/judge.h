@@ -41,8 +41,8 @@ typedef struct {
 } JudgeOptions;
 
 /* Whether the pair of this instruction is shown switched under seed: the low bit of
- * splitmix64(FNV-1a-64("is_switched_outputs" + instruction) ^ seed). Stable across runs and
- * machines, but not the same choice as AlpacaEval's Python random.Random. */
+ * splitmix64(FNV-1a-64("is_switched_outputs" + instruction) ^ splitmix64(seed)). Stable across
+ * runs and machines, but not the same choice as AlpacaEval's Python random.Random. */
 int judge_is_switched(const char *instruction, uint64_t seed);
 
 /* Judges a->output_1 (baseline) against a->output_2 (model) for a->instruction and fills

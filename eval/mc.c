@@ -1,6 +1,6 @@
 /* mc.c — multiple-choice tasks: the harness's prompts and few-shot draw, per-item scoring,
- * and the metrics (see mc.h). Sections: tasks, Python's random (for the few-shot draw),
- * items, scoring, metrics. */
+ * and the metrics (see mc.h). Sections: tasks (with their prompt formats), Python's random
+ * (for the few-shot draw), prompts and items, scoring, metrics. */
 #include "eval/mc.h"
 
 #include <math.h>
@@ -8,14 +8,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
+#include "util/utf8.h"
+
 /* ---------------------------------------------------------------------------------------- */
 /* tasks */
 
+/* the harness's arc_*.yaml: doc_to_text "Question: {{question}}\nAnswer:", target delimiter
+ * " ", few-shot delimiter "\n\n" */
+#define ARC_PROMPT                                                                                 \
+    { NULL, "Question: {question}\nAnswer:", "\n\n", " " }
+/* truthfulqa_mc*.yaml: the QA primer, then "\n\nQ: " + question + "\nA:"; no exemplars */
+#define TRUTHFULQA_PROMPT                                                                          \
+    { MC_TRUTHFULQA_PRIMER, "\n\nQ: {question}\nA:", NULL, " " }
+
 static const McTask TASKS[MC_TASK_COUNT] = {
-    {MC_ARC_CHALLENGE, "arc_challenge", "arc_challenge_test.jsonl", "arc_challenge_train.jsonl", 0},
-    {MC_ARC_EASY, "arc_easy", "arc_easy_test.jsonl", "arc_easy_train.jsonl", 0},
-    {MC_TRUTHFULQA_MC1, "truthfulqa_mc1", "truthfulqa_mc_task.json", NULL, 1},
-    {MC_TRUTHFULQA_MC2, "truthfulqa_mc2", "truthfulqa_mc_task.json", NULL, 1},
+    {MC_ARC_CHALLENGE, "arc_challenge", "arc_challenge_test.jsonl", "arc_challenge_train.jsonl", 0,
+     ARC_PROMPT},
+    {MC_ARC_EASY, "arc_easy", "arc_easy_test.jsonl", "arc_easy_train.jsonl", 0, ARC_PROMPT},
+    {MC_TRUTHFULQA_MC1, "truthfulqa_mc1", "truthfulqa_mc_task.json", NULL, 1, TRUTHFULQA_PROMPT},
+    {MC_TRUTHFULQA_MC2, "truthfulqa_mc2", "truthfulqa_mc_task.json", NULL, 1, TRUTHFULQA_PROMPT},
 };
 
 const McTask *mc_task_find(const char *name) {
@@ -26,6 +38,24 @@ const McTask *mc_task_find(const char *name) {
 
 const McTask *mc_task_get(McTaskId id) {
     return id >= 0 && id < MC_TASK_COUNT ? &TASKS[id] : NULL;
+}
+
+int mc_tasks_parse(const char *list, const McTask **tasks, int cap, int *n, CkError *err) {
+    *n = 0;
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        char name[64];
+        if (len > 0) {
+            snprintf(name, sizeof name, "%.*s", (int)len, p);
+            const McTask *t = mc_task_find(name);
+            if (!t || len >= sizeof name) return ck_fail(err, "unknown task '%.*s'", (int)len, p);
+            for (int i = 0; i < *n; i++)
+                if (tasks[i] == t) t = NULL;
+            if (t && *n < cap) tasks[(*n)++] = t;
+        }
+        p += len + (p[len] == ',');
+    }
+    return *n > 0 ? 0 : ck_fail(err, "no task given");
 }
 
 /* lm-eval's truthfulqa_mc1.yaml doc_to_text (the same in mc2), up to the question */
@@ -139,7 +169,7 @@ void mc_pyrandom_sample(McPyRandom *r, int n, int k, int *out) {
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* items */
+/* prompts and items */
 
 void mc_items_free(McItem *items, int n_items) {
     if (!items) return;
@@ -147,24 +177,43 @@ void mc_items_free(McItem *items, int n_items) {
     free(items);
 }
 
-/* A growable string. */
-typedef struct {
-    char *s;
-    size_t len, cap;
-} Buf;
+/* Appends tpl to out with its "{question}" replaced by question (no other placeholder). */
+static int put_question(StrBuf *out, const char *tpl, const char *question) {
+    const char *at = strstr(tpl, "{question}");
+    if (!at) return strbuf_puts(out, tpl);
+    if (strbuf_put(out, tpl, (size_t)(at - tpl)) != 0 || strbuf_puts(out, question) != 0) return -1;
+    return strbuf_puts(out, at + strlen("{question}"));
+}
 
-static int buf_add(Buf *b, const char *s) {
-    size_t n = strlen(s);
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = (b->len + n + 1) * 2;
-        char *ns = realloc(b->s, cap);
-        if (!ns) return -1;
-        b->s = ns;
-        b->cap = cap;
+int mc_prompt_build(const McTask *task, const McDoc *doc, const McDoc *const *shots, int n_shots,
+                    StrBuf *out) {
+    const McPromptFormat *f = &task->prompt;
+    int bad = f->primer ? strbuf_puts(out, f->primer) : 0;
+    /* the harness's ContextSampler: doc_to_text + target delimiter + gold choice + few-shot
+     * delimiter for each exemplar */
+    for (int s = 0; s < n_shots && !bad; s++) {
+        const McDoc *e = shots[s];
+        bad |= put_question(out, f->question, e->question);
+        bad |= strbuf_puts(out, f->target_delimiter);
+        bad |= strbuf_puts(out, e->choices[e->gold]);
+        bad |= strbuf_puts(out, f->fewshot_delimiter ? f->fewshot_delimiter : "");
     }
-    memcpy(b->s + b->len, s, n + 1);
-    b->len += n;
-    return 0;
+    if (!bad) bad |= put_question(out, f->question, doc->question);
+    return bad ? -1 : 0;
+}
+
+/* FNV-1a of a string and its NUL, continuing from h. */
+static uint64_t hash_str(uint64_t h, const char *s) {
+    return hash_fnv1a64(h, s, strlen(s) + 1);
+}
+
+uint64_t mc_prompt_hash(const McTask *task) {
+    const McPromptFormat *f = &task->prompt;
+    uint64_t h = HASH_FNV1A64_OFFSET;
+    if (f->primer) h = hash_str(h, f->primer);
+    h = hash_str(h, f->question);
+    if (f->fewshot_delimiter) h = hash_str(h, f->fewshot_delimiter);
+    return hash_str(h, f->target_delimiter);
 }
 
 int mc_build_items(const McTask *task, const McDocSet *test, const McDocSet *train, int shots,
@@ -181,9 +230,11 @@ int mc_build_items(const McTask *task, const McDocSet *test, const McDocSet *tra
     int n = limit > 0 && limit < test->n ? limit : test->n;
     McItem *it = calloc((size_t)(n > 0 ? n : 1), sizeof(McItem));
     int *picks = malloc(sizeof(int) * (size_t)(shots > 0 ? shots : 1));
-    if (!it || !picks) {
+    const McDoc **exemplars = malloc(sizeof(McDoc *) * (size_t)(shots > 0 ? shots : 1));
+    if (!it || !picks || !exemplars) {
         free(it);
         free(picks);
+        free(exemplars);
         return ck_fail(err, "out of memory");
     }
     McPyRandom rng;
@@ -191,40 +242,24 @@ int mc_build_items(const McTask *task, const McDocSet *test, const McDocSet *tra
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         const McDoc *d = &test->docs[i];
-        Buf b = {0};
-        int bad = 0;
-        if (task->is_truthfulqa) {
-            bad |= buf_add(&b, MC_TRUTHFULQA_PRIMER);
-            bad |= buf_add(&b, "\n\nQ: ");
-            bad |= buf_add(&b, d->question);
-            bad |= buf_add(&b, "\nA:");
-        } else {
-            /* the harness's ContextSampler: sample k (the test split is not the few-shot
-             * split, so no extra draw), doc_to_text + " " + gold choice + "\n\n" each */
-            if (shots > 0) mc_pyrandom_sample(&rng, train->n, shots, picks);
-            for (int s = 0; s < shots; s++) {
-                const McDoc *e = &train->docs[picks[s]];
-                bad |= buf_add(&b, "Question: ");
-                bad |= buf_add(&b, e->question);
-                bad |= buf_add(&b, "\nAnswer: ");
-                bad |= buf_add(&b, e->choices[e->gold]);
-                bad |= buf_add(&b, "\n\n");
-            }
-            bad |= buf_add(&b, "Question: ");
-            bad |= buf_add(&b, d->question);
-            bad |= buf_add(&b, "\nAnswer:");
-        }
-        if (bad) {
-            free(b.s);
+        /* the test split is not the few-shot split, so no extra draw */
+        if (shots > 0) mc_pyrandom_sample(&rng, train->n, shots, picks);
+        for (int s = 0; s < shots; s++) exemplars[s] = &train->docs[picks[s]];
+        StrBuf b = {0};
+        if (mc_prompt_build(task, d, exemplars, shots, &b) != 0) {
+            strbuf_free(&b);
             rc = ck_fail(err, "out of memory");
             break;
         }
         it[i].doc_index = i;
+        it[i].task = task;
         it[i].doc = d;
-        it[i].context = b.s;
+        it[i].context = strbuf_take(&b);
         it[i].shots = shots;
+        if (!it[i].context) rc = ck_fail(err, "out of memory");
     }
     free(picks);
+    free(exemplars);
     if (rc) {
         mc_items_free(it, n);
         return -1;
@@ -274,12 +309,6 @@ int mc_item_result_alloc(McItemResult *r, int n, int n_cont_tokens, CkError *err
     return 0;
 }
 
-int mc_utf8_chars(const char *s) {
-    int n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) n += (*p & 0xc0) != 0x80;
-    return n;
-}
-
 int mc_score_item(LoglikScorer *s, const Tokenizer *t, const McItem *item, int bos, McItemResult *r,
                   CkError *err) {
     const McDoc *d = item->doc;
@@ -290,24 +319,21 @@ int mc_score_item(LoglikScorer *s, const Tokenizer *t, const McItem *item, int b
         return ck_wrap(err, "doc %d (%s)", item->doc_index, d->id);
     LoglikRequest *reqs = calloc((size_t)n, sizeof(LoglikRequest));
     LoglikResult *res = calloc((size_t)n, sizeof(LoglikResult));
-    char *cont = NULL;
+    StrBuf cont = {0};
     int rc = (reqs && res) ? 0 : ck_fail(err, "out of memory");
     int total = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         /* the harness's request: (context, target_delimiter + choice) */
-        size_t len = strlen(d->choices[i]);
-        free(cont);
-        cont = malloc(len + 2);
-        if (!cont) {
+        strbuf_clear(&cont);
+        if (strbuf_puts(&cont, item->task->prompt.target_delimiter) != 0 ||
+            strbuf_puts(&cont, d->choices[i]) != 0) {
             rc = ck_fail(err, "out of memory");
             break;
         }
-        cont[0] = ' ';
-        memcpy(cont + 1, d->choices[i], len + 1);
-        rc = loglik_request_init(&reqs[i], t, &ctx, cont, err);
+        rc = loglik_request_init(&reqs[i], t, &ctx, cont.p, err);
         if (rc == 0) total += reqs[i].n_cont;
     }
-    free(cont);
+    strbuf_free(&cont);
     if (rc == 0) rc = loglik_score(s, reqs, n, res, err);
     if (rc == 0) rc = mc_item_result_alloc(r, n, total, err);
     if (rc == 0) {
@@ -318,7 +344,7 @@ int mc_score_item(LoglikScorer *s, const Tokenizer *t, const McItem *item, int b
             r->labels[i] = d->labels[i];
             r->ll[i] = res[i].logprob;
             r->n_tokens[i] = res[i].n_tokens;
-            r->n_chars[i] = mc_utf8_chars(d->choices[i]);
+            r->n_chars[i] = (int)utf8_length(d->choices[i]);
             r->n_bytes[i] = (int)strlen(d->choices[i]);
             r->is_greedy[i] = res[i].is_greedy;
             r->fallback[i] = reqs[i].fallback;

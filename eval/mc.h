@@ -12,8 +12,9 @@
 #include <stdint.h>
 
 #include "datasets/benchmarks.h"
-#include "util/ck_error.h"
 #include "eval/loglik.h"
+#include "util/ck_error.h"
+#include "util/strbuf.h"
 
 typedef enum {
     MC_ARC_CHALLENGE,
@@ -23,12 +24,22 @@ typedef enum {
     MC_TASK_COUNT
 } McTaskId;
 
+/* How a task's prompt is laid out, as the harness's task YAML says it: the one description
+ * that mc_prompt_build follows and mc_prompt_hash fingerprints. */
+typedef struct {
+    const char *primer;            /* text before everything (TruthfulQA's QA primer), or NULL */
+    const char *question;          /* doc_to_text, "{question}" standing for the question */
+    const char *fewshot_delimiter; /* after each exemplar; NULL when the task takes none */
+    const char *target_delimiter;  /* between a question and its answer (" ") */
+} McPromptFormat;
+
 typedef struct {
     McTaskId id;
     const char *name;       /* lm-eval's task name, e.g. "arc_challenge" */
     const char *test_file;  /* file name in datasets/data */
     const char *train_file; /* few-shot exemplars (datasets/data), NULL: none */
     int is_truthfulqa;      /* 1: the QA primer, mc_task.json */
+    McPromptFormat prompt;
 } McTask;
 
 /* The task called name, or NULL. */
@@ -37,22 +48,43 @@ const McTask *mc_task_find(const char *name);
 /* The task with that id. */
 const McTask *mc_task_get(McTaskId id);
 
+/* Parses a comma-separated list of task names into tasks[0..*n) (capacity cap; a repeated
+ * name counts once, in the order first given). Fails with "unknown task 'x'" or "no task
+ * given". */
+int mc_tasks_parse(const char *list, const McTask **tasks, int cap, int *n, CkError *err);
+
 /* The TruthfulQA 6-shot QA primer, verbatim (the prompt is primer + "\n\nQ: " + q + "\nA:"). */
 extern const char MC_TRUTHFULQA_PRIMER[];
 
+/* Appends to out the prompt of doc after the exemplars shots[0..n_shots): the task's primer,
+ * each exemplar as its question in the question template + target delimiter + its gold answer
+ * + few-shot delimiter, then doc's question in the template. The one place an MC prompt is
+ * built: items are scored on it and --resume fingerprints it. Returns 0, or -1 when out of
+ * memory. */
+int mc_prompt_build(const McTask *task, const McDoc *doc, const McDoc *const *shots, int n_shots,
+                    StrBuf *out);
+
+/* FNV-1a 64 (util/hash.h) of the task's prompt format: each piece it has, with its NUL, in
+ * the order primer, question template, few-shot delimiter, target delimiter. Written to
+ * results.json as config.template_hash; it changes whenever the format mc_prompt_build follows
+ * does. */
+uint64_t mc_prompt_hash(const McTask *task);
+
 /* One question ready to score. */
 typedef struct {
-    int doc_index;    /* position of the doc in its file */
-    const McDoc *doc; /* borrowed from the McDocSet */
-    char *context;    /* the whole prompt: exemplars, then the question (owned) */
-    int shots;        /* exemplars in the context */
+    int doc_index;      /* position of the doc in its file */
+    const McTask *task; /* its task (the prompt format) */
+    const McDoc *doc;   /* borrowed from the McDocSet */
+    char *context;      /* the whole prompt: exemplars, then the question (owned) */
+    int shots;          /* exemplars in the context */
 } McItem;
 
-/* Builds the items of the first `limit` docs (limit <= 0: all). For ARC, shots > 0 draws that
- * many exemplars per doc from train with Python's random.Random(seed).sample over the train
- * docs in file order, one draw per doc in doc order, as the harness's few-shot sampler does
- * (its default seed is 1234); each exemplar is "Question: q\nAnswer: gold" and ends with
- * "\n\n". TruthfulQA has the primer instead and refuses shots > 0. */
+/* Builds the items of the first `limit` docs (limit <= 0: all), their contexts by
+ * mc_prompt_build. For ARC, shots > 0 draws that many exemplars per doc from train with
+ * Python's random.Random(seed).sample over the train docs in file order, one draw per doc in
+ * doc order, as the harness's few-shot sampler does (its default seed is 1234); each exemplar
+ * is "Question: q\nAnswer: gold" and ends with "\n\n". TruthfulQA has the primer instead and
+ * refuses shots > 0. */
 int mc_build_items(const McTask *task, const McDocSet *test, const McDocSet *train, int shots,
                    uint64_t seed, int limit, McItem **items, int *n_items, CkError *err);
 
@@ -83,8 +115,8 @@ int mc_item_result_alloc(McItemResult *r, int n_choices, int n_cont_tokens, CkEr
 /* Releases r's arrays; safe on a zeroed result. */
 void mc_item_result_free(McItemResult *r);
 
-/* Scores every choice of item (continuation " " + choice) with the harness's requests; with
- * bos, the context starts with BOS. */
+/* Scores every choice of item (continuation: the target delimiter " " + choice) with the
+ * harness's requests; with bos, the context starts with BOS. */
 int mc_score_item(LoglikScorer *s, const Tokenizer *t, const McItem *item, int bos, McItemResult *r,
                   CkError *err);
 
@@ -94,9 +126,6 @@ int mc_argmax(const double *v, int n);
 /* MC2: the normalised probability mass on the true answers, exp(ll_i - logsumexp(ll)) summed
  * over labels == 1, in double. */
 double mc_mc2(const double *ll, const int *labels, int n);
-
-/* Number of Unicode code points in UTF-8 text (Python's len of the str). */
-int mc_utf8_chars(const char *s);
 
 /* Per-item scores: acc (argmax ll == gold), acc_norm (argmax ll / chars), acc_bytes
  * (argmax ll / bytes), acc_per_token (argmax ll / tokens), each 0 or 1, and mc2. */

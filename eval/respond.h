@@ -31,8 +31,10 @@ int respond_generate(const Model *m, const Tokenizer *tok, const char *prompt,
  * uninterrupted one. */
 uint64_t respond_record_seed(uint64_t seed, int index);
 
-/* Returns a malloc'd copy of s (n bytes) in which every byte that is not part of a valid
- * UTF-8 sequence is replaced by U+FFFD, or NULL when out of memory. */
+/* Returns a malloc'd copy of s (n bytes) in which every byte that is not part of a
+ * well-formed UTF-8 character (utf8_scan of util/utf8.h), and every NUL, is replaced by one
+ * U+FFFD each, or NULL when out of memory. (One per byte, unlike utf8_put_lossy's one per
+ * maximal ill-formed sequence: the form model_outputs.json files hold.) */
 char *respond_utf8_clean(const char *s, size_t n);
 
 #endif

@@ -11,19 +11,6 @@
 
 #include "util/fileio.h"
 
-uint64_t results_hash(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
-uint64_t results_hash_str(uint64_t h, const char *s) {
-    return results_hash(h, s, strlen(s) + 1);
-}
-
 void results_add_metric(cJSON *obj, const char *name, double value, double stderr_) {
     char key[96];
     snprintf(key, sizeof key, "%s,none", name);

@@ -11,13 +11,6 @@
 #include "util/ck_error.h"
 #include "eval/mc.h"
 
-/* FNV-1a 64 of n bytes, continuing from h (start with RESULTS_HASH_INIT). */
-#define RESULTS_HASH_INIT 0xcbf29ce484222325ull
-uint64_t results_hash(uint64_t h, const void *data, size_t n);
-
-/* FNV-1a 64 of a NUL-terminated string and its terminator, continuing from h. */
-uint64_t results_hash_str(uint64_t h, const char *s);
-
 /* Adds "<name>,none": value and "<name>_stderr,none": stderr_ (null when not finite) to obj. */
 void results_add_metric(cJSON *obj, const char *name, double value, double stderr_);
 

@@ -77,10 +77,3 @@ void winrate_compute(const double *preferences, int n, WinRate *w) {
     if (all_discrete) w->win_rate = w->discrete_win_rate;
     free(x);
 }
-
-size_t winrate_text_length(const char *s) {
-    size_t n = 0;
-    for (const unsigned char *u = (const unsigned char *)s; *u; u++)
-        if ((*u & 0xC0) != 0x80) n++;
-    return n;
-}

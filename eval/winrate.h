@@ -52,10 +52,11 @@ int lc_logistic_fit(const double *X, const double *y, int n, int p, double l1, d
 
 /* AlpacaEval's length-controlled win rate of one model against its baseline, fit on that
  * model's comparisons only (NaN and out-of-range preferences dropped):
- *   features: tanh(std_delta_len_i), delta_len_i = len_1_i - len_2_i (characters, baseline
- *   minus model), divided by its standard deviation (ddof 1); difficulty_i when difficulty
- *   is non-NULL; and the constant 1 (AlpacaEval's not_gamed_baseline: the model-vs-baseline
- *   term); no intercept. Target: y_i = preference_i - 1 (soft labels).
+ *   features: tanh(std_delta_len_i), delta_len_i = len_1_i - len_2_i (characters as
+ *   utf8_length counts them, baseline minus model), divided by its standard deviation
+ *   (ddof 1); difficulty_i when difficulty is non-NULL; and the constant 1 (AlpacaEval's
+ *   not_gamed_baseline: the model-vs-baseline term); no intercept.
+ *   Target: y_i = preference_i - 1 (soft labels).
  *   prediction: the same GLM at delta_len = 0, p_i = sigmoid(w_x difficulty_i + w_b);
  *   lc_win_rate = 100 mean(p), lc_standard_error = 100 sd(p; ddof 1) / sqrt(n) (0 without
  *   difficulty, where every p_i is the same).
@@ -65,9 +66,5 @@ int lc_logistic_fit(const double *X, const double *y, int n, int p, double l1, d
 int winrate_length_controlled(const double *preferences, const double *len_1, const double *len_2,
                               const double *difficulty, int n, const LcOptions *opt, WinRate *w,
                               CkError *err);
-
-/* Number of Unicode code points in the UTF-8 string s (Python's len(str) for valid UTF-8):
- * the length unit of AlpacaEval's length control and avg_length. */
-size_t winrate_text_length(const char *s);
 
 #endif

@@ -1,15 +1,18 @@
-/* test_eval_generate.c — `cutkit eval generate` on the embedded model: a valid
+/* test_eval_generate.c — the generation pipeline (generate_run) on the embedded model: a valid
  * model_outputs.json, greedy responses equal to `cutkit generate` on the same prompt,
  * determinism by seed, resuming after a partial file gives the uninterrupted run's bytes,
- * stop strings, and the AlpacaEval instructions of the shared data. */
+ * stop strings, UTF-8 repair, the AlpacaEval instructions of the shared data; and the
+ * `cutkit eval generate` binary's flags and exit codes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tests/test_util.h"
 
-#include "eval/outputs.h"
 #include "datasets/templates.h"
+#include "eval/generate_run.h"
+#include "eval/outputs.h"
+#include "eval/respond.h"
 
 static char *dir;
 
@@ -45,6 +48,38 @@ static int cutkit(const char *args, char **out, char **errout) {
     return status;
 }
 
+/* The two paths of a run, kept alive while its options point at them. */
+typedef struct {
+    char ins[700], out[700];
+} Paths;
+
+/* Options for dir/ins.json -> dir/out with max_tokens tokens; the caller sets the rest. */
+static GenerateRunOptions options(const char *out, int max_tokens, Paths *p) {
+    GenerateRunOptions o;
+    generate_run_options_init(&o);
+    snprintf(p->ins, sizeof p->ins, "%s/ins.json", dir);
+    snprintf(p->out, sizeof p->out, "%s/%s", dir, out);
+    o.instructions = p->ins;
+    o.out = p->out;
+    o.max_tokens = max_tokens;
+    return o;
+}
+
+/* Runs generate_run; *log (when non-NULL) receives what it logged (malloc'd). */
+static int run(const GenerateRunOptions *o, char **log, CkError *err) {
+    GenerateRunOptions copy = *o;
+    char *text = NULL;
+    size_t len = 0;
+    copy.log = log ? open_memstream(&text, &len) : NULL;
+    GenerateRunReport report;
+    int rc = generate_run(&copy, &report, err);
+    if (log) {
+        fclose(copy.log);
+        *log = text;
+    }
+    return rc;
+}
+
 static char *slurp(const char *name) {
     char path[700];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -64,10 +99,10 @@ static ModelOutputs load(const char *name) {
 
 static void test_greedy(void **state) {
     (void)state;
-    assert_int_equal(cutkit("eval generate --instructions ins.json --out greedy.json "
-                            "--max-tokens 40",
-                            NULL, NULL),
-                     0);
+    Paths paths;
+    GenerateRunOptions opt = options("greedy.json", 40, &paths);
+    CkError err = {{0}};
+    assert_int_equal(run(&opt, NULL, &err), 0);
     ModelOutputs o = load("greedy.json");
     assert_int_equal(o.n, 4);
     assert_string_equal(o.items[1].instruction, "Write about a dog.");
@@ -78,7 +113,6 @@ static void test_greedy(void **state) {
         assert_string_equal(o.items[i].generator, "stories260K");
         assert_true(strlen(o.items[i].output) > 0);
         /* the same response from `cutkit generate` on the formatted Alpaca prompt */
-        CkError err = {{0}};
         char *prompt =
             template_format(TEMPLATE_ALPACA_PROMPT_NO_INPUT, o.items[i].instruction, NULL, &err);
         char settings[700];
@@ -105,12 +139,12 @@ static void test_greedy(void **state) {
     /* a stop string: the response ends before its first occurrence */
     char stop[8];
     snprintf(stop, sizeof stop, "%.3s", o.items[0].output + 12);
-    char args[256];
-    snprintf(args, sizeof args,
-             "eval generate --instructions ins.json --out stop.json --max-tokens 40 --limit 1 "
-             "--stop '[\"%s\", \"zzzz\"]'",
-             stop);
-    assert_int_equal(cutkit(args, NULL, NULL), 0);
+    const char *stops[2] = {stop, "zzzz"};
+    opt = options("stop.json", 40, &paths);
+    opt.limit = 1;
+    opt.stops = stops;
+    opt.n_stops = 2;
+    assert_int_equal(run(&opt, NULL, &err), 0);
     ModelOutputs st = load("stop.json");
     assert_int_equal(st.n, 1);
     size_t cut = (size_t)(strstr(o.items[0].output, stop) - o.items[0].output);
@@ -124,19 +158,26 @@ static void test_greedy(void **state) {
 
 static void test_seed_and_resume(void **state) {
     (void)state;
-    const char *common = "eval generate --instructions ins.json --max-tokens 30 --temperature 0.9";
-    char args[512];
-    snprintf(args, sizeof args, "%s --seed 5 --out a.json", common);
-    assert_int_equal(cutkit(args, NULL, NULL), 0);
-    snprintf(args, sizeof args, "%s --seed 5 --out b.json --save-every 1", common);
-    assert_int_equal(cutkit(args, NULL, NULL), 0);
-    snprintf(args, sizeof args, "%s --seed 6 --out c.json", common);
-    assert_int_equal(cutkit(args, NULL, NULL), 0);
-    char *a = slurp("a.json"), *b = slurp("b.json"), *c = slurp("c.json");
-    assert_string_equal(a, b); /* deterministic by seed */
-    assert_string_not_equal(a, c);
-    free(b);
-    free(c);
+    Paths pa, pb, pc;
+    GenerateRunOptions a = options("a.json", 30, &pa);
+    a.temperature = 0.9f;
+    a.seed = 5;
+    GenerateRunOptions b = options("b.json", 30, &pb);
+    b.temperature = 0.9f;
+    b.seed = 5;
+    b.save_every = 1;
+    GenerateRunOptions c = options("c.json", 30, &pc);
+    c.temperature = 0.9f;
+    c.seed = 6;
+    CkError err = {{0}};
+    assert_int_equal(run(&a, NULL, &err), 0);
+    assert_int_equal(run(&b, NULL, &err), 0);
+    assert_int_equal(run(&c, NULL, &err), 0);
+    char *ta = slurp("a.json"), *tb = slurp("b.json"), *tc = slurp("c.json");
+    assert_string_equal(ta, tb); /* deterministic by seed */
+    assert_string_not_equal(ta, tc);
+    free(tb);
+    free(tc);
     /* a partial file (the first two records, as an interrupted run leaves it) resumes to the
      * uninterrupted run's bytes */
     ModelOutputs full = load("a.json");
@@ -145,29 +186,63 @@ static void test_seed_and_resume(void **state) {
         free(full.items[i].generator), free(full.items[i].dataset);
     }
     full.n = 2;
-    char path[700];
-    snprintf(path, sizeof path, "%s/partial.json", dir);
-    CkError err = {{0}};
-    assert_int_equal(outputs_save(&full, path, &err), 0);
+    Paths pp;
+    GenerateRunOptions p = options("partial.json", 30, &pp);
+    p.temperature = 0.9f;
+    p.seed = 5;
+    assert_int_equal(outputs_save(&full, p.out, &err), 0);
     outputs_free(&full);
-    char *errout = NULL;
-    snprintf(args, sizeof args, "%s --seed 5 --out partial.json", common);
-    assert_int_equal(cutkit(args, NULL, &errout), 0);
-    assert_non_null(strstr(errout, "resuming after 2 of 4"));
-    free(errout);
+    char *log = NULL;
+    assert_int_equal(run(&p, &log, &err), 0);
+    assert_non_null(strstr(log, "resuming after 2 of 4"));
+    free(log);
     char *resumed = slurp("partial.json");
-    assert_string_equal(resumed, a);
+    assert_string_equal(resumed, ta);
     free(resumed);
-    free(a);
+    free(ta);
     /* a file of other instructions is refused, not extended */
     const char *other =
         "[{\"instruction\": \"x\", \"output\": \"y\", \"generator\": \"stories260K\"}]";
-    assert_int_equal(test_write_file(path, other, strlen(other)), 0);
-    assert_int_equal(cutkit(args, NULL, &errout), 1);
-    assert_non_null(strstr(errout, "record 0 is not instruction 0"));
-    free(errout);
-    assert_int_equal(cutkit("eval generate --out x.json", NULL, &errout), 2);
-    free(errout);
+    assert_int_equal(test_write_file(p.out, other, strlen(other)), 0);
+    assert_int_equal(run(&p, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "record 0 is not instruction 0"));
+    /* ... and one by another generator */
+    p.generator = "other";
+    assert_int_equal(test_write_file(p.out, "[]", 2), 0);
+    assert_int_equal(run(&p, NULL, &err), 0);
+    p.generator = "another";
+    assert_int_equal(run(&p, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "record 0 was made by generator 'other', not 'another'"));
+}
+
+/* Stop-string arguments, default generator names and the UTF-8 repair of responses. */
+static void test_helpers(void **state) {
+    (void)state;
+    char **stops = NULL;
+    int n = 0;
+    CkError err = {{0}};
+    assert_int_equal(generate_stops_parse("###", &stops, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(stops[0], "###");
+    generate_stops_free(stops, n);
+    assert_int_equal(generate_stops_parse("[\"a\", \"\\n\"]", &stops, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(stops[1], "\n");
+    generate_stops_free(stops, n);
+    assert_int_equal(generate_stops_parse("[1]", &stops, &n, &err), -1);
+    assert_null(stops);
+    char name[64];
+    generate_run_default_name("runs/a/model.bin", name, sizeof name);
+    assert_string_equal(name, "model");
+    generate_run_default_name("runs/merged/", name, sizeof name);
+    assert_string_equal(name, "merged");
+    generate_run_default_name(NULL, name, sizeof name);
+    assert_string_equal(name, "stories260K");
+    /* one U+FFFD per bad byte (a character cut short is two here), NUL included */
+    char *c = respond_utf8_clean("a\xE2\x82\0b\xC3\xA9\xED\xA0\x80", 10);
+    assert_string_equal(c, "a\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+                           "b\xC3\xA9\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+    free(c);
 }
 
 /* The AlpacaEval instructions as the shared data holds them (the v2 reference's file). */
@@ -175,14 +250,14 @@ static void test_alpaca_eval_instructions(void **state) {
     (void)state;
     char *ref = test_shared_path("data/alpaca_eval/results/gpt4_1106_preview/model_outputs.json");
     if (!ref) skip();
-    char args[1024];
-    snprintf(args, sizeof args,
-             "eval generate --instructions '%s' --out ae.json --limit 3 --max-tokens 16 "
-             "--generator tiny",
-             ref);
-    assert_int_equal(cutkit(args, NULL, NULL), 0);
-    ModelOutputs o = load("ae.json"), r;
+    Paths paths;
+    GenerateRunOptions opt = options("ae.json", 16, &paths);
+    opt.instructions = ref;
+    opt.limit = 3;
+    opt.generator = "tiny";
     CkError err = {{0}};
+    assert_int_equal(run(&opt, NULL, &err), 0);
+    ModelOutputs o = load("ae.json"), r;
     assert_int_equal(outputs_load(&r, ref, 1, &err), 0);
     assert_int_equal(r.n, 805);
     assert_int_equal(o.n, 3);
@@ -196,11 +271,37 @@ static void test_alpaca_eval_instructions(void **state) {
     free(ref);
 }
 
+/* The binary: a run with a JSON stop list, its closing line; required flags and a bad --stop
+ * are usage errors (2), a failure while running is 1. */
+static void test_cli(void **state) {
+    (void)state;
+    char *errout = NULL;
+    assert_int_equal(cutkit("eval generate --instructions ins.json --out cli.json --limit 2 "
+                            "--max-tokens 8 --stop '[\"zzz\"]' --generator g",
+                            NULL, &errout),
+                     0);
+    assert_non_null(strstr(errout, "cli.json: 2 responses by g"));
+    free(errout);
+    assert_int_equal(cutkit("eval generate --out x.json", NULL, &errout), 2);
+    assert_non_null(strstr(errout, "--instructions is required"));
+    free(errout);
+    assert_int_equal(
+        cutkit("eval generate --instructions ins.json --out x.json --stop '[1]'", NULL, &errout),
+        2);
+    assert_non_null(strstr(errout, "cutkit eval generate: --stop: expected a string or a JSON"));
+    free(errout);
+    assert_int_equal(
+        cutkit("eval generate --instructions missing.json --out x.json", NULL, &errout), 1);
+    assert_non_null(strstr(errout, "cutkit eval generate: "));
+    assert_non_null(strstr(errout, "missing.json"));
+    free(errout);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_greedy),
-        cmocka_unit_test(test_seed_and_resume),
-        cmocka_unit_test(test_alpaca_eval_instructions),
+        cmocka_unit_test(test_greedy),  cmocka_unit_test(test_seed_and_resume),
+        cmocka_unit_test(test_helpers), cmocka_unit_test(test_alpaca_eval_instructions),
+        cmocka_unit_test(test_cli),
     };
     return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -1,8 +1,10 @@
 /* test_judge.c — pairwise judging: the shipped template equals the built-in one; the order
  * switch is balanced and reproducible; the flip rule, draws for identical outputs and both
- * orders with a mock judge; external command judges that answer, exit 1, print garbage or hang
- * (missing entries, clear messages, --retry-missing); the local model judge on the embedded
- * model against sequence scores computed separately. */
+ * orders with a mock judge; the judging pipeline (judge_run) with external command judges that
+ * answer, exit 1, print garbage or hang (missing entries, clear messages, retry_missing,
+ * resumed files of other pairs refused); the `cutkit eval judge` binary's exit codes and
+ * messages; the local model judge on the embedded model against sequence scores computed
+ * separately. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 
 #include "eval/annotations.h"
 #include "eval/judge.h"
+#include "eval/judge_run.h"
 #include "formats/lm.h"
 
 static void test_template(void **state) {
@@ -140,23 +143,27 @@ static void test_protocol(void **state) {
     annotation_clear(&a);
 }
 
-/* ---- external commands through the CLI -------------------------------------------------- */
+/* ---- the pipeline with external command judges ----------------------------------------- */
 
 static char *dir;
+
+static int setup(void **state) {
+    (void)state;
+    dir = test_temp_dir();
+    return dir ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    int rc = test_remove_dir(dir);
+    free(dir);
+    return rc;
+}
 
 static void write_text(const char *name, const char *text) {
     char path[700];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     assert_int_equal(test_write_file(path, text, strlen(text)), 0);
-}
-
-static int cutkit(const char *args, char **errout) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s", dir, CUTKIT_BINARY, args);
-    char *out = NULL;
-    int status = test_run(cmd, &out, errout);
-    free(out);
-    return status;
 }
 
 static AnnotationSet load(const char *name) {
@@ -168,9 +175,35 @@ static AnnotationSet load(const char *name) {
     return s;
 }
 
-static void test_command_judges(void **state) {
-    (void)state;
-    dir = test_temp_dir();
+/* The paths and command of a run, kept alive while its options point at them. */
+typedef struct {
+    char outputs[700], reference[700], out[700], command[800];
+} Files;
+
+/* judge_run of dir/outputs against dir/reference into dir/out with `sh dir/script` as the
+ * judge (timeout in seconds); retry: retry_missing. */
+static int judge_files(const char *outputs, const char *reference, const char *out,
+                       const char *script, double timeout, int retry, JudgeRunReport *r,
+                       CkError *err) {
+    Files f;
+    snprintf(f.outputs, sizeof f.outputs, "%s/%s", dir, outputs);
+    snprintf(f.reference, sizeof f.reference, "%s/%s", dir, reference);
+    snprintf(f.out, sizeof f.out, "%s/%s", dir, out);
+    snprintf(f.command, sizeof f.command, "sh '%s/%s'", dir, script);
+    JudgeRunOptions o;
+    judge_run_options_init(&o);
+    o.outputs = f.outputs;
+    o.reference = f.reference;
+    o.out = f.out;
+    o.kind = JUDGE_KIND_COMMAND;
+    o.judge_command = f.command;
+    o.timeout = timeout;
+    o.retry_missing = retry;
+    o.annotator = "sh";
+    return judge_run(&o, r, err);
+}
+
+static void write_files(void) {
     write_text("model.json",
                "[{\"instruction\": \"a\", \"output\": \"good one\", \"generator\": \"m\"},"
                " {\"instruction\": \"b\", \"output\": \"bad\", \"generator\": \"m\"},"
@@ -187,13 +220,17 @@ static void test_command_judges(void **state) {
     write_text("fail.sh", "cat > /dev/null; echo 'judge API is down' >&2; exit 1\n");
     write_text("garbage.sh", "cat > /dev/null; echo 'I think the first one'\n");
     write_text("hang.sh", "sleep 30\n");
-    char *errout = NULL;
+}
+
+static void test_command_judges(void **state) {
+    (void)state;
+    write_files();
+    JudgeRunReport r;
+    CkError err = {{0}};
     /* the answering judge */
-    assert_int_equal(cutkit("eval judge --outputs model.json --reference ref.json --out ok.json "
-                            "--judge command --judge-command 'sh answer.sh' --annotator sh",
-                            &errout),
-                     0);
-    free(errout);
+    assert_int_equal(
+        judge_files("model.json", "ref.json", "ok.json", "answer.sh", 120, 0, &r, &err), 0);
+    assert_true(r.wrote && r.n_pairs == 3 && r.n_judged == 3 && r.n_missing == 0);
     AnnotationSet s = load("ok.json");
     assert_int_equal(s.n, 3);
     assert_true(s.items[0].preference == 2); /* "good one" (model) beats "plain" */
@@ -204,27 +241,18 @@ static void test_command_judges(void **state) {
     assert_string_equal(s.items[0].generator_2, "m");
     assert_string_equal(s.items[0].annotator, "sh");
     annotations_free(&s);
-    /* failing judges: missing entries and a clear message, exit 1 */
+    /* failing judges: missing entries with the reason, reported, never a verdict */
     const char *bad[3][2] = {{"fail.sh", "exited with status 1; stderr: judge API is down"},
                              {"garbage.sh", "printed \"I think the first one"},
                              {"hang.sh", "timed out after 0.3 s"}};
     for (int k = 0; k < 3; k++) {
-        char args[1024];
-        snprintf(args, sizeof args,
-                 "eval judge --outputs model.json --reference ref.json --out bad%d.json --judge "
-                 "command --judge-command 'sh %s' --timeout 0.3",
-                 k, bad[k][0]);
-        assert_int_equal(cutkit(args, &errout), 1);
-        printf("  %s: %s", bad[k][0],
-               strrchr(errout, '\n') == errout + strlen(errout) - 1
-                   ? strstr(errout, "cutkit eval judge:")
-                   : errout);
-        assert_non_null(strstr(errout, bad[k][1]));
-        assert_non_null(strstr(errout, "2 judgments are missing"));
-        assert_non_null(strstr(errout, "--retry-missing"));
-        free(errout);
         char name[32];
         snprintf(name, sizeof name, "bad%d.json", k);
+        assert_int_equal(judge_files("model.json", "ref.json", name, bad[k][0], 0.3, 0, &r, &err),
+                         0);
+        printf("  %s: %s\n", bad[k][0], r.first_error);
+        assert_int_equal(r.n_missing, 2);
+        assert_non_null(strstr(r.first_error, bad[k][1]));
         s = load(name);
         assert_int_equal(s.n, 3);
         assert_true(isnan(s.items[0].preference) && isnan(s.items[1].preference));
@@ -232,35 +260,78 @@ static void test_command_judges(void **state) {
         assert_true(s.items[2].preference == 1.5); /* identical: never asked */
         annotations_free(&s);
     }
-    /* without --retry-missing the missing ones stay; with it they are judged again */
-    assert_int_equal(cutkit("eval judge --outputs model.json --reference ref.json --out bad0.json "
-                            "--judge command --judge-command 'sh answer.sh'",
-                            NULL),
-                     1);
-    assert_int_equal(cutkit("eval judge --outputs model.json --reference ref.json --out bad0.json "
-                            "--judge command --judge-command 'sh answer.sh' --retry-missing",
-                            NULL),
-                     0);
+    /* without retry_missing the missing ones stay; with it they are judged again */
+    assert_int_equal(
+        judge_files("model.json", "ref.json", "bad0.json", "answer.sh", 120, 0, &r, &err), 0);
+    assert_true(r.n_judged == 0 && r.n_missing == 2);
+    assert_int_equal(
+        judge_files("model.json", "ref.json", "bad0.json", "answer.sh", 120, 1, &r, &err), 0);
+    assert_true(r.n_judged == 2 && r.n_missing == 0);
     s = load("bad0.json");
     assert_true(s.items[0].preference == 2 && s.items[1].preference == 1);
     assert_null(s.items[0].error);
     annotations_free(&s);
     /* a file of other pairs is not silently mixed in */
     write_text("other.json", "[{\"instruction\": \"a\", \"output\": \"x\", \"generator\": \"o\"}]");
-    assert_int_equal(cutkit("eval judge --outputs model.json --reference other.json --out ok.json "
-                            "--judge command --judge-command 'sh answer.sh'",
+    assert_int_equal(
+        judge_files("model.json", "other.json", "ok.json", "answer.sh", 120, 0, &r, &err), -1);
+    assert_non_null(strstr(err.msg, "ok.json: record 0 does not hold the pair being judged"));
+    assert_int_equal(
+        judge_files("model.json", "other.json", "new.json", "answer.sh", 120, 0, &r, &err), -1);
+    assert_non_null(strstr(err.msg, "model.json: record 1: no record of"));
+    assert_non_null(strstr(err.msg, "other.json has its instruction"));
+}
+
+static int cutkit(const char *args, char **errout) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' eval judge %s", dir, CUTKIT_BINARY, args);
+    char *out = NULL;
+    int status = test_run(cmd, &out, errout);
+    free(out);
+    return status;
+}
+
+/* The binary: missing judgments exit 1 naming the count, the first error and --retry-missing;
+ * a failure while running is 1, bad usage 2. */
+static void test_cli(void **state) {
+    (void)state;
+    write_files();
+    char *errout = NULL;
+    assert_int_equal(cutkit("--outputs model.json --reference ref.json --out cli.json --judge "
+                            "command --judge-command 'sh answer.sh'",
+                            &errout),
+                     0);
+    assert_non_null(strstr(errout, "cli.json: 3 pairs, 3 judged now, 0 missing"));
+    free(errout);
+    assert_int_equal(cutkit("--outputs model.json --reference ref.json --out clibad.json --judge "
+                            "command --judge-command 'sh fail.sh'",
                             &errout),
                      1);
-    assert_non_null(strstr(errout, "ok.json: record 0 does not hold the pair being judged"));
+    assert_non_null(strstr(errout, "record 0: judge command: command 'sh fail.sh' exited"));
+    assert_non_null(strstr(errout, "cutkit eval judge: 2 judgments are missing (preference "
+                                   "null); first error: judge command: command 'sh fail.sh' "
+                                   "exited with status 1; stderr: judge API is down"));
+    assert_non_null(strstr(errout, "--retry-missing"));
     free(errout);
-    assert_int_equal(cutkit("eval judge --outputs model.json --reference other.json --out new.json "
-                            "--judge command --judge-command 'sh answer.sh'",
+    assert_int_equal(cutkit("--outputs model.json --reference other.json --out new.json --judge "
+                            "synth",
                             &errout),
                      1);
-    assert_non_null(strstr(errout, "model.json: record 1: no record of other.json"));
+    assert_non_null(strstr(errout, "cutkit eval judge: model.json: record 1: no record of"));
     free(errout);
-    assert_int_equal(test_remove_dir(dir), 0);
-    free(dir);
+    assert_int_equal(cutkit("--outputs model.json --reference ref.json --out x.json --judge "
+                            "command",
+                            &errout),
+                     2);
+    assert_non_null(strstr(errout, "--judge command needs --judge-command"));
+    free(errout);
+    assert_int_equal(
+        cutkit("--outputs model.json --reference ref.json --out x.json --judge foo", &errout), 2);
+    assert_non_null(strstr(errout, "--judge expects model, command or synth, got 'foo'"));
+    free(errout);
+    assert_int_equal(cutkit("--outputs model.json --out x.json", &errout), 2);
+    assert_non_null(strstr(errout, "--reference is required"));
+    free(errout);
 }
 
 /* ---- the local model judge --------------------------------------------------------------- */
@@ -314,7 +385,7 @@ static void test_model_judge(void **state) {
     double d = seq_logprob(&lm, t1, 0) - seq_logprob(&lm, t2, 0);
     double want = 2 - 1 / (1 + exp(-d));
     printf("  separate scores: log p difference %.6f, preference %.6f\n", d, want);
-    assert_true(fabs(p12 - want) < 1e-5);
+    assert_close(p12, want, 1e-5);
     free(raw);
     assert_int_equal(j.judge(j.ctx, ins, o2, o1, &p21, &raw, &err), 0);
     free(raw);
@@ -327,15 +398,15 @@ static void test_model_judge(void **state) {
     fill(&a, ins, o1, o2);
     assert_int_equal(judge_annotate(&j, &opt, &a, &err), 0);
     assert_int_equal(a.is_switched, 1);
-    assert_true(fabs(a.preference - (3 - p21)) < 1e-12);
+    assert_close(a.preference, 3 - p21, 1e-12);
     opt.seed = seed + 1;
     while (judge_is_switched(ins, opt.seed)) opt.seed++;
     assert_int_equal(judge_annotate(&j, &opt, &a, &err), 0);
     assert_int_equal(a.is_switched, 0);
-    assert_true(fabs(a.preference - p12) < 1e-12);
+    assert_close(a.preference, p12, 1e-12);
     opt.both_orders = 1;
     assert_int_equal(judge_annotate(&j, &opt, &a, &err), 0);
-    assert_true(fabs(a.preference - (p12 + 3 - p21) / 2) < 1e-12);
+    assert_close(a.preference, (p12 + 3 - p21) / 2, 1e-12);
     /* a prompt longer than the context is a failure (missing), not a verdict */
     char *huge = malloc(20001);
     memset(huge, 'z', 20000);
@@ -372,7 +443,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_template),    cmocka_unit_test(test_switch),
         cmocka_unit_test(test_protocol),    cmocka_unit_test(test_command_judges),
-        cmocka_unit_test(test_model_judge), cmocka_unit_test(test_synth_judge),
+        cmocka_unit_test(test_cli),         cmocka_unit_test(test_model_judge),
+        cmocka_unit_test(test_synth_judge),
     };
-    return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
+    return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

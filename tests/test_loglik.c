@@ -148,7 +148,7 @@ static void test_sum_matches_model_score(void **state) {
         assert_int_equal(loglik_scorer_init(&s, &lm.model, NULL, 8, reuse, &err), 0);
         assert_int_equal(loglik_score(&s, &r, 1, &res, &err), 0);
         printf("sum %.9f, model_score %.9f (reuse %d)\n", res.logprob, want, reuse);
-        assert_true(fabs(res.logprob - want) < 1e-5 * fabs(want));
+        assert_close(res.logprob, want, 1e-5 * fabs(want));
         assert_int_equal(res.n_tokens, r.n_cont);
         assert_int_equal(res.truncated, 0);
         loglik_scorer_free(&s);
@@ -224,7 +224,7 @@ static void test_left_truncation(void **state) {
     assert_int_equal(b.truncated, 0);
     /* same model input; the untruncated one may take the cached path: float rounding only */
     printf("truncated %.9f, kept %.9f\n", a.logprob, b.logprob);
-    assert_true(fabs(a.logprob - b.logprob) < 1e-5 * fabs(a.logprob));
+    assert_close(a.logprob, b.logprob, 1e-5 * fabs(a.logprob));
     /* a continuation longer than the model's context is refused */
     int *longc = calloc((size_t)T + 1, sizeof(int));
     LoglikRequest too_long;
@@ -301,17 +301,17 @@ static void test_reuse_batch_threads(void **state) {
     double wa, w;
     w = worst(base, (score_all(reqs, n, 8, LOGLIK_REUSE_ALWAYS, other), other), n, &wa);
     printf("reuse vs none: relative %.2e, absolute %.2e\n", w, wa);
-    assert_true(w < 1e-5);
+    assert_close(w, 0, 1e-5);
     w = worst(base, (score_all(reqs, n, 3, 0, other), other), n, &wa);
     printf("batch 3 vs 1: relative %.2e, absolute %.2e\n", w, wa);
-    assert_true(w < 1e-5);
+    assert_close(w, 0, 1e-5);
     threads_set(1);
     w = worst(base, (score_all(reqs, n, 8, LOGLIK_REUSE_ALWAYS, other), other), n, &wa);
     printf("1 thread, reuse vs 2 threads, none: relative %.2e, absolute %.2e\n", w, wa);
-    assert_true(w < 1e-5);
+    assert_close(w, 0, 1e-5);
     w = worst(base, (score_all(reqs, n, 8, 0, other), other), n, &wa);
     printf("1 thread, batch 8 vs 2 threads, batch 1: relative %.2e, absolute %.2e\n", w, wa);
-    assert_true(w < 1e-5);
+    assert_close(w, 0, 1e-5);
     threads_set(2);
     for (int i = 0; i < n; i++) loglik_request_free(&reqs[i]);
 }
@@ -361,7 +361,7 @@ static void test_reuse_branch_batches(void **state) {
             w = worst(base, other, NCH + 3, &wa);
             printf("branches (%d threads, batch %d) vs none: relative %.2e, absolute %.2e\n",
                    threads, batch, w, wa);
-            assert_true(w < 1e-5);
+            assert_close(w, 0, 1e-5);
         }
     }
     threads_set(2);

@@ -1,7 +1,8 @@
 /* test_mc.c — multiple-choice evaluation: metrics on hand-computed cases, Python's few-shot
- * sampler, the prompts, the loaders' errors, log-likelihoods against the PyTorch fixture
- * (tests/fixtures/mc_logliks.json), and `cutkit eval mc` as a user runs it (--limit, --resume,
- * the whole ARC-Challenge and TruthfulQA runs when not built with sanitizers). */
+ * sampler, the prompts and their stored hash, the loaders' errors, log-likelihoods against the
+ * PyTorch fixture (tests/fixtures/mc_logliks.json), the pipeline mc_run (limit, resume after a
+ * killed run, a refused resume, the whole ARC-Challenge and TruthfulQA runs when not built with
+ * sanitizers), and the `cutkit eval mc` binary's flags and exit codes. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,8 +12,11 @@
 #include "tests/test_util.h"
 
 #include "datasets/benchmarks.h"
-#include "formats/lm.h"
 #include "eval/mc.h"
+#include "eval/mc_run.h"
+#include "formats/lm.h"
+#include "util/threads.h"
+#include "util/utf8.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1
@@ -52,7 +56,7 @@ static McItemResult hand_result(int n, const double *ll, const char *const *text
     r.gold = gold;
     for (int i = 0; i < n; i++) {
         r.ll[i] = ll[i];
-        r.n_chars[i] = mc_utf8_chars(texts[i]);
+        r.n_chars[i] = (int)utf8_length(texts[i]);
         r.n_bytes[i] = (int)strlen(texts[i]);
         r.n_tokens[i] = toks[i];
         r.labels[i] = labels ? labels[i] : i == gold;
@@ -87,7 +91,7 @@ static void test_argmax_ties_first(void **state) {
 static void test_norms_chars_bytes_tokens(void **state) {
     (void)state;
     const char *t[] = {"\xc3\xa9\xc3\xa9", "abc"};
-    assert_int_equal(mc_utf8_chars(t[0]), 2);
+    assert_int_equal(utf8_length(t[0]), 2);
     int k[] = {1, 4};
     double ll[] = {-3.0, -4.0};
     McItemResult r = hand_result(2, ll, t, k, NULL, 0);
@@ -107,12 +111,12 @@ static void test_mc2_known(void **state) {
     (void)state;
     double ll[] = {log(0.5), log(0.3), log(0.2)};
     int lab[] = {1, 0, 1};
-    assert_true(fabs(mc_mc2(ll, lab, 3) - 0.7) < 1e-12);
+    assert_close(mc_mc2(ll, lab, 3), 0.7, 1e-12);
     double ll2[] = {log(0.5) - 2000, log(0.3) - 2000, log(0.2) - 2000};
-    assert_true(fabs(mc_mc2(ll2, lab, 3) - 0.7) < 1e-12);
+    assert_close(mc_mc2(ll2, lab, 3), 0.7, 1e-12);
     double ll3[] = {-1000.0, -1001.0};
     int lab3[] = {1, 0};
-    assert_true(fabs(mc_mc2(ll3, lab3, 2) - 1.0 / (1.0 + exp(-1.0))) < 1e-12);
+    assert_close(mc_mc2(ll3, lab3, 2), 1.0 / (1.0 + exp(-1.0)), 1e-12);
 }
 
 /* sd_{n-1}/sqrt(n): for 0/1 data sqrt(p(1-p)/(n-1)); for MC2 values by hand. */
@@ -120,13 +124,13 @@ static void test_stderr(void **state) {
     (void)state;
     double x[] = {1, 0, 1, 1}, m, se;
     mc_mean_stderr(x, 4, &m, &se);
-    assert_true(fabs(m - 0.75) < 1e-15);
-    assert_true(fabs(se - sqrt(0.75 * 0.25 / 3)) < 1e-15);
+    assert_close(m, 0.75, 1e-15);
+    assert_close(se, sqrt(0.75 * 0.25 / 3), 1e-15);
     double y[] = {0.2, 0.4, 0.9};
     mc_mean_stderr(y, 3, &m, &se);
     /* mean 0.5; squared deviations .09 + .01 + .16 = .26; sd = sqrt(.13); / sqrt(3) */
-    assert_true(fabs(m - 0.5) < 1e-15);
-    assert_true(fabs(se - sqrt(0.13) / sqrt(3.0)) < 1e-15);
+    assert_close(m, 0.5, 1e-15);
+    assert_close(se, sqrt(0.13) / sqrt(3.0), 1e-15);
     mc_mean_stderr(y, 1, &m, &se);
     assert_true(isnan(se));
     /* mc_metrics over items: acc of 3 items (1, 0, 1) */
@@ -139,12 +143,12 @@ static void test_stderr(void **state) {
     mc_metrics(mc_task_find("arc_challenge"), r, 3, &mm);
     assert_int_equal(mm.n_metrics, 4);
     assert_string_equal(mm.m[0].name, "acc");
-    assert_true(fabs(mm.m[0].value - 2.0 / 3) < 1e-15);
-    assert_true(fabs(mm.m[0].stderr_ - sqrt((2.0 / 3) * (1.0 / 3) / 2)) < 1e-15);
+    assert_close(mm.m[0].value, 2.0 / 3, 1e-15);
+    assert_close(mm.m[0].stderr_, sqrt((2.0 / 3) * (1.0 / 3) / 2), 1e-15);
     mc_metrics(mc_task_find("truthfulqa_mc2"), r, 3, &mm);
     assert_int_equal(mm.n_metrics, 1);
     double p1 = 1 / (1 + exp(-1.0)), p2 = exp(-1.0) / (1 + exp(-1.0));
-    assert_true(fabs(mm.m[0].value - (2 * p1 + p2) / 3) < 1e-12);
+    assert_close(mm.m[0].value, (2 * p1 + p2) / 3, 1e-12);
     for (int i = 0; i < 3; i++) mc_item_result_free(&r[i]);
 }
 
@@ -255,6 +259,49 @@ static void test_fewshot_prompt(void **state) {
     assert_non_null(strstr(err.msg, "--shots"));
     benchmarks_free(&train);
     benchmarks_free(&test);
+}
+
+/* The prompt format's hash is stored in results.json (config.template_hash); these are the
+ * values earlier results.json files hold. mc_prompt_build and mc_prompt_hash read one format,
+ * so changing it changes both the prompts (hence every item's resume fingerprint) and the
+ * hash. */
+static void test_prompt_hash(void **state) {
+    (void)state;
+    assert_true(mc_prompt_hash(mc_task_find("arc_challenge")) == 0xab89bd137280ddb9ull);
+    assert_true(mc_prompt_hash(mc_task_find("arc_easy")) == 0xab89bd137280ddb9ull);
+    assert_true(mc_prompt_hash(mc_task_find("truthfulqa_mc1")) == 0x8522b7d50627fe31ull);
+    assert_true(mc_prompt_hash(mc_task_find("truthfulqa_mc2")) == 0x8522b7d50627fe31ull);
+    McDocSet set = {calloc(2, sizeof(McDoc)), 2};
+    set.docs[0] = make_doc("Why?", "yes", "no", 0);
+    set.docs[1] = make_doc("T?", "a", "b", 1);
+    McTask t = *mc_task_find("arc_easy");
+    const McDoc *shots[1] = {&set.docs[1]};
+    StrBuf b = {0};
+    assert_int_equal(mc_prompt_build(&t, &set.docs[0], shots, 1, &b), 0);
+    assert_string_equal(b.p, "Question: T?\nAnswer: b\n\nQuestion: Why?\nAnswer:");
+    t.prompt.question = "Q: {question}\nA:";
+    strbuf_clear(&b);
+    assert_int_equal(mc_prompt_build(&t, &set.docs[0], NULL, 0, &b), 0);
+    assert_string_equal(b.p, "Q: Why?\nA:");
+    assert_true(mc_prompt_hash(&t) != 0xab89bd137280ddb9ull);
+    strbuf_free(&b);
+    benchmarks_free(&set);
+}
+
+static void test_tasks_parse(void **state) {
+    (void)state;
+    const McTask *tasks[MC_TASK_COUNT];
+    int n = 0;
+    CkError err = {{0}};
+    assert_int_equal(
+        mc_tasks_parse("arc_easy,,arc_easy,truthfulqa_mc1", tasks, MC_TASK_COUNT, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_ptr_equal(tasks[0], mc_task_find("arc_easy"));
+    assert_ptr_equal(tasks[1], mc_task_find("truthfulqa_mc1"));
+    assert_int_equal(mc_tasks_parse("arc_easy,nope", tasks, MC_TASK_COUNT, &n, &err), -1);
+    assert_string_equal(err.msg, "unknown task 'nope'");
+    assert_int_equal(mc_tasks_parse(",", tasks, MC_TASK_COUNT, &n, &err), -1);
+    assert_string_equal(err.msg, "no task given");
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -436,7 +483,7 @@ static void test_torch_fixture(void **state) {
             int c = rows[i].choice;
             double d = fabs(r.ll[c] - rows[i].ll);
             if (d > worst) worst = d;
-            assert_true(d < 1e-4);
+            assert_close(r.ll[c], rows[i].ll, 1e-4);
             assert_int_equal(r.is_greedy[c], rows[i].greedy);
             assert_int_equal(r.n_tokens[c], rows[i].n_tokens);
             assert_int_equal(r.truncated[c], rows[i].truncated);
@@ -457,16 +504,7 @@ static void test_torch_fixture(void **state) {
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* the command */
-
-static int cutkit(const char *args, char **errout) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' eval mc %s", dir, CUTKIT_BINARY, args);
-    char *out = NULL;
-    int st = test_run(cmd, &out, errout);
-    free(out);
-    return st;
-}
+/* the pipeline */
 
 static char *read_out(const char *rel) {
     char path[900];
@@ -480,12 +518,40 @@ static int count_lines(const char *text) {
     return n;
 }
 
-static void test_cli_limit_and_resume(void **state) {
+/* Runs mc_run on the tasks named in `tasks` into dir/out; *log (when non-NULL) receives what it
+ * logged (malloc'd). */
+static int run_mc(const char *tasks, int limit, int shots, int resume, const char *out, char **log,
+                  CkError *err) {
+    McRunOptions o;
+    mc_run_options_init(&o);
+    assert_int_equal(mc_tasks_parse(tasks, o.tasks, MC_TASK_COUNT, &o.n_tasks, err), 0);
+    char path[900];
+    snprintf(path, sizeof path, "%s/%s", dir, out);
+    o.out = path;
+    o.limit = limit;
+    o.shots = shots;
+    o.resume = resume;
+    char *text = NULL;
+    size_t len = 0;
+    o.log = log ? open_memstream(&text, &len) : NULL;
+    McRunReport report;
+    int rc = mc_run(&o, &report, err);
+    if (log) {
+        fclose(o.log);
+        *log = text;
+    }
+    if (rc == 0) {
+        assert_true(report.wrote);
+        assert_int_equal(report.n_tasks, o.n_tasks);
+    }
+    return rc;
+}
+
+static void test_run_limit_and_resume(void **state) {
     (void)state;
-    char *err = NULL;
-    assert_int_equal(
-        cutkit("--task arc_challenge,truthfulqa_mc2 --limit 12 --threads 2 --out full", &err), 0);
-    free(err);
+    CkError err = {{0}};
+    threads_set(2);
+    assert_int_equal(run_mc("arc_challenge,truthfulqa_mc2", 12, 0, 0, "full", NULL, &err), 0);
     char *items = read_out("full/items.jsonl"), *results = read_out("full/results.json");
     assert_int_equal(count_lines(items), 24);
     cJSON *root = cJSON_Parse(results);
@@ -498,27 +564,35 @@ static void test_cli_limit_and_resume(void **state) {
     assert_non_null(cJSON_GetObjectItem(arc, "acc_norm,none"));
     cJSON *cfg = cJSON_GetObjectItem(root, "config");
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cfg, "bos")));
-    assert_non_null(
-        cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "template_hash"), "arc_challenge"));
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "template_hash"), "arc_challenge")
+            ->valuestring,
+        "ab89bd137280ddb9");
     cJSON_Delete(root);
 
-    /* an interrupted run: 5 items each, then half a line as a kill would leave it */
-    assert_int_equal(cutkit("--task arc_challenge,truthfulqa_mc2 --limit 5 --out part", &err), 0);
-    free(err);
+    /* an interrupted run: 5 items each, then half a line as a kill would leave it, and a blank
+     * line, which must not stop the resume */
+    threads_set(1);
+    assert_int_equal(run_mc("arc_challenge,truthfulqa_mc2", 5, 0, 0, "part", NULL, &err), 0);
     char path[900];
     snprintf(path, sizeof path, "%s/part/items.jsonl", dir);
-    FILE *f = fopen(path, "a");
+    char *part = test_read_file(path, NULL);
+    const char *first_nl = strchr(part, '\n');
+    FILE *f = fopen(path, "w");
+    fwrite(part, 1, (size_t)(first_nl + 1 - part), f);
+    fputs("\n", f);
+    fputs(first_nl + 1, f);
     fputs("{\"task\":\"arc_challenge\",\"doc_index\":5,\"doc_", f);
     fclose(f);
-    assert_int_equal(
-        cutkit("--task arc_challenge,truthfulqa_mc2 --limit 12 --threads 1 --out part --resume",
-               &err),
-        0);
-    assert_non_null(strstr(err, "incomplete last line"));
-    assert_non_null(strstr(err, "arc_challenge: 5 of 12 items already"));
-    free(err);
+    free(part);
+    char *log = NULL;
+    assert_int_equal(run_mc("arc_challenge,truthfulqa_mc2", 12, 0, 1, "part", &log, &err), 0);
+    assert_non_null(strstr(log, "dropping an incomplete last line (43 bytes)"));
+    assert_non_null(strstr(log, "arc_challenge: 5 of 12 items already"));
+    assert_non_null(strstr(log, "truthfulqa_mc2: 5 of 12 items already"));
+    free(log);
     char *resumed = read_out("part/results.json"), *ritems = read_out("part/items.jsonl");
-    assert_int_equal(count_lines(ritems), 24);
+    assert_int_equal(count_lines(ritems), 25); /* the blank line stays */
     /* items scored at another thread count: the sums may differ in the last bits (the
      * standards allow 1e-5 across thread counts) */
     test_assert_json_close(resumed, results, 1e-7);
@@ -526,33 +600,25 @@ static void test_cli_limit_and_resume(void **state) {
     free(ritems);
 
     /* a resume with another prompt (shots) is refused */
-    assert_int_equal(cutkit("--task arc_challenge --limit 12 --shots 1 --out part --resume", &err),
-                     1);
-    assert_non_null(strstr(err, "another model, adapter, BOS setting, prompt or data"));
-    free(err);
-    /* flags */
-    assert_int_equal(cutkit("--task nope --out x", &err), 2);
-    assert_non_null(strstr(err, "unknown task 'nope'"));
-    free(err);
-    assert_int_equal(cutkit("--task truthfulqa_mc1 --shots 5 --out x", &err), 2);
-    free(err);
+    assert_int_equal(run_mc("arc_challenge", 12, 1, 1, "part", NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "arc_challenge doc 0 was scored with another model, adapter, "
+                                    "BOS setting, prompt or data"));
     free(items);
     free(results);
 }
 
 /* The whole ARC-Challenge and TruthfulQA runs on the embedded model, and the sampled
  * log-likelihoods equal the PyTorch fixture. Release builds only: under ASan it takes minutes. */
-static void test_cli_whole_runs(void **state) {
+static void test_run_whole(void **state) {
     (void)state;
     if (SANITIZED || getenv("CUTKIT_MC_QUICK")) {
         printf("skipped (sanitizers or CUTKIT_MC_QUICK; test_torch_fixture covers the sample)\n");
         skip();
     }
-    char *err = NULL;
+    CkError err = {{0}};
+    threads_set(1);
     assert_int_equal(
-        cutkit("--task arc_challenge,truthfulqa_mc1,truthfulqa_mc2 --threads 1 --out whole", &err),
-        0);
-    free(err);
+        run_mc("arc_challenge,truthfulqa_mc1,truthfulqa_mc2", 0, 0, 0, "whole", NULL, &err), 0);
     char *results = read_out("whole/results.json");
     cJSON *root = cJSON_Parse(results);
     const char *names[] = {"arc_challenge", "truthfulqa_mc1", "truthfulqa_mc2"};
@@ -581,7 +647,7 @@ static void test_cli_whole_runs(void **state) {
         for (int i = 0; i < n_rows; i++)
             if (strcmp(rows[i].task, task) == 0 && rows[i].doc == doc) {
                 cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "choices"), rows[i].choice);
-                assert_true(fabs(cJSON_GetObjectItem(c, "ll")->valuedouble - rows[i].ll) < 1e-4);
+                assert_close(cJSON_GetObjectItem(c, "ll")->valuedouble, rows[i].ll, 1e-4);
                 found++;
             }
         cJSON_Delete(o);
@@ -589,6 +655,43 @@ static void test_cli_whole_runs(void **state) {
     assert_int_equal(found, n_rows);
     free(items);
     free(rows);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* the binary: flags, exit codes, messages */
+
+static int cutkit(const char *args, char **errout) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' eval mc %s", dir, CUTKIT_BINARY, args);
+    char *out = NULL;
+    int st = test_run(cmd, &out, errout);
+    free(out);
+    return st;
+}
+
+static void test_cli(void **state) {
+    (void)state;
+    char *err = NULL;
+    assert_int_equal(cutkit("--task arc_easy --limit 2 --threads 1 --out cli", &err), 0);
+    assert_non_null(strstr(err, "cutkit eval mc: arc_easy: acc "));
+    assert_non_null(strstr(err, "cutkit eval mc: wrote "));
+    free(err);
+    char *items = read_out("cli/items.jsonl");
+    assert_int_equal(count_lines(items), 2);
+    free(items);
+    assert_int_equal(cutkit("--task arc_easy --limit 2 --shots 1 --out cli --resume", &err), 1);
+    assert_non_null(strstr(err, "cutkit eval mc: "));
+    assert_non_null(strstr(err, "another model, adapter, BOS setting, prompt or data"));
+    free(err);
+    assert_int_equal(cutkit("--task nope --out x", &err), 2);
+    assert_non_null(strstr(err, "--task: unknown task 'nope'"));
+    free(err);
+    assert_int_equal(cutkit("--out x", &err), 2);
+    assert_non_null(strstr(err, "--task is required"));
+    free(err);
+    assert_int_equal(cutkit("--task truthfulqa_mc1 --shots 5 --out x", &err), 2);
+    assert_non_null(strstr(err, "--shots: truthfulqa_mc1 has its 6-shot primer built in"));
+    free(err);
 }
 
 int main(void) {
@@ -599,11 +702,14 @@ int main(void) {
         cmocka_unit_test(test_stderr),
         cmocka_unit_test(test_pyrandom_matches_python),
         cmocka_unit_test(test_fewshot_prompt),
+        cmocka_unit_test(test_prompt_hash),
+        cmocka_unit_test(test_tasks_parse),
         cmocka_unit_test(test_shipped_data),
         cmocka_unit_test(test_malformed_data),
         cmocka_unit_test(test_torch_fixture),
-        cmocka_unit_test(test_cli_limit_and_resume),
-        cmocka_unit_test(test_cli_whole_runs),
+        cmocka_unit_test(test_run_limit_and_resume),
+        cmocka_unit_test(test_run_whole),
+        cmocka_unit_test(test_cli),
     };
     return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -12,8 +12,10 @@
 #include "tests/test_util.h"
 
 #include "eval/annotations.h"
-#include "util/rng.h"
 #include "eval/winrate.h"
+#include "eval/winrate_run.h"
+#include "util/rng.h"
+#include "util/utf8.h"
 
 /* |a - b| within k units in the last place of b: the CSVs print Python's shortest repr of a
  * double, and the order of pandas' operations can move the last bit. */
@@ -73,7 +75,7 @@ static void check_against_leaderboards(const char *results, const char *model,
         double len_sum = 0;
         for (int i = 0; i < s.n; i++) {
             pref[i] = s.items[i].preference;
-            len_sum += (double)winrate_text_length(s.items[i].output_2);
+            len_sum += (double)utf8_length(s.items[i].output_2);
         }
         WinRate w;
         winrate_compute(pref, s.n, &w);
@@ -163,16 +165,16 @@ static void test_hand_counts(void **state) {
     assert_int_equal(w.n_wins, 2);
     assert_int_equal(w.n_wins_base, 2);
     /* x = 0, 1, .5, .5, .75, .25: mean .5; squares .25 .25 0 0 .0625 .0625 = .625; var .125 */
-    assert_true(fabs(w.win_rate - 50) < 1e-12);
-    assert_true(fabs(w.standard_error - 100 * sqrt(0.125) / sqrt(6.0)) < 1e-12);
-    assert_true(fabs(w.discrete_win_rate - 50) < 1e-12);
+    assert_close(w.win_rate, 50, 1e-12);
+    assert_close(w.standard_error, 100 * sqrt(0.125) / sqrt(6.0), 1e-12);
+    assert_close(w.discrete_win_rate, 50, 1e-12);
     assert_true(isnan(w.lc_win_rate));
     const double none[2] = {NAN, 3};
     winrate_compute(none, 2, &w);
     assert_int_equal(w.n_total, 0);
     assert_int_equal(w.n_missing, 2);
     assert_true(isnan(w.win_rate));
-    assert_int_equal(winrate_text_length("h\xC3\xA9llo \xE2\x82\xAC"), 7); /* é, € */
+    assert_int_equal(utf8_length("h\xC3\xA9llo \xE2\x82\xAC"), 7); /* é, € */
 }
 
 /* The order matters: 1e16 and -1e16 meet in the same partial sum in numpy's order. */
@@ -239,7 +241,7 @@ static void test_fit_closed_form(void **state) {
     CkError err = {{0}};
     assert_int_equal(lc_logistic_fit(X, y, 5, 1, 0, &w, &err), 0);
     double m = (1 + 0.25 + 0 + 1 + 0.6) / 5;
-    assert_true(fabs(w - log(m / (1 - m))) < 1e-10);
+    assert_close(w, log(m / (1 - m)), 1e-10);
     /* an L1 penalty larger than the gradient at zero keeps the weight at zero */
     w = 0.3;
     assert_int_equal(lc_logistic_fit(X, y, 5, 1, fabs(0.5 - m) + 1e-3, &w, &err), 0);
@@ -281,9 +283,9 @@ static void test_fit_kkt(void **state) {
         int zeros = 0;
         for (int j = 0; j < P; j++) {
             if (w[j] != 0)
-                assert_true(fabs(g[j] + l1s[k] * (w[j] > 0 ? 1 : -1)) < 1e-9);
+                assert_close(g[j], -l1s[k] * (w[j] > 0 ? 1 : -1), 1e-9);
             else
-                assert_true(fabs(g[j]) <= l1s[k] + 1e-12), zeros++;
+                assert_close(g[j], 0, l1s[k] + 1e-12), zeros++;
         }
         if (k == 2) assert_true(zeros >= 1); /* the weak feature is dropped */
     }
@@ -316,12 +318,12 @@ static void test_length_controlled(void **state) {
     assert_int_equal(winrate_length_controlled(swapped, l2, l1, NULL, N, &lc, &b, &err), 0);
     printf("  win rate %.4f, length-controlled %.4f (length weight %.4f); swapped %.4f\n",
            a.win_rate, a.lc_win_rate, a.lc_coef_length, b.lc_win_rate);
-    assert_true(fabs(a.lc_win_rate + b.lc_win_rate - 100) < 1e-8);
+    assert_close(a.lc_win_rate + b.lc_win_rate, 100, 1e-8);
     assert_true(a.lc_coef_length < 0); /* baseline longer than the model: the model loses */
     assert_true(a.lc_standard_error == 0);
     winrate_compute(pref, N, &c);
     assert_int_equal(winrate_length_controlled(pref, same, same, NULL, N, &lc, &c, &err), 0);
-    assert_true(fabs(c.lc_win_rate - c.win_rate) < 1e-8);
+    assert_close(c.lc_win_rate, c.win_rate, 1e-8);
     /* with a difficulty column the predictions vary, so the error is positive */
     double diff[N];
     for (int i = 0; i < N; i++) diff[i] = (i % 5) - 2.0;
@@ -329,39 +331,112 @@ static void test_length_controlled(void **state) {
     assert_true(c.lc_standard_error > 0 && isfinite(c.lc_coef_difficulty));
 }
 
-/* The command prints the leaderboard columns; the CSV row equals the library's numbers. */
+/* The pipeline: a row per file, sorted by win rate, in each format; the CSV row equals the
+ * library's numbers (AlpacaEval's leaderboard values for alpaca-7b). */
+static void test_pipeline(void **state) {
+    (void)state;
+    char *path =
+        test_shared_path("data/alpaca_eval/results/alpaca-7b/alpaca_eval_gpt4/annotations.json");
+    if (!path) skip();
+    char *dir = test_temp_dir();
+    char swapped[700];
+    snprintf(swapped, sizeof swapped, "%s/swapped.json", dir);
+    /* the same file with every preference flipped: the other side of each pair wins */
+    AnnotationSet s;
+    CkError err = {{0}};
+    assert_int_equal(annotations_load(&s, path, &err), 0);
+    for (int i = 0; i < s.n; i++) {
+        if (s.items[i].preference >= 1) s.items[i].preference = 3 - s.items[i].preference;
+        free(s.items[i].generator_2);
+        s.items[i].generator_2 = strdup("flipped");
+    }
+    assert_int_equal(annotations_save(&s, swapped, &err), 0);
+    annotations_free(&s);
+    const char *files[2] = {path, swapped};
+    WinrateRunOptions o;
+    winrate_run_options_init(&o);
+    o.files = files;
+    o.n_files = 2;
+    o.format = WINRATE_FORMAT_CSV;
+    char *out = NULL;
+    size_t len = 0;
+    o.out = open_memstream(&out, &len);
+    WinrateRow *rows = NULL;
+    assert_int_equal(winrate_run(&o, &rows, &err), 0);
+    fclose(o.out);
+    printf("%s", out);
+    assert_string_equal(rows[0].name, "flipped"); /* the higher win rate first */
+    assert_string_equal(rows[1].name, "alpaca-7b");
+    assert_close(rows[0].w.win_rate + rows[1].w.win_rate, 100, 1e-9);
+    assert_non_null(strstr(out, "\nalpaca-7b,26.4596273291925"));
+    assert_non_null(strstr(out, ",205,584,16,805,0,"));
+    free(rows);
+    free(out);
+    const WinrateFormat formats[3] = {WINRATE_FORMAT_MARKDOWN, WINRATE_FORMAT_JSON,
+                                      WINRATE_FORMAT_TABLE};
+    char table_row[64];
+    snprintf(table_row, sizeof table_row, "%-32s %9s %6s", "alpaca-7b", "26.46", "1.54");
+    const char *want[3] = {"| alpaca-7b | 26.46 | 1.54 |",
+                           "{\"model\": \"alpaca-7b\", \"win_rate\": 26.4596273291925", table_row};
+    for (int k = 0; k < 3; k++) {
+        o.format = formats[k];
+        o.out = open_memstream(&out, &len);
+        assert_int_equal(winrate_run(&o, NULL, &err), 0);
+        fclose(o.out);
+        assert_non_null(strstr(out, want[k]));
+        free(out);
+    }
+    files[1] = "/nonexistent.json";
+    assert_int_equal(winrate_run(&o, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "/nonexistent.json"));
+    WinrateFormat f;
+    assert_int_equal(winrate_format_parse("markdown", &f), 0);
+    assert_int_equal(f, WINRATE_FORMAT_MARKDOWN);
+    assert_int_equal(winrate_format_parse("xml", &f), -1);
+    assert_int_equal(test_remove_dir(dir), 0);
+    free(dir);
+    free(path);
+}
+
+/* The binary prints the leaderboard to stdout; bad usage is 2, an unreadable file 1. */
 static void test_cli(void **state) {
     (void)state;
     char *path =
         test_shared_path("data/alpaca_eval/results/alpaca-7b/alpaca_eval_gpt4/annotations.json");
     if (!path) skip();
     char cmd[1400];
-    snprintf(cmd, sizeof cmd, "'%s' eval winrate --format csv '%s'", CUTKIT_BINARY, path);
-    char *out = NULL, *errout = NULL;
-    assert_int_equal(test_run(cmd, &out, &errout), 0);
-    printf("%s", out);
-    assert_non_null(strstr(out, "\nalpaca-7b,26.4596273291925"));
-    assert_non_null(strstr(out, ",205,584,16,805,0,"));
-    free(out);
-    free(errout);
     snprintf(cmd, sizeof cmd, "'%s' eval winrate --format markdown '%s' '%s'", CUTKIT_BINARY, path,
              path);
+    char *out = NULL, *errout = NULL;
     assert_int_equal(test_run(cmd, &out, NULL), 0);
     assert_non_null(strstr(out, "| alpaca-7b | 26.46 | 1.54 |"));
     free(out);
     snprintf(cmd, sizeof cmd, "'%s' eval winrate /nonexistent.json", CUTKIT_BINARY);
     assert_int_equal(test_run(cmd, NULL, &errout), 1);
-    assert_non_null(strstr(errout, "/nonexistent.json"));
+    assert_non_null(strstr(errout, "cutkit eval winrate: /nonexistent.json"));
+    free(errout);
+    snprintf(cmd, sizeof cmd, "'%s' eval winrate --format xml '%s'", CUTKIT_BINARY, path);
+    assert_int_equal(test_run(cmd, NULL, &errout), 2);
+    assert_non_null(strstr(errout, "--format expects table, csv, markdown or json"));
+    free(errout);
+    snprintf(cmd, sizeof cmd, "'%s' eval winrate", CUTKIT_BINARY);
+    assert_int_equal(test_run(cmd, NULL, &errout), 2);
+    assert_non_null(strstr(errout, "give one or more annotations.json files"));
     free(errout);
     free(path);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_leaderboards),      cmocka_unit_test(test_hand_counts),
-        cmocka_unit_test(test_pairwise_order),    cmocka_unit_test(test_pairwise_numpy),
-        cmocka_unit_test(test_fit_closed_form),   cmocka_unit_test(test_fit_kkt),
-        cmocka_unit_test(test_length_controlled), cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_leaderboards),
+        cmocka_unit_test(test_hand_counts),
+        cmocka_unit_test(test_pairwise_order),
+        cmocka_unit_test(test_pairwise_numpy),
+        cmocka_unit_test(test_fit_closed_form),
+        cmocka_unit_test(test_fit_kkt),
+        cmocka_unit_test(test_length_controlled),
+        cmocka_unit_test(test_pipeline),
+        cmocka_unit_test(test_cli),
     };
     return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -39,6 +39,11 @@ int utf8_put_lossy(StrBuf *out, const char *s, size_t n);
  * at that length never splits a multi-byte sequence (for streaming output). */
 size_t utf8_complete_prefix(const char *s, size_t n);
 
+/* Number of code points of the NUL-terminated text s, as Python's len(str) counts them (the
+ * unit of acc_norm and of AlpacaEval's length control): the bytes that are not continuation
+ * bytes (10xxxxxx); ill-formed bytes count as the lead bytes they are. */
+size_t utf8_length(const char *s);
+
 /* Rust's char::is_whitespace: the Unicode White_Space property. */
 int utf8_is_white_space(uint32_t cp);
 

@@ -1,0 +1,502 @@
+/* mc_run.c — see mc_run.h. The steps: open the model and OUT (run_open), start results.json
+ * (results_start); then per task (task_run): load its data and build the items (task_load),
+ * take over what items.jsonl holds (task_resume), score the rest through the sharding loop,
+ * rank 0 writing each item's line as it collects it (task_score), and add the task's metrics
+ * and diagnostics to results.json (task_record). */
+#include "eval/mc_run.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "datasets/benchmarks.h"
+#include "eval/loglik.h"
+#include "eval/mc_resume.h"
+#include "eval/results.h"
+#include "eval/shard.h"
+#include "formats/lm.h"
+#include "formats/peft.h"
+#include "train/dist.h"
+#include "util/fileio.h"
+#include "util/hash.h"
+#include "util/timer.h"
+
+#define MAX_WARNINGS 5
+/* items per rank between two gathers under mpirun: items have 2 to 13 choices, so 16 average
+ * out the slowest rank of a round */
+#define ROUND_PER_RANK 16
+
+void mc_run_options_init(McRunOptions *o) {
+    memset(o, 0, sizeof *o);
+    o->out = "eval-mc";
+    o->seed = 1234;
+    o->batch = 16;
+    o->prefix_reuse = 1;
+    o->bos = 1;
+}
+
+int mc_run_options_check(const McRunOptions *o, CkError *err) {
+    if (o->n_tasks < 1) return ck_fail(err, "no task given");
+    for (int i = 0; i < o->n_tasks; i++)
+        if (o->tasks[i]->is_truthfulqa && o->shots > 0)
+            return ck_fail(err, "--shots: %s has its 6-shot primer built in; use --shots 0",
+                           o->tasks[i]->name);
+    return 0;
+}
+
+/* Everything the tasks share; released by run_close. */
+typedef struct {
+    const McRunOptions *o;
+    McRunReport *report;
+    LanguageModel lm;
+    LoraAdapters ad;
+    LoglikScorer scorer;
+    int have_lm, have_ad, have_scorer;
+    McPreviousList previous; /* rank 0's; empty elsewhere */
+    int items_fd;            /* rank 0's; -1 elsewhere */
+    uint64_t run_hash;       /* mc_run_fingerprint */
+    cJSON *json;             /* results.json being built */
+} McRun;
+
+/* One task's items and scores; released by task_free. */
+typedef struct {
+    McRun *run;
+    const McTask *task;
+    char test_path[4096];
+    McDocSet test, train;
+    McItem *items;
+    int n_items;
+    McItemResult *results; /* [n_items], complete on rank 0 after the loop */
+    int *todo;             /* the items still to score */
+    int to_score, n_resumed, scored, warnings;
+    long tokens;
+    double t0, last;
+} McTaskRun;
+
+/* ---- packing a result for the gather ---------------------------------------------------- */
+
+/* Packs r: sizes, then every array as it lies in memory (the log-likelihoods bit for bit). */
+static int pack_result(StrBuf *b, const McItemResult *r, CkError *err) {
+    const int n = r->n_choices, n_cont = r->cont_offsets[n];
+    const size_t ni = sizeof(int) * (size_t)n;
+    int head[5] = {r->doc_index, n, r->gold, r->n_ctx_tokens, n_cont};
+    if (shard_put(b, head, sizeof head, err) || shard_put(b, r->labels, ni, err) ||
+        shard_put(b, r->ll, sizeof(double) * (size_t)n, err) ||
+        shard_put(b, r->n_tokens, ni, err) || shard_put(b, r->n_chars, ni, err) ||
+        shard_put(b, r->n_bytes, ni, err) || shard_put(b, r->is_greedy, ni, err) ||
+        shard_put(b, r->fallback, ni, err) || shard_put(b, r->truncated, ni, err) ||
+        shard_put(b, r->cont_offsets, ni + sizeof(int), err) ||
+        shard_put(b, r->cont_tokens, sizeof(int) * (size_t)n_cont, err))
+        return -1;
+    return 0;
+}
+
+/* Reads back one result packed by pack_result into r (allocated here), checking that it is
+ * item `doc` with a sane shape. */
+static int unpack_result(ShardReader *rd, int doc, McItemResult *r, CkError *err) {
+    int head[5];
+    memset(r, 0, sizeof *r);
+    if (shard_get(rd, head, sizeof head, err) != 0) return -1;
+    const int n = head[1], n_cont = head[4];
+    if (head[0] != doc || n < 0 || n > 1 << 20 || n_cont < 0 || n_cont > 1 << 28)
+        return ck_fail(err, "gathered results: expected doc %d, found doc %d with %d choices", doc,
+                       head[0], n);
+    if (mc_item_result_alloc(r, n, n_cont, err) != 0) return -1;
+    r->doc_index = head[0];
+    r->gold = head[2];
+    r->n_ctx_tokens = head[3];
+    const size_t ni = sizeof(int) * (size_t)n;
+    if (shard_get(rd, r->labels, ni, err) ||
+        shard_get(rd, r->ll, sizeof(double) * (size_t)n, err) ||
+        shard_get(rd, r->n_tokens, ni, err) || shard_get(rd, r->n_chars, ni, err) ||
+        shard_get(rd, r->n_bytes, ni, err) || shard_get(rd, r->is_greedy, ni, err) ||
+        shard_get(rd, r->fallback, ni, err) || shard_get(rd, r->truncated, ni, err) ||
+        shard_get(rd, r->cont_offsets, ni + sizeof(int), err) ||
+        shard_get(rd, r->cont_tokens, sizeof(int) * (size_t)n_cont, err)) {
+        mc_item_result_free(r);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- one task --------------------------------------------------------------------------- */
+
+/* The data file of a task: o->data (a file for one task, or a folder), else the shipped one. */
+static int data_path(const char *override, const char *file, int n_tasks, char *out, size_t cap,
+                     CkError *err) {
+    if (override) {
+        struct stat st;
+        if (stat(override, &st) != 0) return ck_fail(err, "%s: %s", override, strerror(errno));
+        if (S_ISDIR(st.st_mode)) {
+            snprintf(out, cap, "%s/%s", override, file);
+            return 0;
+        }
+        if (n_tasks > 1)
+            return ck_fail(err,
+                           "--data %s is a file but several tasks were asked for; give a "
+                           "folder holding %s",
+                           override, file);
+        snprintf(out, cap, "%s", override);
+        return 0;
+    }
+    return benchmarks_data_path(file, out, cap, err);
+}
+
+/* Every rank must have built the same items (same options and data): a hash of their count and
+ * fingerprints agrees across ranks, else the gathered files would mix two evaluations. */
+static int check_same_items(const McTaskRun *t, CkError *err) {
+    if (dist_size() == 1) return 0;
+    uint64_t h = hash_fnv1a64(HASH_FNV1A64_OFFSET, &t->n_items, sizeof t->n_items);
+    for (int i = 0; i < t->n_items; i++) {
+        uint64_t f = mc_item_fingerprint(t->run->run_hash, &t->items[i]);
+        h = hash_fnv1a64(h, &f, sizeof f);
+    }
+    int same = 0;
+    if (dist_same_u64(h, &same, err) != 0) return -1;
+    if (!same)
+        return ck_fail(err,
+                       "%s: the ranks built different items (%d here): give every rank the "
+                       "same model, data and flags",
+                       t->task->name, t->n_items);
+    return 0;
+}
+
+/* Loads the task's test (and few-shot train) docs and builds its items. */
+static int task_load(McTaskRun *t, CkError *err) {
+    const McRunOptions *o = t->run->o;
+    const McTask *task = t->task;
+    if (data_path(o->data, task->test_file, o->n_tasks, t->test_path, sizeof t->test_path, err))
+        return -1;
+    int loaded =
+        task->is_truthfulqa
+            ? benchmarks_load_truthfulqa(&t->test, t->test_path,
+                                         task->id == MC_TRUTHFULQA_MC1 ? TQA_MC1 : TQA_MC2, err)
+            : benchmarks_load_arc(&t->test, t->test_path, err);
+    if (loaded != 0) return -1;
+    if (o->shots > 0 && task->train_file) {
+        char train_path[4096];
+        if (data_path(o->train_data, task->train_file, 1, train_path, sizeof train_path, err) ||
+            benchmarks_load_arc(&t->train, train_path, err))
+            return -1;
+    }
+    if (mc_build_items(task, &t->test, &t->train, o->shots, o->seed, o->limit, &t->items,
+                       &t->n_items, err) != 0)
+        return -1;
+    if (check_same_items(t, err) != 0) return -1;
+    size_t n = (size_t)(t->n_items > 0 ? t->n_items : 1);
+    t->results = calloc(n, sizeof(McItemResult));
+    t->todo = calloc(n, sizeof(int));
+    return t->results && t->todo ? 0 : ck_fail(err, "out of memory");
+}
+
+/* Takes over the items that an earlier run scored with the same model, prompt and choices
+ * (rank 0 alone read items.jsonl; the other ranks learn from it which are done) and lists the
+ * others in t->todo. */
+static int task_resume(McTaskRun *t, CkError *err) {
+    McPreviousList *prev = &t->run->previous;
+    int *done = calloc((size_t)(t->n_items > 0 ? t->n_items : 1), sizeof(int));
+    if (!done) return ck_fail(err, "out of memory");
+    for (int i = 0; i < prev->n; i++) {
+        McPrevious *p = &prev->v[i];
+        int d = p->r.doc_index;
+        if (p->used || strcmp(p->task, t->task->name) != 0 || d < 0 || d >= t->n_items || done[d])
+            continue;
+        if (p->fingerprint != mc_item_fingerprint(t->run->run_hash, &t->items[d])) {
+            free(done);
+            return ck_fail(err,
+                           "%s/items.jsonl: %s doc %d was scored with another model, adapter, "
+                           "BOS setting, prompt or data; use a new --out or drop --resume",
+                           t->run->o->out, t->task->name, d);
+        }
+        t->results[d] = p->r;
+        p->used = 1;
+        done[d] = 1;
+        t->n_resumed++;
+    }
+    FILE *log = t->run->o->log;
+    if (t->n_resumed > 0 && log)
+        fprintf(log, "cutkit eval mc: %s: %d of %d items already in items.jsonl\n", t->task->name,
+                t->n_resumed, t->n_items);
+    int rc = dist_bcast_bytes(done, sizeof(int) * (size_t)t->n_items, 0, err);
+    for (int i = 0; rc == 0 && i < t->n_items; i++)
+        if (!done[i]) t->todo[t->to_score++] = i;
+    free(done);
+    return rc;
+}
+
+/* The loop's work: scores item todo[k] and packs its result. */
+static int score_work(void *ctx, int64_t k, StrBuf *out, CkError *err) {
+    McTaskRun *t = ctx;
+    McRun *run = t->run;
+    McItemResult r;
+    if (mc_score_item(&run->scorer, &run->lm.tokenizer, &t->items[t->todo[k]], run->o->bos, &r,
+                      err) != 0)
+        return ck_wrap(err, "%s", t->task->name);
+    int rc = pack_result(out, &r, err);
+    mc_item_result_free(&r);
+    return rc;
+}
+
+/* Appends rec and a newline to items.jsonl in one write() to the O_APPEND file, so that a
+ * killed run leaves whole lines. */
+static int write_line(int fd, const cJSON *rec, CkError *err) {
+    char *text = rec ? cJSON_PrintUnformatted(rec) : NULL;
+    if (!text) return ck_fail(err, "out of memory");
+    size_t n = strlen(text);
+    char *line = realloc(text, n + 2);
+    if (!line) {
+        free(text);
+        return ck_fail(err, "out of memory");
+    }
+    line[n] = '\n';
+    ssize_t w = write(fd, line, n + 1);
+    free(line);
+    if (w != (ssize_t)(n + 1))
+        return ck_fail(err, "items.jsonl: write failed: %s", strerror(errno));
+    return 0;
+}
+
+static void format_eta(double s, char *buf, size_t cap) {
+    if (!isfinite(s) || s < 0)
+        snprintf(buf, cap, "?");
+    else if (s < 60)
+        snprintf(buf, cap, "%.0fs", s);
+    else if (s < 3600)
+        snprintf(buf, cap, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else
+        snprintf(buf, cap, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
+}
+
+/* Counts item i's tokens and warns (the first MAX_WARNINGS times) about choices whose
+ * continuation was encoded alone. */
+static void note_result(McTaskRun *t, int i) {
+    const McItemResult *r = &t->results[i];
+    FILE *log = t->run->o->log;
+    for (int c = 0; c < r->n_choices; c++) {
+        t->tokens += r->n_tokens[c];
+        if (r->fallback[c] && t->warnings++ < MAX_WARNINGS && log)
+            fprintf(log,
+                    "cutkit eval mc: warning: %s doc %d (%s) choice %d: a token spans the "
+                    "context/continuation join; the continuation was encoded alone\n",
+                    t->task->name, i, t->items[i].doc->id, c);
+    }
+    t->tokens += r->n_ctx_tokens;
+}
+
+/* Progress every 2 s and at the end: items, items/s, tok/s, ETA. */
+static void report_progress(McTaskRun *t) {
+    double now = timer_seconds();
+    FILE *log = t->run->o->log;
+    if (!log || (now - t->last < 2.0 && t->scored < t->to_score)) return;
+    double rate = t->scored / (now - t->t0 > 0 ? now - t->t0 : 1e-9);
+    char eta[32];
+    format_eta((t->to_score - t->scored) / rate, eta, sizeof eta);
+    fprintf(log, "cutkit eval mc: %s %d/%d items, %.1f items/s, %.0f tok/s, ETA %s\n",
+            t->task->name, t->n_resumed + t->scored, t->n_items, rate, t->tokens / (now - t->t0),
+            eta);
+    t->last = now;
+}
+
+/* The loop's collect (rank 0, in item order): keeps item todo[k]'s result and writes its
+ * items.jsonl line. */
+static int score_collect(void *ctx, int64_t k, ShardReader *in, CkError *err) {
+    McTaskRun *t = ctx;
+    const int i = t->todo[k];
+    const McItem *it = &t->items[i];
+    if (unpack_result(in, it->doc_index, &t->results[i], err) != 0) return -1;
+    note_result(t, i);
+    uint64_t fp = mc_item_fingerprint(t->run->run_hash, it);
+    cJSON *rec = results_mc_item_json(t->task->name, it, &t->results[i], fp);
+    int rc = write_line(t->run->items_fd, rec, err);
+    cJSON_Delete(rec);
+    if (rc != 0) return -1;
+    t->scored++;
+    report_progress(t);
+    return 0;
+}
+
+/* Scores the items in todo, every rank its share of each round. */
+static int task_score(McTaskRun *t, CkError *err) {
+    t->t0 = t->last = timer_seconds();
+    ShardLoop loop = {t->to_score, ROUND_PER_RANK, t, score_work, score_collect, NULL};
+    return shard_run(&loop, err);
+}
+
+/* Adds the task's metrics, sample counts, template hash, data path and diagnostics to
+ * results.json (rank 0), logs its headline numbers and fills its report. */
+static void task_record(McTaskRun *t, McTaskReport *rep) {
+    const McTask *task = t->task;
+    cJSON *root = t->run->json;
+    McMetrics *m = &rep->metrics;
+    mc_metrics(task, t->results, t->n_items, m);
+    cJSON *res =
+        cJSON_AddObjectToObject(cJSON_GetObjectItemCaseSensitive(root, "results"), task->name);
+    cJSON_AddStringToObject(res, "alias", task->name);
+    for (int k = 0; k < m->n_metrics; k++)
+        results_add_metric(res, m->m[k].name, m->m[k].value, m->m[k].stderr_);
+    cJSON_AddNumberToObject(cJSON_GetObjectItemCaseSensitive(root, "n-shot"), task->name,
+                            t->run->o->shots);
+    cJSON *ns =
+        cJSON_AddObjectToObject(cJSON_GetObjectItemCaseSensitive(root, "n-samples"), task->name);
+    cJSON_AddNumberToObject(ns, "original", t->test.n);
+    cJSON_AddNumberToObject(ns, "effective", t->n_items);
+    int fallbacks = 0, truncated = 0;
+    for (int i = 0; i < t->n_items; i++) {
+        int tr = 0;
+        for (int c = 0; c < t->results[i].n_choices; c++) {
+            fallbacks += t->results[i].fallback[c];
+            tr |= t->results[i].truncated[c] > 0;
+        }
+        truncated += tr;
+    }
+    cJSON *cfg = cJSON_GetObjectItemCaseSensitive(root, "config");
+    char hex[20];
+    snprintf(hex, sizeof hex, "%016" PRIx64, mc_prompt_hash(task));
+    cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(cfg, "template_hash"), task->name,
+                            hex);
+    cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(cfg, "data"), task->name,
+                            t->test_path);
+    cJSON *diag =
+        cJSON_AddObjectToObject(cJSON_GetObjectItemCaseSensitive(root, "diagnostics"), task->name);
+    cJSON_AddNumberToObject(diag, "join_fallbacks", fallbacks);
+    cJSON_AddNumberToObject(diag, "items_truncated", truncated);
+    FILE *log = t->run->o->log;
+    if (log) {
+        fprintf(log, "cutkit eval mc: %s: %s %.4f", task->name, m->m[0].name, m->m[0].value);
+        if (m->n_metrics > 1) fprintf(log, ", %s %.4f", m->m[1].name, m->m[1].value);
+        fprintf(log, " (n %d)\n", t->n_items);
+    }
+}
+
+static void task_free(McTaskRun *t) {
+    if (t->results)
+        for (int i = 0; i < t->n_items; i++) mc_item_result_free(&t->results[i]);
+    free(t->results);
+    free(t->todo);
+    mc_items_free(t->items, t->n_items);
+    benchmarks_free(&t->test);
+    benchmarks_free(&t->train);
+}
+
+static int task_run(McRun *run, const McTask *task, McTaskReport *rep, CkError *err) {
+    McTaskRun t = {0};
+    t.run = run;
+    t.task = task;
+    int rc = task_load(&t, err);
+    if (rc == 0) rc = task_resume(&t, err);
+    if (rc == 0) rc = task_score(&t, err);
+    if (rc == 0 && dist_rank() == 0) { /* rank 0 holds the results and writes results.json */
+        FILE *log = run->o->log;
+        if (t.warnings > MAX_WARNINGS && log)
+            fprintf(log,
+                    "cutkit eval mc: warning: %s: %d continuations in all were encoded alone\n",
+                    task->name, t.warnings);
+        task_record(&t, rep);
+    }
+    rep->task = task;
+    rep->n_items = t.n_items;
+    rep->n_resumed = t.n_resumed;
+    task_free(&t);
+    return rc;
+}
+
+/* ---- the run ---------------------------------------------------------------------------- */
+
+/* Opens the model (with its adapter) and the scorer; on rank 0 also OUT: the folder, the
+ * records to resume from, and items.jsonl for appending. */
+static int run_open(McRun *run, CkError *err) {
+    const McRunOptions *o = run->o;
+    if (lm_open(&run->lm, o->model, o->tokenizer, err) != 0) return -1;
+    run->have_lm = 1;
+    if (o->adapter) {
+        if (peft_load(&run->ad, &run->lm.model, o->adapter, err) != 0) return -1;
+        run->have_ad = 1;
+    }
+    if (loglik_scorer_init(&run->scorer, &run->lm.model, run->have_ad ? &run->ad : NULL, o->batch,
+                           o->prefix_reuse ? LOGLIK_REUSE_AUTO : LOGLIK_REUSE_OFF, err) != 0)
+        return -1;
+    run->have_scorer = 1;
+    McRunReport *rep = run->report;
+    if (fileio_path(rep->items_path, sizeof rep->items_path, o->out, "items.jsonl") != 0 ||
+        fileio_path(rep->results_path, sizeof rep->results_path, o->out, "results.json") != 0)
+        return ck_fail(err, "%s: path too long", o->out);
+    run->run_hash =
+        mc_run_fingerprint(run->lm.model_source, run->lm.tokenizer_source, o->adapter, o->bos);
+    if (dist_rank() != 0) return 0; /* OUT is rank 0's alone */
+    if (fileio_make_dirs(o->out, err) != 0) return -1;
+    fileio_remove_stale_temps(rep->items_path); /* a killed run's half-written files */
+    fileio_remove_stale_temps(rep->results_path);
+    if (o->resume && mc_previous_read(&run->previous, rep->items_path, o->log, err) != 0) return -1;
+    run->items_fd =
+        open(rep->items_path, O_WRONLY | O_CREAT | O_APPEND | (o->resume ? 0 : O_TRUNC), 0644);
+    if (run->items_fd < 0) return ck_fail(err, "%s: %s", rep->items_path, strerror(errno));
+    return 0;
+}
+
+/* results.json before the tasks: empty sections and the run's config. */
+static cJSON *results_start(const McRun *run) {
+    const McRunOptions *o = run->o;
+    cJSON *json = cJSON_CreateObject();
+    cJSON_AddObjectToObject(json, "results");
+    cJSON_AddObjectToObject(json, "n-shot");
+    cJSON_AddObjectToObject(json, "n-samples");
+    cJSON *cfg = cJSON_AddObjectToObject(json, "config");
+    cJSON_AddStringToObject(cfg, "model", run->lm.model_source);
+    cJSON_AddStringToObject(cfg, "tokenizer", run->lm.tokenizer_source);
+    if (o->adapter)
+        cJSON_AddStringToObject(cfg, "adapter", o->adapter);
+    else
+        cJSON_AddNullToObject(cfg, "adapter");
+    cJSON_AddBoolToObject(cfg, "bos", o->bos);
+    cJSON_AddNumberToObject(cfg, "num_fewshot", o->shots);
+    cJSON_AddNumberToObject(cfg, "fewshot_seed", (double)o->seed);
+    if (o->limit > 0)
+        cJSON_AddNumberToObject(cfg, "limit", o->limit);
+    else
+        cJSON_AddNullToObject(cfg, "limit");
+    cJSON_AddNumberToObject(cfg, "max_length", run->lm.model.config.seq_len);
+    cJSON_AddBoolToObject(cfg, "prefix_reuse", o->prefix_reuse);
+    cJSON_AddNumberToObject(cfg, "batch_size", o->batch);
+    cJSON_AddStringToObject(cfg, "cutkit_version", CUTKIT_VERSION);
+    cJSON_AddObjectToObject(cfg, "template_hash");
+    cJSON_AddObjectToObject(cfg, "data");
+    cJSON_AddObjectToObject(json, "diagnostics");
+    return json;
+}
+
+static void run_close(McRun *run) {
+    if (run->items_fd >= 0) close(run->items_fd);
+    cJSON_Delete(run->json);
+    mc_previous_free(&run->previous);
+    if (run->have_scorer) loglik_scorer_free(&run->scorer);
+    if (run->have_ad) lora_free(&run->ad);
+    if (run->have_lm) lm_close(&run->lm);
+}
+
+int mc_run(const McRunOptions *o, McRunReport *report, CkError *err) {
+    memset(report, 0, sizeof *report);
+    if (mc_run_options_check(o, err) != 0) return -1;
+    McRun run;
+    memset(&run, 0, sizeof run);
+    run.o = o;
+    run.report = report;
+    run.items_fd = -1;
+    int rc = run_open(&run, err);
+    if (rc == 0 && !(run.json = results_start(&run))) rc = ck_fail(err, "out of memory");
+    for (int i = 0; rc == 0 && i < o->n_tasks; i++) {
+        rc = task_run(&run, o->tasks[i], &report->tasks[i], err);
+        report->n_tasks = i + 1;
+    }
+    if (rc == 0 && dist_rank() == 0) {
+        rc = results_write_json(report->results_path, run.json, err);
+        report->wrote = rc == 0;
+    }
+    run_close(&run);
+    return rc;
+}
