@@ -1,12 +1,27 @@
-/* test_align_online.c — `cutkit align-online`: generate → judge → CUT-train → merge rounds on
- * the embedded model, with the synthetic world's judge, an external command and a file; every
- * stage resumable. */
+/* test_align_online.c — online_run (train/online_run.h): generate → judge → CUT-train → merge
+ * rounds on the embedded model, with the synthetic world's judge, an external command and a
+ * file; every stage resumable. The trainings are `cutkit train` children of the built binary;
+ * `cutkit align-online` itself is checked for its exit codes and its last line. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "datasets/synth.h"
 #include "tests/test_util.h"
+#include "train/online_run.h"
+
+/* Every test works in a fresh temporary folder, removed afterwards even when it fails. */
+static int make_temp(void **state) {
+    *state = test_temp_dir();
+    return *state ? 0 : -1;
+}
+
+static int remove_temp(void **state) {
+    int rc = test_remove_dir(*state);
+    free(*state);
+    return rc;
+}
 
 static int exists(const char *path) {
     struct stat st;
@@ -21,29 +36,85 @@ static long mtime_ns(const char *path) {
 
 /* A small synthetic world in dir/world. */
 static void make_world(const char *dir) {
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' datasets synth --out '%s/world' --train 8 --test 8 --warmup 8",
-             CUTKIT_BINARY, dir);
-    assert_int_equal(test_run(cmd, NULL, NULL), 0);
+    SynthOptions o = synth_default_options();
+    o.n_train = o.n_test = o.n_warmup = 8;
+    SynthWorld w;
+    CkError err = {{0}};
+    char path[2048];
+    snprintf(path, sizeof path, "%s/world", dir);
+    assert_int_equal(mkdir(path, 0777), 0);
+    assert_int_equal(synth_generate(&w, &o, &err), 0);
+    assert_int_equal(synth_write(&w, path, &err), 0);
+    synth_world_free(&w);
 }
 
-static int align(const char *dir, const char *judge, const char *extra, char **err) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd,
-             "'%s' align-online --instructions '%s/world/instructions.json' --out '%s/run' "
-             "--template '%s/world/template.json' --judge '%s' --iterations 2 --per-iteration 4 "
-             "--max-tokens 48 --batch-size 2 --threads 1 %s",
-             CUTKIT_BINARY, dir, dir, dir, judge, extra);
-    return test_run(cmd, NULL, err);
+/* Runs two iterations of four responses in dir/run with the judge spec; returns online_run's
+ * result, with its log in *log (malloc'd) and its error in err. */
+static int align(const char *dir, const char *judge_spec, int lora, char **log, CkError *err) {
+    char instructions[2048], out[2048], tpl[2048];
+    snprintf(instructions, sizeof instructions, "%s/world/instructions.json", dir);
+    snprintf(out, sizeof out, "%s/run", dir);
+    snprintf(tpl, sizeof tpl, "%s/world/template.json", dir);
+    OnlineRunOptions o;
+    online_run_options_init(&o);
+    o.instructions = instructions;
+    o.out = out;
+    o.template_path = tpl;
+    o.iterations = 2;
+    o.per_iteration = 4;
+    o.max_tokens = 48;
+    o.batch_size = 2;
+    o.threads = 1;
+    o.lora = lora;
+    o.runner.binary = CUTKIT_BINARY;
+    OnlineJudge judge;
+    assert_int_equal(online_judge_open(&judge, judge_spec, 120, err), 0);
+    o.judge = &judge;
+    size_t log_len;
+    o.log = open_memstream(log, &log_len);
+    assert_non_null(o.log);
+    OnlineRunResult result;
+    int rc = online_run(&o, &result, err);
+    fclose(o.log);
+    online_judge_close(&judge);
+    return rc;
+}
+
+/* Instruction pools: a JSON array or JSON lines (blank lines counted in the line numbers). */
+static void test_instruction_pool(void **state) {
+    const char *dir = *state;
+    char path[2048];
+    snprintf(path, sizeof path, "%s/pool.jsonl", dir);
+    const char *lines = "{\"instruction\": \"Tell a story.\", \"input\": \"A cat.\"}\n\n"
+                        "\"Write a poem.\"\n";
+    assert_int_equal(test_write_file(path, lines, strlen(lines)), 0);
+    InstructionPool pool;
+    CkError err = {{0}};
+    assert_int_equal(online_load_instructions(&pool, path, &err), 0);
+    assert_int_equal(pool.n, 2);
+    assert_non_null(strstr(pool.instructions[0], "Tell a story."));
+    assert_non_null(strstr(pool.instructions[0], "A cat."));
+    assert_string_equal(pool.instructions[1], "Write a poem.");
+    online_instructions_free(&pool);
+    const char *bad = "{\"instruction\": \"One.\"}\n\n{not json\n";
+    assert_int_equal(test_write_file(path, bad, strlen(bad)), 0);
+    assert_int_equal(online_load_instructions(&pool, path, &err), -1);
+    assert_non_null(strstr(err.msg, "pool.jsonl:3: not a JSON object"));
+    const char *array = "[\"One.\", {\"instruction\": \"Two.\"}]";
+    assert_int_equal(test_write_file(path, array, strlen(array)), 0);
+    assert_int_equal(online_load_instructions(&pool, path, &err), 0);
+    assert_int_equal(pool.n, 2);
+    assert_string_equal(pool.instructions[1], "Two.");
+    online_instructions_free(&pool);
 }
 
 static void test_two_iterations_with_the_synthetic_judge(void **state) {
-    (void)state;
-    char *dir = test_temp_dir();
+    const char *dir = *state;
     make_world(dir);
-    char *err = NULL;
-    assert_int_equal(align(dir, "synth", "", &err), 0);
-    free(err);
+    char *log = NULL;
+    CkError err = {{0}};
+    assert_int_equal(align(dir, "synth", 0, &log, &err), 0);
+    free(log);
     char path[2048];
     snprintf(path, sizeof path, "%s/run/summary.json", dir);
     char *summary = test_read_file(path, NULL);
@@ -54,7 +125,8 @@ static void test_two_iterations_with_the_synthetic_judge(void **state) {
     assert_non_null(strstr(summary, "\"responses\":\t4"));
     assert_non_null(strstr(summary, "\"judge_failures\":\t0"));
     free(summary);
-    /* the judgments are training records whose verdicts are the judge's own */
+    /* the judgments are training records whose verdicts are the judge's own; no journal and
+     * no temporary file is left once a stage is complete */
     snprintf(path, sizeof path, "%s/run/iter-1/judgments.jsonl", dir);
     char *judged = test_read_file(path, NULL);
     assert_non_null(judged);
@@ -63,6 +135,10 @@ static void test_two_iterations_with_the_synthetic_judge(void **state) {
     assert_int_equal(lines, 4);
     assert_non_null(strstr(judged, "\"judgment\":"));
     free(judged);
+    snprintf(path, sizeof path, "%s/run/iter-1/judgments.jsonl.partial", dir);
+    assert_false(exists(path));
+    snprintf(path, sizeof path, "%s/run/iter-1/generations.jsonl.partial", dir);
+    assert_false(exists(path));
     /* iteration 2 starts from iteration 1's model */
     snprintf(path, sizeof path, "%s/run/iter-1/train/model/model.safetensors", dir);
     assert_true(exists(path));
@@ -81,21 +157,55 @@ static void test_two_iterations_with_the_synthetic_judge(void **state) {
     assert_int_equal(remove(path), 0);
     snprintf(path, sizeof path, "%s/run/iter-2/trained", dir);
     assert_int_equal(remove(path), 0);
-    err = NULL;
-    assert_int_equal(align(dir, "synth", "", &err), 0);
-    assert_null(strstr(err, "iteration 1/2"));
-    assert_non_null(strstr(err, "iteration 2/2"));
-    free(err);
+    assert_int_equal(align(dir, "synth", 0, &log, &err), 0);
+    assert_null(strstr(log, "iteration 1/2"));
+    assert_non_null(strstr(log, "iteration 2/2"));
+    free(log);
     assert_int_equal(mtime_ns(gen2), gen_before);
     assert_int_equal(mtime_ns(train1), train_before);
     snprintf(path, sizeof path, "%s/run/iter-2/done.json", dir);
     assert_true(exists(path));
-    free(dir);
+}
+
+/* A killed generation leaves a journal with a torn last line: the rerun cuts the torn line,
+ * keeps the complete items and generates only the rest. */
+static void test_generation_resumes_from_its_journal(void **state) {
+    const char *dir = *state;
+    make_world(dir);
+    char *log = NULL;
+    CkError err = {{0}};
+    assert_int_equal(align(dir, "synth", 0, &log, &err), 0);
+    free(log);
+    char path[2048], partial[2100];
+    snprintf(path, sizeof path, "%s/run/iter-1/generations.jsonl", dir);
+    size_t size;
+    char *complete = test_read_file(path, &size);
+    assert_non_null(complete);
+    /* two complete items and half of the third, as a killed writer leaves them */
+    char *third = strchr(strchr(complete, '\n') + 1, '\n') + 1;
+    size_t keep = (size_t)(third - complete) + 10;
+    snprintf(partial, sizeof partial, "%s.partial", path);
+    assert_int_equal(test_write_file(partial, complete, keep), 0);
+    assert_int_equal(remove(path), 0);
+    snprintf(path, sizeof path, "%s/run/iter-1/done.json", dir);
+    assert_int_equal(remove(path), 0);
+    assert_int_equal(align(dir, "synth", 0, &log, &err), 0);
+    assert_non_null(strstr(log, "iteration 1/2"));
+    free(log);
+    /* the same four responses (item i is sampled with seed + i), and no journal left */
+    snprintf(path, sizeof path, "%s/run/iter-1/generations.jsonl", dir);
+    size_t again_size;
+    char *again = test_read_file(path, &again_size);
+    assert_non_null(again);
+    assert_int_equal(again_size, size);
+    assert_memory_equal(again, complete, size);
+    assert_false(exists(partial));
+    free(again);
+    free(complete);
 }
 
 static void test_command_judge_and_lora_merge(void **state) {
-    (void)state;
-    char *dir = test_temp_dir();
+    const char *dir = *state;
     make_world(dir);
     /* a judge that reads the request and criticises every response */
     char judge[2048], spec[2300];
@@ -103,9 +213,10 @@ static void test_command_judge_and_lora_merge(void **state) {
     const char *script = "#!/bin/sh\ncat >/dev/null\necho '{\"judgment\": \"Too short.\"}'\n";
     assert_int_equal(test_write_file(judge, script, strlen(script)), 0);
     snprintf(spec, sizeof spec, "command:sh %s", judge);
-    char *err = NULL;
-    assert_int_equal(align(dir, spec, "--lora", &err), 0);
-    free(err);
+    char *log = NULL;
+    CkError err = {{0}};
+    assert_int_equal(align(dir, spec, 1, &log, &err), 0);
+    free(log);
     char path[2048];
     snprintf(path, sizeof path, "%s/run/iter-1/judgments.jsonl", dir);
     char *judged = test_read_file(path, NULL);
@@ -118,19 +229,18 @@ static void test_command_judge_and_lora_merge(void **state) {
     assert_true(exists(path));
     snprintf(path, sizeof path, "%s/run/iter-1/model/model.safetensors", dir);
     assert_true(exists(path));
-    free(dir);
 }
 
 static void test_failing_judge_is_reported(void **state) {
-    (void)state;
-    char *dir = test_temp_dir();
+    const char *dir = *state;
     make_world(dir);
-    char *err = NULL;
-    assert_int_equal(align(dir, "command:echo broken >&2; exit 3", "", &err), 1);
+    char *log = NULL;
+    CkError err = {{0}};
+    assert_int_equal(align(dir, "command:echo broken >&2; exit 3", 0, &log, &err), -1);
     /* every item failed: recorded, not trained on, and the run stops saying so */
-    assert_non_null(strstr(err, "judge failed on item 0"));
-    assert_non_null(strstr(err, "nothing was judged"));
-    free(err);
+    assert_non_null(strstr(log, "judge failed on item 0"));
+    assert_non_null(strstr(err.msg, "nothing was judged"));
+    free(log);
     char path[2048];
     snprintf(path, sizeof path, "%s/run/iter-1/judge_failures.jsonl", dir);
     char *failures = test_read_file(path, NULL);
@@ -138,18 +248,56 @@ static void test_failing_judge_is_reported(void **state) {
     assert_non_null(strstr(failures, "\"judge_error\":"));
     free(failures);
     /* a judge spec that is none of the three kinds */
-    err = NULL;
-    assert_int_equal(align(dir, "oracle", "", &err), 2);
-    assert_non_null(strstr(err, "expected synth, file:PATH or command:CMD"));
+    OnlineJudge judge;
+    assert_int_equal(online_judge_open(&judge, "oracle", 1, &err), -1);
+    assert_non_null(strstr(err.msg, "expected synth, file:PATH or command:CMD"));
+}
+
+/* The command: flags into options, exit codes 2 (usage), 1 (failure) and 0 with its last
+ * line naming the final model. */
+static void test_the_command(void **state) {
+    const char *dir = *state;
+    make_world(dir);
+    char cmd[4096], *err = NULL;
+    const char *common = "--iterations 1 --per-iteration 2 --max-tokens 16 --threads 1";
+    snprintf(cmd, sizeof cmd,
+             "'%s' align-online --instructions '%s/world/instructions.json' --out '%s/run' "
+             "--judge oracle %s",
+             CUTKIT_BINARY, dir, dir, common);
+    assert_int_equal(test_run(cmd, NULL, &err), 2);
+    assert_non_null(strstr(err, "cutkit align-online: --judge: judge 'oracle': expected synth"));
     free(err);
-    free(dir);
+    snprintf(cmd, sizeof cmd, "'%s' align-online --out '%s/run'", CUTKIT_BINARY, dir);
+    assert_int_equal(test_run(cmd, NULL, NULL), 2);
+    snprintf(cmd, sizeof cmd,
+             "'%s' align-online --instructions '%s/world/instructions.json' --out '%s/fail' "
+             "--judge 'command:exit 3' %s",
+             CUTKIT_BINARY, dir, dir, common);
+    err = NULL;
+    assert_int_equal(test_run(cmd, NULL, &err), 1);
+    assert_non_null(strstr(err, "cutkit align-online: iteration 1: nothing was judged"));
+    assert_non_null(strstr(err, "cutkit align-online: stopped; rerun the same command"));
+    free(err);
+    snprintf(cmd, sizeof cmd,
+             "'%s' align-online --instructions '%s/world/instructions.json' --out '%s/run' %s",
+             CUTKIT_BINARY, dir, dir, common);
+    err = NULL;
+    assert_int_equal(test_run(cmd, NULL, &err), 0);
+    assert_non_null(strstr(err, "cutkit align-online: done; final model "));
+    assert_non_null(strstr(err, "/run/iter-1/train/model; summary in "));
+    free(err);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_two_iterations_with_the_synthetic_judge),
-        cmocka_unit_test(test_command_judge_and_lora_merge),
-        cmocka_unit_test(test_failing_judge_is_reported),
+        cmocka_unit_test_setup_teardown(test_instruction_pool, make_temp, remove_temp),
+        cmocka_unit_test_setup_teardown(test_two_iterations_with_the_synthetic_judge, make_temp,
+                                        remove_temp),
+        cmocka_unit_test_setup_teardown(test_generation_resumes_from_its_journal, make_temp,
+                                        remove_temp),
+        cmocka_unit_test_setup_teardown(test_command_judge_and_lora_merge, make_temp, remove_temp),
+        cmocka_unit_test_setup_teardown(test_failing_judge_is_reported, make_temp, remove_temp),
+        cmocka_unit_test_setup_teardown(test_the_command, make_temp, remove_temp),
     };
     return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -1,14 +1,28 @@
-/* test_sweep.c — `cutkit sweep`: a grid of trainings from one spec, resumable, summarised. */
+/* test_sweep.c — sweep_run (train/sweep.h): a grid of trainings from one spec, resumable,
+ * summarised; the trainings are `cutkit train` children of the built binary. `cutkit sweep`
+ * itself is checked for its exit codes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "tests/test_util.h"
+#include "train/sweep.h"
 
-/* A corpus of repeated lines and a 2 x 1 grid over the learning rate, 2 updates each. */
-static char *make_sweep(char *spec, size_t size) {
-    char *dir = test_temp_dir();
+/* Every test works in a fresh temporary folder, removed afterwards even when it fails. */
+static int make_temp(void **state) {
+    *state = test_temp_dir();
+    return *state ? 0 : -1;
+}
+
+static int remove_temp(void **state) {
+    int rc = test_remove_dir(*state);
+    free(*state);
+    return rc;
+}
+
+/* In dir: a corpus of repeated lines and a 2 x 1 grid over the learning rate, 2 updates each. */
+static void make_sweep(const char *dir, char *spec, size_t size) {
     char path[1024];
     snprintf(path, sizeof path, "%s/corpus.txt", dir);
     FILE *f = fopen(path, "w");
@@ -23,13 +37,25 @@ static char *make_sweep(char *spec, size_t size) {
              " \"evaluate\": [[\"score\", \"--model\", \"{run}/model\", \"--text\", \"Tom\"]]}\n",
              path);
     assert_int_equal(test_write_file(spec, text, strlen(text)), 0);
-    return dir;
 }
 
-static int run_sweep(const char *spec, const char *out, char **err) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --out '%s'", CUTKIT_BINARY, spec, out);
-    return test_run(cmd, NULL, err);
+/* Runs the sweep of spec into out; returns sweep_run's result with its log in *log. */
+static int run_sweep(const char *spec_path, const char *out, SweepResult *r, char **log) {
+    CkError err = {{0}};
+    SweepSpec spec;
+    assert_int_equal(sweep_spec_load(&spec, spec_path, &err), 0);
+    SweepOptions o;
+    sweep_options_init(&o);
+    o.out = out;
+    o.runner.binary = CUTKIT_BINARY;
+    size_t len;
+    o.log = open_memstream(log, &len);
+    assert_non_null(o.log);
+    int rc = sweep_run(&o, &spec, r, &err);
+    fclose(o.log);
+    sweep_spec_free(&spec);
+    if (rc != 0) fprintf(stderr, "sweep_run: %s\n", err.msg);
+    return rc;
 }
 
 static long mtime_ns(const char *path) {
@@ -39,13 +65,16 @@ static long mtime_ns(const char *path) {
 }
 
 static void test_grid_runs_and_resumes(void **state) {
-    (void)state;
+    const char *dir = *state;
     char spec[1024], out[1100], path[1300], steps0[1300];
-    char *dir = make_sweep(spec, sizeof spec);
+    make_sweep(dir, spec, sizeof spec);
     snprintf(out, sizeof out, "%s/sweep", dir);
-    char *err = NULL;
-    assert_int_equal(run_sweep(spec, out, &err), 0);
-    free(err);
+    char *log = NULL;
+    SweepResult r;
+    assert_int_equal(run_sweep(spec, out, &r, &log), 0);
+    assert_int_equal(r.points, 2);
+    assert_int_equal(r.failed, 0);
+    free(log);
     snprintf(path, sizeof path, "%s/summary.csv", out);
     char *csv = test_read_file(path, NULL);
     assert_non_null(csv);
@@ -66,41 +95,79 @@ static void test_grid_runs_and_resumes(void **state) {
     assert_int_equal(remove(path), 0);
     snprintf(path, sizeof path, "%s/lr=0.001/evaluate-0.done", out);
     assert_int_equal(remove(path), 0);
-    err = NULL;
-    assert_int_equal(run_sweep(spec, out, &err), 0);
-    assert_non_null(strstr(err, "point 1/2 lr=0.0001: done, skipped"));
-    assert_non_null(strstr(err, "point 2/2 lr=0.001: running"));
-    free(err);
+    assert_int_equal(run_sweep(spec, out, &r, &log), 0);
+    assert_non_null(strstr(log, "point 1/2 lr=0.0001: done, skipped"));
+    assert_non_null(strstr(log, "point 2/2 lr=0.001: running"));
+    free(log);
     assert_int_equal(mtime_ns(steps0), before);
     assert_true(mtime_ns(path) > 0);
-    free(dir);
+}
+
+/* A point whose evaluation fails is reported and counted; the others go on, and the summary
+ * says which point is not done. */
+static void test_failed_point_lets_the_others_go_on(void **state) {
+    const char *dir = *state;
+    char spec[1024], out[1100], path[1300];
+    snprintf(spec, sizeof spec, "%s/spec.json", dir);
+    snprintf(out, sizeof out, "%s/sweep", dir);
+    /* the first point's data does not exist: its training fails */
+    snprintf(path, sizeof path, "%s/corpus.txt", dir);
+    const char *line = "Tom had a red ball.\n";
+    assert_int_equal(test_write_file(path, line, strlen(line)), 0);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"train\": {\"steps\": 1, \"batch-size\": 1, \"seq-len\": 16, \"warmup\": 0,\n"
+             " \"threads\": 1},\n"
+             " \"grid\": {\"data\": [\"%s/absent.txt\", \"%s\"]}}\n",
+             dir, path);
+    assert_int_equal(test_write_file(spec, text, strlen(text)), 0);
+    char *log = NULL;
+    SweepResult r;
+    assert_int_equal(run_sweep(spec, out, &r, &log), 0);
+    assert_int_equal(r.failed, 1);
+    assert_non_null(strstr(log, "'cutkit train' exited with status"));
+    assert_non_null(strstr(log, "failed; the others go on"));
+    free(log);
+    snprintf(path, sizeof path, "%s/summary.csv", out);
+    char *csv = test_read_file(path, NULL);
+    assert_non_null(csv);
+    assert_non_null(strstr(csv, ",partial,0,"));
+    assert_non_null(strstr(csv, ",done,1,"));
+    free(csv);
 }
 
 static void test_bad_spec_is_refused(void **state) {
-    (void)state;
-    char *dir = test_temp_dir();
-    char spec[1024], out[1100];
+    const char *dir = *state;
+    char spec[1024], out[1100], cmd[4096];
     snprintf(spec, sizeof spec, "%s/spec.json", dir);
     snprintf(out, sizeof out, "%s/sweep", dir);
+    SweepSpec s;
+    CkError err = {{0}};
     const char *bad = "{\"train\": {\"lr\": 0.1}, \"grid\": {\"lr\": [0.2]}}";
     assert_int_equal(test_write_file(spec, bad, strlen(bad)), 0);
-    char *err = NULL;
-    assert_int_equal(run_sweep(spec, out, &err), 2);
-    assert_non_null(strstr(err, "\"lr\" is both in \"train\" and in \"grid\""));
-    free(err);
+    assert_int_equal(sweep_spec_load(&s, spec, &err), -1);
+    assert_non_null(strstr(err.msg, "\"lr\" is both in \"train\" and in \"grid\""));
+    /* the command refuses it as a usage error */
+    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --out '%s'", CUTKIT_BINARY, spec, out);
+    char *stderr_text = NULL;
+    assert_int_equal(test_run(cmd, NULL, &stderr_text), 2);
+    assert_non_null(strstr(stderr_text, "cutkit sweep: "));
+    assert_non_null(strstr(stderr_text, "\"lr\" is both in \"train\" and in \"grid\""));
+    free(stderr_text);
     const char *empty = "{\"grid\": {\"alpha\": []}}";
     assert_int_equal(test_write_file(spec, empty, strlen(empty)), 0);
-    err = NULL;
-    assert_int_equal(run_sweep(spec, out, &err), 2);
-    assert_non_null(strstr(err, "grid \"alpha\": expected a non-empty array"));
-    free(err);
-    free(dir);
+    assert_int_equal(sweep_spec_load(&s, spec, &err), -1);
+    assert_non_null(strstr(err.msg, "grid \"alpha\": expected a non-empty array"));
+    snprintf(cmd, sizeof cmd, "'%s' sweep '%s'", CUTKIT_BINARY, spec);
+    assert_int_equal(test_run(cmd, NULL, NULL), 2);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_grid_runs_and_resumes),
-        cmocka_unit_test(test_bad_spec_is_refused),
+        cmocka_unit_test_setup_teardown(test_grid_runs_and_resumes, make_temp, remove_temp),
+        cmocka_unit_test_setup_teardown(test_failed_point_lets_the_others_go_on, make_temp,
+                                        remove_temp),
+        cmocka_unit_test_setup_teardown(test_bad_spec_is_refused, make_temp, remove_temp),
     };
     return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -7,11 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/fileio.h"
+#include "datasets/synth.h"
 #include "model/generate.h"
+#include "util/fileio.h"
+#include "util/jsonl.h"
 #include "util/strbuf.h"
 #include "util/subprocess.h"
-#include "datasets/synth.h"
 
 #define MAX_INSTRUCTIONS_FILE (1u << 30)
 
@@ -64,23 +65,18 @@ int online_load_instructions(InstructionPool *pool, const char *path, CkError *e
             cJSON_Delete(root);
         }
     } else {
-        /* JSON lines: one object per non-blank line */
-        int line_no = 0;
-        for (char *line = text; rc == 0 && line && *line;) {
-            char *next = strchr(line, '\n');
-            if (next) *next++ = '\0';
-            line_no++;
-            const char *q = line;
-            while (isspace((unsigned char)*q)) q++;
-            if (*q) {
-                cJSON *obj = cJSON_Parse(line);
-                if (!obj)
-                    rc = ck_fail(err, "%s:%d: not a JSON object", path, line_no);
-                else
-                    rc = pool_add(pool, obj, path, line_no, err);
-                cJSON_Delete(obj);
-            }
-            line = next;
+        /* JSON lines: one item per non-blank line, numbered as an editor numbers them */
+        JsonlCursor c;
+        jsonl_init(&c, text, size);
+        const char *line;
+        size_t n;
+        while (rc == 0 && jsonl_next_line(&c, &line, &n)) {
+            cJSON *obj = cJSON_ParseWithLength(line, n);
+            if (!obj)
+                rc = ck_fail(err, "%s:%ld: not a JSON object", path, c.line);
+            else
+                rc = pool_add(pool, obj, path, (int)c.line, err);
+            cJSON_Delete(obj);
         }
     }
     free(text);

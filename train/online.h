@@ -1,7 +1,7 @@
 /* online.h — the stages of online CUT alignment that are not training: the instruction
  * pool, generating responses with the current model, and judging them with a pluggable
- * judge. `cutkit align-online` strings them together with `cutkit train` and `cutkit merge`
- * (cli/cmd_align_online.c) so that each stage leaves a file and every iteration resumes. */
+ * judge. online_run (train/online_run.h) strings them together with `cutkit train` and
+ * `cutkit merge` so that each stage leaves a file and every iteration resumes. */
 #ifndef CK_ONLINE_H
 #define CK_ONLINE_H
 

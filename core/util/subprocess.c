@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,4 +268,18 @@ int subprocess_run_shell(const char *command, const char *input, size_t input_le
                          const SubprocessOptions *opt, char **out, size_t *out_len, CkError *err) {
     char *argv[] = {"/bin/sh", "-c", (char *)command, NULL};
     return subprocess_run(argv, input, input_len, opt, out, out_len, err);
+}
+
+extern char **environ;
+
+int subprocess_call(const char *program, char *const argv[], char *const envp[], CkError *err) {
+    pid_t pid;
+    int rc = posix_spawn(&pid, program, NULL, NULL, argv, envp ? envp : environ);
+    if (rc != 0) return ck_fail(err, "cannot start %s: %s", program, strerror(rc));
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return ck_fail(err, "waiting for %s: %s", program, strerror(errno));
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return ck_fail(err, "%s ended in an unknown way (status %d)", program, status);
 }

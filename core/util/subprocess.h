@@ -1,4 +1,5 @@
-/* subprocess.h — run an external command with data on its stdin and capture its stdout.
+/* subprocess.h — run an external command with data on its stdin and capture its stdout, or
+ * run a program in the foreground (subprocess_call: cutkit's own commands as pipeline steps).
  *
  * Used by judges that call out to another program (`cutkit eval judge --judge command`, the
  * online loop's external judgment command). The data the command works on (instructions,
@@ -10,7 +11,9 @@
  * arguments work as on a terminal; the string is passed as-is and never combined with data.
  *
  * Both start the command in its own process group; on a timeout the whole group gets
- * SIGKILL (a shell script's children too), and the call waits for it before returning. */
+ * SIGKILL (a shell script's children too), and the call waits for it before returning.
+ * subprocess_call instead keeps the caller's process group and terminal: a Ctrl-C reaches the
+ * child, which is how a pipeline's training child saves its checkpoint before stopping. */
 #ifndef CK_SUBPROCESS_H
 #define CK_SUBPROCESS_H
 
@@ -36,5 +39,14 @@ int subprocess_run(char *const argv[], const char *input, size_t input_len,
  * line, run as written. */
 int subprocess_run_shell(const char *command, const char *input, size_t input_len,
                          const SubprocessOptions *opt, char **out, size_t *out_len, CkError *err);
+
+/* Runs program (a path, not looked up in PATH) with argv (argv[0] is the name it sees,
+ * NULL-terminated) and envp (NULL: this process's environment) with this process's stdin,
+ * stdout, stderr and process group, so that it talks to the terminal and a Ctrl-C reaches it
+ * too, and waits for it (through EINTR). Returns its exit status, 128 + N when signal N ended
+ * it, or -1 with err naming the program when it could not be started or waited for. For
+ * running cutkit's own commands as the steps of a pipeline (train/stage.h); untrusted data
+ * never goes through argv here. */
+int subprocess_call(const char *program, char *const argv[], char *const envp[], CkError *err);
 
 #endif

@@ -1,0 +1,313 @@
+/* sweep.c — the grid's points, their runs and the summary. */
+#include "train/sweep.h"
+
+#include <cjson/cJSON.h>
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/fileio.h"
+#include "util/jsonl.h"
+
+/* Room for a path: the sweep folder, a point name of several grid values and a file. */
+#define PATH_BUF 4096
+#define NAME_BUF 1024
+
+void sweep_options_init(SweepOptions *o) {
+    memset(o, 0, sizeof *o);
+}
+
+static void log_msg(const SweepOptions *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void log_msg(const SweepOptions *o, const char *fmt, ...) {
+    if (!o->log) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(o->log, fmt, ap);
+    va_end(ap);
+}
+
+/* A grid value as a flag value and a folder-name fragment ("1.1", "cosine", "true"). */
+static void value_text(const cJSON *v, char *buf, size_t size) {
+    if (cJSON_IsString(v))
+        snprintf(buf, size, "%s", v->valuestring);
+    else if (cJSON_IsBool(v))
+        snprintf(buf, size, "%s", cJSON_IsTrue(v) ? "true" : "false");
+    else
+        snprintf(buf, size, "%.15g", v->valuedouble);
+}
+
+/* Checks one grid axis: a non-empty array of numbers, strings or booleans, not in train. */
+static int check_axis(const cJSON *axis, const cJSON *train, const char *path, CkError *err) {
+    if (!cJSON_IsArray(axis) || cJSON_GetArraySize(axis) == 0)
+        return ck_fail(err, "%s: grid \"%s\": expected a non-empty array", path, axis->string);
+    const cJSON *v;
+    cJSON_ArrayForEach(v, axis) {
+        if (!cJSON_IsNumber(v) && !cJSON_IsString(v) && !cJSON_IsBool(v))
+            return ck_fail(err, "%s: grid \"%s\": values must be numbers, strings or booleans",
+                           path, axis->string);
+    }
+    if (train && cJSON_GetObjectItemCaseSensitive(train, axis->string))
+        return ck_fail(err, "%s: \"%s\" is both in \"train\" and in \"grid\"", path, axis->string);
+    return 0;
+}
+
+/* Checks the spec's shape; returns the number of points, or -1 with err. */
+static int check_spec(const cJSON *spec, const char *path, CkError *err) {
+    const cJSON *train = cJSON_GetObjectItemCaseSensitive(spec, "train");
+    const cJSON *grid = cJSON_GetObjectItemCaseSensitive(spec, "grid");
+    const cJSON *evaluate = cJSON_GetObjectItemCaseSensitive(spec, "evaluate");
+    if (!cJSON_IsObject(spec) || (train && !cJSON_IsObject(train)) || !cJSON_IsObject(grid))
+        return ck_fail(err, "%s: expected {\"train\": {...}, \"grid\": {...}}", path);
+    int points = 1;
+    const cJSON *axis;
+    cJSON_ArrayForEach(axis, grid) {
+        if (check_axis(axis, train, path, err) != 0) return -1;
+        points *= cJSON_GetArraySize(axis);
+    }
+    if (evaluate) {
+        const cJSON *cmd;
+        int ok = cJSON_IsArray(evaluate);
+        cJSON_ArrayForEach(cmd, evaluate) {
+            const cJSON *arg;
+            ok = ok && cJSON_IsArray(cmd) && cJSON_GetArraySize(cmd) > 0;
+            cJSON_ArrayForEach(arg, cmd) ok = ok && cJSON_IsString(arg);
+        }
+        if (!ok)
+            return ck_fail(err, "%s: \"evaluate\": expected a list of argument lists (strings)",
+                           path);
+    }
+    return points;
+}
+
+int sweep_spec_load(SweepSpec *s, const char *path, CkError *err) {
+    memset(s, 0, sizeof *s);
+    char *text = fileio_read_text(path, 1u << 20, NULL, err);
+    if (!text) return -1;
+    s->doc = cJSON_Parse(text);
+    free(text);
+    if (!s->doc) return ck_fail(err, "%s: not valid JSON", path);
+    s->points = check_spec(s->doc, path, err);
+    if (s->points < 0) {
+        sweep_spec_free(s);
+        return -1;
+    }
+    return 0;
+}
+
+void sweep_spec_free(SweepSpec *s) {
+    cJSON_Delete(s->doc);
+    memset(s, 0, sizeof *s);
+}
+
+/* Point p of the grid: its settings (train + the grid values; the caller deletes them) and
+ * its folder name. */
+static cJSON *point_settings(const cJSON *spec, int p, char *name, size_t name_size) {
+    const cJSON *train = cJSON_GetObjectItemCaseSensitive(spec, "train");
+    const cJSON *grid = cJSON_GetObjectItemCaseSensitive(spec, "grid");
+    cJSON *s = train ? cJSON_Duplicate(train, 1) : cJSON_CreateObject();
+    name[0] = '\0';
+    const cJSON *axis;
+    cJSON_ArrayForEach(axis, grid) {
+        int n = cJSON_GetArraySize(axis);
+        const cJSON *v = cJSON_GetArrayItem(axis, p % n);
+        p /= n;
+        char text[128];
+        value_text(v, text, sizeof text);
+        for (char *c = text; *c; c++)
+            if (*c == '/' || *c == ' ') *c = '_';
+        size_t len = strlen(name);
+        snprintf(name + len, name_size - len, "%s%s=%s", len ? "," : "", axis->string, text);
+        cJSON_AddItemToObject(s, axis->string, cJSON_Duplicate(v, 1));
+    }
+    return s;
+}
+
+/* The arguments of an evaluate command with "{run}" replaced by dir (NULL-terminated,
+ * malloc'd; free with free_args), or NULL when out of memory. */
+static char **evaluation_args(const cJSON *cmd, const char *dir) {
+    int n = cJSON_GetArraySize(cmd);
+    char **argv = calloc((size_t)n + 1, sizeof(char *));
+    for (int a = 0; argv && a < n; a++) {
+        const char *arg = cJSON_GetArrayItem(cmd, a)->valuestring;
+        const char *hole = strstr(arg, "{run}");
+        size_t len = strlen(arg) + (hole ? strlen(dir) : 0) + 1;
+        if (!(argv[a] = malloc(len))) {
+            for (int i = 0; i < a; i++) free(argv[i]);
+            free(argv);
+            return NULL;
+        }
+        if (hole)
+            snprintf(argv[a], len, "%.*s%s%s", (int)(hole - arg), arg, dir, hole + 5);
+        else
+            memcpy(argv[a], arg, len);
+    }
+    return argv;
+}
+
+static void free_args(char **argv) {
+    for (int a = 0; argv && argv[a]; a++) free(argv[a]);
+    free(argv);
+}
+
+/* Runs evaluate command i of the spec for the point in dir, once (a marker records it). */
+static int run_evaluation(const SweepOptions *o, const cJSON *cmd, int i, const char *dir,
+                          CkError *err) {
+    char marker[48];
+    snprintf(marker, sizeof marker, "evaluate-%d.done", i);
+    if (stage_marked(dir, marker)) return 0;
+    char **argv = evaluation_args(cmd, dir);
+    if (!argv) return ck_fail(err, "out of memory");
+    int rc = stage_run(&o->runner, argv, err);
+    free_args(argv);
+    if (rc == 0 && !stage_stop_requested(&o->runner)) rc = stage_mark(dir, marker, err);
+    return rc;
+}
+
+/* Trains and evaluates the point in dir unless it is done. */
+static int run_point(const SweepOptions *o, const cJSON *spec, const cJSON *settings,
+                     const char *dir, CkError *err) {
+    if (stage_marked(dir, "done")) return 0;
+    if (fileio_make_dirs(dir, err) != 0) return -1;
+    char path[PATH_BUF];
+    fileio_path(path, sizeof path, dir, "point.json");
+    char *text = cJSON_Print(settings);
+    int rc =
+        text ? fileio_write_atomic(path, text, strlen(text), err) : ck_fail(err, "out of memory");
+    free(text);
+    if (rc != 0) return -1;
+    char *args[] = {"--settings", path, NULL};
+    if (stage_train(&o->runner, dir, args, err) != 0) return -1;
+    const cJSON *evaluate = cJSON_GetObjectItemCaseSensitive(spec, "evaluate");
+    for (int i = 0; i < cJSON_GetArraySize(evaluate); i++) {
+        if (run_evaluation(o, cJSON_GetArrayItem(evaluate, i), i, dir, err) != 0) return -1;
+        if (stage_stop_requested(&o->runner)) return ck_fail(err, "stopped");
+    }
+    return stage_mark(dir, "done", err);
+}
+
+typedef struct {
+    int steps;
+    double loss, loss_mle, loss_ul, flagged_fraction; /* last step; fraction: last 10 steps */
+} StepSummary;
+
+/* The run's steps.jsonl in s (all zero without one); a line that is not an object, such as
+ * a torn last line of a training still running, is passed over. */
+static void summarize_steps(const char *dir, StepSummary *s) {
+    memset(s, 0, sizeof *s);
+    char path[PATH_BUF];
+    fileio_path(path, sizeof path, dir, "steps.jsonl");
+    CkError ignored = {{0}};
+    size_t size = 0;
+    char *text =
+        access(path, F_OK) == 0 ? fileio_read_text(path, (size_t)1 << 30, &size, &ignored) : NULL;
+    double window[10];
+    int n_window = 0, r;
+    JsonlCursor c;
+    jsonl_init(&c, text, text ? size : 0);
+    cJSON *obj;
+    while ((r = jsonl_next_object(&c, path, 1, &obj, &ignored)) != 0) {
+        if (r < 0) continue;
+        const cJSON *v;
+        s->steps++;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(obj, "loss")))
+            s->loss = v->valuedouble;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(obj, "loss_mle")))
+            s->loss_mle = v->valuedouble;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(obj, "loss_ul")))
+            s->loss_ul = v->valuedouble;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(obj, "flagged_fraction")))
+            window[n_window++ % 10] = v->valuedouble;
+        cJSON_Delete(obj);
+    }
+    free(text);
+    int k = n_window < 10 ? n_window : 10;
+    for (int i = 0; i < k; i++) s->flagged_fraction += window[i] / k;
+}
+
+/* One CSV field (RFC 4180): quoted, with its quotes doubled, only when it holds a comma, a
+ * quote or a line break. */
+static void csv_field(FILE *f, const char *text, int last) {
+    if (strpbrk(text, ",\"\r\n")) {
+        fputc('"', f);
+        for (const char *c = text; *c; c++) {
+            if (*c == '"') fputc('"', f);
+            fputc(*c, f);
+        }
+        fputc('"', f);
+    } else {
+        fputs(text, f);
+    }
+    fputc(last ? '\n' : ',', f);
+}
+
+/* The summary row of point p. */
+static void summary_row(FILE *f, const SweepOptions *o, const cJSON *spec, int p) {
+    const cJSON *grid = cJSON_GetObjectItemCaseSensitive(spec, "grid"), *axis;
+    char name[NAME_BUF], dir[PATH_BUF], text[128];
+    cJSON *s = point_settings(spec, p, name, sizeof name);
+    fileio_path(dir, sizeof dir, o->out, name);
+    csv_field(f, name, 0);
+    cJSON_ArrayForEach(axis, grid) {
+        value_text(cJSON_GetObjectItemCaseSensitive(s, axis->string), text, sizeof text);
+        csv_field(f, text, 0);
+    }
+    cJSON_Delete(s);
+    StepSummary st;
+    summarize_steps(dir, &st);
+    const char *state = stage_marked(dir, "done") ? "done"
+                        : access(dir, F_OK) == 0  ? "partial"
+                                                  : "pending";
+    fprintf(f, "%s,%d,%.6f,%.6f,%.6f,%.6f\n", state, st.steps, st.loss, st.loss_mle, st.loss_ul,
+            st.flagged_fraction);
+}
+
+/* OUT/summary.csv: one row per point, written whole and atomically. */
+static int write_summary(const SweepOptions *o, const SweepSpec *spec, CkError *err) {
+    char path[PATH_BUF];
+    fileio_path(path, sizeof path, o->out, "summary.csv");
+    AtomicFile a;
+    if (atomic_file_open(&a, path, err) != 0) return -1;
+    const cJSON *grid = cJSON_GetObjectItemCaseSensitive(spec->doc, "grid"), *axis;
+    csv_field(a.f, "point", 0);
+    cJSON_ArrayForEach(axis, grid) csv_field(a.f, axis->string, 0);
+    fputs("state,steps,loss,loss_mle,loss_ul,flagged_fraction\n", a.f);
+    for (int p = 0; p < spec->points; p++) summary_row(a.f, o, spec->doc, p);
+    return atomic_file_commit(&a, err);
+}
+
+/* Point p: its line in the log, then its run unless done or a dry run; 1 when it failed. */
+static int sweep_point(const SweepOptions *o, const SweepSpec *spec, int p, const char *name,
+                       const cJSON *settings, const char *dir) {
+    int done = stage_marked(dir, "done");
+    log_msg(o, "point %d/%d %s: %s\n", p + 1, spec->points, name,
+            done         ? "done, skipped"
+            : o->dry_run ? "to do"
+                         : "running");
+    if (done || o->dry_run) return 0;
+    CkError why = {{0}};
+    if (run_point(o, spec->doc, settings, dir, &why) == 0 || stage_stop_requested(&o->runner))
+        return 0;
+    log_msg(o, "cutkit sweep: %s\ncutkit sweep: point %s failed; the others go on\n", why.msg,
+            name);
+    return 1;
+}
+
+int sweep_run(const SweepOptions *o, const SweepSpec *spec, SweepResult *r, CkError *err) {
+    memset(r, 0, sizeof *r);
+    r->points = spec->points;
+    if (fileio_make_dirs(o->out, err) != 0) return -1;
+    for (int p = 0; p < spec->points && !stage_stop_requested(&o->runner); p++) {
+        char name[NAME_BUF], dir[PATH_BUF];
+        cJSON *settings = point_settings(spec->doc, p, name, sizeof name);
+        if (fileio_path(dir, sizeof dir, o->out, name) != 0 || strlen(dir) > PATH_BUF - 64) {
+            cJSON_Delete(settings);
+            return ck_fail(err, "the path of point %s is too long", name);
+        }
+        r->failed += sweep_point(o, spec, p, name, settings, dir);
+        cJSON_Delete(settings);
+    }
+    return o->dry_run ? 0 : write_summary(o, spec, err);
+}
