@@ -1,11 +1,10 @@
 /* cmd_generate.c — `cutkit generate`: stream text from a model (the embedded one by default). */
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli/commands.h"
-#include "model/generate.h"
 #include "formats/lm.h"
+#include "model/generate.h"
 #include "util/threads.h"
 
 static struct {
@@ -28,7 +27,7 @@ static FlagSpec FLAGS[] = {
     {"temperature", FLAG_FLOAT, &opt.temperature, "0", 0, 100, "0 is greedy"},
     {"top-p", FLAG_FLOAT, &opt.top_p, "0.9", 1e-6, 1, "nucleus sampling mass"},
     {"seed", FLAG_U64, &opt.seed, "42", 0, -1, "sampling seed"},
-    {"threads", FLAG_INT, &opt.threads, "0", 0, 1024, "threads (0: one per core)"},
+    FLAG_THREADS(&opt.threads),
     {"no-stop", FLAG_BOOL, &opt.no_stop, NULL, 0, -1, "keep going past an end-of-text token"},
 };
 
@@ -62,10 +61,7 @@ int cmd_generate(int argc, char **argv) {
     int threads = threads_set(opt.threads);
     LanguageModel lm;
     CkError err = {{0}};
-    if (lm_open(&lm, opt.model, opt.tokenizer, &err) != 0) {
-        fprintf(stderr, "cutkit generate: %s\n", err.msg);
-        return 1;
-    }
+    if (lm_open(&lm, opt.model, opt.tokenizer, &err) != 0) return cli_fail(&SPEC, 1, &err);
     GenerateOptions gen = {opt.steps, opt.temperature, opt.top_p, opt.seed, !opt.no_stop};
     GenerateStats stats;
     fwrite(opt.prompt, 1, strlen(opt.prompt), stdout);
@@ -74,9 +70,8 @@ int cmd_generate(int argc, char **argv) {
     printf("\n");
     fflush(stdout);
     if (rc != 0) {
-        fprintf(stderr, "cutkit generate: %s\n", err.msg);
         lm_close(&lm);
-        return 1;
+        return cli_fail(&SPEC, 1, &err);
     }
     fprintf(stderr, "%d tokens in %.3f s: %.1f tokens/s (%d prompt tokens, %d threads, %s)\n",
             stats.generated_tokens, stats.seconds,

@@ -1,13 +1,12 @@
 /* cmd_score.c — `cutkit score`: teacher-forced log-probabilities of texts, per token. */
 #include <cjson/cJSON.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "cli/commands.h"
 #include "formats/lm.h"
 #include "formats/peft.h"
+#include "model/score_text.h"
 #include "util/threads.h"
 
 static struct {
@@ -16,13 +15,12 @@ static struct {
 } opt;
 
 static FlagSpec FLAGS[] = {
-    {"model", FLAG_STRING, &opt.model, NULL, 0, -1,
-     "llama2.c .bin or Hugging Face folder; default: embedded stories260K"},
-    {"tokenizer", FLAG_STRING, &opt.tokenizer, NULL, 0, -1, "tokenizer (default: the model's)"},
-    {"adapter", FLAG_STRING, &opt.adapter, NULL, 0, -1, "PEFT LoRA adapter folder to apply"},
+    FLAG_MODEL(&opt.model),
+    FLAG_TOKENIZER(&opt.tokenizer),
+    FLAG_ADAPTER(&opt.adapter),
     {"text", FLAG_STRING, &opt.text, NULL, 0, -1,
      "text to score; without it, JSON lines with a \"text\" field are read from stdin"},
-    {"threads", FLAG_INT, &opt.threads, "0", 0, 1024, "threads (0: one per core)"},
+    FLAG_THREADS(&opt.threads),
 };
 
 static const CommandSpec SPEC = {
@@ -39,50 +37,46 @@ const CommandSpec *cmd_score_spec(void) {
     return &SPEC;
 }
 
+/* Scores one text and prints its JSON line. */
 static int score_one(const LanguageModel *lm, const LoraAdapters *ad, const char *text,
                      CkError *err) {
-    int *ids = NULL, n = 0, rc = -1;
-    if (tokenizer_encode(&lm->tokenizer, text, 1, 0, &ids, &n, err) != 0) return -1;
-    if (n > lm->model.config.seq_len) {
-        free(ids);
-        return ck_fail(err, "the text has %d tokens; the model's context is %d", n,
-                       lm->model.config.seq_len);
-    }
-    Activations a;
-    int *targets = malloc(sizeof(int) * (size_t)n);
-    double *lp = malloc(sizeof(double) * (size_t)n);
-    if (!targets || !lp || activations_init(&a, &lm->model, n, n, 0, err) != 0) goto done;
-    for (int i = 0; i < n; i++) targets[i] = i + 1 < n ? ids[i + 1] : -1;
-    int offsets[2] = {0, n};
-    TokenBatch b = {1, offsets, ids};
-    if (model_forward(&lm->model, &a, &b, NULL, ad, err) != 0 ||
-        model_logprobs(&lm->model, &a, targets, lp, err) != 0) {
-        activations_free(&a);
-        goto done;
-    }
-    activations_free(&a);
+    TextScore s;
+    if (score_text(&lm->model, &lm->tokenizer, ad, text, &s, err) != 0) return -1;
     cJSON *out = cJSON_CreateObject();
     cJSON *toks = cJSON_AddArrayToObject(out, "tokens");
     cJSON *lps = cJSON_AddArrayToObject(out, "logprobs");
-    double sum = 0;
-    for (int i = 0; i < n; i++) cJSON_AddItemToArray(toks, cJSON_CreateNumber(ids[i]));
-    for (int i = 0; i + 1 < n; i++) {
-        cJSON_AddItemToArray(lps, cJSON_CreateNumber(lp[i]));
-        sum += lp[i];
-    }
-    cJSON_AddNumberToObject(out, "sum", sum);
-    double mean = n > 1 ? -sum / (n - 1) : 0;
-    cJSON_AddNumberToObject(out, "mean_nll", mean);
-    cJSON_AddNumberToObject(out, "perplexity", exp(mean));
+    for (int i = 0; i < s.n; i++) cJSON_AddItemToArray(toks, cJSON_CreateNumber(s.ids[i]));
+    for (int i = 0; i + 1 < s.n; i++) cJSON_AddItemToArray(lps, cJSON_CreateNumber(s.logprobs[i]));
+    cJSON_AddNumberToObject(out, "sum", s.sum);
+    cJSON_AddNumberToObject(out, "mean_nll", s.mean_nll);
+    cJSON_AddNumberToObject(out, "perplexity", s.perplexity);
     char *line = cJSON_PrintUnformatted(out);
     printf("%s\n", line);
     free(line);
     cJSON_Delete(out);
-    rc = 0;
-done:
-    free(ids);
-    free(targets);
-    free(lp);
+    score_text_free(&s);
+    return 0;
+}
+
+/* Scores the "text" of every JSON line of stdin; stops at the first bad line. */
+static int score_lines(const LanguageModel *lm, const LoraAdapters *ad) {
+    char *line = NULL;
+    size_t cap = 0;
+    int line_no = 0, rc = 0;
+    CkError err = {{0}};
+    while (rc == 0 && getline(&line, &cap, stdin) > 0) {
+        line_no++;
+        cJSON *rec = cJSON_Parse(line);
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(rec, "text");
+        if (!cJSON_IsString(t)) {
+            rc = cli_error(&SPEC, 1, "stdin:%d: expected a JSON object with a \"text\" string",
+                           line_no);
+        } else if (score_one(lm, ad, t->valuestring, &err) != 0) {
+            rc = cli_error(&SPEC, 1, "stdin:%d: %s", line_no, err.msg);
+        }
+        cJSON_Delete(rec);
+    }
+    free(line);
     return rc;
 }
 
@@ -95,40 +89,16 @@ int cmd_score(int argc, char **argv) {
     LanguageModel lm;
     LoraAdapters ad;
     CkError err = {{0}};
-    if (lm_open(&lm, opt.model, opt.tokenizer, &err) != 0) {
-        fprintf(stderr, "cutkit score: %s\n", err.msg);
-        return 1;
-    }
+    if (lm_open(&lm, opt.model, opt.tokenizer, &err) != 0) return cli_fail(&SPEC, 1, &err);
     if (opt.adapter && peft_load(&ad, &lm.model, opt.adapter, &err) != 0) {
-        fprintf(stderr, "cutkit score: %s\n", err.msg);
         lm_close(&lm);
-        return 1;
+        return cli_fail(&SPEC, 1, &err);
     }
     const LoraAdapters *adp = opt.adapter ? &ad : NULL;
     if (opt.text) {
-        rc = score_one(&lm, adp, opt.text, &err) == 0 ? 0 : 1;
-        if (rc) fprintf(stderr, "cutkit score: %s\n", err.msg);
+        rc = score_one(&lm, adp, opt.text, &err) == 0 ? 0 : cli_fail(&SPEC, 1, &err);
     } else {
-        char *line = NULL;
-        size_t cap = 0;
-        int line_no = 0;
-        while (rc == 0 && getline(&line, &cap, stdin) > 0) {
-            line_no++;
-            cJSON *rec = cJSON_Parse(line);
-            const cJSON *t = cJSON_GetObjectItemCaseSensitive(rec, "text");
-            if (!cJSON_IsString(t)) {
-                fprintf(stderr,
-                        "cutkit score: stdin:%d: expected a JSON object with a \"text\" "
-                        "string\n",
-                        line_no);
-                rc = 1;
-            } else if (score_one(&lm, adp, t->valuestring, &err) != 0) {
-                fprintf(stderr, "cutkit score: stdin:%d: %s\n", line_no, err.msg);
-                rc = 1;
-            }
-            cJSON_Delete(rec);
-        }
-        free(line);
+        rc = score_lines(&lm, adp);
     }
     if (opt.adapter) lora_free(&ad);
     lm_close(&lm);

@@ -212,19 +212,19 @@ static const int RAGGED[] = {5, 1, 7, 3}; /* 16 positions, one sequence of lengt
 static void test_fd_interleaved_shared_mle_prompt(void **state) {
     (void)state;
     ModelConfig c = tiny_config(12, 10, 2, 3, 1, 11, ROPE_INTERLEAVED, 1);
-    assert_true(check_model(&c, RAGGED, 4, MIX_MLE_PROMPT, 11) < FD_TOLERANCE);
+    assert_close(check_model(&c, RAGGED, 4, MIX_MLE_PROMPT, 11), 0, FD_TOLERANCE);
 }
 
 static void test_fd_half_split_unshared_mle_prompt(void **state) {
     (void)state;
     ModelConfig c = tiny_config(12, 10, 2, 3, 1, 11, ROPE_HALF_SPLIT, 0);
-    assert_true(check_model(&c, RAGGED, 4, MIX_MLE_PROMPT, 21) < FD_TOLERANCE);
+    assert_close(check_model(&c, RAGGED, 4, MIX_MLE_PROMPT, 21), 0, FD_TOLERANCE);
 }
 
 static void test_fd_unlikelihood_alone(void **state) {
     (void)state;
     ModelConfig c = tiny_config(12, 10, 2, 3, 1, 11, ROPE_INTERLEAVED, 0);
-    assert_true(check_model(&c, RAGGED, 4, MIX_UL, 31) < FD_TOLERANCE);
+    assert_close(check_model(&c, RAGGED, 4, MIX_UL, 31), 0, FD_TOLERANCE);
 }
 
 static void test_fd_mixed_kinds_and_weights(void **state) {
@@ -232,7 +232,7 @@ static void test_fd_mixed_kinds_and_weights(void **state) {
     /* 4 query heads sharing 2 kv heads, head size 4, half-split RoPE, tied classifier */
     ModelConfig c = tiny_config(16, 13, 2, 4, 2, 9, ROPE_HALF_SPLIT, 1);
     const int lens[] = {6, 2, 9};
-    assert_true(check_model(&c, lens, 3, MIX_MIXED, 41) < FD_TOLERANCE);
+    assert_close(check_model(&c, lens, 3, MIX_MIXED, 41), 0, FD_TOLERANCE);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -288,12 +288,12 @@ static void test_loss_row_gradients(void **state) {
             dsum += dz[j];
         }
         /* softmax gradients sum to zero over the row */
-        assert_true(fabs(dsum) <= 1e-6 * fmax(gscale, 1.0));
+        assert_close(dsum, 0, 1e-6 * fmax(gscale, 1.0));
     }
     printf("loss_row vs finite differences: MLE max rel %.2e, unlikelihood %.2e\n", worst[LOSS_MLE],
            worst[LOSS_UNLIKELIHOOD]);
-    assert_true(worst[LOSS_MLE] < 1e-5);
-    assert_true(worst[LOSS_UNLIKELIHOOD] < 1e-5);
+    assert_close(worst[LOSS_MLE], 0, 1e-5);
+    assert_close(worst[LOSS_UNLIKELIHOOD], 0, 1e-5);
 }
 
 /* A vocabulary-sized row, with the target at either end and in the middle: the vectorised
@@ -337,8 +337,8 @@ static void test_loss_row_wide(void **state) {
     }
     printf("wide rows (V %d): loss max rel %.2e, gradient max %.2e of the largest entry\n", V,
            worst_l, worst_g);
-    assert_true(worst_l < 1e-6);
-    assert_true(worst_g < 3e-6);
+    assert_close(worst_l, 0, 1e-6);
+    assert_close(worst_g, 0, 3e-6);
     free(z);
     free(dz);
     free(zd);
@@ -360,7 +360,7 @@ static void test_loss_row_floor_and_extremes(void **state) {
     assert_float_equal(dz[3], 2.0, 1e-6); /* w p_t, p_t = 1 */
     double sum = 0.0;
     for (int j = 0; j < V; j++) sum += dz[j];
-    assert_true(fabs(sum) < 1e-6);
+    assert_close(sum, 0, 1e-6);
     assert_true(dz[1] < dz[0] && dz[0] < 0.0f); /* pushes the others up, most the likeliest */
     /* the default floor applies for min_q <= 0 */
     l = loss_row(z, V, 3, LOSS_UNLIKELIHOOD, 1.0f, 0.0f, dz, &logp, &floored);
@@ -417,7 +417,7 @@ static void check_lora(float dropout, uint64_t seed) {
         worst = fmax(worst, check_tensor(&x, ad.params + t->offset, lgrads + t->offset, t->size, 12,
                                          2e-2f, seed + i, t->name));
     }
-    assert_true(worst < FD_TOLERANCE);
+    assert_close(worst, 0, FD_TOLERANCE);
     free(lgrads);
     activations_free(&a);
     lora_free(&ad);
@@ -470,8 +470,8 @@ static void test_lora_frozen_base_same_gradients(void **state) {
            "adapters vs none: %.3g\n",
            d_lora, lmax, d_base);
     assert_true(lmax > 0.0);    /* B = 0: B gets gradients (A does not yet) */
-    assert_true(d_lora == 0.0); /* the same computation */
-    assert_true(d_base == 0.0); /* B = 0 adds exact zeros */
+    assert_close(d_lora, 0, 0); /* the same computation */
+    assert_close(d_base, 0, 0); /* B = 0 adds exact zeros */
     free(g_base);
     free(g_plain);
     free(lg1);
@@ -586,8 +586,8 @@ static void fixture_case(const TestFixture *f, const char *cs) {
     for (int i = 0; i < n; i++) lp_diff = fmax(lp_diff, fabs(logprobs[i] - ref_lp[i]));
     printf("%s: loss %.8f, torch %.8f (diff %.2e); max |log p diff| %.2e\n", cs, res.loss,
            ref_loss[0], fabs(res.loss - ref_loss[0]), lp_diff);
-    assert_true(fabs(res.loss - ref_loss[0]) < 1e-5 * fabs(ref_loss[0]));
-    assert_true(lp_diff < 1e-5);
+    assert_close(res.loss, ref_loss[0], 1e-5 * fabs(ref_loss[0]));
+    assert_close(lp_diff, 0, 1e-5);
     double worst = 0.0;
     if (!has_lora) {
         for (int id = 0; id < PARAM_COUNT; id++) {
@@ -613,7 +613,7 @@ static void fixture_case(const TestFixture *f, const char *cs) {
         }
     }
     printf("  worst relative difference %.2e\n", worst);
-    assert_true(worst < TORCH_TOLERANCE);
+    assert_close(worst, 0, TORCH_TOLERANCE);
     free(ref_loss);
     free(ref_lp);
     free(grads);
@@ -693,8 +693,8 @@ static void test_accumulation_threads_and_loss_only(void **state) {
     }
     printf("max|g| %.3g; accumulated micro-batches vs one batch: %.3g; 1 vs 2 threads: %.3g\n",
            gmax, d_acc, d_thr);
-    assert_true(d_acc <= 1e-5 * gmax);
-    assert_true(d_thr <= 1e-5 * gmax);
+    assert_close(d_acc, 0, 1e-5 * gmax);
+    assert_close(d_thr, 0, 1e-5 * gmax);
     assert_float_equal(r_all.loss, r1.loss + r2.loss, 1e-6 * fabs(r_all.loss));
     assert_int_equal(r_all.n_mle, r1.n_mle + r2.n_mle);
     assert_int_equal(r_all.n_ul, r1.n_ul + r2.n_ul);
@@ -713,7 +713,7 @@ static void test_accumulation_threads_and_loss_only(void **state) {
     double d_lp = 0.0;
     for (int i = 0; i < all.offsets[4]; i++) d_lp = fmax(d_lp, fabs(lp[i] - lp_score[i]));
     printf("loss-only log p vs model_score: %.3g\n", d_lp);
-    assert_true(d_lp < 1e-5);
+    assert_close(d_lp, 0, 1e-5);
     free(g_all);
     free(g_acc);
     free(g_one);
@@ -764,7 +764,7 @@ static void test_threads_at_scale(void **state) {
     printf("stories260K, %d positions: loss %.6f vs %.6f; max |g| %.3g, 1 vs 2 threads %.3g\n", N,
            r1.loss, r2.loss, gmax, d);
     assert_float_equal(r1.loss, r2.loss, 1e-6 * fabs(r1.loss));
-    assert_true(d <= 1e-5 * gmax);
+    assert_close(d, 0, 1e-5 * gmax);
     free(g1);
     free(g2);
     free(tokens);

@@ -8,6 +8,7 @@
 
 #include "tests/test_util.h"
 
+#include "formats/convert.h"
 #include "formats/embedded.h"
 #include "formats/hf_model.h"
 #include "formats/llama2c.h"
@@ -73,7 +74,7 @@ static void test_round_trip(void **state) {
     last_logits(&base, ref);
     last_logits(&hf, got);
     printf("llama2.c -> Hugging Face: max logit difference %.3g\n", max_diff(ref, got, 512));
-    assert_true(max_diff(ref, got, 512) <= 1e-5);
+    assert_close(max_diff(ref, got, 512), 0, 1e-5);
     /* and back to llama2.c: the weights are the same bytes */
     model_set_rope_style(&hf, ROPE_INTERLEAVED);
     char path[600];
@@ -108,7 +109,7 @@ static double half_copy_difference(SafetensorsDtype dtype, const char *name) {
     for (int i = 0; i < 512; i++) scale = fmax(scale, fabs(ref[i]));
     printf("%s: max logit difference %.3g of max |logit| %.3g\n", name, d, scale);
     assert_true(d > 0.0);
-    assert_true(d < 0.05 * scale);
+    assert_close(d, 0, 0.05 * scale);
     model_free(&hf);
     return d;
 }
@@ -188,7 +189,7 @@ static void test_shards_and_errors(void **state) {
     float ref[512], got[512];
     last_logits(&base, ref);
     last_logits(&hf, got);
-    assert_true(max_diff(ref, got, 512) <= 1e-5);
+    assert_close(max_diff(ref, got, 512), 0, 1e-5);
     model_free(&hf);
     free(index);
     remove(path);
@@ -293,9 +294,49 @@ static void test_matches_transformers_convention(void **state) {
     double d = 0;
     for (int i = 0; i < 512; i++) d = fmax(d, fabs(got[i] - want[i]));
     printf("against transformers' convention (PyTorch float64): max logit difference %.3g\n", d);
-    assert_true(d <= 1e-4);
+    assert_close(d, 0, 1e-4);
     model_free(&hf);
     free(json);
+}
+
+/* convert_model (what `cutkit convert` does): embedded -> Hugging Face folder with the
+ * tokenizer -> llama2.c file gives the original weight bytes; a llama2.c destination gets no
+ * tokenizer; a missing source is refused before anything is written. */
+static void test_convert_round_trip(void **state) {
+    (void)state;
+    char folder[600], back[600];
+    snprintf(folder, sizeof folder, "%s/converted", dir);
+    snprintf(back, sizeof back, "%s/back.bin", dir);
+    ConvertOptions o;
+    convert_options_init(&o);
+    o.to = folder;
+    ConvertResult r;
+    CkError err = {{0}};
+    assert_int_equal(convert_model(&o, &r, &err), 0);
+    assert_false(r.to_llama2c);
+    assert_true(r.model_written && r.tokenizer_written);
+    char path[700];
+    snprintf(path, sizeof path, "%s/tokenizer.json", folder);
+    Tokenizer t;
+    assert_int_equal(tokenizer_open(&t, path, &err), 0);
+    assert_int_equal(t.vocab_size, 512);
+    tokenizer_free(&t);
+    convert_options_init(&o);
+    o.from = folder;
+    o.to = back;
+    assert_int_equal(convert_model(&o, &r, &err), 0);
+    assert_true(r.to_llama2c && r.model_written && !r.tokenizer_written);
+    size_t size, orig_size;
+    char *bytes = test_read_file(back, &size);
+    const char *orig = embedded_model(&orig_size);
+    assert_int_equal(size, orig_size);
+    /* weights: everything before the legacy RoPE tables (header + 260,032 floats) */
+    assert_memory_equal(bytes, orig, 28 + 260032 * 4);
+    free(bytes);
+    o.from = "/nonexistent/model.bin";
+    assert_int_equal(convert_model(&o, &r, &err), -1);
+    assert_false(r.model_written);
+    assert_string_equal(err.msg, "/nonexistent/model.bin: cannot open: No such file or directory");
 }
 
 int main(void) {
@@ -304,6 +345,7 @@ int main(void) {
         cmocka_unit_test(test_matches_transformers_convention),
         cmocka_unit_test(test_bf16_and_f16_copies),
         cmocka_unit_test(test_shards_and_errors),
+        cmocka_unit_test(test_convert_round_trip),
     };
     return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

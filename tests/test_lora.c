@@ -186,7 +186,7 @@ static void test_merge_matches_unmerged(void **state) {
     printf("merged vs unmerged: max |logit diff| %.3g (logits up to %.3g); adapters moved the "
            "logits by up to %.3g\n",
            d_merge, scale, d_base);
-    assert_true(d_merge < 1e-5 * fmax(1.0, scale));
+    assert_close(d_merge, 0, 1e-5 * fmax(1.0, scale));
     assert_true(d_base > 0.1);
     free(base);
     free(adapted);
@@ -230,7 +230,7 @@ static void test_dropout_in_training_only(void **state) {
     for (size_t i = 0; i < 30 * C; i++) kept += a.lora_mask[i];
     double share = (double)kept / (30.0 * C);
     printf("dropout %.2f kept %.3f of q_proj inputs\n", (double)p, share);
-    assert_true(fabs(share - (1.0 - p)) < 0.05);
+    assert_close(share, 1.0 - p, 0.05);
     assert_int_equal(model_forward_train(m, &a, &b, &ad, &err), 0);
     memcpy(second, a.xn_final, sizeof(float) * 30 * C);
     assert_memory_not_equal(first, second, sizeof(float) * 30 * C);
@@ -275,7 +275,7 @@ static void test_kv_cache_with_adapters(void **state) {
         for (int j = 0; j < 512; j++) d = fmax(d, fabs(logits[j] - full[(size_t)i * 512 + j]));
     }
     printf("cached vs full forward with adapters: max |logit diff| %.3g\n", d);
-    assert_true(d < 1e-4);
+    assert_close(d, 0, 1e-4);
     free(full);
     kvcache_free(&cache);
     activations_free(&a);

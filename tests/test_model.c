@@ -17,6 +17,7 @@
 #include "model/model.h"
 #include "util/rng.h"
 #include "model/sampler.h"
+#include "model/score_text.h"
 #include "util/threads.h"
 
 static LanguageModel lm;
@@ -132,6 +133,30 @@ static void test_teacher_forced_nll(void **state) {
     free(ids);
 }
 
+/* score_text (what `cutkit score` prints): the same mean NLL as model_score_sequences, the
+ * sum of the per-token log-probs, and a text beyond the context refused. */
+static void test_score_text(void **state) {
+    (void)state;
+    TextScore s;
+    CkError err = {{0}};
+    assert_int_equal(score_text(&lm.model, &lm.tokenizer, NULL, REFERENCE_SENTENCE, &s, &err), 0);
+    assert_int_equal(s.n, 32);
+    assert_int_equal(s.ids[0], lm.tokenizer.bos_id);
+    double sum = 0;
+    for (int i = 0; i + 1 < s.n; i++) sum += s.logprobs[i];
+    assert_close(s.sum, sum, 0);
+    assert_close(s.mean_nll, 0.180355, 1e-5);
+    assert_close(s.perplexity, exp(s.mean_nll), 0);
+    score_text_free(&s);
+    char *long_text = malloc(4096);
+    for (int i = 0; i < 4095; i++) long_text[i] = "ab "[i % 3];
+    long_text[4095] = '\0';
+    assert_int_equal(score_text(&lm.model, &lm.tokenizer, NULL, long_text, &s, &err), -1);
+    assert_non_null(strstr(err.msg, "the model's context is 512"));
+    assert_null(s.ids);
+    free(long_text);
+}
+
 /* Scores a packed batch together, each sequence alone, and together on one thread, and
  * returns the largest differences (absolute, and relative to |log p|). */
 static void batch_differences(const int *tokens, const int *targets, const int *offsets, int n_seqs,
@@ -210,8 +235,8 @@ static void test_batch_equals_single_and_threads(void **state) {
     printf("text: batched vs single or 1 thread: per token max abs %.3g, max relative %.3g; "
            "mean log-prob per sequence %.3g\n",
            max_abs, max_rel, max_mean);
-    assert_true(max_rel <= 1e-5);
-    assert_true(max_mean <= 1e-5);
+    assert_close(max_rel, 0, 1e-5);
+    assert_close(max_mean, 0, 1e-5);
 
     const int lens[5] = {17, 1, 64, 33, 100};
     for (int s = 0; s < 5; s++) offsets[s + 1] = offsets[s] + lens[s];
@@ -224,8 +249,8 @@ static void test_batch_equals_single_and_threads(void **state) {
     batch_differences(tokens, targets, offsets, 5, &max_abs, &max_rel, &max_mean);
     printf("random tokens: per token max abs %.3g, max relative %.3g; mean per sequence %.3g\n",
            max_abs, max_rel, max_mean);
-    assert_true(max_rel <= 1e-5);
-    assert_true(max_mean <= 1e-5);
+    assert_close(max_rel, 0, 1e-5);
+    assert_close(max_mean, 0, 1e-5);
     free(tokens);
     free(targets);
 }
@@ -343,7 +368,7 @@ static void test_branches_match_full_forward(void **state) {
                         double d =
                             row_diff(m, &a, offsets[s] + i, want + (size_t)(prefix_len + i) * 512);
                         worst = fmax(worst, d);
-                        assert_true(d < 1e-4);
+                        assert_close(d, 0, 1e-4);
                     }
                 }
             }
@@ -373,7 +398,7 @@ static void test_branches_match_full_forward(void **state) {
                     int row = i < P ? i : tree_off[s + 1] + i - P;
                     double d = row_diff(m, &ta, row, want + (size_t)i * 512);
                     worst_tree = fmax(worst_tree, d);
-                    assert_true(d < 1e-4);
+                    assert_close(d, 0, 1e-4);
                 }
             }
         }
@@ -605,6 +630,7 @@ int main(void) {
         cmocka_unit_test(test_logits_after_bos),
         cmocka_unit_test(test_greedy_from_bos),
         cmocka_unit_test(test_teacher_forced_nll),
+        cmocka_unit_test(test_score_text),
         cmocka_unit_test(test_batch_equals_single_and_threads),
         cmocka_unit_test(test_kv_cache_matches_full_forward),
         cmocka_unit_test(test_branches_match_full_forward),

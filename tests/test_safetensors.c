@@ -646,7 +646,7 @@ static void test_writer_round_trip(void **state) {
     for (int i = 0; i < 7; i++) {
         /* bf16 keeps 8 significant bits: rounding to nearest is off by at most half a unit
          * in the last place, 2^-8 of the value */
-        assert_true(fabsf(out[i] - w16[i]) <= fabsf(w16[i]) * 0x1p-8f);
+        assert_close(out[i], w16[i], fabsf(w16[i]) * 0x1p-8f);
         assert_int_equal(f32_bits(out[i]), (unsigned)safetensors_f32_to_bf16(w16[i]) << 16);
     }
     t = safetensors_find(&f, "a.ties");
@@ -814,7 +814,8 @@ static void test_write_is_atomic(void **state) {
     char *inner = join_path(sub, "keep");
     assert_int_equal(test_write_file(inner, "x", 1), 0);
     assert_int_equal(write_constant(sub, 4, 1.0f, &err), -1);
-    assert_non_null(strstr(err.msg, "cannot rename"));
+    assert_non_null(strstr(err.msg, sub));
+    assert_non_null(strstr(err.msg, "Is a directory"));
     assert_int_equal(count_dir_entries(dir, "model.safetensors", &found), 2);
     assert_int_equal(count_dir_entries(sub, "keep", &found), 1);
     assert_true(found);
@@ -822,7 +823,7 @@ static void test_write_is_atomic(void **state) {
     /* A directory that does not exist: nothing is created. */
     char *nowhere = join_path(dir, "no/such/dir.safetensors");
     assert_int_equal(write_constant(nowhere, 4, 1.0f, &err), -1);
-    assert_non_null(strstr(err.msg, "cannot create temporary file"));
+    assert_non_null(strstr(err.msg, "cannot create"));
 
     free(nowhere);
     free(inner);

@@ -17,8 +17,7 @@ static char *run_with_input(const char *args, const char *input, int *status, ch
     snprintf(cmd, sizeof cmd, "'%s' %s < '%s'", CUTKIT_BINARY, args, path);
     char *out = NULL;
     *status = test_run(cmd, &out, err);
-    remove(path);
-    remove(dir);
+    test_remove_dir(dir);
     free(dir);
     return out;
 }

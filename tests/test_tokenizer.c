@@ -662,7 +662,8 @@ static void test_load_file(void **state) {
     assert_int_equal(tokenizer_load_llama2c_file(&t, "/nonexistent/tok.bin", 512, &err), -1);
     assert_string_equal(err.msg, "/nonexistent/tok.bin: cannot open: No such file or directory");
     assert_null(t.pieces);
-    assert_int_equal(tokenizer_load_llama2c_file(&t, CUTKIT_SOURCE_DIR "/core/model", 512, &err), -1);
+    assert_int_equal(tokenizer_load_llama2c_file(&t, CUTKIT_SOURCE_DIR "/core/model", 512, &err),
+                     -1);
     assert_string_equal(err.msg, CUTKIT_SOURCE_DIR "/core/model: not a regular file");
 
     char *dir = test_temp_dir();
@@ -678,8 +679,7 @@ static void test_load_file(void **state) {
              path);
     assert_string_equal(err.msg, want);
     assert_null(t.pieces);
-    remove(path);
-    remove(dir);
+    assert_int_equal(test_remove_dir(dir), 0);
     free(dir);
 }
 

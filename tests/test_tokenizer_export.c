@@ -194,12 +194,7 @@ static void compare_text(const Tokenizer *ref, const Tokenizer *hf, const char *
 }
 
 static void remove_export(char *dir) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-    unlink(path);
-    assert_int_equal(rmdir(dir), 0);
+    assert_int_equal(test_remove_dir(dir), 0);
     free(dir);
 }
 

@@ -255,7 +255,8 @@ static void test_open_llama2c(void **state) {
     (void)state;
     Tokenizer t;
     CkError err = {{0}};
-    assert_int_equal(tokenizer_open(&t, CUTKIT_SOURCE_DIR "/core/formats/data/tok512.bin", &err), 0);
+    assert_int_equal(tokenizer_open(&t, CUTKIT_SOURCE_DIR "/core/formats/data/tok512.bin", &err),
+                     0);
     assert_int_equal(t.kind, TOKENIZER_LLAMA2C);
     assert_int_equal(t.vocab_size, 512);
     int *ids, n;
@@ -301,7 +302,7 @@ static void test_open_llama2c(void **state) {
     assert_int_equal(tokenizer_open(&t, "/nonexistent/tokenizer.json", &err), -1);
     assert_string_equal(err.msg, "/nonexistent/tokenizer.json: cannot open: No such file or "
                                  "directory");
-    remove(dir);
+    assert_int_equal(test_remove_dir(dir), 0);
     free(dir);
     free(data);
 }

@@ -1,4 +1,4 @@
-/* llama2c.c — reading llama2.c checkpoints.
+/* llama2c.c — reading llama2.c checkpoints, and writing the legacy version 0.
  *
  * Three layouts exist. Version 0 (legacy): 7 int32 (dim, hidden_dim, n_layers, n_heads,
  * n_kv_heads, vocab_size, seq_len; a negative vocab_size means the classifier is not shared),
@@ -19,6 +19,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "util/fileio.h"
 
 #define LLAMA2C_MAGIC       0x616b3432u
 #define LLAMA2C_HEADER_SIZE 256
@@ -196,28 +198,25 @@ int llama2c_save(const Model *m, const char *path, CkError *err) {
     if (c->rope_style != ROPE_INTERLEAVED)
         return ck_fail(err, "%s: a llama2.c checkpoint needs the interleaved rotary convention",
                        path);
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return ck_fail(err, "%s: cannot create: %s", tmp, strerror(errno));
+    AtomicFile a;
+    if (atomic_file_open(&a, path, err) != 0) return -1;
     int ok = 1;
     const int32_t header[7] = {c->dim,        c->hidden_dim,
                                c->n_layers,   c->n_heads,
                                c->n_kv_heads, c->shared_classifier ? c->vocab_size : -c->vocab_size,
                                c->seq_len};
-    put(f, header, sizeof header, &ok);
-    put(f, m->params, m->tensors[PARAM_WCLS].offset * sizeof(float), &ok);
+    put(a.f, header, sizeof header, &ok);
+    put(a.f, m->params, m->tensors[PARAM_WCLS].offset * sizeof(float), &ok);
     /* the legacy RoPE tables: cos then sin of pos * theta^(-2i/hs), (seq_len, hs/2) each */
     const int half = c->dim / c->n_heads / 2;
     for (int table = 0; table < 2; table++)
-        put(f, table ? m->rope_sin : m->rope_cos, (size_t)c->seq_len * half * sizeof(float), &ok);
-    put(f, m->params + m->tensors[PARAM_WCLS].offset, m->tensors[PARAM_WCLS].size * sizeof(float),
+        put(a.f, table ? m->rope_sin : m->rope_cos, (size_t)c->seq_len * half * sizeof(float), &ok);
+    put(a.f, m->params + m->tensors[PARAM_WCLS].offset, m->tensors[PARAM_WCLS].size * sizeof(float),
         &ok);
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return ck_fail(err, "%s: cannot write: %s", path, strerror(errno));
+    if (!ok) {
+        ck_fail(err, "%s: cannot write: %s", path, strerror(errno));
+        atomic_file_abort(&a);
+        return -1;
     }
-    return 0;
+    return atomic_file_commit(&a, err);
 }

@@ -18,8 +18,8 @@ int llama2c_load(Model *m, const void *data, size_t size, CkError *err);
 int llama2c_load_file(Model *m, const char *path, CkError *err);
 
 /* Writes m to path as a legacy version-0 checkpoint (the layout stories260K.bin uses), with
- * freshly computed RoPE tables; m must use the interleaved rotary convention. Atomic:
- * temporary file, fsync, rename. */
+ * freshly computed RoPE tables; m must use the interleaved rotary convention. Atomic, through
+ * util/fileio.h's AtomicFile (temporary file, fsync, rename, directory fsync). */
 int llama2c_save(const Model *m, const char *path, CkError *err);
 
 #endif

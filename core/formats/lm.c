@@ -10,8 +10,6 @@
 #include "formats/hf_model.h"
 #include "formats/llama2c.h"
 
-#define EMBEDDED_VOCAB 512
-
 /* The tokenizer that goes with a model: an explicit path; else, beside the model, a Hugging
  * Face folder's tokenizer.json or a llama2.c file's tokenizer.bin; else the embedded tok512
  * when the vocabulary has its size. Its vocabulary must fit the model's. */
@@ -40,15 +38,13 @@ static int open_tokenizer(LanguageModel *lm, const char *model_path, int model_i
                            tokenizer_path, lm->tokenizer.vocab_size, vocab);
         return 0;
     }
-    if (vocab != EMBEDDED_VOCAB)
+    if (vocab != EMBEDDED_TOKENIZER_VOCAB)
         return ck_fail(err,
                        "vocab mismatch: the model has %d tokens but the embedded tokenizer "
                        "has %d; pass --tokenizer PATH",
-                       vocab, EMBEDDED_VOCAB);
-    size_t size;
-    const void *data = embedded_tokenizer(&size);
+                       vocab, EMBEDDED_TOKENIZER_VOCAB);
     snprintf(lm->tokenizer_source, sizeof lm->tokenizer_source, "embedded:tok512");
-    return tokenizer_load_llama2c(&lm->tokenizer, data, size, vocab, err);
+    return embedded_tokenizer_load(&lm->tokenizer, err);
 }
 
 int lm_open(LanguageModel *lm, const char *model_path, const char *tokenizer_path, CkError *err) {
@@ -64,10 +60,8 @@ int lm_open(LanguageModel *lm, const char *model_path, const char *tokenizer_pat
         snprintf(lm->model_source, sizeof lm->model_source, "%.500s", model_path);
         rc = llama2c_load_file(&lm->model, model_path, err);
     } else {
-        size_t size;
-        const void *data = embedded_model(&size);
         snprintf(lm->model_source, sizeof lm->model_source, "embedded:stories260K");
-        rc = llama2c_load(&lm->model, data, size, err);
+        rc = embedded_model_load(&lm->model, err);
     }
     if (rc == 0) rc = open_tokenizer(lm, model_path, is_dir, tokenizer_path, err);
     if (rc != 0) lm_close(lm);

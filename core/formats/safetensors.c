@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "util/fileio.h"
+#include "util/strbuf.h"
+#include "util/utf8.h"
 
 enum {
     LENGTH_BYTES = 8, /* the u64 header length */
@@ -123,7 +126,7 @@ unsigned short safetensors_f32_to_f16(float x) {
     uint32_t u;
     memcpy(&u, &x, sizeof u);
     const uint32_t sign = (u >> 16) & 0x8000u, mag = u & 0x7fffffffu;
-    if (mag > 0x7f800000u) return (unsigned short)(sign | 0x7e00u); /* NaN stays NaN */
+    if (mag > 0x7f800000u) return (unsigned short)(sign | 0x7e00u);  /* NaN stays NaN */
     if (mag >= 0x477ff000u) return (unsigned short)(sign | 0x7c00u); /* >= 65520: inf */
     if (mag < 0x38800000u) {
         /* below 2^-14: a binary16 subnormal, i.e. a multiple of 2^-24; the scaling by 2^24
@@ -155,40 +158,8 @@ static uint64_t read_u64le(const unsigned char *p) {
 
 /* ---- reader ------------------------------------------------------------------------------ */
 
-/* Returns the offset of the first byte that does not start a valid UTF-8 sequence (overlong
- * forms, surrogates and code points past U+10FFFF included), or SIZE_MAX if all are valid. */
-static size_t utf8_invalid_at(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len;
-        uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0) {
-            len = 2, cp = c & 0x1f, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            len = 3, cp = c & 0x0f, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            len = 4, cp = c & 0x07, min = 0x10000;
-        } else {
-            return i;
-        }
-        if (n - i < len) return i;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return i;
-            cp = cp << 6 | (s[i + k] & 0x3fu);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
-        i += len;
-    }
-    return SIZE_MAX;
-}
-
 static int is_utf8(const char *s) {
-    return utf8_invalid_at((const unsigned char *)s, strlen(s)) == SIZE_MAX;
+    return utf8_valid(s, strlen(s));
 }
 
 static char *dup_string(const char *s) {
@@ -438,8 +409,8 @@ int safetensors_parse(SafetensorsFile *f, const void *data, size_t size, CkError
                        (unsigned long long)n, SAFETENSORS_MAX_HEADER);
     const unsigned char *header = p + LENGTH_BYTES;
     size_t header_size = (size_t)n;
-    size_t bad = utf8_invalid_at(header, header_size);
-    if (bad != SIZE_MAX) return ck_fail(err, "header is not valid UTF-8 (byte %zu)", bad);
+    size_t bad = utf8_first_invalid((const char *)header, header_size);
+    if (bad != header_size) return ck_fail(err, "header is not valid UTF-8 (byte %zu)", bad);
 
     /* cJSON reads up to a NUL; the header has none of its own, so give it a terminated copy
      * (the header only, never the data). A NUL inside the header then ends the JSON early and
@@ -677,68 +648,25 @@ int safetensors_writer_set_metadata(SafetensorsWriter *w, const char *key, const
     return 0;
 }
 
-/* A growing string for the header; `failed` is sticky so callers check once at the end. */
-typedef struct {
-    char *s;
-    size_t len, cap;
-    int failed;
-} StrBuf;
-
-static void sb_append(StrBuf *b, const char *s, size_t n) {
-    if (b->failed) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *grown = realloc(b->s, cap);
-        if (!grown) {
-            b->failed = 1;
-            return;
-        }
-        b->s = grown;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_puts(StrBuf *b, const char *s) {
-    sb_append(b, s, strlen(s));
-}
-
-static void sb_printf(StrBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(StrBuf *b, const char *fmt, ...) {
-    char tmp[64];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof tmp) {
-        b->failed = 1;
-        return;
-    }
-    sb_append(b, tmp, (size_t)n);
-}
-
-/* Writes s as a JSON string: quotes and backslashes escaped, newline, tab and carriage return
- * by their short escapes, other control characters as \u00XX;
- * everything else (valid UTF-8, checked when added) goes through unchanged. */
-static void sb_json_string(StrBuf *b, const char *s) {
-    sb_puts(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+/* Appends s as a JSON string: quotes and backslashes escaped, newline, tab and carriage return
+ * by their short escapes, other control characters as \u00XX; everything else (valid UTF-8,
+ * checked when added) goes through unchanged. Returns 0, or -1 when out of memory. */
+static int put_json_string(StrBuf *b, const char *s) {
+    int rc = strbuf_puts(b, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p && rc == 0; p++) {
         if (*p == '"' || *p == '\\') {
             char esc[2] = {'\\', (char)*p};
-            sb_append(b, esc, 2);
+            rc = strbuf_put(b, esc, 2);
         } else if (*p == '\n' || *p == '\t' || *p == '\r') {
             char esc[2] = {'\\', *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r'};
-            sb_append(b, esc, 2);
+            rc = strbuf_put(b, esc, 2);
         } else if (*p < 0x20) {
-            sb_printf(b, "\\u%04x", *p);
+            rc = strbuf_printf(b, "\\u%04x", *p);
         } else {
-            sb_append(b, (const char *)p, 1);
+            rc = strbuf_put(b, p, 1);
         }
     }
-    sb_puts(b, "\"");
+    return rc == 0 ? strbuf_puts(b, "\"") : rc;
 }
 
 static int compare_writer_names(const void *a, const void *b) {
@@ -778,35 +706,38 @@ static int build_header(const SafetensorsWriter *w, const size_t *offsets, StrBu
     for (size_t i = 0; i < w->n_metadata; i++) meta[i] = &w->metadata[i];
     qsort(meta, w->n_metadata, sizeof *meta, compare_meta_ptr_keys);
 
-    sb_puts(b, "{");
+    /* Each put returns 0 or -1 and leaves b as it was on failure, so OR-ing the results and
+     * checking once at the end is safe. */
+    int bad = strbuf_puts(b, "{");
     int first = 1;
     if (w->n_metadata) {
-        sb_puts(b, "\"__metadata__\":{");
+        bad |= strbuf_puts(b, "\"__metadata__\":{");
         for (size_t i = 0; i < w->n_metadata; i++) {
-            if (i) sb_puts(b, ",");
-            sb_json_string(b, meta[i]->key);
-            sb_puts(b, ":");
-            sb_json_string(b, meta[i]->value);
+            if (i) bad |= strbuf_puts(b, ",");
+            bad |= put_json_string(b, meta[i]->key);
+            bad |= strbuf_puts(b, ":");
+            bad |= put_json_string(b, meta[i]->value);
         }
-        sb_puts(b, "}");
+        bad |= strbuf_puts(b, "}");
         first = 0;
     }
     for (size_t i = 0; i < w->n_tensors; i++) {
         const SafetensorsWriterTensor *t = by_name[i];
         size_t begin = offsets[t - w->tensors];
-        if (!first) sb_puts(b, ",");
+        if (!first) bad |= strbuf_puts(b, ",");
         first = 0;
-        sb_json_string(b, t->name);
-        sb_printf(b, ":{\"dtype\":\"%s\",\"shape\":[", safetensors_dtype_name(t->dtype));
-        for (int d = 0; d < t->ndim; d++) sb_printf(b, "%s%zu", d ? "," : "", t->shape[d]);
-        sb_printf(b, "],\"data_offsets\":[%zu,", begin);
-        sb_printf(b, "%zu]}", begin + t->numel * writer_elem_bytes(t->dtype));
+        bad |= put_json_string(b, t->name);
+        bad |= strbuf_printf(b, ":{\"dtype\":\"%s\",\"shape\":[", safetensors_dtype_name(t->dtype));
+        for (int d = 0; d < t->ndim; d++)
+            bad |= strbuf_printf(b, "%s%zu", d ? "," : "", t->shape[d]);
+        bad |= strbuf_printf(b, "],\"data_offsets\":[%zu,", begin);
+        bad |= strbuf_printf(b, "%zu]}", begin + t->numel * writer_elem_bytes(t->dtype));
     }
-    sb_puts(b, "}");
-    while (!b->failed && (LENGTH_BYTES + b->len) % DATA_ALIGN != 0) sb_puts(b, " ");
+    bad |= strbuf_puts(b, "}");
+    while (!bad && (LENGTH_BYTES + b->n) % DATA_ALIGN != 0) bad |= strbuf_puts(b, " ");
     free(by_name);
     free(meta);
-    if (b->failed) return ck_fail(err, "out of memory");
+    if (bad) return ck_fail(err, "out of memory");
     return 0;
 }
 
@@ -839,36 +770,6 @@ static int write_tensor_data(FILE *fp, const SafetensorsWriterTensor *t) {
     return 0;
 }
 
-/* Flushes the directory entry of path (the rename) to disk. Filesystems that cannot sync a
- * directory say EINVAL; there is nothing more to do on those. */
-static int sync_parent_dir(const char *path, CkError *err) {
-    const char *slash = strrchr(path, '/');
-    char *dir;
-    if (!slash) {
-        dir = dup_string(".");
-    } else {
-        size_t n = slash == path ? 1 : (size_t)(slash - path);
-        dir = malloc(n + 1);
-        if (dir) {
-            memcpy(dir, path, n);
-            dir[n] = '\0';
-        }
-    }
-    if (!dir) return ck_fail(err, "out of memory");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = 0;
-    if (fd < 0) {
-        rc =
-            ck_fail(err, "%s: cannot open directory %s to sync it: %s", path, dir, strerror(errno));
-    } else {
-        if (fsync(fd) != 0 && errno != EINVAL)
-            rc = ck_fail(err, "%s: cannot sync directory %s: %s", path, dir, strerror(errno));
-        close(fd);
-    }
-    free(dir);
-    return rc;
-}
-
 int safetensors_write(const SafetensorsWriter *w, const char *path, CkError *err) {
     /* The data order, and each tensor's offset in it (indexed like w->tensors). */
     size_t *offsets = malloc((w->n_tensors + 1) * sizeof *offsets);
@@ -894,56 +795,32 @@ int safetensors_write(const SafetensorsWriter *w, const char *path, CkError *err
     if (build_header(w, offsets, &header, err) != 0) {
         free(offsets);
         free(layout);
-        free(header.s);
+        strbuf_free(&header);
         return ck_wrap(err, "%s", path);
     }
     free(offsets);
-
-    /* The temporary name is the target's plus a suffix, so it is in the same directory (rename
-     * is atomic only within one filesystem). O_EXCL makes concurrent writers pick distinct
-     * names; open's mode lets the umask set the permissions as for any new file. */
-    size_t tmp_cap = strlen(path) + 64;
-    char *tmp = malloc(tmp_cap);
-    int fd = -1;
-    for (unsigned attempt = 0; tmp && attempt < 1000 && fd < 0; attempt++) {
-        snprintf(tmp, tmp_cap, "%s.tmp-%ld-%u", path, (long)getpid(), attempt);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST) break;
-    }
-    if (fd < 0) {
-        int e = errno;
-        free(layout);
-        free(header.s);
-        if (!tmp) return ck_fail(err, "out of memory");
-        ck_fail(err, "%s: cannot create temporary file %s: %s", path, tmp, strerror(e));
-        free(tmp);
-        return -1;
-    }
-    FILE *fp = fdopen(fd, "wb");
-    int rc = 0;
-    if (!fp) {
-        rc = ck_fail(err, "%s: cannot open temporary file %s: %s", path, tmp, strerror(errno));
-        close(fd);
-    } else {
+    /* Through the one atomic path (util/fileio.h): a reader sees the old file or the whole
+     * new one. */
+    AtomicFile a;
+    int rc = atomic_file_open(&a, path, err);
+    if (rc == 0) {
         unsigned char len[LENGTH_BYTES];
-        uint64_t n = header.len;
+        uint64_t n = header.n;
         for (int i = 0; i < LENGTH_BYTES; i++) len[i] = (unsigned char)(n >> (8 * i));
-        int ok = fwrite(len, 1, sizeof len, fp) == sizeof len &&
-                 fwrite(header.s, 1, header.len, fp) == header.len;
-        for (size_t i = 0; ok && i < w->n_tensors; i++) ok = write_tensor_data(fp, layout[i]) == 0;
-        if (ok) ok = fflush(fp) == 0;
-        if (!ok) rc = ck_fail(err, "%s: cannot write %s: %s", path, tmp, strerror(errno));
-        if (rc == 0 && fsync(fileno(fp)) != 0)
-            rc = ck_fail(err, "%s: cannot sync %s: %s", path, tmp, strerror(errno));
-        if (fclose(fp) != 0 && rc == 0)
-            rc = ck_fail(err, "%s: cannot close %s: %s", path, tmp, strerror(errno));
+        int ok = fwrite(len, 1, sizeof len, a.f) == sizeof len &&
+                 fwrite(header.p, 1, header.n, a.f) == header.n;
+        for (size_t i = 0; ok && i < w->n_tensors; i++) ok = write_tensor_data(a.f, layout[i]) == 0;
+        if (ok) ok = fflush(a.f) == 0;
+        if (ok) {
+            rc = atomic_file_commit(&a, err);
+        } else {
+            /* errno still says why (a full disk, the file size limit), which commit would
+             * no longer know */
+            rc = ck_fail(err, "%s: cannot write: %s", path, strerror(errno));
+            atomic_file_abort(&a);
+        }
     }
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = ck_fail(err, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
-    if (rc != 0) unlink(tmp);
-    if (rc == 0) rc = sync_parent_dir(path, err);
-    free(tmp);
     free(layout);
-    free(header.s);
+    strbuf_free(&header);
     return rc;
 }

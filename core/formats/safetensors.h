@@ -159,8 +159,8 @@ typedef struct {
 void safetensors_writer_init(SafetensorsWriter *w);
 
 /* Adds tensor name of ndim (0..4) dims shape[] whose fp32 values are at data (kept as a
- * pointer, not copied), to be stored as dtype ST_F32, ST_F16 or ST_BF16; refuses other dtypes, invalid
- * UTF-8 names, the reserved name "__metadata__" and names already added. */
+ * pointer, not copied), to be stored as dtype ST_F32, ST_F16 or ST_BF16; refuses other dtypes,
+ * invalid UTF-8 names, the reserved name "__metadata__" and names already added. */
 int safetensors_writer_add(SafetensorsWriter *w, const char *name, SafetensorsDtype dtype, int ndim,
                            const size_t *shape, const float *data, CkError *err);
 
@@ -169,11 +169,11 @@ int safetensors_writer_add(SafetensorsWriter *w, const char *name, SafetensorsDt
 int safetensors_writer_set_metadata(SafetensorsWriter *w, const char *key, const char *value,
                                     CkError *err);
 
-/* Writes the collected tensors and metadata to path atomically: a temporary file in the same
- * directory is written, flushed, fsync'd and renamed over path, then the directory is
- * fsync'd, so path holds either its old content or the complete new file. The header lists the
- * tensors by name and is space-padded so the data starts 8-byte aligned; the data is laid out
- * widest dtype first so every tensor is aligned to its element size. */
+/* Writes the collected tensors and metadata to path atomically (util/fileio.h's AtomicFile: a
+ * temporary file in the same directory is written, fsync'd and renamed over path, then the
+ * directory is fsync'd), so path holds either its old content or the complete new file. The header
+ * lists the tensors by name and is space-padded so the data starts 8-byte aligned; the data is laid
+ * out widest dtype first so every tensor is aligned to its element size. */
 int safetensors_write(const SafetensorsWriter *w, const char *path, CkError *err);
 
 /* Releases the writer's copies of names and metadata (never the tensor data) and zeroes it. */

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "model/attention.h"
 #include "model/fastmath.h"
 #include "model/matmul.h"
 
@@ -244,12 +245,14 @@ static void rmsnorm_backward(float *dx, float *dg, const float *dout, const floa
  * backward, with dO (T, hs) given and ds (T, T) scratch:
  *   dP = dO V^T;  dV += P^T dO;  dS = P * (dP - rowsum(P * dP));
  *   dQ = scale dS K (overwrites);  dK += scale dS^T Q.
- * Rows have strides: ldq for q/dq/dO (C), ldkv for k/v/dk/dv (KV), ldp for P. */
-static void attention_head_backward(float *dq, float *dk, float *dv, float *ds, const float *dout,
-                                    const float *q, const float *k, const float *v,
-                                    const float *prob, int ldp, int ldq, int ldkv, int T, int hs) {
+ * h gives q, k, v and the forward's P (h->prob) with their strides; dq and dout have q's
+ * stride, dk and dv k's. */
+static void attention_head_backward(const AttentionHead *h, const float *dout, float *dq, float *dk,
+                                    float *dv, float *ds) {
+    const int T = h->T, hs = h->hs, ldp = h->ldp, ldq = h->ldq, ldkv = h->ldkv;
     const float scale = 1.0f / sqrtf((float)hs);
-    matmul_strided(0, 1, T, T, hs, 1.0f, dout, ldq, v, ldkv, 0.0f, ds, T);
+    const float *prob = h->prob;
+    matmul_strided(0, 1, T, T, hs, 1.0f, dout, ldq, h->v, ldkv, 0.0f, ds, T);
     matmul_strided(1, 0, T, hs, T, 1.0f, prob, ldp, dout, ldq, 1.0f, dv, ldkv);
     for (int t = 0; t < T; t++) {
         const float *pt = prob + (size_t)t * ldp;
@@ -260,8 +263,8 @@ static void attention_head_backward(float *dq, float *dk, float *dv, float *ds, 
         for (int j = 0; j <= t; j++) dst[j] = pt[j] * (dst[j] - fdot);
         for (int j = t + 1; j < T; j++) dst[j] = 0.0f; /* masked: P is 0 there */
     }
-    matmul_strided(0, 0, T, hs, T, scale, ds, T, k, ldkv, 0.0f, dq, ldq);
-    matmul_strided(1, 0, T, hs, T, scale, ds, T, q, ldq, 1.0f, dk, ldkv);
+    matmul_strided(0, 0, T, hs, T, scale, ds, T, h->k, ldkv, 0.0f, dq, ldq);
+    matmul_strided(1, 0, T, hs, T, scale, ds, T, h->q, ldq, 1.0f, dk, ldkv);
 }
 
 /* Attention backward of layer l over the batch: dq (N, C) overwritten, dk and dv (N, KV)
@@ -287,9 +290,18 @@ static void attention_backward(const Model *m, Activations *a, const TokenBatch 
         const size_t kv_at = (size_t)off * KV + (size_t)kvh * hs;
         for (int h = kvh * group; h < (kvh + 1) * group; h++) {
             const size_t q_at = (size_t)off * C + (size_t)h * hs;
-            const float *prob = a->att_prob + (((size_t)l * NH + h) * N + off) * a->max_keys;
-            attention_head_backward(dq + q_at, dk + kv_at, dv + kv_at, ds, datt + q_at, q + q_at,
-                                    k + kv_at, v + kv_at, prob, a->max_keys, C, KV, T, hs);
+            AttentionHead head = {
+                .q = q + q_at,
+                .k = k + kv_at,
+                .v = v + kv_at,
+                .prob = a->att_prob + (((size_t)l * NH + h) * N + off) * a->max_keys,
+                .ldq = C,
+                .ldkv = KV,
+                .ldp = a->max_keys,
+                .T = T,
+                .hs = hs,
+            };
+            attention_head_backward(&head, datt + q_at, dq + q_at, dk + kv_at, dv + kv_at, ds);
         }
     }
 }
@@ -325,18 +337,105 @@ static float *grad_of(const Model *m, float *grads, ParamId id, int layer) {
     return grads + (model_param(m, id, layer) - m->params);
 }
 
+/* Where a backward pass accumulates: the base gradients (NULL: the base is frozen) and the
+ * adapters' (lora and lora_grads NULL: no adapters, or none trained). */
+typedef struct {
+    float *grads;
+    const LoraAdapters *lora;
+    float *lora_grads;
+} GradTargets;
+
+/* The FFN block of layer l, x_next = x_mid + W2 h_act, h_act = silu(W1 xn) * (W3 xn), with
+ * a->d_res = dL/d x_next on entry and dL/d x_mid on return (the residual path keeps it). */
+static void ffn_block_backward(const Model *m, Activations *a, int l, const GradTargets *g) {
+    const ModelConfig *c = &m->config;
+    const int C = c->dim, H = c->hidden_dim, n = a->n_tokens;
+    const size_t N = (size_t)n, li = (size_t)l;
+    const float *x_mid = a->x_mid + li * N * C, *xn_ffn = a->xn_ffn + li * N * C;
+    const float *h_gate = a->h_gate + li * N * H, *h_up = a->h_up + li * N * H;
+    const float *h_act = a->h_act + li * N * H;
+    float *dres = a->d_res, *dxn = a->d_xn, *dh = a->d_h, *dup = a->d_h2;
+    float *grads = g->grads, *lora_grads = g->lora_grads;
+    const LoraAdapters *lora = g->lora;
+    /* dh (N, H) = dres · W2; dW2 += dres^T h_act */
+    matmul_backward_input_overwrite(dh, dres, model_param(m, PARAM_W2, l), n, H, C);
+    if (grads) matmul_backward_weight(grad_of(m, grads, PARAM_W2, l), dres, h_act, n, H, C);
+    if (lora) lora_backward(lora, a, l, LORA_DOWN, dh, dres, h_act, n, lora_grads);
+    swiglu_backward(dh, dup, h_gate, h_up, N * H);
+    /* dxn (N, C) = dgate · W1 + dup · W3; dW1 += dgate^T xn; dW3 += dup^T xn */
+    matmul_backward_input_overwrite(dxn, dh, model_param(m, PARAM_W1, l), n, C, H);
+    matmul_backward_input(dxn, dup, model_param(m, PARAM_W3, l), n, C, H);
+    if (grads) {
+        matmul_backward_weight(grad_of(m, grads, PARAM_W1, l), dh, xn_ffn, n, C, H);
+        matmul_backward_weight(grad_of(m, grads, PARAM_W3, l), dup, xn_ffn, n, C, H);
+    }
+    if (lora) {
+        lora_backward(lora, a, l, LORA_GATE, dxn, dh, xn_ffn, n, lora_grads);
+        lora_backward(lora, a, l, LORA_UP, dxn, dup, xn_ffn, n, lora_grads);
+    }
+    /* dres += RMSNorm backward: now dL/d x_mid */
+    rmsnorm_backward(dres, grad_of(m, grads, PARAM_RMS_FFN, l), dxn, x_mid, a->rms_ffn + li * N,
+                     model_param(m, PARAM_RMS_FFN, l), n, C);
+}
+
+/* The attention block of layer l, x_mid = x + Wo att_out, with a->d_res = dL/d x_mid on
+ * entry and dL/d x on return; for layer 0 with a frozen base the input gradient, which only
+ * feeds the embedding, is skipped. */
+static void attention_block_backward(const Model *m, Activations *a, const TokenBatch *b, int l,
+                                     const GradTargets *g) {
+    const ModelConfig *c = &m->config;
+    const int C = c->dim, NH = c->n_heads, NKV = c->n_kv_heads, KV = NKV * (C / NH);
+    const int n = a->n_tokens;
+    const size_t N = (size_t)n, li = (size_t)l;
+    const float *x = a->x + li * N * C, *xn_att = a->xn_att + li * N * C;
+    const float *att_out = a->att_out + li * N * C;
+    float *dres = a->d_res, *dxn = a->d_xn, *datt = a->d_att;
+    float *dq = a->d_q, *dk = a->d_k, *dv = a->d_v;
+    float *grads = g->grads, *lora_grads = g->lora_grads;
+    const LoraAdapters *lora = g->lora;
+    /* datt (N, C) = dres · Wo; dWo += dres^T att */
+    matmul_backward_input_overwrite(datt, dres, model_param(m, PARAM_WO, l), n, C, C);
+    if (grads) matmul_backward_weight(grad_of(m, grads, PARAM_WO, l), dres, att_out, n, C, C);
+    if (lora) lora_backward(lora, a, l, LORA_O, datt, dres, att_out, n, lora_grads);
+    attention_backward(m, a, b, l, dq, dk, dv, datt);
+    /* RoPE's backward: the forward rotated each pair of a head by the position's angle
+     * (y_a = x_a cos - x_b sin, y_b = x_a sin + x_b cos); the gradient goes through the
+     * transposed rotation, i.e. the rotation by -angle */
+    model_rope_rotate(m, dq, a->positions, n, NH, 1);
+    model_rope_rotate(m, dk, a->positions, n, NKV, 1);
+    /* q, k, v = projections of xn: dW += d^T xn; dxn = dq · Wq + dk · Wk + dv · Wv */
+    if (grads) {
+        matmul_backward_weight(grad_of(m, grads, PARAM_WQ, l), dq, xn_att, n, C, C);
+        matmul_backward_weight(grad_of(m, grads, PARAM_WK, l), dk, xn_att, n, C, KV);
+        matmul_backward_weight(grad_of(m, grads, PARAM_WV, l), dv, xn_att, n, C, KV);
+    }
+    const int need_dx = l > 0 || grads;
+    if (need_dx) {
+        matmul_backward_input_overwrite(dxn, dq, model_param(m, PARAM_WQ, l), n, C, C);
+        matmul_backward_input(dxn, dk, model_param(m, PARAM_WK, l), n, C, KV);
+        matmul_backward_input(dxn, dv, model_param(m, PARAM_WV, l), n, C, KV);
+    }
+    if (lora) {
+        lora_backward(lora, a, l, LORA_Q, need_dx ? dxn : NULL, dq, xn_att, n, lora_grads);
+        lora_backward(lora, a, l, LORA_K, need_dx ? dxn : NULL, dk, xn_att, n, lora_grads);
+        lora_backward(lora, a, l, LORA_V, need_dx ? dxn : NULL, dv, xn_att, n, lora_grads);
+    }
+    /* dres += RMSNorm backward: now dL/d x, the input of this layer */
+    if (need_dx)
+        rmsnorm_backward(dres, grad_of(m, grads, PARAM_RMS_ATT, l), dxn, x, a->rms_att + li * N,
+                         model_param(m, PARAM_RMS_ATT, l), n, C);
+}
+
 int model_backward(const Model *m, Activations *a, const TokenBatch *b, const LossSpec *loss,
                    float *grads, const LoraAdapters *lora, float *lora_grads, LossResult *out,
                    CkError *err) {
     const ModelConfig *c = &m->config;
-    const int C = c->dim, H = c->hidden_dim, NH = c->n_heads, NKV = c->n_kv_heads;
-    const int KV = NKV * (C / NH);
+    const int C = c->dim;
     if (!a->trained || !a->keep_per_layer)
         return ck_fail(err, "backward without a training forward (model_forward_train)");
     if (b->n_seqs <= 0 || b->offsets[b->n_seqs] != a->n_tokens)
         return ck_fail(err, "backward over another batch than the last forward");
     const int n = a->n_tokens;
-    const size_t N = (size_t)n;
     if (loss_check(loss, n, c->vocab_size, err) != 0) return -1;
     if (lora && !a->lora_u) return ck_fail(err, "backward with adapters the forward did not use");
     LossResult res = {0};
@@ -349,78 +448,18 @@ int model_backward(const Model *m, Activations *a, const TokenBatch *b, const Lo
     }
 
     /* classifier + loss, then the final RMSNorm: d_res = dL/d x_out */
-    float *dres = a->d_res, *dxn = a->d_xn;
-    classifier_loss_backward(m, a, loss, dxn, grad_of(m, grads, PARAM_WCLS, 0), &res);
-    memset(dres, 0, N * C * sizeof(float));
-    rmsnorm_backward(dres, grad_of(m, grads, PARAM_RMS_FINAL, 0), dxn, a->x_out, a->rms_final,
-                     model_param(m, PARAM_RMS_FINAL, 0), n, C);
-
+    classifier_loss_backward(m, a, loss, a->d_xn, grad_of(m, grads, PARAM_WCLS, 0), &res);
+    memset(a->d_res, 0, (size_t)n * C * sizeof(float));
+    rmsnorm_backward(a->d_res, grad_of(m, grads, PARAM_RMS_FINAL, 0), a->d_xn, a->x_out,
+                     a->rms_final, model_param(m, PARAM_RMS_FINAL, 0), n, C);
+    /* the layers in reverse, each block's backward the reverse of its forward (model.c) */
+    const GradTargets g = {grads, lora, lora_grads};
     for (int l = c->n_layers - 1; l >= 0; l--) {
-        const size_t li = (size_t)l;
-        const float *x = a->x + li * N * C, *xn_att = a->xn_att + li * N * C;
-        const float *att_out = a->att_out + li * N * C, *x_mid = a->x_mid + li * N * C;
-        const float *xn_ffn = a->xn_ffn + li * N * C;
-        const float *h_gate = a->h_gate + li * N * H, *h_up = a->h_up + li * N * H;
-        const float *h_act = a->h_act + li * N * H;
-        float *dh = a->d_h, *dup = a->d_h2, *datt = a->d_att;
-        float *dq = a->d_q, *dk = a->d_k, *dv = a->d_v;
-
-        /* FFN block, x_next = x_mid + W2 h_act, h_act = silu(W1 xn) * (W3 xn), with dres =
-         * dL/d x_next: dh (N, H) = dres · W2; dW2 += dres^T h_act */
-        matmul_backward_input_overwrite(dh, dres, model_param(m, PARAM_W2, l), n, H, C);
-        if (grads) matmul_backward_weight(grad_of(m, grads, PARAM_W2, l), dres, h_act, n, H, C);
-        if (lora) lora_backward(lora, a, l, LORA_DOWN, dh, dres, h_act, n, lora_grads);
-        swiglu_backward(dh, dup, h_gate, h_up, N * H);
-        /* dxn (N, C) = dgate · W1 + dup · W3; dW1 += dgate^T xn; dW3 += dup^T xn */
-        matmul_backward_input_overwrite(dxn, dh, model_param(m, PARAM_W1, l), n, C, H);
-        matmul_backward_input(dxn, dup, model_param(m, PARAM_W3, l), n, C, H);
-        if (grads) {
-            matmul_backward_weight(grad_of(m, grads, PARAM_W1, l), dh, xn_ffn, n, C, H);
-            matmul_backward_weight(grad_of(m, grads, PARAM_W3, l), dup, xn_ffn, n, C, H);
-        }
-        if (lora) {
-            lora_backward(lora, a, l, LORA_GATE, dxn, dh, xn_ffn, n, lora_grads);
-            lora_backward(lora, a, l, LORA_UP, dxn, dup, xn_ffn, n, lora_grads);
-        }
-        /* dres += RMSNorm backward: now dL/d x_mid (the residual path kept dres) */
-        rmsnorm_backward(dres, grad_of(m, grads, PARAM_RMS_FFN, l), dxn, x_mid, a->rms_ffn + li * N,
-                         model_param(m, PARAM_RMS_FFN, l), n, C);
-
-        /* attention block, x_mid = x + Wo att_out: datt (N, C) = dres · Wo; dWo += dres^T att */
-        matmul_backward_input_overwrite(datt, dres, model_param(m, PARAM_WO, l), n, C, C);
-        if (grads) matmul_backward_weight(grad_of(m, grads, PARAM_WO, l), dres, att_out, n, C, C);
-        if (lora) lora_backward(lora, a, l, LORA_O, datt, dres, att_out, n, lora_grads);
-        attention_backward(m, a, b, l, dq, dk, dv, datt);
-        /* RoPE's backward: the forward rotated each pair of a head by the position's angle
-         * (y_a = x_a cos - x_b sin, y_b = x_a sin + x_b cos); the gradient goes through the
-         * transposed rotation, i.e. the rotation by -angle */
-        model_rope_rotate(m, dq, a->positions, n, NH, 1);
-        model_rope_rotate(m, dk, a->positions, n, NKV, 1);
-        /* q, k, v = projections of xn: dW += d^T xn; dxn = dq · Wq + dk · Wk + dv · Wv. The
-         * input gradient of layer 0 only feeds the embedding: skipped when it is frozen. */
-        if (grads) {
-            matmul_backward_weight(grad_of(m, grads, PARAM_WQ, l), dq, xn_att, n, C, C);
-            matmul_backward_weight(grad_of(m, grads, PARAM_WK, l), dk, xn_att, n, C, KV);
-            matmul_backward_weight(grad_of(m, grads, PARAM_WV, l), dv, xn_att, n, C, KV);
-        }
-        const int need_dx = l > 0 || grads;
-        if (need_dx) {
-            matmul_backward_input_overwrite(dxn, dq, model_param(m, PARAM_WQ, l), n, C, C);
-            matmul_backward_input(dxn, dk, model_param(m, PARAM_WK, l), n, C, KV);
-            matmul_backward_input(dxn, dv, model_param(m, PARAM_WV, l), n, C, KV);
-        }
-        if (lora) {
-            lora_backward(lora, a, l, LORA_Q, need_dx ? dxn : NULL, dq, xn_att, n, lora_grads);
-            lora_backward(lora, a, l, LORA_K, need_dx ? dxn : NULL, dk, xn_att, n, lora_grads);
-            lora_backward(lora, a, l, LORA_V, need_dx ? dxn : NULL, dv, xn_att, n, lora_grads);
-        }
-        /* dres += RMSNorm backward: now dL/d x, the input of this layer */
-        if (need_dx)
-            rmsnorm_backward(dres, grad_of(m, grads, PARAM_RMS_ATT, l), dxn, x, a->rms_att + li * N,
-                             model_param(m, PARAM_RMS_ATT, l), n, C);
+        ffn_block_backward(m, a, l, &g);
+        attention_block_backward(m, a, b, l, &g);
     }
     if (grads)
-        embedding_backward(grad_of(m, grads, PARAM_TOKEN_EMBEDDING, 0), dres, b->tokens, n, C);
+        embedding_backward(grad_of(m, grads, PARAM_TOKEN_EMBEDDING, 0), a->d_res, b->tokens, n, C);
     if (out) *out = res;
     return 0;
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/attention.h"
 #include "model/lora.h"
 #include "model/fastmath.h"
 #include "model/matmul.h"
@@ -305,52 +306,52 @@ static void softmax_causal_row(float *row, int valid, int width) {
     for (int j = valid; j < width; j++) row[j] = 0.0f;
 }
 
-/* Causal attention of one (sequence, head) pair.
- * q (T, ·) rows with stride ldq; keys/values (Tk, ·) with stride ldkv, Tk = past + T;
- * prob (T, Tk) with stride ldp receives the softmax; out (T, hs) with stride ldq. */
-static void attention_head_forward(float *out, float *prob, int ldp, const float *q, const float *k,
-                                   const float *v, int ldq, int ldkv, int T, int past, int hs) {
-    const int Tk = past + T;
+/* Causal attention of one (sequence, head) pair: h->prob receives softmax(scale Q K^T) over
+ * the past + T keys, and out (T, hs), with the queries' stride, receives P V. */
+static void attention_head_forward(const AttentionHead *h, float *out) {
+    const int T = h->T, Tk = h->past + T, hs = h->hs;
     const float scale = 1.0f / sqrtf((float)hs);
     if (T == 1) {
         /* Generation: one query; plain loops beat a BLAS call of this size. */
         for (int j = 0; j < Tk; j++) {
-            const float *kj = k + (size_t)j * ldkv;
+            const float *kj = h->k + (size_t)j * h->ldkv;
             float dot = 0.0f;
-            for (int d = 0; d < hs; d++) dot += q[d] * kj[d];
-            prob[j] = dot * scale;
+            for (int d = 0; d < hs; d++) dot += h->q[d] * kj[d];
+            h->prob[j] = dot * scale;
         }
-        softmax_causal_row(prob, Tk, Tk);
+        softmax_causal_row(h->prob, Tk, Tk);
         for (int d = 0; d < hs; d++) out[d] = 0.0f;
         for (int j = 0; j < Tk; j++) {
-            const float *vj = v + (size_t)j * ldkv;
-            float p = prob[j];
+            const float *vj = h->v + (size_t)j * h->ldkv;
+            float p = h->prob[j];
             for (int d = 0; d < hs; d++) out[d] += p * vj[d];
         }
         return;
     }
     /* scores (T, Tk) = scale · Q K^T */
-    matmul_strided(0, 1, T, Tk, hs, scale, q, ldq, k, ldkv, 0.0f, prob, ldp);
-    for (int t = 0; t < T; t++) softmax_causal_row(prob + (size_t)t * ldp, past + t + 1, Tk);
+    matmul_strided(0, 1, T, Tk, hs, scale, h->q, h->ldq, h->k, h->ldkv, 0.0f, h->prob, h->ldp);
+    for (int t = 0; t < T; t++)
+        softmax_causal_row(h->prob + (size_t)t * h->ldp, h->past + t + 1, Tk);
     /* out (T, hs) = P (T, Tk) · V (Tk, hs) */
-    matmul_strided(0, 0, T, hs, Tk, 1.0f, prob, ldp, v, ldkv, 0.0f, out, ldq);
+    matmul_strided(0, 0, T, hs, Tk, 1.0f, h->prob, h->ldp, h->v, h->ldkv, 0.0f, out, h->ldq);
 }
 
-/* Causal attention of one (branch, head) pair over a shared prefix: the T queries see the P
- * prefix keys (kp, vp: rows of the cache, or of sequence 0 in a tree) and then the branch's
- * own keys (k, v).
+/* Causal attention of one (branch, head) pair over a shared prefix: the T queries see the
+ * P = h->past prefix keys (kp, vp: rows of the cache, or of sequence 0 in a tree) and then the
+ * branch's own keys (h->k, h->v).
  * The two key ranges sit in different buffers, so each product is split in two: scores
  * [0, P) and [P, P+T) of each prob row (stride ldp >= P + T), then out = P_prefix · V_prefix
  * + P_own · V_own. */
-static void attention_branch_forward(float *out, float *prob, int ldp, const float *q,
-                                     const float *kp, const float *vp, const float *k,
-                                     const float *v, int ldq, int ldkv, int T, int P, int hs) {
+static void attention_branch_forward(const AttentionHead *h, const float *kp, const float *vp,
+                                     float *out) {
+    const int T = h->T, P = h->past, hs = h->hs, ldq = h->ldq, ldkv = h->ldkv, ldp = h->ldp;
     const float scale = 1.0f / sqrtf((float)hs);
-    if (P > 0) matmul_strided(0, 1, T, P, hs, scale, q, ldq, kp, ldkv, 0.0f, prob, ldp);
-    matmul_strided(0, 1, T, T, hs, scale, q, ldq, k, ldkv, 0.0f, prob + P, ldp);
+    float *prob = h->prob;
+    if (P > 0) matmul_strided(0, 1, T, P, hs, scale, h->q, ldq, kp, ldkv, 0.0f, prob, ldp);
+    matmul_strided(0, 1, T, T, hs, scale, h->q, ldq, h->k, ldkv, 0.0f, prob + P, ldp);
     for (int t = 0; t < T; t++) softmax_causal_row(prob + (size_t)t * ldp, P + t + 1, P + T);
     if (P > 0) matmul_strided(0, 0, T, hs, P, 1.0f, prob, ldp, vp, ldkv, 0.0f, out, ldq);
-    matmul_strided(0, 0, T, hs, T, 1.0f, prob + P, ldp, v, ldkv, P > 0 ? 1.0f : 0.0f, out, ldq);
+    matmul_strided(0, 0, T, hs, T, 1.0f, prob + P, ldp, h->v, ldkv, P > 0 ? 1.0f : 0.0f, out, ldq);
 }
 
 /* h_act (N·H) = silu(gate) * up, silu(z) = z σ(z) = z / (1 + e^-z). */
@@ -408,27 +409,151 @@ static int batch_check(const Model *m, const Activations *a, const TokenBatch *b
     return 0;
 }
 
-/* The forward pass of the entry points below. Attention sees, besides each sequence's own
- * earlier tokens, either the cache that this one-sequence pass extends (cache), or the first
- * prefix_len positions of a read-only cache that every sequence continues (prefix), or, with
- * tree, sequence 0 of the batch, which every other sequence continues, or nothing. In
- * training mode rng (the adapters' dropout stream) draws LoRA dropout masks. */
-static int forward(const Model *m, Activations *a, const TokenBatch *b, KVCache *cache,
-                   const KVCache *prefix, int prefix_len, int tree, const LoraAdapters *lora,
-                   int training, Rng *rng, CkError *err) {
+/* What a forward pass attends to besides each sequence's own earlier tokens, and its mode:
+ * at most one of cache, prefix and tree is set. */
+typedef struct {
+    KVCache *cache;        /* this one-sequence pass extends the cache */
+    const KVCache *prefix; /* read-only: every sequence continues its first prefix_len positions */
+    int prefix_len;
+    int tree;     /* sequence 0 of the batch is the prefix that every other sequence continues */
+    int training; /* keep every layer for the backward; LoRA dropout masks drawn from rng */
+    Rng *rng;
+} PassMode;
+
+/* Attention of layer l over (sequence, head) pairs, in parallel: att_out (N, C) from the
+ * layer's q, k, v (already rotated). With a cache the new keys and values are appended to it
+ * first and attention reads the whole cache. */
+static void attention_layer(const Model *m, Activations *a, const TokenBatch *b,
+                            const PassMode *mode, int l) {
     const ModelConfig *c = &m->config;
-    const int C = c->dim, H = c->hidden_dim, NH = c->n_heads, hs = C / NH;
+    const int C = c->dim, NH = c->n_heads, hs = C / NH;
     const int KV = c->n_kv_heads * hs, group = NH / c->n_kv_heads;
-    int *positions = a->positions;
+    const size_t N = (size_t)a->n_tokens, li = a->keep_per_layer ? (size_t)l : 0;
+    const float *q = a->q + li * N * C, *k = a->k + li * N * KV, *v = a->v + li * N * KV;
+    float *att_out = a->att_out + li * N * C;
+    KVCache *cache = mode->cache;
+    const KVCache *prefix = mode->prefix;
+    const int past = cache ? cache->len : prefix ? mode->prefix_len : 0;
+    /* positions before each branch: the shared prefix, in the cache or as sequence 0 */
+    const int branch_past = mode->tree ? b->offsets[1] : past;
+
+    /* keys and values that attention reads: the cache (old + new) or this batch */
+    const float *keys = k, *values = v;
+    if (cache) {
+        float *ck = cache->k + (size_t)l * cache->capacity * KV;
+        float *cv = cache->v + (size_t)l * cache->capacity * KV;
+        memcpy(ck + (size_t)past * KV, k, N * KV * sizeof(float));
+        memcpy(cv + (size_t)past * KV, v, N * KV * sizeof(float));
+        keys = ck;
+        values = cv;
+    }
+    const int pairs = b->n_seqs * NH;
+    const size_t query_rows = N < (size_t)a->max_keys ? N : (size_t)a->max_keys;
+#pragma omp parallel for schedule(dynamic) num_threads(a->n_threads) if (pairs > 1)
+    for (int p = 0; p < pairs; p++) {
+        const int s = p / NH, h = p % NH, kvh = h / group;
+        const int off = b->offsets[s], T = b->offsets[s + 1] - off;
+        float *out = att_out + (size_t)off * C + (size_t)h * hs;
+        float *scratch = a->scratch + (size_t)omp_get_thread_num() * query_rows * a->max_keys;
+        AttentionHead head = {
+            .q = q + (size_t)off * C + (size_t)h * hs, .ldq = C, .ldkv = KV, .T = T, .hs = hs};
+        if (prefix || (mode->tree && s > 0)) {
+            /* inference only: the scores go to this thread's scratch */
+            const float *pk = prefix ? prefix->k + (size_t)l * prefix->capacity * KV : k;
+            const float *pv = prefix ? prefix->v + (size_t)l * prefix->capacity * KV : v;
+            head.k = k + (size_t)off * KV + (size_t)kvh * hs;
+            head.v = v + (size_t)off * KV + (size_t)kvh * hs;
+            head.prob = scratch;
+            head.ldp = branch_past + T;
+            head.past = branch_past;
+            attention_branch_forward(&head, pk + (size_t)kvh * hs, pv + (size_t)kvh * hs, out);
+            continue;
+        }
+        /* with a cache the keys start at position 0 of the cache, else at this sequence */
+        const size_t key_row = cache ? 0 : (size_t)off;
+        head.k = keys + key_row * KV + (size_t)kvh * hs;
+        head.v = values + key_row * KV + (size_t)kvh * hs;
+        head.past = past;
+        if (a->keep_per_layer) {
+            head.prob = a->att_prob + (((size_t)l * NH + h) * N + off) * a->max_keys;
+            head.ldp = a->max_keys;
+        } else {
+            head.prob = scratch;
+            head.ldp = past + T;
+        }
+        attention_head_forward(&head, out);
+    }
+}
+
+/* The attention block of layer l: x_mid = x + wo · attention(rope(q), rope(k), v), with
+ * q, k, v the projections of rmsnorm(x) (+ adapters). */
+static void attention_block(const Model *m, Activations *a, const TokenBatch *b,
+                            const PassMode *mode, const LoraAdapters *lora, int l) {
+    const ModelConfig *c = &m->config;
+    const int C = c->dim, NH = c->n_heads, KV = c->n_kv_heads * (C / NH), n = a->n_tokens;
+    const size_t N = (size_t)n, li = a->keep_per_layer ? (size_t)l : 0;
+    const float *x = a->x + li * N * C;
+    float *xn_att = a->xn_att + li * N * C, *q = a->q + li * N * C;
+    float *k = a->k + li * N * KV, *v = a->v + li * N * KV;
+    float *att_out = a->att_out + li * N * C, *x_mid = a->x_mid + li * N * C;
+    rmsnorm_forward(xn_att, a->rms_att + li * N, x, model_param(m, PARAM_RMS_ATT, l), n, C,
+                    c->norm_eps);
+    matmul_forward(q, xn_att, model_param(m, PARAM_WQ, l), n, C, C);
+    matmul_forward(k, xn_att, model_param(m, PARAM_WK, l), n, C, KV);
+    matmul_forward(v, xn_att, model_param(m, PARAM_WV, l), n, C, KV);
+    if (lora) {
+        lora_forward(lora, a, l, LORA_Q, q, xn_att, n, mode->rng);
+        lora_forward(lora, a, l, LORA_K, k, xn_att, n, mode->rng);
+        lora_forward(lora, a, l, LORA_V, v, xn_att, n, mode->rng);
+    }
+    model_rope_rotate(m, q, a->positions, n, NH, 0);
+    model_rope_rotate(m, k, a->positions, n, c->n_kv_heads, 0);
+    attention_layer(m, a, b, mode, l);
+    matmul_forward(x_mid, att_out, model_param(m, PARAM_WO, l), n, C, C);
+    if (lora) lora_forward(lora, a, l, LORA_O, x_mid, att_out, n, mode->rng);
+    add_inplace(x_mid, x, N * C);
+}
+
+/* The FFN block of layer l: x_next = x_mid + w2 · (silu(w1 · xn) * (w3 · xn)), xn =
+ * rmsnorm(x_mid); x_next is the next layer's input, or the final residual after the last. */
+static void ffn_block(const Model *m, Activations *a, const PassMode *mode,
+                      const LoraAdapters *lora, int l) {
+    const ModelConfig *c = &m->config;
+    const int C = c->dim, H = c->hidden_dim, n = a->n_tokens;
+    const size_t N = (size_t)n, keep = a->keep_per_layer ? 1 : 0, li = keep * (size_t)l;
+    const float *x_mid = a->x_mid + li * N * C;
+    float *xn_ffn = a->xn_ffn + li * N * C;
+    float *h_gate = a->h_gate + li * N * H, *h_up = a->h_up + li * N * H;
+    float *h_act = a->h_act + li * N * H;
+    float *x_next = (l + 1 < c->n_layers) ? a->x + keep * (size_t)(l + 1) * N * C : a->x_out;
+    rmsnorm_forward(xn_ffn, a->rms_ffn + li * N, x_mid, model_param(m, PARAM_RMS_FFN, l), n, C,
+                    c->norm_eps);
+    matmul_forward(h_gate, xn_ffn, model_param(m, PARAM_W1, l), n, C, H);
+    matmul_forward(h_up, xn_ffn, model_param(m, PARAM_W3, l), n, C, H);
+    if (lora) {
+        lora_forward(lora, a, l, LORA_GATE, h_gate, xn_ffn, n, mode->rng);
+        lora_forward(lora, a, l, LORA_UP, h_up, xn_ffn, n, mode->rng);
+    }
+    swiglu_forward(h_act, h_gate, h_up, N * H);
+    matmul_forward(x_next, h_act, model_param(m, PARAM_W2, l), n, H, C);
+    if (lora) lora_forward(lora, a, l, LORA_DOWN, x_next, h_act, n, mode->rng);
+    add_inplace(x_next, x_mid, N * C);
+}
+
+/* The forward pass of the entry points below: embedding, the layers' attention and FFN
+ * blocks, the final norm (the classifier runs on demand: model_logits_row, model_logprobs,
+ * or fused with the loss in backward.c). */
+static int forward(const Model *m, Activations *a, const TokenBatch *b, const LoraAdapters *lora,
+                   const PassMode *mode, CkError *err) {
+    const ModelConfig *c = &m->config;
+    const int C = c->dim;
     a->trained = 0; /* until this pass is complete, no backward may use a */
-    if (batch_check(m, a, b, cache, prefix ? prefix_len : 0, tree, positions, err) != 0) return -1;
-    if (lora && lora_prepare(lora, m, a, training, err) != 0) return -1;
+    if (batch_check(m, a, b, mode->cache, mode->prefix ? mode->prefix_len : 0, mode->tree,
+                    a->positions, err) != 0)
+        return -1;
+    if (lora && lora_prepare(lora, m, a, mode->training, err) != 0) return -1;
     const int n_tokens = b->offsets[b->n_seqs];
     const size_t N = (size_t)n_tokens;
-    const size_t keep = a->keep_per_layer ? 1 : 0;
-    const int past = cache ? cache->len : prefix ? prefix_len : 0;
-    /* positions before each branch: the shared prefix, in the cache or as sequence 0 */
-    const int branch_past = tree ? b->offsets[1] : past;
     a->n_tokens = n_tokens;
 
     /* x[0] (N, C) = token_embedding[tokens] */
@@ -437,104 +562,20 @@ static int forward(const Model *m, Activations *a, const TokenBatch *b, KVCache 
         memcpy(a->x + i * C, emb + (size_t)b->tokens[i] * C, (size_t)C * sizeof(float));
 
     for (int l = 0; l < c->n_layers; l++) {
-        const size_t li = keep * (size_t)l;
-        float *x = a->x + li * N * C;
-        float *xn_att = a->xn_att + li * N * C, *q = a->q + li * N * C;
-        float *k = a->k + li * N * KV, *v = a->v + li * N * KV;
-        float *att_out = a->att_out + li * N * C, *x_mid = a->x_mid + li * N * C;
-        float *xn_ffn = a->xn_ffn + li * N * C;
-        float *h_gate = a->h_gate + li * N * H, *h_up = a->h_up + li * N * H;
-        float *h_act = a->h_act + li * N * H;
-        /* the next layer's input, or the final residual after the last layer */
-        float *x_next = (l + 1 < c->n_layers) ? a->x + keep * (size_t)(l + 1) * N * C : a->x_out;
-
-        /* attention block: xn = rmsnorm(x); q, k, v = projections (+ adapters); RoPE on q, k */
-        rmsnorm_forward(xn_att, a->rms_att + li * N, x, model_param(m, PARAM_RMS_ATT, l), n_tokens,
-                        C, c->norm_eps);
-        matmul_forward(q, xn_att, model_param(m, PARAM_WQ, l), n_tokens, C, C);
-        matmul_forward(k, xn_att, model_param(m, PARAM_WK, l), n_tokens, C, KV);
-        matmul_forward(v, xn_att, model_param(m, PARAM_WV, l), n_tokens, C, KV);
-        if (lora) {
-            lora_forward(lora, a, l, LORA_Q, q, xn_att, n_tokens, rng);
-            lora_forward(lora, a, l, LORA_K, k, xn_att, n_tokens, rng);
-            lora_forward(lora, a, l, LORA_V, v, xn_att, n_tokens, rng);
-        }
-        model_rope_rotate(m, q, positions, n_tokens, NH, 0);
-        model_rope_rotate(m, k, positions, n_tokens, c->n_kv_heads, 0);
-
-        /* keys and values that attention reads: the cache (old + new) or this batch */
-        const float *keys = k, *values = v;
-        if (cache) {
-            float *ck = cache->k + (size_t)l * cache->capacity * KV;
-            float *cv = cache->v + (size_t)l * cache->capacity * KV;
-            memcpy(ck + (size_t)past * KV, k, N * KV * sizeof(float));
-            memcpy(cv + (size_t)past * KV, v, N * KV * sizeof(float));
-            keys = ck;
-            values = cv;
-        }
-        const int pairs = b->n_seqs * NH;
-        const size_t query_rows = N < (size_t)a->max_keys ? N : (size_t)a->max_keys;
-#pragma omp parallel for schedule(dynamic) num_threads(a->n_threads) if (pairs > 1)
-        for (int p = 0; p < pairs; p++) {
-            const int s = p / NH, h = p % NH, kvh = h / group;
-            const int off = b->offsets[s], T = b->offsets[s + 1] - off;
-            /* with a cache the keys start at position 0 of the cache, else at this sequence */
-            const size_t key_row = cache ? 0 : (size_t)off;
-            float *prob;
-            int ldp;
-            if (prefix || (tree && s > 0)) {
-                /* inference only: the scores go to this thread's scratch */
-                const float *pk = prefix ? prefix->k + (size_t)l * prefix->capacity * KV : k;
-                const float *pv = prefix ? prefix->v + (size_t)l * prefix->capacity * KV : v;
-                prob = a->scratch + (size_t)omp_get_thread_num() * query_rows * a->max_keys;
-                attention_branch_forward(
-                    att_out + (size_t)off * C + (size_t)h * hs, prob, branch_past + T,
-                    q + (size_t)off * C + (size_t)h * hs, pk + (size_t)kvh * hs,
-                    pv + (size_t)kvh * hs, k + (size_t)off * KV + (size_t)kvh * hs,
-                    v + (size_t)off * KV + (size_t)kvh * hs, C, KV, T, branch_past, hs);
-                continue;
-            }
-            if (a->keep_per_layer) {
-                prob = a->att_prob + (((size_t)l * NH + h) * N + off) * a->max_keys;
-                ldp = a->max_keys;
-            } else {
-                prob = a->scratch + (size_t)omp_get_thread_num() * query_rows * a->max_keys;
-                ldp = past + T;
-            }
-            attention_head_forward(att_out + (size_t)off * C + (size_t)h * hs, prob, ldp,
-                                   q + (size_t)off * C + (size_t)h * hs,
-                                   keys + key_row * KV + (size_t)kvh * hs,
-                                   values + key_row * KV + (size_t)kvh * hs, C, KV, T, past, hs);
-        }
-        /* x_mid = x + wo · att_out */
-        matmul_forward(x_mid, att_out, model_param(m, PARAM_WO, l), n_tokens, C, C);
-        if (lora) lora_forward(lora, a, l, LORA_O, x_mid, att_out, n_tokens, rng);
-        add_inplace(x_mid, x, N * C);
-
-        /* FFN block: x_next = x_mid + w2 · (silu(w1 · xn) * (w3 · xn)) */
-        rmsnorm_forward(xn_ffn, a->rms_ffn + li * N, x_mid, model_param(m, PARAM_RMS_FFN, l),
-                        n_tokens, C, c->norm_eps);
-        matmul_forward(h_gate, xn_ffn, model_param(m, PARAM_W1, l), n_tokens, C, H);
-        matmul_forward(h_up, xn_ffn, model_param(m, PARAM_W3, l), n_tokens, C, H);
-        if (lora) {
-            lora_forward(lora, a, l, LORA_GATE, h_gate, xn_ffn, n_tokens, rng);
-            lora_forward(lora, a, l, LORA_UP, h_up, xn_ffn, n_tokens, rng);
-        }
-        swiglu_forward(h_act, h_gate, h_up, N * H);
-        matmul_forward(x_next, h_act, model_param(m, PARAM_W2, l), n_tokens, H, C);
-        if (lora) lora_forward(lora, a, l, LORA_DOWN, x_next, h_act, n_tokens, rng);
-        add_inplace(x_next, x_mid, N * C);
+        attention_block(m, a, b, mode, lora, l);
+        ffn_block(m, a, mode, lora, l);
     }
     rmsnorm_forward(a->xn_final, a->rms_final, a->x_out, model_param(m, PARAM_RMS_FINAL, 0),
                     n_tokens, C, c->norm_eps);
-    if (cache) cache->len += n_tokens;
-    a->trained = training;
+    if (mode->cache) mode->cache->len += n_tokens;
+    a->trained = mode->training;
     return 0;
 }
 
 int model_forward(const Model *m, Activations *a, const TokenBatch *b, KVCache *cache,
                   const LoraAdapters *lora, CkError *err) {
-    return forward(m, a, b, cache, NULL, 0, 0, lora, 0, NULL, err);
+    PassMode mode = {.cache = cache};
+    return forward(m, a, b, lora, &mode, err);
 }
 
 int model_forward_branches(const Model *m, Activations *a, const KVCache *prefix, int prefix_len,
@@ -548,19 +589,22 @@ int model_forward_branches(const Model *m, Activations *a, const KVCache *prefix
                        m->config.n_kv_heads * (m->config.dim / m->config.n_heads));
     if (prefix_len < 0 || prefix_len > prefix->len)
         return ck_fail(err, "prefix of %d positions; the cache holds %d", prefix_len, prefix->len);
-    return forward(m, a, b, NULL, prefix, prefix_len, 0, lora, 0, NULL, err);
+    PassMode mode = {.prefix = prefix, .prefix_len = prefix_len};
+    return forward(m, a, b, lora, &mode, err);
 }
 
 int model_forward_tree(const Model *m, Activations *a, const TokenBatch *b,
                        const LoraAdapters *lora, CkError *err) {
-    return forward(m, a, b, NULL, NULL, 0, 1, lora, 0, NULL, err);
+    PassMode mode = {.tree = 1};
+    return forward(m, a, b, lora, &mode, err);
 }
 
 int model_forward_train(const Model *m, Activations *a, const TokenBatch *b, LoraAdapters *lora,
                         CkError *err) {
     if (!a->keep_per_layer)
         return ck_fail(err, "a training forward needs activations that keep every layer");
-    return forward(m, a, b, NULL, NULL, 0, 0, lora, 1, lora ? &lora->dropout_rng : NULL, err);
+    PassMode mode = {.training = 1, .rng = lora ? &lora->dropout_rng : NULL};
+    return forward(m, a, b, lora, &mode, err);
 }
 
 void model_logits_row(const Model *m, const Activations *a, int row, float *logits) {

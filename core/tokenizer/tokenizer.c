@@ -14,7 +14,7 @@
  * stretch is merged on its own, which keeps the heap small and in cache.
  *
  * The public functions also serve Hugging Face tokenizer.json tokenizers (kind
- * TOKENIZER_HF_BPE), which live in tokenizer_hf.c: each function hands those to it.
+ * TOKENIZER_HF_BPE), which live in the tokenizer_hf*.c files: each function hands those to them.
  * tokenizer_open tells the two formats apart by content and infers a tokenizer.bin's vocabulary
  * size by counting its records. */
 #include "tokenizer/tokenizer.h"
@@ -30,6 +30,8 @@
 #include <unistd.h>
 
 #include "tokenizer/tokenizer_hf.h"
+#include "util/hash.h"
+#include "util/utf8.h"
 
 enum {
     HEADER_BYTES = 4,        /* int32 max_token_length */
@@ -92,18 +94,16 @@ static int compare_piece_refs(const void *pa, const void *pb) {
     return (a->id > b->id) - (a->id < b->id);
 }
 
-/* FNV-1a: pieces are short (27 bytes at most in the Llama 2 vocabulary), so a bytewise hash
- * costs less than the memcmp calls of a binary search. */
-static uint32_t hash_bytes(const char *s, int len) {
-    uint32_t h = 2166136261u;
-    for (int i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
+/* The piece table's home slot of s[0..len): pieces are short (27 bytes at most in the Llama 2
+ * vocabulary), so hashing costs less than the memcmp calls of a binary search. */
+static uint32_t piece_slot(const Tokenizer *t, const char *s, int len) {
+    return (uint32_t)(hash_bytes(s, (size_t)len) & t->piece_hash_mask);
 }
 
 /* Returns the lowest id whose piece is exactly s[0..len), or -1. */
 static int find_piece(const Tokenizer *t, const char *s, int len) {
     if (len > t->max_piece_len) return -1;
-    for (uint32_t h = hash_bytes(s, len) & t->piece_hash_mask;; h = (h + 1) & t->piece_hash_mask) {
+    for (uint32_t h = piece_slot(t, s, len);; h = (h + 1) & t->piece_hash_mask) {
         int id = t->piece_hash[h];
         if (id < 0) return -1;
         if (t->piece_lens[id] == len && memcmp(t->pieces[id], s, (size_t)len) == 0) return id;
@@ -122,7 +122,7 @@ static int build_piece_hash(Tokenizer *t) {
     for (int id = 0; id < t->vocab_size; id++) {
         const char *s = t->pieces[id];
         int len = t->piece_lens[id];
-        uint32_t h = hash_bytes(s, len) & t->piece_hash_mask;
+        uint32_t h = piece_slot(t, s, len);
         while (t->piece_hash[h] >= 0) {
             int other = t->piece_hash[h];
             if (t->piece_lens[other] == len && memcmp(t->pieces[other], s, (size_t)len) == 0) break;
@@ -204,6 +204,61 @@ static int sort_pieces(Tokenizer *t) {
     return 0;
 }
 
+/* Reads the vocab_size records that follow the header into t's arrays (allocated), checking
+ * each against the data's end and the header's max_token_length; sets t->max_piece_len. */
+static int read_records(Tokenizer *t, const unsigned char *p, size_t size, int vocab_size,
+                        int32_t max_token_length, CkError *err) {
+    size_t off = HEADER_BYTES;
+    int longest = 0;
+    for (int i = 0; i < vocab_size; i++) {
+        size_t left = size - off;
+        if (left == 0)
+            return ck_fail(err,
+                           "tokenizer: record %d: missing: the data (%zu bytes) ends after %d of "
+                           "%d records",
+                           i, size, i, vocab_size);
+        if (left < RECORD_HEADER_BYTES)
+            return ck_fail(err,
+                           "tokenizer: record %d: truncated at offset %zu: %zu of the 8 bytes of "
+                           "score and length are present",
+                           i, off, left);
+        float score = read_f32le(p + off);
+        int32_t len = read_i32le(p + off + 4);
+        off += RECORD_HEADER_BYTES;
+        left -= RECORD_HEADER_BYTES;
+        /* A NaN score would make the merge order depend on comparison accidents. */
+        if (isnan(score)) return ck_fail(err, "tokenizer: record %d: score is NaN", i);
+        if (len < 0) return ck_fail(err, "tokenizer: record %d: negative length %d", i, (int)len);
+        if ((size_t)len > left)
+            return ck_fail(err,
+                           "tokenizer: record %d: length %d runs past the end of the data (%zu "
+                           "bytes)",
+                           i, (int)len, size);
+        if (len > max_token_length)
+            return ck_fail(err,
+                           "tokenizer: record %d: length %d exceeds max_token_length %d of the "
+                           "header",
+                           i, (int)len, (int)max_token_length);
+        t->pieces[i] = malloc((size_t)len + 1);
+        if (!t->pieces[i])
+            return ck_fail(err, "tokenizer: out of memory loading %d pieces", vocab_size);
+        memcpy(t->pieces[i], p + off, (size_t)len);
+        t->pieces[i][len] = '\0';
+        t->piece_lens[i] = len;
+        t->scores[i] = score;
+        if (len > longest) longest = len;
+        off += (size_t)len;
+    }
+    /* Leftover bytes mean the file holds more records than the model's vocabulary: the two
+     * do not belong together. */
+    if (off != size)
+        return ck_fail(err,
+                       "tokenizer: %zu bytes left over after record %d, the last of vocab_size %d",
+                       size - off, vocab_size - 1, vocab_size);
+    t->max_piece_len = longest;
+    return 0;
+}
+
 int tokenizer_load_llama2c(Tokenizer *t, const void *data, size_t size, int vocab_size,
                            CkError *err) {
     memset(t, 0, sizeof *t);
@@ -240,67 +295,7 @@ int tokenizer_load_llama2c(Tokenizer *t, const void *data, size_t size, int voca
     t->scores = malloc((size_t)vocab_size * sizeof *t->scores);
     t->sorted_ids = malloc((size_t)vocab_size * sizeof *t->sorted_ids);
     if (!t->pieces || !t->piece_lens || !t->scores || !t->sorted_ids) goto out_of_memory;
-
-    size_t off = HEADER_BYTES;
-    int longest = 0;
-    for (int i = 0; i < vocab_size; i++) {
-        size_t left = size - off;
-        if (left == 0) {
-            ck_fail(err,
-                    "tokenizer: record %d: missing: the data (%zu bytes) ends after %d of %d "
-                    "records",
-                    i, size, i, vocab_size);
-            goto fail;
-        }
-        if (left < RECORD_HEADER_BYTES) {
-            ck_fail(err,
-                    "tokenizer: record %d: truncated at offset %zu: %zu of the 8 bytes of "
-                    "score and length are present",
-                    i, off, left);
-            goto fail;
-        }
-        float score = read_f32le(p + off);
-        int32_t len = read_i32le(p + off + 4);
-        off += RECORD_HEADER_BYTES;
-        left -= RECORD_HEADER_BYTES;
-        /* A NaN score would make the merge order depend on comparison accidents. */
-        if (isnan(score)) {
-            ck_fail(err, "tokenizer: record %d: score is NaN", i);
-            goto fail;
-        }
-        if (len < 0) {
-            ck_fail(err, "tokenizer: record %d: negative length %d", i, (int)len);
-            goto fail;
-        }
-        if ((size_t)len > left) {
-            ck_fail(err,
-                    "tokenizer: record %d: length %d runs past the end of the data (%zu bytes)", i,
-                    (int)len, size);
-            goto fail;
-        }
-        if (len > max_token_length) {
-            ck_fail(err,
-                    "tokenizer: record %d: length %d exceeds max_token_length %d of the header", i,
-                    (int)len, (int)max_token_length);
-            goto fail;
-        }
-        t->pieces[i] = malloc((size_t)len + 1);
-        if (!t->pieces[i]) goto out_of_memory;
-        memcpy(t->pieces[i], p + off, (size_t)len);
-        t->pieces[i][len] = '\0';
-        t->piece_lens[i] = len;
-        t->scores[i] = score;
-        if (len > longest) longest = len;
-        off += (size_t)len;
-    }
-    /* Leftover bytes mean the file holds more records than the model's vocabulary: the two
-     * do not belong together. */
-    if (off != size) {
-        ck_fail(err, "tokenizer: %zu bytes left over after record %d, the last of vocab_size %d",
-                size - off, vocab_size - 1, vocab_size);
-        goto fail;
-    }
-    t->max_piece_len = longest;
+    if (read_records(t, p, size, vocab_size, max_token_length, err) != 0) goto fail;
     if (sort_pieces(t) != 0 || build_piece_hash(t) != 0) goto out_of_memory;
     t->byte_fallback_base = detect_byte_fallback(t);
     t->splits_at_spaces = detect_space_splits(t);
@@ -313,56 +308,64 @@ fail:
     return -1;
 }
 
-int tokenizer_load_llama2c_file(Tokenizer *t, const char *path, int vocab_size, CkError *err) {
-    memset(t, 0, sizeof *t);
+/* Reads a whole regular file into a malloc'd NUL-terminated buffer. fopen succeeds on a
+ * directory, whose ftell size is meaningless, so fstat decides what is a file. */
+static char *read_whole_file(const char *path, size_t *size, CkError *err) {
     FILE *f = fopen(path, "rb");
-    if (!f) return ck_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    /* fopen succeeds on a directory, whose ftell size is meaningless, so ask fstat. */
+    if (!f) {
+        ck_fail(err, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(f);
-        return ck_fail(err, "%s: not a regular file", path);
+        ck_fail(err, "%s: not a regular file", path);
+        return NULL;
     }
     size_t n = (size_t)st.st_size;
-    /* malloc(0) may return NULL, so always ask for at least one byte. */
     char *buf = malloc(n + 1);
     if (!buf) {
         fclose(f);
-        return ck_fail(err, "%s: out of memory reading %zu bytes", path, n);
+        ck_fail(err, "%s: out of memory reading %zu bytes", path, n);
+        return NULL;
     }
     size_t got = fread(buf, 1, n, f);
-    int read_failed = ferror(f) || got != n;
+    int failed = ferror(f) || got != n;
     fclose(f);
-    if (read_failed) {
+    if (failed) {
         free(buf);
-        return ck_fail(err, "%s: read %zu of %zu bytes", path, got, n);
+        ck_fail(err, "%s: read %zu of %zu bytes", path, got, n);
+        return NULL;
     }
+    buf[n] = '\0';
+    *size = n;
+    return buf;
+}
+
+int tokenizer_load_llama2c_file(Tokenizer *t, const char *path, int vocab_size, CkError *err) {
+    memset(t, 0, sizeof *t);
+    size_t n;
+    char *buf = read_whole_file(path, &n, err);
+    if (!buf) return -1;
     int rc = tokenizer_load_llama2c(t, buf, n, vocab_size, err);
     free(buf);
     if (rc != 0) return ck_wrap(err, "%s", path);
     return 0;
 }
 
-/* Length of the UTF-8 sequence starting at s[0], or 1 when s[0] does not start a complete
- * well-formed sequence: stray continuation bytes, invalid lead bytes and cut-off sequences
- * are single symbols, which then fall back to their byte tokens. */
-static int utf8_sequence_len(const unsigned char *s, size_t left) {
-    unsigned char c = s[0];
-    int n;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-    } else {
-        return 1; /* ASCII, or a byte that cannot start a sequence */
-    }
-    if ((size_t)n > left) return 1;
-    for (int i = 1; i < n; i++) {
+/* Length of the symbol starting at s[0]: a lead byte with all of its continuation bytes, else
+ * 1: stray continuation bytes, invalid lead bytes and cut-off sequences are single symbols,
+ * which then fall back to their byte tokens. Deliberately not utf8_scan: like run.c, which
+ * groups bytes without validating them, an overlong or surrogate form stays one symbol, so a
+ * tokenizer.bin piece spelled that way is still found. */
+static int symbol_len(const unsigned char *s, size_t left) {
+    if (s[0] < 0xC2 || s[0] > 0xF4) return 1; /* ASCII, or a byte that cannot start a sequence */
+    size_t n = utf8_char_len(s[0]);
+    if (n > left) return 1;
+    for (size_t i = 1; i < n; i++) {
         if ((s[i] & 0xC0) != 0x80) return 1;
     }
-    return n;
+    return (int)n;
 }
 
 /* A candidate merge: the symbol `left` (the low 32 bits of key) holding left_id, and its
@@ -568,7 +571,7 @@ int tokenizer_encode(const Tokenizer *t, const char *text, int add_bos, int add_
             flush_segment(&m, n, out, &k);
             n = 0;
         }
-        int len = utf8_sequence_len(s + i, text_len - i);
+        int len = symbol_len(s + i, text_len - i);
         int id = find_piece(t, (const char *)s + i, len);
         if (id >= 0) {
             m.ids[n++] = id;
@@ -669,39 +672,6 @@ int tokenizer_is_special(const Tokenizer *t, int id) {
 int tokenizer_load_hf(Tokenizer *t, const char *json_text, size_t json_len, const char *config_text,
                       const char *source, CkError *err) {
     return hf_load(t, json_text, json_len, config_text, source, err);
-}
-
-/* Reads a whole regular file into a malloc'd NUL-terminated buffer. */
-static char *read_whole_file(const char *path, size_t *size, CkError *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        ck_fail(err, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        ck_fail(err, "%s: not a regular file", path);
-        return NULL;
-    }
-    size_t n = (size_t)st.st_size;
-    char *buf = malloc(n + 1);
-    if (!buf) {
-        fclose(f);
-        ck_fail(err, "%s: out of memory reading %zu bytes", path, n);
-        return NULL;
-    }
-    size_t got = fread(buf, 1, n, f);
-    int failed = ferror(f) || got != n;
-    fclose(f);
-    if (failed) {
-        free(buf);
-        ck_fail(err, "%s: read %zu of %zu bytes", path, got, n);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *size = n;
-    return buf;
 }
 
 /* Counts the records of a llama2.c tokenizer.bin image. When the data does not end exactly

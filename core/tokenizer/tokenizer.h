@@ -6,7 +6,7 @@
  *  - Hugging Face `tokenizer.json` files with a BPE model, both families: SentencePiece-style
  *    (Llama 2, Mistral, TinyLlama: "▁" for spaces, <0xNN> byte fallback) and byte-level
  *    (GPT-2, Llama 3). Their ids equal those of the Hugging Face `tokenizers` library; see
- *    tokenizer_hf.c for the pipeline and what is refused.
+ *    README.md for the pipeline and tokenizer_hf.c for what is refused.
  * tokenizer_open picks the family from the file. */
 #ifndef CK_TOKENIZER_H
 #define CK_TOKENIZER_H
@@ -20,8 +20,8 @@ typedef enum {
     TOKENIZER_HF_BPE = 2,  /* Hugging Face tokenizer.json with a BPE model: merges by rank */
 } TokenizerKind;
 
-/* The state of a tokenizer.json tokenizer (vocabulary, merges, pipeline), private to
- * tokenizer_hf.c. */
+/* The state of a tokenizer.json tokenizer (vocabulary, merges, pipeline), private to the
+ * tokenizer_hf*.c files (tokenizer_hf_internal.h). */
 typedef struct HfTokenizer HfTokenizer;
 
 /* For TOKENIZER_HF_BPE only kind, vocab_size, bos_id, eos_id, max_piece_len and hf are set;

@@ -22,6 +22,8 @@
 #include <string.h>
 
 #include "util/fileio.h"
+#include "util/hash.h"
+#include "util/utf8.h"
 
 enum { UNK_ID = 0, BOS_ID = 1, EOS_ID = 2, BYTE_BASE = 3, FIRST_PIECE_ID = BYTE_BASE + 256 };
 
@@ -81,15 +83,9 @@ static void names_free(Names *v) {
     memset(v, 0, sizeof *v);
 }
 
-static uint32_t hash_bytes(const char *s, int len) {
-    uint32_t h = 2166136261u;
-    for (int i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
-}
-
 /* The slot holding s[0..len), or the empty slot where it would go. */
 static uint32_t names_slot(const Names *v, const char *s, int len) {
-    uint32_t h = hash_bytes(s, len) & v->mask;
+    uint32_t h = (uint32_t)(hash_bytes(s, (size_t)len) & v->mask);
     while (v->slots[h] >= 0) {
         int id = v->slots[h];
         if (v->lens[id] == len && memcmp(v->names[id], s, (size_t)len) == 0) break;
@@ -100,33 +96,6 @@ static uint32_t names_slot(const Names *v, const char *s, int len) {
 
 static int names_find(const Names *v, const char *s, int len) {
     return v->slots[names_slot(v, s, len)];
-}
-
-/* Length of the well-formed UTF-8 sequence at s (at most left bytes), or 0 when there is none
- * (tokenizer.json is JSON, whose strings must be valid UTF-8). */
-static int utf8_len(const unsigned char *s, size_t left) {
-    unsigned char c = s[0];
-    int n;
-    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0) lo = 0xA0; /* overlong */
-        if (c == 0xED) hi = 0x9F; /* surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0) lo = 0x90; /* overlong */
-        if (c == 0xF4) hi = 0x8F; /* above U+10FFFF */
-    } else {
-        return 0;
-    }
-    if ((size_t)n > left || s[1] < lo || s[1] > hi) return 0;
-    for (int i = 2; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    }
-    return n;
 }
 
 /* Names id's piece as tokenizer.json does: "<unk>", "<s>", "</s>" for ids 0..2, else the piece
@@ -150,8 +119,9 @@ static char *make_name(const Tokenizer *t, int id, CkError *err) {
     }
     size_t spaces = 0;
     for (size_t i = 0; i < len;) {
-        int n = utf8_len((const unsigned char *)p + i, len - i);
-        if (n == 0) {
+        /* tokenizer.json is JSON, whose strings must be valid UTF-8 */
+        int n = utf8_scan((const unsigned char *)p + i, len - i);
+        if (n <= 0) {
             ck_fail(err, "tokenizer export: piece %d is not valid UTF-8 (byte %zu)", id, i);
             return NULL;
         }
@@ -239,8 +209,8 @@ static int collect_merges(const Tokenizer *t, const Names *v, Merge **out, size_
         int len = v->lens[id];
         /* Splits at code point boundaries: llama2.c's symbols are whole code points or
          * byte pieces, never parts of a code point. */
-        for (int k = utf8_len((const unsigned char *)s, (size_t)len); k < len;
-             k += utf8_len((const unsigned char *)s + k, (size_t)(len - k))) {
+        for (int k = utf8_scan((const unsigned char *)s, (size_t)len); k < len;
+             k += utf8_scan((const unsigned char *)s + k, (size_t)(len - k))) {
             if (names_find(v, s, k) < BYTE_BASE || names_find(v, s + k, len - k) < BYTE_BASE) {
                 continue;
             }

@@ -1,6 +1,6 @@
 /* tokenizer_hf.h — the internal interface between tokenizer.c, which owns the public
- * functions, and tokenizer_hf.c, which implements them for Hugging Face tokenizer.json files.
- * Not for use outside model/. */
+ * functions, and the tokenizer_hf*.c files, which implement them for Hugging Face
+ * tokenizer.json files. Not for use outside core/tokenizer/. */
 #ifndef CK_TOKENIZER_HF_H
 #define CK_TOKENIZER_HF_H
 

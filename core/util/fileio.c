@@ -135,7 +135,10 @@ void fileio_remove_stale_temps(const char *path) {
 int fileio_sync_dir(const char *dir) {
     const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -1;
-    const int rc = fsync(fd);
+    int rc = fsync(fd);
+    /* some filesystems cannot sync a directory (EINVAL): the rename is then as durable as
+     * they make it, which is not a write error */
+    if (rc != 0 && errno == EINVAL) rc = 0;
     const int saved = errno;
     close(fd);
     errno = saved;

@@ -25,8 +25,10 @@ uint64_t hash_bytes(const void *data, size_t n) {
         s += 8;
         n -= 8;
     }
+    /* the tail byte by byte: a memcpy of variable length is a library call, and keys are short
+     * (little-endian order, so the value equals an 8-byte load of the zero-padded tail) */
     uint64_t w = 0;
-    if (n > 0) memcpy(&w, s, n);
+    for (size_t i = 0; i < n; i++) w |= (uint64_t)(unsigned char)s[i] << (8 * i);
     h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
     h ^= h >> 29;
     h *= 0xFF51AFD7ED558CCDull;
