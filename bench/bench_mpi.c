@@ -11,6 +11,8 @@
  * gradient and statistics sums, waiting for the slowest rank included); pure_allreduce_s =
  * one sum of the whole gradient buffer after a barrier (median of 10): the communication
  * alone. */
+#include <cjson/cJSON.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,8 @@
 #include "model/blas_env.h"
 #include "train/dist.h"
 #include "formats/llama2c.h"
+#include "util/fileio.h"
+#include "util/jsonl.h"
 #include "util/threads.h"
 #include "util/timer.h"
 #include "train/trainer.h"
@@ -87,23 +91,32 @@ static int random_corpus(Corpus *c, const Options *o, int vocab) {
     return 0;
 }
 
-/* Medians of "seconds" and "allreduce_seconds" over the updates after the warm-up. */
+/* Medians of "seconds" and "allreduce_seconds" over the updates after the warm-up, and the
+ * tokens of an update, from steps.jsonl (zeros when it cannot be read). */
 static void read_log(const char *path, int warmup, double *step_s, double *sum_s, long *tokens) {
-    FILE *f = fopen(path, "r");
-    double a[4096], b[4096];
+    static double a[4096], b[4096];
     int n = 0, line_no = 0;
-    char line[4096];
     *tokens = 0;
-    while (f && fgets(line, sizeof line, f) && n < 4096) {
-        if (++line_no <= warmup) continue;
-        const char *p = strstr(line, "\"seconds\": "), *q = strstr(line, "\"allreduce_seconds\": ");
-        const char *t = strstr(line, "\"tokens\": ");
-        a[n] = p ? strtod(p + 11, NULL) : 0;
-        b[n] = q ? strtod(q + 21, NULL) : 0;
-        if (t) *tokens = strtol(t + 10, NULL, 10);
-        n++;
+    CkError err = {{0}};
+    size_t len = 0;
+    char *text = fileio_read_text(path, (size_t)1 << 30, &len, &err);
+    JsonlCursor c;
+    jsonl_init(&c, text ? text : "", text ? len : 0);
+    cJSON *obj = NULL;
+    while (n < 4096 && jsonl_next_object(&c, path, 1, &obj, &err) == 1) {
+        if (++line_no > warmup) {
+            const cJSON *p = cJSON_GetObjectItemCaseSensitive(obj, "seconds");
+            const cJSON *q = cJSON_GetObjectItemCaseSensitive(obj, "allreduce_seconds");
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(obj, "tokens");
+            a[n] = cJSON_IsNumber(p) ? p->valuedouble : 0;
+            b[n] = cJSON_IsNumber(q) ? q->valuedouble : 0;
+            if (cJSON_IsNumber(t)) *tokens = (long)t->valuedouble;
+            n++;
+        }
+        cJSON_Delete(obj);
     }
-    if (f) fclose(f);
+    if (!text || err.msg[0]) fprintf(stderr, "cutkit-bench-mpi: %s\n", err.msg);
+    free(text);
     *step_s = bench_median(a, n);
     *sum_s = bench_median(b, n);
 }

@@ -31,12 +31,11 @@ static void check_toy(double lambda, double alpha, double want, double want_m) {
     const double loss =
         cut_reference_loss(TOY_PA, TOY_PM, 6, lambda, alpha, 0.0, 0, &la, &lm, ref_flags);
     printf("  lambda %.1f alpha %.1f: L_A %.6f L_M %.6f loss %.6f\n", lambda, alpha, la, lm, loss);
-    assert_true(fabs(loss - want) < 1e-6);
-    assert_true(fabs(la - 0.762228) < 1e-6);
-    assert_true(fabs(lm - want_m) < 1e-6);
-    assert_true(
-        fabs(cut_reference_loss(TOY_PA, TOY_PM, 6, lambda, alpha, 0.0, 1, NULL, NULL, NULL) -
-             (la + lm)) < 1e-12);
+    assert_close(loss, want, 1e-6);
+    assert_close(la, 0.762228, 1e-6);
+    assert_close(lm, want_m, 1e-6);
+    assert_close(cut_reference_loss(TOY_PA, TOY_PM, 6, lambda, alpha, 0.0, 1, NULL, NULL, NULL),
+                 (la + lm), 1e-12);
     /* the log-space detection agrees, and flags {"a"} only */
     double lpa[6], lpm[6];
     for (int t = 0; t < 6; t++) {
@@ -104,8 +103,8 @@ static void test_assign_on_toy(void **state) {
         const double want =
             cut_reference_loss(TOY_PA, TOY_PM, 6, 1.2, 0.5, o.gamma, 0, NULL, NULL, NULL);
         printf("  gamma %.1f: assigned %.7f reference %.7f\n", o.gamma, loss, want);
-        assert_true(fabs(loss - want) < 1e-6);
-        if (!g) assert_true(fabs(loss - 0.700181) < 1e-6);
+        assert_close(loss, want, 1e-6);
+        if (!g) assert_close(loss, 0.700181, 1e-6);
     }
 }
 
@@ -154,7 +153,7 @@ static void test_detect_strict_and_underflow(void **state) {
     assert_int_equal(rflags[0], 1);
     assert_int_equal(rflags[1], 0);
     /* token 1: unflagged, q = pM = 0 -> 1e-5 */
-    assert_true(fabs(lm_ref - (-log(1e-5) / 2)) < 1e-12);
+    assert_close(lm_ref, (-log(1e-5) / 2), 1e-12);
 }
 
 static void test_assign_rejects_bad_batches(void **state) {
@@ -318,7 +317,7 @@ static void run_e2e(double gamma, int paper_sum, CutMean mean) {
     }
     printf("  gamma %.1f paper_sum %d mean %d: lambda %.4f backward %.8f reference %.8f\n", gamma,
            paper_sum, (int)mean, o.lambda, res.loss, want);
-    assert_true(fabs(res.loss - want) < 1e-6);
+    assert_close(res.loss, want, 1e-6);
 
     /* 4. the gradient against central differences (detection held fixed: it is detached) */
     double gmax = 0.0, emax = 0.0;
@@ -477,7 +476,7 @@ static void torch_cut_case(const TestFixture *f, const char *cs, int threads, in
     printf("  loss %.8f, torch %.8f (diff %.2e); max |log p diff| %.2e\n", res.loss, ref_loss,
            fabs(res.loss - ref_loss), lp_diff);
     assert_true(n_flag_ref > 0 && n_flag_ref < st.n_m_tokens);
-    assert_true(fabs(res.loss - ref_loss) < 1e-5 * fabs(ref_loss));
+    assert_close(res.loss, ref_loss, 1e-5 * fabs(ref_loss));
     assert_true(lp_diff < 1e-5);
 
     double worst = 0.0, worst_ref = 0.0;

@@ -5,7 +5,7 @@
  * (ranks skip the draws of the micro-batches they do not run); a run interrupted under mpirun
  * resumes under mpirun bit for bit and in one process within 1e-5; a rank that fails ends the
  * whole job with its message in bounded time; --epochs gives ceil(N x items / batch) updates.
- * Sharded evaluation (`mpirun -np K cutkit eval mc|generate|judge`, cli/shard.h) writes the
+ * Sharded evaluation (`mpirun -np K cutkit eval mc|generate|judge`, eval/shard.h) writes the
  * files one process writes, byte for byte, also when resuming, and a failing rank ends it.
  * Built only with -DCUTKIT_MPI=ON (tests/CMakeLists.txt). */
 #include <math.h>
@@ -143,8 +143,8 @@ static void assert_same_curve(const char *a_dir, const char *b_dir, int steps) {
         assert_int_equal(a[i].negatives, b[i].negatives);
         double d = fabs(a[i].loss - b[i].loss);
         if (d > worst) worst = d;
-        assert_true(d <= 1e-5);
-        assert_true(fabs(a[i].grad_norm - b[i].grad_norm) <= 1e-5 * (1 + fabs(a[i].grad_norm)));
+        assert_close(a[i].loss, b[i].loss, 1e-5);
+        assert_close(a[i].grad_norm, b[i].grad_norm, 1e-5 * (1 + fabs(a[i].grad_norm)));
     }
     printf("%s vs %s: %d updates, largest loss difference %.3g\n", a_dir, b_dir, na, worst);
     free(a);
@@ -281,7 +281,8 @@ static void test_cut(void **state) {
             flagged += ka[strlen(ka) - 1] == '1';
             double d = fmax(fabs(a1 - b1) / (1 + fabs(a1)), fabs(a2 - b2) / (1 + fabs(a2)));
             if (d > worst) worst = d;
-            assert_true(d <= 1e-5);
+            assert_close(a1, b1, 1e-5 * (1 + fabs(a1)));
+            assert_close(a2, b2, 1e-5 * (1 + fabs(a2)));
             rows++;
         }
         assert_null(la);

@@ -58,10 +58,10 @@ static void test_adamw_matches_torch(void **state) {
 
         /* the schedule gives the lr torch's LambdaLR gave, the first one 0 */
         const double lr = schedule_lr(&sched, opt.step);
-        assert_true(fabs(lr - lrs[k - 1]) <= 1e-15);
+        assert_close(lr, lrs[k - 1], 1e-15);
         if (k == 1) assert_true(lr == 0.0);
         const double norm = optim_clip_grad_norm(grads, n, cfg[5]);
-        assert_true(fabs(norm - norms[k - 1]) <= 1e-6 * norms[k - 1]);
+        assert_close(norm, norms[k - 1], 1e-6 * norms[k - 1]);
         assert_int_equal(adamw_step(&opt, params, grads, lr, &err), 0);
         double diff = 0;
         for (size_t i = 0; i < n; i++) {
@@ -95,11 +95,11 @@ static void test_adamw_first_step_by_hand(void **state) {
     const float g[3] = {0.5f, -0.25f, 0.5f};
     assert_int_equal(adamw_step(&opt, p, g, 0.1, &err), 0);
     const double decayed = 1.0 * (1 - 0.1 * 0.01);
-    assert_true(fabs(p[0] - (decayed - 0.1 * 0.5 / (0.5 + 1e-8))) < 1e-6);
-    assert_true(fabs(p[1] - (-2.0 * (1 - 0.1 * 0.01) + 0.1)) < 1e-6);
-    assert_true(fabs(p[2] - (1.0 - 0.1)) < 1e-6); /* no decay on the third */
-    assert_true(fabsf(opt.m[0] - 0.05f) < 1e-8f);
-    assert_true(fabsf(opt.v[0] - 0.00025f) < 1e-10f);
+    assert_close(p[0], (decayed - 0.1 * 0.5 / (0.5 + 1e-8)), 1e-6);
+    assert_close(p[1], (-2.0 * (1 - 0.1 * 0.01) + 0.1), 1e-6);
+    assert_close(p[2], (1.0 - 0.1), 1e-6); /* no decay on the third */
+    assert_close(opt.m[0], 0.05f, 1e-8f);
+    assert_close(opt.v[0], 0.00025f, 1e-10f);
     /* lr 0 moves nothing but still advances the moments and the step count */
     float before[3];
     memcpy(before, p, sizeof p);
@@ -181,10 +181,10 @@ static void test_clip_grad_norm(void **state) {
     assert_true(optim_clip_grad_norm(g, 4, 1.0) == 5.0);
     const float coef = (float)(1.0 / (5.0 + 1e-6));
     assert_true(g[0] == 3.0f * coef && g[2] == -4.0f * coef && g[1] == 0.0f);
-    assert_true(fabs(optim_grad_norm(g, 4) - 1.0) < 1e-6);
+    assert_close(optim_grad_norm(g, 4), 1.0, 1e-6);
     /* below the limit: untouched */
     float h[2] = {0.3f, 0.4f};
-    assert_true(fabs(optim_clip_grad_norm(h, 2, 1.0) - 0.5) < 1e-7);
+    assert_close(optim_clip_grad_norm(h, 2, 1.0), 0.5, 1e-7);
     assert_true(h[0] == 0.3f && h[1] == 0.4f);
     /* exactly at the limit torch still scales by max / (max + 1e-6) < 1 */
     float e[2] = {0.6f, 0.8f};
@@ -218,7 +218,7 @@ static void test_thread_count_independence(void **state) {
     threads_set(2);
     const double norm2 = optim_grad_norm(g, n);
     assert_memory_equal(&norm1, &norm2, sizeof norm1);
-    assert_true(fabs(norm1 - (double)sqrtl(ref)) < 1e-12 * norm1);
+    assert_close(norm1, (double)sqrtl(ref), 1e-12 * norm1);
 
     AdamW o1, o2;
     CkError err = {{0}};

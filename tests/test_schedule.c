@@ -19,31 +19,31 @@ static void test_cosine_with_warmup(void **state) {
     CkError err = {{0}};
     assert_int_equal(schedule_validate(&s, &err), 0);
     assert_true(schedule_lambda(&s, 0) == 0.0);
-    assert_true(fabs(schedule_lambda(&s, 1) - 0.01) < TOL);
-    assert_true(fabs(schedule_lambda(&s, 2) - 0.02) < TOL);
-    assert_true(fabs(schedule_lambda(&s, 50) - 0.5) < TOL);
-    assert_true(fabs(schedule_lambda(&s, 99) - 0.99) < TOL);
+    assert_close(schedule_lambda(&s, 1), 0.01, TOL);
+    assert_close(schedule_lambda(&s, 2), 0.02, TOL);
+    assert_close(schedule_lambda(&s, 50), 0.5, TOL);
+    assert_close(schedule_lambda(&s, 99), 0.99, TOL);
     assert_true(schedule_lambda(&s, 100) == 1.0);
     /* 0.5 (1 + cos(pi / 900)); the long values below are the formula evaluated in Python */
-    assert_true(fabs(schedule_lambda(&s, 101) - 0.9999969538288952) < TOL);
-    assert_true(fabs(schedule_lambda(&s, 325) - 0.8535533905932737) < TOL); /* quarter: cos(pi/4) */
-    assert_true(fabs(schedule_lambda(&s, 550) - 0.5) < TOL);
+    assert_close(schedule_lambda(&s, 101), 0.9999969538288952, TOL);
+    assert_close(schedule_lambda(&s, 325), 0.8535533905932737, TOL); /* quarter: cos(pi/4) */
+    assert_close(schedule_lambda(&s, 550), 0.5, TOL);
     /* the last step of HF's loop uses lambda(999) = 0.5 (1 - cos(pi / 900)) = 3.0462e-6 */
-    assert_true(fabs(schedule_lambda(&s, 999) - 3.046171104803541e-06) < 1e-18);
-    assert_true(fabs(schedule_lambda(&s, 1000)) < TOL);
+    assert_close(schedule_lambda(&s, 999), 3.046171104803541e-06, 1e-18);
+    assert_close(schedule_lambda(&s, 1000), 0, TOL);
     /* past T transformers does not clamp: the cosine rises again */
-    assert_true(fabs(schedule_lambda(&s, 1900) - 1.0) < TOL);
+    assert_close(schedule_lambda(&s, 1900), 1.0, TOL);
 
     /* lr of the updates: HF's first update has lr 0, the k-th uses lambda(k - 1) */
     s.lr = 3e-4;
     assert_true(schedule_lr(&s, 0) == 0.0);
-    assert_true(fabs(schedule_lr(&s, 1) - 3e-6) < 1e-20);
-    assert_true(fabs(schedule_lr(&s, 999) - 3e-4 * 3.046171104803541e-06) < 1e-18);
+    assert_close(schedule_lr(&s, 1), 3e-6, 1e-20);
+    assert_close(schedule_lr(&s, 999), 3e-4 * 3.046171104803541e-06, 1e-18);
     /* shifted: the first update uses lambda(1), the last of T uses lambda(T) = 0 */
     s.first_step_lr_zero = 0;
-    assert_true(fabs(schedule_lr(&s, 0) - 3e-6) < 1e-20);
-    assert_true(fabs(schedule_lr(&s, 998) - 3e-4 * 3.046171104803541e-06) < 1e-18);
-    assert_true(fabs(schedule_lr(&s, 999)) < 1e-20);
+    assert_close(schedule_lr(&s, 0), 3e-6, 1e-20);
+    assert_close(schedule_lr(&s, 998), 3e-4 * 3.046171104803541e-06, 1e-18);
+    assert_close(schedule_lr(&s, 999), 0, 1e-20);
 }
 
 static void test_linear_with_warmup(void **state) {

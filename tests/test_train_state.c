@@ -19,6 +19,7 @@
 #include "formats/peft.h"
 #include "util/rng.h"
 #include "train/schedule.h"
+#include "util/hash.h"
 #include "util/threads.h"
 #include "train/train_state.h"
 
@@ -260,7 +261,7 @@ static void test_refuse_corrupt(void **state) {
     /* one flipped bit in v */
     bytes[size - 5] ^= 0x10;
     assert_int_equal(test_write_file(path, bytes, size), 0);
-    uint64_t stored, computed = train_fnv1a(TRAIN_FNV_OFFSET, bytes + 32, size - 32);
+    uint64_t stored, computed = hash_fnv1a64(HASH_FNV1A64_OFFSET, bytes + 32, size - 32);
     memcpy(&stored, bytes + 24, 8);
     expect_refusal(path, &layout, &opt, "corrupt train state: checksum %016llx, stored %016llx",
                    (unsigned long long)computed, (unsigned long long)stored);
@@ -282,7 +283,7 @@ static void test_refuse_corrupt(void **state) {
     memcpy(evil, bytes, size);
     const uint32_t many = 1000;
     memcpy(evil + 152, &many, 4); /* the RNG count */
-    uint64_t h = train_fnv1a(TRAIN_FNV_OFFSET, evil + 32, size - 32);
+    uint64_t h = hash_fnv1a64(HASH_FNV1A64_OFFSET, evil + 32, size - 32);
     memcpy(evil + 24, &h, 8);
     assert_int_equal(test_write_file(path, evil, size), 0);
     expect_refusal(path, &layout, &opt,
@@ -292,7 +293,7 @@ static void test_refuse_corrupt(void **state) {
     memcpy(evil, bytes, size);
     const uint32_t cursor = 200;
     memcpy(evil + 156, &cursor, 4);
-    h = train_fnv1a(TRAIN_FNV_OFFSET, evil + 32, size - 32);
+    h = hash_fnv1a64(HASH_FNV1A64_OFFSET, evil + 32, size - 32);
     memcpy(evil + 24, &h, 8);
     assert_int_equal(test_write_file(path, evil, size), 0);
     const size_t desc = (strlen(layout.desc) + 7) / 8 * 8;
@@ -304,7 +305,7 @@ static void test_refuse_corrupt(void **state) {
     memcpy(evil, bytes, size);
     const uint32_t kind = 9;
     memcpy(evil + 64, &kind, 4);
-    h = train_fnv1a(TRAIN_FNV_OFFSET, evil + 32, size - 32);
+    h = hash_fnv1a64(HASH_FNV1A64_OFFSET, evil + 32, size - 32);
     memcpy(evil + 24, &h, 8);
     assert_int_equal(test_write_file(path, evil, size), 0);
     expect_refusal(path, &layout, &opt,

@@ -137,8 +137,8 @@ static void test_random_init(void **state) {
     }
     double mean = sum / n, sd = sqrt(sq / n - mean * mean);
     printf("random wq: mean %.4f, sd %.4f over %zu values\n", mean, sd, n);
-    assert_true(fabs(mean) < 0.002);
-    assert_true(fabs(sd - 0.02) < 0.001);
+    assert_close(mean, 0, 0.002);
+    assert_close(sd, 0.02, 0.001);
     assert_float_equal(model_param(&m, PARAM_RMS_FINAL, 0)[7], 1.0f, 0);
     model_free(&m);
 }

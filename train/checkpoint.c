@@ -83,23 +83,6 @@ static int remove_tree(const char *path) {
     return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static int mkdir_p(const char *path, CkError *err) {
-    char buf[PATH_CAP];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return ck_fail(err, "%s: path too long", path);
-    for (char *p = buf + 1;; p++) {
-        const char c = *p;
-        if (c != '/' && c != '\0') continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return ck_fail(err, "%s: cannot create: %s", buf, strerror(errno));
-        *p = c;
-        if (c == '\0') break;
-    }
-    if (!is_dir(path)) return ck_fail(err, "%s: not a directory", path);
-    return 0;
-}
-
 typedef struct {
     int64_t step;
     int tmp; /* 1: a .tmp leftover */
@@ -187,7 +170,7 @@ int checkpoint_save(const char *root, int keep, CheckpointSaveWeights save_weigh
     char final_dir[PATH_CAP - 64], tmp_dir[PATH_CAP - 32], path[PATH_CAP];
     if (checkpoint_path(root, ts->step, final_dir, sizeof final_dir, err) != 0) return -1;
     snprintf(tmp_dir, sizeof tmp_dir, "%s" TMP_SUFFIX, final_dir);
-    if (mkdir_p(root, err) != 0) return -1;
+    if (fileio_make_dirs(root, err) != 0) return -1;
 
     /* (1) everything into a fresh .tmp directory */
     if (remove_tree(tmp_dir) != 0)
@@ -206,20 +189,21 @@ int checkpoint_save(const char *root, int keep, CheckpointSaveWeights save_weigh
     }
 
     /* (2) give it its name; a checkpoint of the same step is swapped out in one rename, so the
-     * name always refers to a complete checkpoint */
+     * name always refers to a complete checkpoint. These are directories renamed as a whole,
+     * which AtomicFile (util/fileio.h: one file) cannot express. */
+    int exchanged = 0;
     if (is_dir(final_dir)) {
         if (renameat2(AT_FDCWD, tmp_dir, AT_FDCWD, final_dir, RENAME_EXCHANGE) == 0) {
+            exchanged = 1;
             rc = remove_tree(tmp_dir);
         } else if (errno == EINVAL || errno == ENOSYS) {
             /* a file system without exchange: the old one goes first */
             rc = remove_tree(final_dir);
-            if (rc == 0) rc = rename(tmp_dir, final_dir);
         } else {
             rc = -1;
         }
-    } else {
-        rc = rename(tmp_dir, final_dir);
     }
+    if (rc == 0 && !exchanged) rc = rename(tmp_dir, final_dir);
     if (rc != 0 || fileio_sync_dir(root) != 0)
         return ck_fail(err, "%s: cannot rename into place: %s", final_dir, strerror(errno));
 

@@ -10,6 +10,17 @@ CutOptions cut_default_options(void) {
     return o;
 }
 
+int cut_preset_options(const char *preset, CutOptions *o, CkError *err) {
+    *o = cut_default_options();
+    if (!strcmp(preset, "online")) return 0;
+    if (!strcmp(preset, "offline")) {
+        o->lambda = 1.2;
+        o->alpha = 0.5;
+        return 0;
+    }
+    return ck_fail(err, "--preset expects online or offline, got '%s'", preset);
+}
+
 CutDetectCounts cut_detect(const double *log_pa, const double *log_pm, int n, double lambda,
                            unsigned char *flags) {
     CutDetectCounts c = {0, 0};
@@ -86,6 +97,50 @@ static int check_examples(const TokenBatch *b, const int *targets, const CutPair
     return rc;
 }
 
+/* The factors in front of an example's Align (*wa) and Misalign (*wm) token means. An example
+ * without response tokens has an empty mean (NaN in the reference) and contributes nothing. */
+static void mean_factors(const CutOptions *opt, const CutStats *st, int any_neg, int neg, int na,
+                         int nm, int n_step, double *wa, double *wm) {
+    if (opt->mean == CUT_MEAN_POOLED) {
+        const double half = any_neg && !opt->paper_sum ? 0.5 : 1.0;
+        *wa = st->n_a_tokens ? half / st->n_a_tokens : 0.0;
+        *wm = st->n_m_tokens ? half / st->n_m_tokens : 0.0;
+    } else {
+        const double half = neg && !opt->paper_sum ? 0.5 : 1.0;
+        *wa = na ? half / ((double)na * n_step) : 0.0;
+        *wm = nm ? half / ((double)nm * n_step) : 0.0;
+    }
+}
+
+/* A negative's nm Misalign tokens (rows pm, their Align-N rows pa) by detection on the
+ * log-probs: unlikelihood at weight wm α pA^γ where flagged, MLE at wm elsewhere; subtracts
+ * their loss terms from *sum_m in token order. la, lm and flags are scratch of nm entries.
+ * Returns the number flagged. */
+static int assign_misalign(const double *logprobs, const int *pa, const int *pm, int nm, double wm,
+                           const CutOptions *opt, double *la, double *lm, unsigned char *flags,
+                           LossKind *kinds, float *weights, double *sum_m) {
+    for (int t = 0; t < nm; t++) {
+        la[t] = logprobs[pa[t]];
+        lm[t] = logprobs[pm[t]];
+    }
+    const int n_flagged = cut_detect(la, lm, nm, opt->lambda, flags).n_flagged;
+    for (int t = 0; t < nm; t++) {
+        if (flags[t]) {
+            /* α pA^γ: pA is a number read off this forward, so the weight is detached */
+            const double dyn = opt->gamma > 0.0 ? exp(opt->gamma * la[t]) : 1.0;
+            kinds[pm[t]] = LOSS_UNLIKELIHOOD;
+            weights[pm[t]] = (float)(wm * opt->alpha * dyn);
+            const double q = -expm1(lm[t]); /* 1 - pM, with its digits as pM -> 0 */
+            *sum_m -= opt->alpha * dyn * log(fmax(q, (double)CUT_UL_MIN_Q));
+        } else {
+            kinds[pm[t]] = LOSS_MLE;
+            weights[pm[t]] = (float)wm;
+            *sum_m -= lm[t];
+        }
+    }
+    return n_flagged;
+}
+
 /* cut_assign_loss, and with logprobs NULL the plan of cut_plan_fused: every Misalign token
  * MLE at its unflagged weight, its Align-N row in partner[] and that weight in base[]. */
 static int assign(const TokenBatch *b, const int *targets, const double *logprobs,
@@ -134,18 +189,8 @@ static int assign(const TokenBatch *b, const int *targets, const double *logprob
             st.n_neg++;
         else
             st.n_pos++;
-        /* The factor in front of each token mean. An example without response tokens has an
-         * empty mean (NaN in the reference) and contributes nothing here. */
         double wa, wm;
-        if (opt->mean == CUT_MEAN_POOLED) {
-            const double half = any_neg && !opt->paper_sum ? 0.5 : 1.0;
-            wa = st.n_a_tokens ? half / st.n_a_tokens : 0.0;
-            wm = st.n_m_tokens ? half / st.n_m_tokens : 0.0;
-        } else {
-            const double half = neg && !opt->paper_sum ? 0.5 : 1.0;
-            wa = na ? half / ((double)na * n_step) : 0.0;
-            wm = nm ? half / ((double)nm * n_step) : 0.0;
-        }
+        mean_factors(opt, &st, any_neg, neg, na, nm, n_step, &wa, &wm);
         for (int t = 0; t < na; t++) {
             kinds[pa[t]] = LOSS_MLE;
             weights[pa[t]] = (float)wa;
@@ -161,25 +206,8 @@ static int assign(const TokenBatch *b, const int *targets, const double *logprob
             }
             continue;
         }
-        for (int t = 0; t < nm; t++) {
-            la[t] = logprobs[pa[t]];
-            lm[t] = logprobs[pm[t]];
-        }
-        st.n_flagged += cut_detect(la, lm, nm, opt->lambda, flags).n_flagged;
-        for (int t = 0; t < nm; t++) {
-            if (flags[t]) {
-                /* α pA^γ: pA is a number read off this forward, so the weight is detached */
-                const double dyn = opt->gamma > 0.0 ? exp(opt->gamma * la[t]) : 1.0;
-                kinds[pm[t]] = LOSS_UNLIKELIHOOD;
-                weights[pm[t]] = (float)(wm * opt->alpha * dyn);
-                const double q = -expm1(lm[t]); /* 1 - pM, with its digits as pM -> 0 */
-                sum_m -= opt->alpha * dyn * log(fmax(q, (double)CUT_UL_MIN_Q));
-            } else {
-                kinds[pm[t]] = LOSS_MLE;
-                weights[pm[t]] = (float)wm;
-                sum_m -= lm[t];
-            }
-        }
+        st.n_flagged +=
+            assign_misalign(logprobs, pa, pm, nm, wm, opt, la, lm, flags, kinds, weights, &sum_m);
     }
     st.loss_a = st.n_a_tokens ? sum_a / st.n_a_tokens : 0.0;
     st.loss_m = st.n_m_tokens ? sum_m / st.n_m_tokens : 0.0;

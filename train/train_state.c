@@ -2,6 +2,7 @@
 #include "train/train_state.h"
 
 #include "util/fileio.h"
+#include "util/hash.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,24 +29,15 @@ enum {
     MAX_SEGMENTS = 4096, /* far more than any decay mask needs */
 };
 
-uint64_t train_fnv1a(uint64_t h, const void *data, size_t size) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < size; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 /* ---- layouts ---------------------------------------------------------------------------- */
 
 static uint64_t hash_u64(uint64_t h, uint64_t x) {
-    return train_fnv1a(h, &x, sizeof x);
+    return hash_fnv1a64(h, &x, sizeof x);
 }
 
 static uint64_t hash_str(uint64_t h, const char *s) {
     /* the terminating NUL keeps "ab"+"c" apart from "a"+"bc" */
-    return train_fnv1a(h, s, strlen(s) + 1);
+    return hash_fnv1a64(h, s, strlen(s) + 1);
 }
 
 static const char *rope_name(RopeStyle s) {
@@ -54,7 +46,7 @@ static const char *rope_name(RopeStyle s) {
 
 void train_layout_model(TrainLayout *l, const Model *m) {
     const ModelConfig *c = &m->config;
-    uint64_t h = hash_str(TRAIN_FNV_OFFSET, "model");
+    uint64_t h = hash_str(HASH_FNV1A64_OFFSET, "model");
     const int shape[] = {c->dim,        c->hidden_dim, c->n_layers,          c->n_heads,
                          c->n_kv_heads, c->vocab_size, c->shared_classifier, (int)c->rope_style};
     for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++) h = hash_u64(h, (uint64_t)shape[i]);
@@ -73,7 +65,7 @@ void train_layout_model(TrainLayout *l, const Model *m) {
 }
 
 void train_layout_lora(TrainLayout *l, const LoraAdapters *ad) {
-    uint64_t h = hash_str(TRAIN_FNV_OFFSET, "lora");
+    uint64_t h = hash_str(HASH_FNV1A64_OFFSET, "lora");
     const int shape[] = {ad->config.rank, (int)ad->config.target_mask,
                          ad->n_layers,    ad->dim,
                          ad->hidden_dim,  ad->kv_dim};
@@ -108,10 +100,10 @@ static void put(Out *o, const void *data, size_t size) {
     if (!o->ok || size == 0) return;
     if (fwrite(data, 1, size, o->f) != size) o->ok = 0;
     if (o->written >= CHECKED_FROM) {
-        o->hash = train_fnv1a(o->hash, data, size);
+        o->hash = hash_fnv1a64(o->hash, data, size);
     } else if (o->written + size > CHECKED_FROM) {
         const size_t skip = CHECKED_FROM - (size_t)o->written;
-        o->hash = train_fnv1a(o->hash, (const char *)data + skip, size - skip);
+        o->hash = hash_fnv1a64(o->hash, (const char *)data + skip, size - skip);
     }
     o->written += size;
 }
@@ -147,16 +139,9 @@ int train_state_save(const char *path, const TrainState *ts, const TrainLayout *
                            (uint64_t)ts->n_rngs * RNG_BYTES + (uint64_t)ts->n_cursor * 8 +
                            (uint64_t)opt->n * 8;
 
-    const size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
-    if (!tmp) return ck_fail(err, "%s: out of memory", path);
-    snprintf(tmp, tlen, "%s.tmp-%ld", path, (long)getpid());
-    Out o = {fopen(tmp, "wb"), TRAIN_FNV_OFFSET, 0, 1};
-    if (!o.f) {
-        ck_fail(err, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
+    AtomicFile a;
+    if (atomic_file_open(&a, path, err) != 0) return -1;
+    Out o = {a.f, HASH_FNV1A64_OFFSET, 0, 1};
     put(&o, MAGIC, sizeof MAGIC);
     put_u32(&o, TRAIN_STATE_VERSION);
     put_u32(&o, 0);
@@ -195,21 +180,14 @@ int train_state_save(const char *path, const TrainState *ts, const TrainLayout *
     for (int i = 0; i < ts->n_cursor; i++) put_u64(&o, (uint64_t)ts->cursor[i]);
     put(&o, opt->m, opt->n * sizeof *opt->m);
     put(&o, opt->v, opt->n * sizeof *opt->v);
-    int ok = o.ok && o.written == total;
-    ok = ok && fseek(o.f, 24, SEEK_SET) == 0 && fwrite(&o.hash, 8, 1, o.f) == 1;
-    ok = ok && fflush(o.f) == 0 && fsync(fileno(o.f)) == 0;
-    int saved = ok ? 0 : errno;
-    if (fclose(o.f) != 0 && ok) ok = 0, saved = errno;
-    if (ok && rename(tmp, path) != 0) ok = 0, saved = errno;
-    if (!ok) {
-        unlink(tmp);
-        free(tmp);
-        return ck_fail(err, "%s: cannot write: %s", path, strerror(saved ? saved : EIO));
+    /* the checksum goes into the header once everything after it has been hashed */
+    if (!o.ok || o.written != total || fseek(a.f, 24, SEEK_SET) != 0 ||
+        fwrite(&o.hash, 8, 1, a.f) != 1) {
+        ck_fail(err, "%s: cannot write: %s", path, strerror(errno ? errno : EIO));
+        atomic_file_abort(&a);
+        return -1;
     }
-    free(tmp);
-    if (fileio_sync_parent(path) != 0)
-        return ck_fail(err, "%s: cannot sync its directory: %s", path, strerror(errno));
-    return 0;
+    return atomic_file_commit(&a, err);
 }
 
 /* ---- loading ---------------------------------------------------------------------------- */
@@ -388,7 +366,8 @@ int train_state_load(const char *path, TrainState *ts, const TrainLayout *layout
                          (unsigned long long)total);
     }
     if (rc == 0) {
-        const uint64_t h = train_fnv1a(TRAIN_FNV_OFFSET, base + CHECKED_FROM, size - CHECKED_FROM);
+        const uint64_t h =
+            hash_fnv1a64(HASH_FNV1A64_OFFSET, base + CHECKED_FROM, size - CHECKED_FROM);
         if (h != stored)
             rc = ck_fail(err, "%s: corrupt train state: checksum %016llx, stored %016llx", path,
                          (unsigned long long)h, (unsigned long long)stored);

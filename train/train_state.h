@@ -6,7 +6,7 @@
  *          8   u32      version (1)
  *         12   u32      0 (reserved)
  *         16   u64      total file size in bytes
- *         24   u64      FNV-1a 64 of bytes [32, total): everything after this field
+ *         24   u64      FNV-1a 64 (util/hash.h) of bytes [32, total): everything after it
  *         32   u64      layout fingerprint (TrainLayout.hash)
  *         40   u64      n: floats in the parameter buffer (and in m and v)
  *         48   i64      step, i64 epoch
@@ -71,8 +71,8 @@ typedef struct {
     int64_t cursor[TRAIN_STATE_MAX_CURSOR]; /* opaque to this module: the trainer's position */
 } TrainState;
 
-/* Writes ts and opt (sized for layout) to path atomically: a temporary file beside it is
- * written, fsync'd and renamed over path, then the directory is fsync'd. */
+/* Writes ts and opt (sized for layout) to path atomically (an AtomicFile: a crash leaves the
+ * old file or the complete new one); fails with err naming path. */
 int train_state_save(const char *path, const TrainState *ts, const TrainLayout *layout,
                      const AdamW *opt, CkError *err);
 
@@ -83,10 +83,5 @@ int train_state_save(const char *path, const TrainState *ts, const TrainLayout *
  * opt are unchanged. */
 int train_state_load(const char *path, TrainState *ts, const TrainLayout *layout, AdamW *opt,
                      CkError *err);
-
-/* Returns the FNV-1a 64-bit hash of size bytes continuing from hash h (start with
- * TRAIN_FNV_OFFSET); exposed for tests and for fingerprints elsewhere. */
-#define TRAIN_FNV_OFFSET 0xcbf29ce484222325ull
-uint64_t train_fnv1a(uint64_t h, const void *data, size_t size);
 
 #endif

@@ -1,7 +1,12 @@
-/* trainer.h — the training loop: micro-batches, gradient accumulation, clipping, AdamW, the
- * schedule, logs, checkpoints that resume bit for bit, and a clean stop on a signal. The
- * objective is a per-token loss (model/loss.h); this loop fills it with MLE on the corpus's
- * target tokens, token-averaged over each optimizer step. */
+/* trainer.h — the training loop on data already in memory: full fine-tuning or LoRA, with
+ * the MLE objective on corpus sequences or the CUT objective on judgment examples (train/cut.h:
+ * Align-P / Align-N MLE plus unlikelihood on flagged Misalign tokens). Each optimizer update
+ * takes a batch from the shuffled cursor, runs forward/backward micro_batch at a time
+ * (gradient accumulation; on several MPI ranks each runs its share and the gradients are
+ * summed, train/dist.h), clips, steps AdamW at the scheduled lr, logs OUT/steps.jsonl (and, for
+ * CUT, OUT/tokens.csv), and checkpoints so that a run resumes bit for bit; a signal ends it
+ * cleanly with a checkpoint. Reading the data and the model, and OUT/config.json, are
+ * train_run's (train/train_run.h): what `cutkit train` calls. */
 #ifndef CK_TRAINER_H
 #define CK_TRAINER_H
 

@@ -1,0 +1,278 @@
+/* train_run.c — see train_run.h. */
+#include "train/train_run.h"
+
+#include <cjson/cJSON.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datasets/corpus.h"
+#include "datasets/judgments.h"
+#include "datasets/templates.h"
+#include "formats/hf_config.h"
+#include "formats/lm.h"
+#include "train/dist.h"
+#include "util/fileio.h"
+#include "util/threads.h"
+
+void train_run_options_init(TrainRunOptions *o) {
+    memset(o, 0, sizeof *o);
+    o->objective = TRAIN_OBJECTIVE_MLE;
+    o->judgment_format = "auto";
+    o->cut = cut_default_options();
+    o->seq_len = 256;
+    o->lora_r = 16;
+    o->lora_alpha = 16.0f;
+    o->lora_dropout = 0.05f;
+    o->lora_targets = "gate_proj,up_proj,down_proj";
+    o->batch_size = 8;
+    o->micro_batch = 1;
+    o->lr = 4e-4;
+    o->schedule = SCHED_COSINE;
+    o->warmup = 100;
+    o->adamw = adamw_config_default();
+    o->max_grad_norm = 1.0;
+    o->keep = 1;
+    o->seed = 42;
+}
+
+/* The format of the judgments file: named, or by its extension. */
+static int judgment_format(const TrainRunOptions *o, JudgmentFormat *fmt, CkError *err) {
+    const char *name = o->judgment_format ? o->judgment_format : "auto";
+    if (!strcmp(name, "cut")) {
+        *fmt = JUDGMENTS_CUT_JSON;
+    } else if (!strcmp(name, "shepherd")) {
+        *fmt = JUDGMENTS_SHEPHERD;
+    } else if (!strcmp(name, "jsonl")) {
+        *fmt = JUDGMENTS_JSONL;
+    } else if (!strcmp(name, "auto")) {
+        const size_t len = o->judgments ? strlen(o->judgments) : 0;
+        *fmt = (len > 6 && !strcmp(o->judgments + len - 6, ".jsonl")) ? JUDGMENTS_JSONL
+                                                                      : JUDGMENTS_CUT_JSON;
+    } else {
+        return ck_fail(err, "--judgment-format expects cut, shepherd, jsonl or auto, got '%s'",
+                       name);
+    }
+    return 0;
+}
+
+int train_run_check(const TrainRunOptions *o, CkError *err) {
+    const int cut = o->objective == TRAIN_OBJECTIVE_CUT;
+    if (o->epochs > 0 && o->steps > 0) return ck_fail(err, "give --steps or --epochs, not both");
+    if ((!cut && !o->data) || (cut && !o->judgments) || !o->out)
+        return ck_fail(err, cut ? "--judgments and --out are required"
+                                : "--data and --out are required");
+    unsigned mask;
+    if (o->lora && !o->lora_targets) return ck_fail(err, "--lora-targets: none given");
+    if (o->lora && lora_parse_targets(o->lora_targets, &mask, err) != 0)
+        return ck_wrap(err, "--lora-targets");
+    if (o->random_init && !o->config)
+        return ck_fail(err, "--init random needs --config config.json");
+    JudgmentFormat fmt;
+    return cut ? judgment_format(o, &fmt, err) : 0;
+}
+
+/* What a run reads before training, released together. */
+typedef struct {
+    LanguageModel lm;
+    HfConfig cfg;
+    Corpus corpus;        /* MLE */
+    JudgmentSet set;      /* CUT: the records */
+    CutExample *examples; /* CUT: one per record */
+    int n_examples;
+} Inputs;
+
+static void inputs_free(Inputs *in) {
+    corpus_free(&in->corpus);
+    for (int i = 0; i < in->n_examples; i++) judgments_example_free(&in->examples[i]);
+    free(in->examples);
+    judgments_free(&in->set);
+    lm_close(&in->lm);
+}
+
+/* Replaces lm's weights by a new model of o->config's shape (random, seeded), keeping lm's
+ * tokenizer (--tokenizer, or the embedded one). */
+static int make_random_model(const TrainRunOptions *o, LanguageModel *lm, HfConfig *cfg,
+                             CkError *err) {
+    Model fresh;
+    if (hf_config_load(cfg, o->config, err) != 0) return -1;
+    cfg->model.rope_style = ROPE_INTERLEAVED;
+    if (model_init(&fresh, &cfg->model, err) != 0) return -1;
+    if (fresh.config.vocab_size != lm->tokenizer.vocab_size) {
+        const int model_vocab = fresh.config.vocab_size;
+        model_free(&fresh);
+        return ck_fail(err, "vocab mismatch: --config has vocab_size %d, the tokenizer %d",
+                       model_vocab, lm->tokenizer.vocab_size);
+    }
+    trainer_init_random(&fresh, o->seed);
+    model_free(&lm->model);
+    lm->model = fresh;
+    return 0;
+}
+
+/* Opens the model to train (or makes a random one) and fills in->cfg, the config saved with
+ * its checkpoints. */
+static int open_model(const TrainRunOptions *o, Inputs *in, CkError *err) {
+    in->cfg = (HfConfig){.bos_token_id = 1, .eos_token_id = 2};
+    if (lm_open(&in->lm, o->random_init ? NULL : o->model, o->tokenizer, err) != 0) return -1;
+    if (o->random_init && make_random_model(o, &in->lm, &in->cfg, err) != 0) return -1;
+    in->cfg.model = in->lm.model.config;
+    return 0;
+}
+
+/* Reads the judgments and builds every record's training example with the templates. */
+static int load_examples(const TrainRunOptions *o, Inputs *in, CkError *err) {
+    JudgmentFormat fmt;
+    if (judgment_format(o, &fmt, err) != 0) return -1;
+    JudgmentLoadOptions lo = {o->skip_bad, o->keep_error};
+    if (judgments_load(&in->set, o->judgments, fmt, &lo, err) != 0) return -1;
+    Template tpl;
+    int rc =
+        o->template_path ? template_load(&tpl, o->template_path, err) : template_default(&tpl, err);
+    if (rc != 0) return -1;
+    in->examples = calloc((size_t)(in->set.n > 0 ? in->set.n : 1), sizeof(CutExample));
+    if (!in->examples) rc = ck_fail(err, "out of memory");
+    const int cutoff = o->cutoff > 0 ? o->cutoff : o->seq_len;
+    for (int i = 0; rc == 0 && i < in->set.n; i++) {
+        const JudgmentRecord *r = &in->set.records[i];
+        rc = judgments_build_example(&tpl, r, &in->lm.tokenizer, cutoff, &in->examples[i], err);
+        if (rc == 0)
+            in->n_examples++;
+        else
+            ck_wrap(err, "%s: record %d", o->judgments, r->source_index);
+    }
+    template_free(&tpl);
+    return rc;
+}
+
+/* The trainer's options for o, once the data (n_items sequences or examples) is known. */
+static TrainOptions trainer_options(const TrainRunOptions *o, const Inputs *in, int n_items) {
+    TrainOptions t = {0};
+    t.steps = o->steps > 0 ? o->steps : 100;
+    /* an epoch is one pass of the shuffled cursor over every sequence (or example); the last
+     * update may reach into the next pass, as batches never stop short at an epoch's end */
+    if (o->epochs > 0) t.steps = (int64_t)ceil(o->epochs * n_items / o->batch_size - 1e-9);
+    if (t.steps < 1) t.steps = 1;
+    t.batch_size = o->batch_size;
+    t.micro_batch = o->micro_batch;
+    t.lr = o->lr;
+    t.schedule = o->schedule;
+    t.warmup_steps = o->warmup;
+    t.first_step_lr_zero = !o->lr_from_first_step;
+    t.adamw = o->adamw;
+    t.max_grad_norm = o->max_grad_norm;
+    t.use_lora = o->lora;
+    if (o->lora) lora_parse_targets(o->lora_targets, &t.lora.target_mask, NULL);
+    t.lora.rank = o->lora_r;
+    t.lora.alpha = o->lora_alpha;
+    t.lora.dropout = o->lora_dropout;
+    t.seed = o->seed;
+    t.out_dir = o->out;
+    t.save_every = o->save_every;
+    t.keep_checkpoints = o->keep;
+    t.resume = o->resume;
+    t.base_name = o->model ? o->model : in->lm.model_source;
+    t.command_line = o->command_line ? o->command_line : "cutkit train";
+    t.stop = o->stop;
+    t.stop_after = o->stop_after;
+    t.cut = o->cut;
+    return t;
+}
+
+/* Rank 0: the run's opening line on stderr. */
+static void print_opening(const TrainRunOptions *o, const Inputs *in, const TrainOptions *t,
+                          int n_items) {
+    if (dist_rank() != 0) return;
+    char epochs_note[64] = "", ranks_note[48] = "";
+    if (o->epochs > 0)
+        snprintf(epochs_note, sizeof epochs_note, " (%g epochs of %d)", o->epochs, n_items);
+    if (dist_size() > 1)
+        snprintf(ranks_note, sizeof ranks_note, ", data-parallel on %d ranks", dist_size());
+    if (o->objective == TRAIN_OBJECTIVE_CUT)
+        fprintf(stderr,
+                "training %s with CUT on %s: %d examples (%d positive, %d negative, %d $ERROR$ "
+                "dropped, %d skipped), lambda %g, alpha %g; %lld updates of %d%s%s\n",
+                in->lm.model_source, o->judgments, in->n_examples, in->set.n_positive,
+                in->set.n_negative, o->keep_error ? 0 : in->set.n_error, in->set.n_skipped,
+                o->cut.lambda, o->cut.alpha, (long long)t->steps, t->batch_size, epochs_note,
+                ranks_note);
+    else
+        fprintf(stderr, "training %s on %s: %d sequences, %lld updates of %d%s%s\n",
+                in->lm.model_source, o->data, in->corpus.n_seqs, (long long)t->steps, t->batch_size,
+                epochs_note, ranks_note);
+}
+
+/* Writes OUT/config.json: the effective settings of the run, which `cutkit report` and the
+ * sweep read (a run's label is its folder name). */
+static int write_run_config(const TrainRunOptions *o, const Inputs *in, const TrainOptions *t,
+                            const TrainReport *report, CkError *err) {
+    const int cut = o->objective == TRAIN_OBJECTIVE_CUT;
+    const char *base = strrchr(o->out, '/');
+    base = base && base[1] ? base + 1 : o->out;
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "label", base);
+    cJSON_AddStringToObject(c, "objective", cut ? "cut" : "mle");
+    cJSON_AddStringToObject(c, "model", o->model ? o->model : in->lm.model_source);
+    cJSON_AddStringToObject(c, cut ? "judgments" : "data", cut ? o->judgments : o->data);
+    if (cut) {
+        cJSON_AddStringToObject(c, "template", o->template_path ? o->template_path : "alpaca");
+        cJSON_AddNumberToObject(c, "lambda", t->cut.lambda);
+        cJSON_AddNumberToObject(c, "alpha", t->cut.alpha);
+        cJSON_AddNumberToObject(c, "gamma", t->cut.gamma);
+    }
+    cJSON_AddNumberToObject(c, "lr", t->lr);
+    cJSON_AddStringToObject(c, "schedule", schedule_kind_name(t->schedule));
+    cJSON_AddNumberToObject(c, "warmup", (double)t->warmup_steps);
+    cJSON_AddNumberToObject(c, "steps", (double)t->steps);
+    cJSON_AddNumberToObject(c, "batch_size", t->batch_size);
+    cJSON_AddNumberToObject(c, "micro_batch", t->micro_batch);
+    cJSON_AddNumberToObject(c, "seq_len", o->seq_len);
+    cJSON_AddBoolToObject(c, "lora", t->use_lora);
+    if (t->use_lora) {
+        cJSON_AddNumberToObject(c, "lora_r", t->lora.rank);
+        cJSON_AddNumberToObject(c, "lora_alpha", t->lora.alpha);
+        cJSON_AddNumberToObject(c, "lora_dropout", t->lora.dropout);
+        cJSON_AddStringToObject(c, "lora_targets", o->lora_targets);
+    }
+    cJSON_AddNumberToObject(c, "seed", (double)t->seed);
+    cJSON_AddNumberToObject(c, "ranks", dist_size());
+    cJSON_AddNumberToObject(c, "steps_done", (double)report->steps_done);
+    cJSON_AddNumberToObject(c, "final_loss", report->last_loss);
+    cJSON_AddStringToObject(c, "cutkit_version", CUTKIT_VERSION);
+    cJSON_AddStringToObject(c, "command", t->command_line);
+    char *text = cJSON_Print(c);
+    cJSON_Delete(c);
+    char path[4200];
+    int rc = !text ? ck_fail(err, "out of memory")
+             : fileio_path(path, sizeof path, o->out, "config.json") != 0
+                 ? ck_fail(err, "%s: path too long", o->out)
+                 : fileio_write_atomic(path, text, strlen(text), err);
+    free(text);
+    return rc;
+}
+
+int train_run(const TrainRunOptions *o, TrainReport *report, CkError *err) {
+    memset(report, 0, sizeof *report);
+    if (train_run_check(o, err) != 0) return -1;
+    threads_set(o->threads);
+    const int cut = o->objective == TRAIN_OBJECTIVE_CUT;
+    Inputs in;
+    memset(&in, 0, sizeof in);
+    int rc = open_model(o, &in, err);
+    if (rc == 0)
+        rc = cut ? load_examples(o, &in, err)
+                 : corpus_load(&in.corpus, o->data, &in.lm.tokenizer, o->seq_len, err);
+    if (rc == 0) {
+        const int n_items = cut ? in.n_examples : in.corpus.n_seqs;
+        const TrainData data = {cut ? NULL : &in.corpus, in.examples, in.n_examples};
+        const TrainOptions t = trainer_options(o, &in, n_items);
+        if (o->on_ready) o->on_ready(o->ready_ctx);
+        print_opening(o, &in, &t, n_items);
+        rc = trainer_run(&in.lm.model, &in.cfg, &data, &t, report, err);
+        if (rc == 0 && dist_rank() == 0) rc = write_run_config(o, &in, &t, report, err);
+    }
+    inputs_free(&in);
+    return rc;
+}
