@@ -16,8 +16,12 @@ evaluator reads: {"id", "question": {"stem", "choices": [{"text", "label"}]}, "a
 - arc_challenge_train.jsonl, arc_easy_train.jsonl: the train splits (1119 / 2251) from the
   derived CSV, in the CSV's row order (not the original order), cells stripped.
 - truthfulqa_mc_task.json: truthfulqa/mc_task.json, byte for byte (copied, not rewritten).
+- hellaswag_val_llamacpp.txt: hellaswag/hellaswag_val_full.txt.bz2 decompressed, byte for byte
+  (its sha256 checked against PROVENANCE.md's), and LICENSE.hellaswag: both MIT notices.
 """
+import bz2
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -92,6 +96,22 @@ def main():
     print("ARC-Easy test: %d matched in the CSV, %d padded questions restored to 3 choices" % (matched, unpadded))
 
     shutil.copyfile(os.path.join(SHARED, "truthfulqa/mc_task.json"), os.path.join(HERE, "truthfulqa_mc_task.json"))
+
+    # HellaSwag validation in llama.cpp's format (klosax/hellaswag_text_data), the lossy variant
+    hs = os.path.join(SHARED, "hellaswag")
+    raw = bz2.open(os.path.join(hs, "hellaswag_val_full.txt.bz2"), "rb").read()
+    digest = hashlib.sha256(raw).hexdigest()
+    assert digest == "d572539320eb2050e858ca34b495bbe2103e3b3f1391a9c3bcdf215b0bb93bd1", digest
+    with open(os.path.join(HERE, "hellaswag_val_llamacpp.txt"), "wb") as f:
+        f.write(raw)
+    print("hellaswag_val_llamacpp.txt", raw.count(b"\n") // 6)
+    with open(os.path.join(HERE, "LICENSE.hellaswag"), "w", encoding="utf-8") as f:
+        f.write("hellaswag_val_llamacpp.txt: the HellaSwag validation split (Zellers et al. 2019) in llama.cpp's\n"
+                "text format, as klosax/hellaswag_text_data extracted it. Both licences below apply.\n\n"
+                "--- the data: rowanz/hellaswag LICENSE ---\n\n")
+        f.write(open(os.path.join(hs, "LICENSE.rowanz-hellaswag-MIT"), encoding="utf-8").read())
+        f.write("\n--- the extraction: klosax/hellaswag_text_data LICENSE (0455359c) ---\n\n")
+        f.write(open(os.path.join(hs, "LICENSE.klosax-MIT"), encoding="utf-8").read())
 
 
 if __name__ == "__main__":
