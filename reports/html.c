@@ -21,7 +21,8 @@ static const char *STYLE =
     ".t{border-right:1px dotted #bbb}"
     ".t.f{background:#ffd2c2;border-bottom:2px solid #D55E00}";
 
-static void write_value_cell(FILE *o, const MetricColumn *col, const MetricCell *cell) {
+static void write_value_cell(FILE *o, const MetricColumn *col, const MetricCell *cell,
+                             int row_size) {
     char v[64], se[64];
     if (!isfinite(cell->value)) {
         fputs("<td class=\"n missing\">\xE2\x80\x94</td>", o);
@@ -29,10 +30,13 @@ static void write_value_cell(FILE *o, const MetricColumn *col, const MetricCell 
     }
     metric_format(col, cell->value, v, sizeof v);
     fprintf(o, cell->best ? "<td class=\"n\"><strong>%s</strong>" : "<td class=\"n\">%s", v);
-    if (isfinite(cell->se)) {
-        metric_format(col, cell->se, se, sizeof se);
+    if (cell->marked) fputs("<sup class=\"sig\">\xE2\x80\xA0</sup>", o);
+    double pm = row_size > 1 ? cell->sd : cell->se;
+    if (isfinite(pm)) {
+        metric_format(col, pm, se, sizeof se);
         fprintf(o, " \xC2\xB1 %s", se);
     }
+    if (row_size > 1) fprintf(o, " <small>(n=%d)</small>", cell->n);
     fputs("</td>", o);
 }
 
@@ -48,12 +52,23 @@ static void write_results(FILE *o, const MetricTable *t) {
         fputs("<tr><th scope=\"row\">", o);
         escape_html_str(o, t->labels[r]);
         fputs("</th>", o);
-        for (int c = 0; c < t->n_cols; c++) write_value_cell(o, &t->cols[c], metric_cell(t, r, c));
+        for (int c = 0; c < t->n_cols; c++)
+            write_value_cell(o, &t->cols[c], metric_cell(t, r, c), t->sizes ? t->sizes[r] : 1);
         fputs("</tr>\n", o);
     }
     fputs("</tbody>\n</table>\n<p class=\"note\">", o);
     escape_html_str(o, metric_note());
     fputs(" The same table is in tables.md and tables.tex.</p>\n", o);
+    if (t->grouped) {
+        fputs("<p class=\"note\">", o);
+        escape_html_str(o, metric_group_note());
+        fputs("</p>\n", o);
+    }
+    if (t->marker_note) {
+        fputs("<p class=\"note\">\xE2\x80\xA0 ", o);
+        escape_html_str(o, t->marker_note);
+        fputs("</p>\n", o);
+    }
 }
 
 static void write_config_value(FILE *o, const cJSON *config, const char *key) {
@@ -94,6 +109,32 @@ static void write_runs(FILE *o, const RunDir *runs, int n_runs) {
         fputs("</td></tr>\n", o);
     }
     fputs("</tbody>\n</table>\n", o);
+}
+
+/* Which runs each seed group of the results table holds (only when a group has several). */
+static void write_groups(FILE *o, const RunGroups *g, const RunDir *runs) {
+    int grouped = 0;
+    for (int k = 0; g && k < g->n; k++) grouped |= g->groups[k].n > 1;
+    if (!grouped) return;
+    fputs("<p class=\"note\">Seed groups (one row of the results each: run directories whose "
+          "config.json differs only in seed):</p>\n<ul class=\"groups\">\n",
+          o);
+    for (int k = 0; k < g->n; k++) {
+        const RunGroup *grp = &g->groups[k];
+        if (grp->n < 2) continue;
+        fputs("<li>", o);
+        escape_html_str(o, grp->label);
+        fputs(":", o);
+        for (int m = 0; m < grp->n; m++) {
+            const RunDir *rd = &runs[grp->members[m]];
+            fputs(m ? ", " : " ", o);
+            escape_html_str(o, rd->label);
+            double seed = rundir_config_number(rd, "seed");
+            if (isfinite(seed)) fprintf(o, " (seed %g)", seed);
+        }
+        fputs("</li>\n", o);
+    }
+    fputs("</ul>\n", o);
 }
 
 static void write_plots(FILE *o, const ReportPlots *plots) {
@@ -182,6 +223,7 @@ void html_write_page(FILE *o, const HtmlPage *p) {
             CUTKIT_VERSION, p->n_runs, p->n_runs == 1 ? "" : "s");
     if (p->table) write_results(o, p->table);
     write_runs(o, p->runs, p->n_runs);
+    write_groups(o, p->groups, p->runs);
     write_plots(o, p->plots);
     write_examples(o, p);
     fputs("</body>\n</html>\n", o);

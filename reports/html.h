@@ -1,4 +1,5 @@
-/* html.h — the report as one self-contained HTML page: results table, runs, inline SVG plots
+/* html.h — the report as one self-contained HTML page: results table (seed groups as
+ * "mean ± sd (n=k)" cells, † marks explained under it), runs, inline SVG plots
  * and a browsable list of examples with flagged tokens highlighted. No scripts, no network:
  * every byte it shows is in the file, and all run-provided text is escaped. */
 #ifndef CK_HTML_H
@@ -7,6 +8,7 @@
 #include <stdio.h>
 
 #include "reports/contrast_csv.h"
+#include "reports/groups.h"
 #include "reports/metrics.h"
 #include "reports/plots.h"
 #include "reports/rundir.h"
@@ -18,6 +20,7 @@ typedef struct {
     const RunDir *runs;
     const ContrastCsv *contrasts; /* one per run; n = 0 where the run has no contrast.csv */
     int n_runs;
+    const RunGroups *groups; /* the table's rows as groups of runs; NULL: a row per run */
 } HtmlPage;
 
 /* Writes the whole page (<!DOCTYPE html> to </html>, UTF-8) to out. */

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reports/stats.h"
+
 /* The paper's table: accuracies and rates in percent, detection on its own scale. */
 static const MetricColumn COLUMNS[] = {
     {"ARC-C acc_norm", "arc_c_acc_norm", METRIC_JSON, RUN_MC, "results/arc_challenge/acc_norm,none",
@@ -39,6 +41,12 @@ const char *metric_note(void) {
     return "ARC-C, TQA, win rate and error rate in %; detection F1 (token level) at the run's "
            "\xCE\xBB (else the first); flagged fraction: mean of the last 10 training steps. "
            "Best per column in bold (ties all bold); missing values are dashes.";
+}
+
+const char *metric_group_note(void) {
+    return "(n=k): mean \xC2\xB1 sample standard deviation over the k seeds of one setting (run "
+           "directories whose config.json differs only in seed); a single run's \xC2\xB1 is its "
+           "standard error.";
 }
 
 /* Rounds to what is shown, so that bold marks the values a reader sees as equal. */
@@ -93,6 +101,11 @@ double metric_value(const MetricColumn *c, const RunDir *rd) {
     return isfinite(v) ? shown(c, c->scale * v) : NAN;
 }
 
+double metric_scaled_value(const MetricColumn *c, const RunDir *rd) {
+    double v = raw_value(c, rd);
+    return isfinite(v) ? c->scale * v : NAN;
+}
+
 int metric_columns_present(const RunDir *runs, int n_runs, MetricColumn *out) {
     int n_all, n = 0;
     const MetricColumn *all = metric_columns(&n_all);
@@ -106,45 +119,108 @@ int metric_columns_present(const RunDir *runs, int n_runs, MetricColumn *out) {
     return n;
 }
 
-int metric_table_build(MetricTable *t, const RunDir *runs, int n_runs, const MetricColumn *cols,
-                       int n_cols, CkError *err) {
+/* The cell of a row of runs[members[0..n)]: as metric_value (with its se) for one run, the
+ * mean and sd over the runs that have a value for more. */
+static MetricCell group_cell(const MetricColumn *col, const RunDir *runs, const int *members, int n,
+                             double *scratch) {
+    MetricCell cell = {NAN, NAN, NAN, 0, 0, 0};
+    if (n == 1) {
+        const RunDir *rd = &runs[members[0]];
+        cell.value = metric_value(col, rd);
+        cell.n = isfinite(cell.value);
+        if (col->stderr_path && isfinite(cell.value)) {
+            double se = rundir_json_number(rd->json[col->file], col->stderr_path);
+            if (isfinite(se)) cell.se = shown(col, col->scale * se);
+        }
+        return cell;
+    }
+    for (int m = 0; m < n; m++) {
+        double v = metric_scaled_value(col, &runs[members[m]]);
+        if (isfinite(v)) scratch[cell.n++] = v;
+    }
+    if (cell.n == 0) return cell;
+    double mean, sd;
+    stats_mean_sd(scratch, cell.n, &mean, &sd);
+    cell.value = shown(col, mean);
+    if (cell.n > 1) cell.sd = shown(col, sd);
+    return cell;
+}
+
+/* Marks the best cells of column c (ties all best; none when the column has no direction). */
+static void mark_best(MetricTable *t, int c) {
+    const MetricColumn *col = &t->cols[c];
+    double best = NAN;
+    for (int r = 0; r < t->n_runs; r++) {
+        const MetricCell *cell = metric_cell(t, r, c);
+        if (isfinite(cell->value) && col->better != 0 &&
+            (!isfinite(best) || cell->value * col->better > best * col->better))
+            best = cell->value;
+    }
+    for (int r = 0; r < t->n_runs; r++) {
+        MetricCell *cell = &t->cells[(size_t)r * t->n_cols + c];
+        cell->best = isfinite(best) && cell->value == best;
+    }
+}
+
+int metric_table_build_groups(MetricTable *t, const RunDir *runs, const RunGroups *groups,
+                              const MetricColumn *cols, int n_cols, CkError *err) {
     memset(t, 0, sizeof *t);
-    t->cells = calloc((size_t)n_runs * (size_t)n_cols + 1, sizeof(MetricCell));
-    t->labels = calloc((size_t)n_runs + 1, sizeof(char *));
-    if (!t->cells || !t->labels) {
+    const int n_rows = groups->n;
+    int largest = 1;
+    for (int r = 0; r < n_rows; r++)
+        if (groups->groups[r].n > largest) largest = groups->groups[r].n;
+    t->cells = calloc((size_t)n_rows * (size_t)n_cols + 1, sizeof(MetricCell));
+    t->labels = calloc((size_t)n_rows + 1, sizeof(char *));
+    t->sizes = calloc((size_t)n_rows + 1, sizeof(int));
+    double *scratch = malloc(sizeof(double) * (size_t)largest);
+    if (!t->cells || !t->labels || !t->sizes || !scratch) {
+        free(scratch);
         metric_table_free(t);
         return ck_fail(err, "out of memory");
     }
-    t->n_runs = n_runs;
+    t->n_runs = n_rows;
     t->n_cols = n_cols;
     t->cols = cols;
-    for (int r = 0; r < n_runs; r++) t->labels[r] = runs[r].label;
-    for (int c = 0; c < n_cols; c++) {
-        const MetricColumn *col = &cols[c];
-        double best = NAN;
-        for (int r = 0; r < n_runs; r++) {
-            MetricCell *cell = &t->cells[(size_t)r * n_cols + c];
-            cell->value = metric_value(col, &runs[r]);
-            cell->se = NAN;
-            if (col->stderr_path && isfinite(cell->value)) {
-                double se = rundir_json_number(runs[r].json[col->file], col->stderr_path);
-                if (isfinite(se)) cell->se = shown(col, col->scale * se);
-            }
-            if (isfinite(cell->value) && col->better != 0 &&
-                (!isfinite(best) || cell->value * col->better > best * col->better))
-                best = cell->value;
-        }
-        for (int r = 0; r < n_runs; r++) {
-            MetricCell *cell = &t->cells[(size_t)r * n_cols + c];
-            cell->best = isfinite(best) && cell->value == best;
-        }
+    for (int r = 0; r < n_rows; r++) {
+        const RunGroup *g = &groups->groups[r];
+        t->labels[r] = g->label;
+        t->sizes[r] = g->n;
+        t->grouped |= g->n > 1;
+        for (int c = 0; c < n_cols; c++)
+            t->cells[(size_t)r * n_cols + c] =
+                group_cell(&cols[c], runs, g->members, g->n, scratch);
     }
+    for (int c = 0; c < n_cols; c++) mark_best(t, c);
+    free(scratch);
     return 0;
+}
+
+int metric_table_build(MetricTable *t, const RunDir *runs, int n_runs, const MetricColumn *cols,
+                       int n_cols, CkError *err) {
+    RunGroup *rows = calloc((size_t)n_runs + 1, sizeof *rows);
+    int *index = malloc(sizeof(int) * (size_t)(n_runs + 1));
+    if (!rows || !index) {
+        free(rows);
+        free(index);
+        memset(t, 0, sizeof *t);
+        return ck_fail(err, "out of memory");
+    }
+    for (int r = 0; r < n_runs; r++) {
+        index[r] = r;
+        rows[r] = (RunGroup){runs[r].label, 1, &index[r]}; /* borrowed: not freed here */
+    }
+    RunGroups groups = {n_runs, rows};
+    int rc = metric_table_build_groups(t, runs, &groups, cols, n_cols, err);
+    free(rows);
+    free(index);
+    return rc;
 }
 
 void metric_table_free(MetricTable *t) {
     free(t->cells);
     free(t->labels);
+    free(t->sizes);
+    free(t->marker_note);
     memset(t, 0, sizeof *t);
 }
 

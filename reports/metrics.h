@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "reports/groups.h"
 #include "reports/rundir.h"
 
 typedef enum {
@@ -25,16 +26,24 @@ typedef struct {
     int better; /* +1 higher is better, -1 lower is better, 0 no best (no bold) */
 } MetricColumn;
 
-/* One value of the table; value and se are already scaled and rounded to what is shown. */
+/* One value of the table; value, se and sd are already scaled and rounded to what is shown.
+ * A row of one run has its value (and se); a row of a seed group (groups.h) the mean over the
+ * n runs that have the value, and their sample standard deviation when n > 1. */
 typedef struct {
-    double value, se; /* NAN when missing */
+    double value, se; /* NAN when missing; se: a single run's own standard error */
+    double sd;        /* a group row's standard deviation over seeds; NAN otherwise */
+    int n;            /* runs behind the value (0 when missing) */
     int best;         /* bold: equal (as shown) to the best shown value of its column */
+    int marked;       /* differs significantly from the baseline row (compare.h) */
 } MetricCell;
 
 typedef struct {
-    int n_runs, n_cols;
+    int n_runs, n_cols;       /* n_runs: rows (a run or a seed group each) */
     const MetricColumn *cols; /* the static table; not owned */
-    const char **labels;      /* n_runs labels, borrowed from the RunDirs */
+    const char **labels;      /* n_runs labels, borrowed from the RunDirs or the groups */
+    int *sizes;               /* runs in each row (1: a single run) */
+    int grouped;              /* 1 when a row has more than one run */
+    char *marker_note;        /* what the marks mean (owned), NULL without a baseline */
     MetricCell *cells;        /* n_runs x n_cols, row-major */
 } MetricTable;
 
@@ -54,10 +63,20 @@ int metric_columns_present(const RunDir *runs, int n_runs, MetricColumn *out);
 /* The value of column c for run rd, scaled, rounded to its decimals; NAN when missing. */
 double metric_value(const MetricColumn *c, const RunDir *rd);
 
+/* The value of column c for run rd, scaled but not rounded; NAN when missing. */
+double metric_scaled_value(const MetricColumn *c, const RunDir *rd);
+
 /* Builds the table of the runs (rows in the given order) over n_cols columns cols, marking
  * the best cells of each column (ties all best). Fails only when out of memory. */
 int metric_table_build(MetricTable *t, const RunDir *runs, int n_runs, const MetricColumn *cols,
                        int n_cols, CkError *err);
+
+/* Builds the table with a row per group of runs (groups.h; labels borrowed from the groups,
+ * which must outlive the table): a group of one run is the row metric_table_build gives it, a
+ * larger group its mean and sd over the runs that have a value. Fails only when out of
+ * memory. */
+int metric_table_build_groups(MetricTable *t, const RunDir *runs, const RunGroups *groups,
+                              const MetricColumn *cols, int n_cols, CkError *err);
 
 /* Releases what metric_table_build allocated (not the runs). */
 void metric_table_free(MetricTable *t);
@@ -70,5 +89,8 @@ void metric_format(const MetricColumn *c, double v, char *buf, size_t size);
 
 /* One line saying what the columns mean (units, λ, averaging), for under the tables. */
 const char *metric_note(void);
+
+/* One line saying what a group row shows, for under tables with t->grouped set. */
+const char *metric_group_note(void);
 
 #endif

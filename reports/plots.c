@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reports/stats.h"
 #include "reports/svgplot.h"
 
 static int add_plot(ReportPlots *out, const char *name, const char *caption, const SvgPlot *p,
@@ -60,25 +61,108 @@ static const CurveSpec CURVES[] = {
      offsetof(RunSteps, flagged_fraction), 0},
 };
 
-static int curves(ReportPlots *out, const RunDir *runs, int n_runs, CkError *err) {
-    SvgSeries *series = calloc((size_t)n_runs + 1, sizeof *series);
+/* Buffers that live until a plot is rendered, released together. */
+typedef struct {
+    double **bufs;
+    int n, cap;
+} Scratch;
+
+static double *scratch_alloc(Scratch *sc, int n) {
+    if (sc->n == sc->cap) {
+        int cap = sc->cap ? sc->cap * 2 : 16;
+        double **p = realloc(sc->bufs, sizeof *p * (size_t)cap);
+        if (!p) return NULL;
+        sc->bufs = p;
+        sc->cap = cap;
+    }
+    double *b = malloc(sizeof(double) * (size_t)(n + 1));
+    if (b) sc->bufs[sc->n++] = b;
+    return b;
+}
+
+static void scratch_free(Scratch *sc) {
+    for (int i = 0; i < sc->n; i++) free(sc->bufs[i]);
+    free(sc->bufs);
+    memset(sc, 0, sizeof *sc);
+}
+
+/* Appends to series[*n] the mean of the k member series (at the first member's x: a member
+ * counts at index i when it has the same x there and a finite y), with the sd where two or
+ * more count, labelled label; then each member as a faint series. */
+static int add_mean_and_members(SvgSeries *series, int *n, const SvgSeries *members, int k,
+                                const char *label, Scratch *sc) {
+    const SvgSeries *first = &members[0];
+    double *mean = scratch_alloc(sc, first->n), *sd = scratch_alloc(sc, first->n);
+    double *v = scratch_alloc(sc, k);
+    if (!mean || !sd || !v) return -1;
+    for (int i = 0; i < first->n; i++) {
+        int m = 0;
+        for (int j = 0; j < k; j++)
+            if (i < members[j].n && members[j].x[i] == first->x[i] && isfinite(members[j].y[i]))
+                v[m++] = members[j].y[i];
+        mean[i] = sd[i] = NAN;
+        if (m > 0) stats_mean_sd(v, m, &mean[i], &sd[i]);
+        if (m < 2) sd[i] = NAN;
+    }
+    series[(*n)++] = (SvgSeries){label, first->x, mean, first->n, sd, 0};
+    for (int j = 0; j < k; j++) {
+        series[*n] = members[j];
+        series[(*n)++].faint = 1;
+    }
+    return 0;
+}
+
+/* Whether run r has curve c to draw. */
+static const double *curve_of(const RunDir *rd, const CurveSpec *c) {
+    const RunSteps *s = &rd->steps;
+    const double *y = *(double *const *)((const char *)s + c->offset);
+    int finite = 0, nonzero = 0;
+    for (int i = 0; i < s->n; i++) {
+        finite |= isfinite(y[i]);
+        nonzero |= isfinite(y[i]) && y[i] != 0;
+    }
+    return finite && !(c->skip_zero && !nonzero) ? y : NULL;
+}
+
+/* The series of curve c: a line per run, or per seed group its mean with a band and its runs
+ * as faint lines. */
+static int curve_series(const RunDir *runs, const RunGroups *groups, double *const *xs,
+                        const CurveSpec *c, SvgSeries *series, SvgSeries *members, Scratch *sc) {
+    int n = 0;
+    for (int k = 0; k < groups->n; k++) {
+        const RunGroup *g = &groups->groups[k];
+        int m = 0;
+        for (int j = 0; j < g->n; j++) {
+            const RunDir *rd = &runs[g->members[j]];
+            const double *y = curve_of(rd, c);
+            if (y) members[m++] = (SvgSeries){rd->label, xs[g->members[j]], y, rd->steps.n, 0, 0};
+        }
+        if (m == 0) continue;
+        if (g->n == 1) {
+            series[n] = members[0];
+            series[n++].label = g->label;
+        } else if (add_mean_and_members(series, &n, members, m, g->label, sc) != 0) {
+            return -1;
+        }
+    }
+    return n;
+}
+
+static int curves(ReportPlots *out, const RunDir *runs, int n_runs, const RunGroups *groups,
+                  CkError *err) {
+    SvgSeries *series = calloc(2 * (size_t)n_runs + 1, sizeof *series);
+    SvgSeries *members = calloc((size_t)n_runs + 1, sizeof *members);
     double **xs = calloc((size_t)n_runs + 1, sizeof *xs);
-    int rc = (series && xs) ? 0 : ck_fail(err, "out of memory");
+    Scratch sc = {0};
+    int rc = (series && members && xs) ? 0 : ck_fail(err, "out of memory");
     for (int r = 0; rc == 0 && r < n_runs; r++)
         if (runs[r].steps.n > 0 && !(xs[r] = step_axis(&runs[r].steps)))
             rc = ck_fail(err, "out of memory");
     for (size_t c = 0; rc == 0 && c < sizeof CURVES / sizeof CURVES[0]; c++) {
-        int n = 0;
-        for (int r = 0; r < n_runs; r++) {
-            const RunSteps *s = &runs[r].steps;
-            const double *y = *(double *const *)((const char *)s + CURVES[c].offset);
-            int finite = 0, nonzero = 0;
-            for (int i = 0; i < s->n; i++) {
-                finite |= isfinite(y[i]);
-                nonzero |= isfinite(y[i]) && y[i] != 0;
-            }
-            if (!finite || (CURVES[c].skip_zero && !nonzero)) continue;
-            series[n++] = (SvgSeries){runs[r].label, xs[r], y, s->n};
+        int n = curve_series(runs, groups, xs, &CURVES[c], series, members, &sc);
+        if (n < 0) {
+            rc = ck_fail(err, "out of memory");
+            break;
         }
         SvgPlot p = {CURVES[c].title, "step", CURVES[c].y_label, 0, 0, 0};
         rc = add_plot(out, CURVES[c].name, CURVES[c].caption, &p, series, n, err);
@@ -86,11 +170,16 @@ static int curves(ReportPlots *out, const RunDir *runs, int n_runs, CkError *err
     for (int r = 0; xs && r < n_runs; r++) free(xs[r]);
     free(xs);
     free(series);
+    free(members);
+    scratch_free(&sc);
     return rc;
 }
 
+/* A point of a metric-vs-hyperparameter plot: a run, or a seed group's mean (sd; its runs'
+ * values are fy[first .. first + count)). */
 typedef struct {
-    double x, y, group;
+    double x, y, sd, group;
+    int first, count;
 } Point;
 
 static int by_group_then_x(const void *a, const void *b) {
@@ -113,91 +202,164 @@ static int count_distinct(const double *v, int n) {
     return distinct;
 }
 
+/* The points of column c against x_key: one per run of a single-run group (its value as
+ * shown), one per seed group (the mean of its runs' values, their sd, the values in fy);
+ * returns their count. */
+static int collect_points(const RunDir *runs, const RunGroups *groups, const MetricColumn *c,
+                          const char *x_key, const char *group_key, Point *pts, double *fy) {
+    int n = 0, used = 0;
+    for (int k = 0; k < groups->n; k++) {
+        const RunGroup *g = &groups->groups[k];
+        Point p = {NAN, NAN, NAN, NAN, used, 0};
+        for (int j = 0; j < g->n; j++) {
+            const RunDir *rd = &runs[g->members[j]];
+            double x = rundir_config_number(rd, x_key);
+            double y = g->n == 1 ? metric_value(c, rd) : metric_scaled_value(c, rd);
+            if (!isfinite(x) || !isfinite(y)) continue;
+            if (p.count == 0) p.x = x, p.group = rundir_config_number(rd, group_key);
+            fy[used + p.count++] = y;
+        }
+        if (p.count == 0) continue;
+        stats_mean_sd(fy + used, p.count, &p.y, &p.sd);
+        if (g->n == 1) p.y = fy[used], p.sd = NAN;
+        if (p.count < 2) p.sd = NAN;
+        if (g->n > 1) used += p.count;
+        p.count = g->n > 1 ? p.count : 0;
+        pts[n++] = p;
+    }
+    return n;
+}
+
+/* The series of the sorted points: a line per value of the other hyperparameter (one line
+ * "runs" when not grouped), each with the sd of its seed groups as error bars and, after it,
+ * their runs as faint points. Labels go to labels[]; buffers to sc. Returns the count. */
+static int point_series(const Point *pts, int n, const double *fy, int grouped,
+                        const char *group_sym, SvgSeries *series, char (*labels)[64], Scratch *sc) {
+    double *xs = scratch_alloc(sc, n), *ys = scratch_alloc(sc, n), *sds = scratch_alloc(sc, n);
+    int total = 0;
+    for (int i = 0; i < n; i++) total += pts[i].count;
+    double *fx = scratch_alloc(sc, total), *fyy = scratch_alloc(sc, total);
+    if (!xs || !ys || !sds || !fx || !fyy) return -1;
+    int n_series = 0, f = 0;
+    for (int i = 0; i < n;) {
+        int end = i;
+        while (end + 1 < n && (pts[end + 1].group == pts[i].group ||
+                               (isnan(pts[end + 1].group) && isnan(pts[i].group))))
+            end++;
+        int f0 = f, spread = 0;
+        for (int k = i; k <= end; k++) {
+            xs[k] = pts[k].x, ys[k] = pts[k].y, sds[k] = pts[k].sd;
+            spread |= pts[k].count > 0;
+            for (int j = 0; j < pts[k].count; j++, f++)
+                fx[f] = pts[k].x, fyy[f] = fy[pts[k].first + j];
+        }
+        if (!grouped)
+            snprintf(labels[n_series], sizeof labels[0], "%s", "runs");
+        else if (isnan(pts[i].group))
+            snprintf(labels[n_series], sizeof labels[0], "%s unset", group_sym);
+        else
+            snprintf(labels[n_series], sizeof labels[0], "%s = %g", group_sym, pts[i].group);
+        series[n_series] =
+            (SvgSeries){labels[n_series], &xs[i], &ys[i], end - i + 1, spread ? &sds[i] : NULL, 0};
+        n_series++;
+        if (f > f0)
+            series[n_series++] = (SvgSeries){"single runs", &fx[f0], &fyy[f0], f - f0, NULL, 1};
+        i = end + 1;
+    }
+    return n_series;
+}
+
 /* Column c against config key x_key (λ or α), one line per value of group_key among the runs
- * that have both (a single line when they all share it). */
-static int metric_vs(ReportPlots *out, const RunDir *runs, int n_runs, const MetricColumn *c,
-                     const char *x_key, const char *x_sym, const char *group_key,
-                     const char *group_sym, CkError *err) {
+ * that have both (a single line when they all share it); a seed group is one point, its mean
+ * with the sd as an error bar, and its runs as faint points. */
+static int metric_vs(ReportPlots *out, const RunDir *runs, int n_runs, const RunGroups *groups,
+                     const MetricColumn *c, const char *x_key, const char *x_sym,
+                     const char *group_key, const char *group_sym, CkError *err) {
     Point *pts = malloc(sizeof *pts * (size_t)(n_runs + 1));
-    double *xs = malloc(sizeof(double) * (size_t)(n_runs + 1));
-    double *ys = malloc(sizeof(double) * (size_t)(n_runs + 1));
-    double *gs = malloc(sizeof(double) * (size_t)(n_runs + 1));
-    SvgSeries *series = calloc((size_t)n_runs + 1, sizeof *series);
-    char(*labels)[64] = calloc((size_t)n_runs + 1, sizeof *labels);
-    int rc = 0, n = 0;
-    if (!pts || !xs || !ys || !gs || !series || !labels) {
+    double *fy = malloc(sizeof(double) * (size_t)(n_runs + 1));
+    double *vals = malloc(sizeof(double) * (size_t)(n_runs + 1));
+    SvgSeries *series = calloc(2 * (size_t)n_runs + 1, sizeof *series);
+    char(*labels)[64] = calloc(2 * (size_t)n_runs + 1, sizeof *labels);
+    Scratch sc = {0};
+    int rc = 0;
+    if (!pts || !fy || !vals || !series || !labels) {
         rc = ck_fail(err, "out of memory");
         goto done;
     }
-    for (int r = 0; r < n_runs; r++) {
-        double x = rundir_config_number(&runs[r], x_key), y = metric_value(c, &runs[r]);
-        if (isfinite(x) && isfinite(y))
-            pts[n++] = (Point){x, y, rundir_config_number(&runs[r], group_key)};
-    }
-    for (int i = 0; i < n; i++) xs[i] = pts[i].x;
-    if (count_distinct(xs, n) < 2) goto done;
-    for (int i = 0; i < n; i++) gs[i] = pts[i].group;
-    int grouped = count_distinct(gs, n) > 1;
+    int n = collect_points(runs, groups, c, x_key, group_key, pts, fy), any_group = 0;
+    for (int i = 0; i < n; i++) vals[i] = pts[i].x, any_group |= pts[i].count > 0;
+    if (count_distinct(vals, n) < 2) goto done;
+    for (int i = 0; i < n; i++) vals[i] = pts[i].group;
+    int grouped = count_distinct(vals, n) > 1;
     if (!grouped)
         for (int i = 0; i < n; i++) pts[i].group = 0;
     qsort(pts, (size_t)n, sizeof *pts, by_group_then_x);
-    int n_series = 0;
-    for (int i = 0; i < n; i++) {
-        xs[i] = pts[i].x;
-        ys[i] = pts[i].y;
-        int same = i > 0 && (pts[i].group == pts[i - 1].group ||
-                             (isnan(pts[i].group) && isnan(pts[i - 1].group)));
-        if (!same) {
-            if (!grouped)
-                snprintf(labels[n_series], sizeof labels[0], "%s", "runs");
-            else if (isnan(pts[i].group))
-                snprintf(labels[n_series], sizeof labels[0], "%s unset", group_sym);
-            else
-                snprintf(labels[n_series], sizeof labels[0], "%s = %g", group_sym, pts[i].group);
-            series[n_series] = (SvgSeries){labels[n_series], &xs[i], &ys[i], 0};
-            n_series++;
-        }
-        series[n_series - 1].n++;
+    int n_series = point_series(pts, n, fy, grouped, group_sym, series, labels, &sc);
+    if (n_series < 0) {
+        rc = ck_fail(err, "out of memory");
+        goto done;
     }
-    char name[160], title[200], caption[300];
+    char name[160], title[200], caption[400];
     snprintf(name, sizeof name, "%s_vs_%s.svg", c->slug, x_key);
     snprintf(title, sizeof title, "%s vs %s", c->title, x_sym);
-    snprintf(caption, sizeof caption, "%s of each run against its %s (config.json)%s.", c->title,
-             x_sym, grouped ? ", a line per value of the other hyperparameter" : "");
+    snprintf(caption, sizeof caption, "%s of each run against its %s (config.json)%s%s.", c->title,
+             x_sym, grouped ? ", a line per value of the other hyperparameter" : "",
+             any_group ? "; seed groups as their mean \xC2\xB1 sd, their runs as light points"
+                       : "");
     SvgPlot p = {title, x_sym, c->title, 0, 0, 1};
     rc = add_plot(out, name, caption, &p, series, n_series, err);
 done:
     free(pts);
-    free(xs);
-    free(ys);
-    free(gs);
+    free(fy);
+    free(vals);
     free(series);
     free(labels);
+    scratch_free(&sc);
     return rc;
 }
 
-/* detection.json: token F1 against its λ grid, a line per run. */
-static int detection(ReportPlots *out, const RunDir *runs, int n_runs, CkError *err) {
-    SvgSeries *series = calloc((size_t)n_runs + 1, sizeof *series);
-    double **buf = calloc((size_t)n_runs + 1, sizeof *buf);
-    int rc = (series && buf) ? 0 : ck_fail(err, "out of memory"), n = 0;
-    for (int r = 0; rc == 0 && r < n_runs; r++) {
-        const cJSON *d = runs[r].json[RUN_DETECTION];
-        const cJSON *l = cJSON_GetObjectItemCaseSensitive(d, "lambdas");
-        int m = cJSON_IsArray(l) ? cJSON_GetArraySize(l) : 0;
-        if (m == 0) continue;
-        if (!(buf[r] = malloc(sizeof(double) * 2 * (size_t)m))) {
+/* detection.json's λ grid and token F1 of run rd into two arrays of sc (*m points), or 0. */
+static int detection_curve(const RunDir *rd, Scratch *sc, double **lambdas, double **f1) {
+    const cJSON *d = rd->json[RUN_DETECTION];
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(d, "lambdas");
+    int m = cJSON_IsArray(l) ? cJSON_GetArraySize(l) : 0;
+    if (m == 0) return 0;
+    if (!(*lambdas = scratch_alloc(sc, m)) || !(*f1 = scratch_alloc(sc, m))) return -1;
+    char path[64];
+    for (int i = 0; i < m; i++) {
+        snprintf(path, sizeof path, "lambdas/%d", i);
+        (*lambdas)[i] = rundir_json_number(d, path);
+        snprintf(path, sizeof path, "token/f1/%d", i);
+        (*f1)[i] = rundir_json_number(d, path);
+    }
+    return m;
+}
+
+/* detection.json: token F1 against its λ grid, a line per run (a seed group's mean with a
+ * band, its runs faint). */
+static int detection(ReportPlots *out, const RunDir *runs, int n_runs, const RunGroups *groups,
+                     CkError *err) {
+    SvgSeries *series = calloc(2 * (size_t)n_runs + 1, sizeof *series);
+    SvgSeries *members = calloc((size_t)n_runs + 1, sizeof *members);
+    Scratch sc = {0};
+    int rc = (series && members) ? 0 : ck_fail(err, "out of memory"), n = 0;
+    for (int k = 0; rc == 0 && k < groups->n; k++) {
+        const RunGroup *g = &groups->groups[k];
+        int n_members = 0;
+        for (int j = 0; rc == 0 && j < g->n; j++) {
+            const RunDir *rd = &runs[g->members[j]];
+            double *l = NULL, *f = NULL;
+            int m = detection_curve(rd, &sc, &l, &f);
+            if (m < 0) rc = ck_fail(err, "out of memory");
+            if (m > 0) members[n_members++] = (SvgSeries){rd->label, l, f, m, NULL, 0};
+        }
+        if (rc != 0 || n_members == 0) continue;
+        if (g->n == 1) {
+            series[n] = members[0];
+            series[n++].label = g->label;
+        } else if (add_mean_and_members(series, &n, members, n_members, g->label, &sc) != 0) {
             rc = ck_fail(err, "out of memory");
-            break;
         }
-        char path[64];
-        for (int i = 0; i < m; i++) {
-            snprintf(path, sizeof path, "lambdas/%d", i);
-            buf[r][i] = rundir_json_number(d, path);
-            snprintf(path, sizeof path, "token/f1/%d", i);
-            buf[r][m + i] = rundir_json_number(d, path);
-        }
-        series[n++] = (SvgSeries){runs[r].label, buf[r], buf[r] + m, m};
     }
     if (rc == 0) {
         SvgPlot p = {"Detection F1 vs \xCE\xBB", "\xCE\xBB", "token F1", 0, 0, 1};
@@ -206,22 +368,36 @@ static int detection(ReportPlots *out, const RunDir *runs, int n_runs, CkError *
                       "\xCE\xBB of detection.json.",
                       &p, series, n, err);
     }
-    for (int r = 0; buf && r < n_runs; r++) free(buf[r]);
-    free(buf);
     free(series);
+    free(members);
+    scratch_free(&sc);
+    return rc;
+}
+
+int plots_build_groups(ReportPlots *out, const RunDir *runs, const RunGroups *groups,
+                       const MetricColumn *cols, int n_cols, CkError *err) {
+    memset(out, 0, sizeof *out);
+    int n_runs = 0;
+    for (int k = 0; k < groups->n; k++) n_runs += groups->groups[k].n;
+    int rc = curves(out, runs, n_runs, groups, err);
+    for (int c = 0; rc == 0 && c < n_cols; c++)
+        rc = metric_vs(out, runs, n_runs, groups, &cols[c], "lambda", "\xCE\xBB", "alpha",
+                       "\xCE\xB1", err);
+    for (int c = 0; rc == 0 && c < n_cols; c++)
+        rc = metric_vs(out, runs, n_runs, groups, &cols[c], "alpha", "\xCE\xB1", "lambda",
+                       "\xCE\xBB", err);
+    if (rc == 0) rc = detection(out, runs, n_runs, groups, err);
+    if (rc != 0) plots_free(out);
     return rc;
 }
 
 int plots_build(ReportPlots *out, const RunDir *runs, int n_runs, const MetricColumn *cols,
                 int n_cols, CkError *err) {
+    RunGroups groups;
     memset(out, 0, sizeof *out);
-    int rc = curves(out, runs, n_runs, err);
-    for (int c = 0; rc == 0 && c < n_cols; c++)
-        rc = metric_vs(out, runs, n_runs, &cols[c], "lambda", "\xCE\xBB", "alpha", "\xCE\xB1", err);
-    for (int c = 0; rc == 0 && c < n_cols; c++)
-        rc = metric_vs(out, runs, n_runs, &cols[c], "alpha", "\xCE\xB1", "lambda", "\xCE\xBB", err);
-    if (rc == 0) rc = detection(out, runs, n_runs, err);
-    if (rc != 0) plots_free(out);
+    if (run_groups_build(&groups, runs, n_runs, 1, err) != 0) return -1;
+    int rc = plots_build_groups(out, runs, &groups, cols, n_cols, err);
+    run_groups_free(&groups);
     return rc;
 }
 

@@ -4,6 +4,7 @@
 #ifndef CK_PLOTS_H
 #define CK_PLOTS_H
 
+#include "reports/groups.h"
 #include "reports/metrics.h"
 #include "reports/rundir.h"
 
@@ -22,6 +23,13 @@ typedef struct {
  * failure); a plot without any finite point is left out, not an error. */
 int plots_build(ReportPlots *out, const RunDir *runs, int n_runs, const MetricColumn *cols,
                 int n_cols, CkError *err);
+
+/* plots_build with a line (or point) per group of runs (groups.h): a group of one run is
+ * drawn as plots_build draws it; a seed group as the mean of its runs with the sd as a light
+ * band (curves vs step, the detection grid; at the first run's x values) or as error bars
+ * (columns vs λ, α), its runs as faint lines or points. */
+int plots_build_groups(ReportPlots *out, const RunDir *runs, const RunGroups *groups,
+                       const MetricColumn *cols, int n_cols, CkError *err);
 
 /* Releases the plots. */
 void plots_free(ReportPlots *p);

@@ -7,28 +7,28 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "reports/compare.h"
 #include "reports/contrast_csv.h"
-#include "util/fileio.h"
+#include "reports/groups.h"
 #include "reports/html.h"
+#include "reports/items.h"
 #include "reports/metrics.h"
 #include "reports/plots.h"
 #include "reports/table.h"
+#include "util/fileio.h"
 
 ReportOptions report_default_options(void) {
-    return (ReportOptions){NULL, 5};
+    return (ReportOptions){NULL, 5, 0, NULL, 10000, 1};
 }
 
-int report_tables(const RunDir *runs, int n_runs, const char *title, char **markdown, char **latex,
-                  CkError *err) {
+/* The Markdown and LaTeX renderings of t into malloc'd strings. */
+static int render_tables(const MetricTable *t, const char *title, char **markdown, char **latex,
+                         CkError *err) {
     *markdown = *latex = NULL;
-    MetricColumn cols[METRIC_MAX_COLUMNS];
-    int n_cols = metric_columns_present(runs, n_runs, cols);
-    MetricTable t;
-    if (metric_table_build(&t, runs, n_runs, cols, n_cols, err) != 0) return -1;
     size_t len;
     FILE *md = open_memstream(markdown, &len);
     if (md) {
-        table_write_markdown(md, &t, title);
+        table_write_markdown(md, t, title);
         if (fclose(md) != 0) {
             free(*markdown);
             *markdown = NULL;
@@ -36,13 +36,12 @@ int report_tables(const RunDir *runs, int n_runs, const char *title, char **mark
     }
     FILE *tex = open_memstream(latex, &len);
     if (tex) {
-        table_write_latex(tex, &t, title);
+        table_write_latex(tex, t, title);
         if (fclose(tex) != 0) {
             free(*latex);
             *latex = NULL;
         }
     }
-    metric_table_free(&t);
     if (!*markdown || !*latex) {
         free(*markdown);
         free(*latex);
@@ -50,6 +49,43 @@ int report_tables(const RunDir *runs, int n_runs, const char *title, char **mark
         return ck_fail(err, "out of memory");
     }
     return 0;
+}
+
+int report_tables(const RunDir *runs, int n_runs, const char *title, char **markdown, char **latex,
+                  CkError *err) {
+    *markdown = *latex = NULL;
+    MetricColumn cols[METRIC_MAX_COLUMNS];
+    int n_cols = metric_columns_present(runs, n_runs, cols);
+    RunGroups groups;
+    if (run_groups_build(&groups, runs, n_runs, 0, err) != 0) return -1;
+    MetricTable t;
+    int rc = metric_table_build_groups(&t, runs, &groups, cols, n_cols, err);
+    if (rc == 0) rc = render_tables(&t, title, markdown, latex, err);
+    metric_table_free(&t);
+    run_groups_free(&groups);
+    return rc;
+}
+
+/* Marks the cells that differ from the baseline row (o->baseline), reading every run's
+ * per-item files. */
+static int mark_baseline(MetricTable *t, const RunDir *runs, int n_runs, const RunGroups *groups,
+                         const ReportOptions *o, CkError *err) {
+    int baseline = run_groups_find(groups, runs, o->baseline);
+    if (baseline < 0)
+        return ck_fail(err, "--baseline %s: no row has that label and no run that directory",
+                       o->baseline);
+    RunItems *items = calloc((size_t)n_runs + 1, sizeof *items);
+    if (!items) return ck_fail(err, "out of memory");
+    CompareOptions co;
+    compare_options_init(&co);
+    if (o->resamples > 0) co.resamples = o->resamples;
+    co.seed = o->seed;
+    int rc = 0;
+    for (int r = 0; rc == 0 && r < n_runs; r++) rc = run_items_load(&items[r], &runs[r], err);
+    if (rc == 0) rc = compare_mark_table(t, groups, items, baseline, &co, err);
+    for (int r = 0; r < n_runs; r++) run_items_free(&items[r]);
+    free(items);
+    return rc;
 }
 
 static int write_file(const char *dir, const char *name, const char *text, CkError *err) {
@@ -62,69 +98,92 @@ static int write_file(const char *dir, const char *name, const char *text, CkErr
     return rc;
 }
 
+/* Everything a report holds in memory before it is written. */
+typedef struct {
+    RunDir *runs;
+    ContrastCsv *contrasts;
+    int n_runs;
+    RunGroups groups;
+    MetricColumn cols[METRIC_MAX_COLUMNS];
+    int n_cols;
+    MetricTable table;
+    ReportPlots plots;
+    char *md, *tex, *html;
+} Report;
+
+static void report_free(Report *r) {
+    for (int i = 0; r->runs && i < r->n_runs; i++) rundir_close(&r->runs[i]);
+    for (int i = 0; r->contrasts && i < r->n_runs; i++) contrast_csv_free(&r->contrasts[i]);
+    free(r->runs);
+    free(r->contrasts);
+    run_groups_free(&r->groups);
+    metric_table_free(&r->table);
+    plots_free(&r->plots);
+    free(r->md);
+    free(r->tex);
+    free(r->html);
+}
+
+/* Reads the runs and their contrast.csv files. */
+static int read_runs(Report *r, const char *const *run_dirs, const ReportOptions *o, CkError *err) {
+    r->runs = calloc((size_t)r->n_runs + 1, sizeof *r->runs);
+    r->contrasts = calloc((size_t)r->n_runs + 1, sizeof *r->contrasts);
+    if (!r->runs || !r->contrasts) return ck_fail(err, "out of memory");
+    for (int i = 0; i < r->n_runs; i++) {
+        if (rundir_open(&r->runs[i], run_dirs[i], err) != 0) return -1;
+        if (r->runs[i].contrast_path &&
+            contrast_csv_read(&r->contrasts[i], r->runs[i].contrast_path, o->max_examples,
+                              rundir_config_number(&r->runs[i], "lambda"), err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The tables, plots and page of the runs read. */
+static int render(Report *r, const ReportOptions *o, CkError *err) {
+    r->n_cols = metric_columns_present(r->runs, r->n_runs, r->cols);
+    if (run_groups_build(&r->groups, r->runs, r->n_runs, o->per_run, err) != 0 ||
+        metric_table_build_groups(&r->table, r->runs, &r->groups, r->cols, r->n_cols, err) != 0)
+        return -1;
+    if (o->baseline && mark_baseline(&r->table, r->runs, r->n_runs, &r->groups, o, err) != 0)
+        return -1;
+    if (render_tables(&r->table, o->title, &r->md, &r->tex, err) != 0 ||
+        plots_build_groups(&r->plots, r->runs, &r->groups, r->cols, r->n_cols, err) != 0)
+        return -1;
+    size_t len;
+    FILE *out = open_memstream(&r->html, &len);
+    if (!out) return ck_fail(err, "out of memory");
+    HtmlPage page = {o->title, &r->table, &r->plots, r->runs, r->contrasts, r->n_runs, &r->groups};
+    html_write_page(out, &page);
+    if (fclose(out) != 0 || !r->html) return ck_fail(err, "out of memory");
+    return 0;
+}
+
+static int write_all(const Report *r, const char *out_dir, CkError *err) {
+    size_t n = strlen(out_dir) + 8;
+    char *plot_dir = malloc(n);
+    if (!plot_dir) return ck_fail(err, "out of memory");
+    snprintf(plot_dir, n, "%s/plots", out_dir);
+    int rc = fileio_make_dirs(out_dir, err) != 0 || fileio_make_dirs(plot_dir, err) != 0 ? -1 : 0;
+    for (int i = 0; rc == 0 && i < r->plots.n; i++)
+        rc = write_file(plot_dir, r->plots.plots[i].name, r->plots.plots[i].svg, err);
+    if (rc == 0 && (write_file(out_dir, "tables.md", r->md, err) != 0 ||
+                    write_file(out_dir, "tables.tex", r->tex, err) != 0 ||
+                    write_file(out_dir, "index.html", r->html, err) != 0))
+        rc = -1;
+    free(plot_dir);
+    return rc;
+}
+
 int report_write(const char *const *run_dirs, int n_runs, const char *out_dir,
                  const ReportOptions *o, CkError *err) {
     ReportOptions def = report_default_options();
     if (!o) o = &def;
-    RunDir *runs = calloc((size_t)n_runs + 1, sizeof *runs);
-    ContrastCsv *contrasts = calloc((size_t)n_runs + 1, sizeof *contrasts);
-    MetricTable table = {0};
-    ReportPlots plots = {0};
-    char *md = NULL, *tex = NULL, *html = NULL, *plot_dir = NULL;
-    int rc = -1;
-    if (!runs || !contrasts) {
-        ck_fail(err, "out of memory");
-        goto done;
-    }
-    for (int r = 0; r < n_runs; r++) {
-        if (rundir_open(&runs[r], run_dirs[r], err) != 0) goto done;
-        if (runs[r].contrast_path &&
-            contrast_csv_read(&contrasts[r], runs[r].contrast_path, o->max_examples,
-                              rundir_config_number(&runs[r], "lambda"), err) != 0)
-            goto done;
-    }
-    MetricColumn cols[METRIC_MAX_COLUMNS];
-    int n_cols = metric_columns_present(runs, n_runs, cols);
-    if (report_tables(runs, n_runs, o->title, &md, &tex, err) != 0 ||
-        metric_table_build(&table, runs, n_runs, cols, n_cols, err) != 0 ||
-        plots_build(&plots, runs, n_runs, cols, n_cols, err) != 0)
-        goto done;
-    size_t len;
-    FILE *out = open_memstream(&html, &len);
-    if (!out) {
-        ck_fail(err, "out of memory");
-        goto done;
-    }
-    HtmlPage page = {o->title, &table, &plots, runs, contrasts, n_runs};
-    html_write_page(out, &page);
-    if (fclose(out) != 0 || !html) {
-        ck_fail(err, "out of memory");
-        goto done;
-    }
-    size_t n = strlen(out_dir) + 8;
-    if (!(plot_dir = malloc(n))) {
-        ck_fail(err, "out of memory");
-        goto done;
-    }
-    snprintf(plot_dir, n, "%s/plots", out_dir);
-    if (fileio_make_dirs(out_dir, err) != 0 || fileio_make_dirs(plot_dir, err) != 0) goto done;
-    for (int i = 0; i < plots.n; i++)
-        if (write_file(plot_dir, plots.plots[i].name, plots.plots[i].svg, err) != 0) goto done;
-    if (write_file(out_dir, "tables.md", md, err) != 0 ||
-        write_file(out_dir, "tables.tex", tex, err) != 0 ||
-        write_file(out_dir, "index.html", html, err) != 0)
-        goto done;
-    rc = 0;
-done:
-    for (int r = 0; runs && r < n_runs; r++) rundir_close(&runs[r]);
-    for (int r = 0; contrasts && r < n_runs; r++) contrast_csv_free(&contrasts[r]);
-    free(runs);
-    free(contrasts);
-    metric_table_free(&table);
-    plots_free(&plots);
-    free(md);
-    free(tex);
-    free(html);
-    free(plot_dir);
+    Report r = {0};
+    r.n_runs = n_runs;
+    int rc = read_runs(&r, run_dirs, o, err);
+    if (rc == 0) rc = render(&r, o, err);
+    if (rc == 0) rc = write_all(&r, out_dir, err);
+    report_free(&r);
     return rc;
 }

@@ -112,16 +112,100 @@ static void write_axes(FILE *o, const Frame *f, const SvgPlot *p) {
     fputs("</g>\n", o);
 }
 
+/* Every thinned-in point index of a series (stride k, the last always kept). */
+static int keep_point(const SvgSeries *s, int i) {
+    int stride = s->n > MAX_POINTS ? (s->n + MAX_POINTS - 1) / MAX_POINTS : 1;
+    return i % stride == 0 || i == s->n - 1;
+}
+
+static int finite_point(const SvgSeries *s, int i) {
+    return isfinite(s->x[i]) && isfinite(s->y[i]);
+}
+
+static int has_spread(const SvgSeries *s, int i) {
+    return s->spread && finite_point(s, i) && isfinite(s->spread[i]) && s->spread[i] > 0;
+}
+
+/* y ± spread as one closed light area per stretch of points that have a spread. */
+static void write_band(FILE *o, const Frame *f, const SvgSeries *s, const char *color) {
+    int i = 0;
+    while (i < s->n) {
+        if (!has_spread(s, i) || !keep_point(s, i)) {
+            i++;
+            continue;
+        }
+        int end = i;
+        while (end + 1 < s->n && (has_spread(s, end + 1) || !keep_point(s, end + 1))) end++;
+        while (end > i && !has_spread(s, end)) end--;
+        fprintf(o, "<path fill=\"%s\" fill-opacity=\"0.15\" stroke=\"none\" d=\"", color);
+        for (int k = i; k <= end; k++)
+            if (has_spread(s, k) && keep_point(s, k))
+                fprintf(o, "%s%.2f %.2f", k == i ? "M" : " L", px(f, s->x[k]),
+                        py(f, s->y[k] + s->spread[k]));
+        for (int k = end; k >= i; k--)
+            if (has_spread(s, k) && keep_point(s, k))
+                fprintf(o, " L%.2f %.2f", px(f, s->x[k]), py(f, s->y[k] - s->spread[k]));
+        fputs(" Z\"/>\n", o);
+        i = end + 1;
+    }
+}
+
+/* A vertical bar y ± spread with short caps at every point that has a spread. */
+static void write_error_bars(FILE *o, const Frame *f, const SvgSeries *s, const char *color) {
+    for (int i = 0; i < s->n; i++) {
+        if (!has_spread(s, i)) continue;
+        double x = px(f, s->x[i]), lo = py(f, s->y[i] - s->spread[i]);
+        double hi = py(f, s->y[i] + s->spread[i]);
+        fprintf(o,
+                "<path fill=\"none\" stroke=\"%s\" stroke-width=\"1.2\" d=\"M%.2f %.2f L%.2f "
+                "%.2f M%.2f %.2f L%.2f %.2f M%.2f %.2f L%.2f %.2f\"/>\n",
+                color, x, lo, x, hi, x - 3, lo, x + 3, lo, x - 3, hi, x + 3, hi);
+    }
+}
+
+/* The single runs behind a mean: light points (markers) or thin light lines. */
+static void write_faint(FILE *o, const Frame *f, const SvgSeries *s, const char *color,
+                        int markers) {
+    fprintf(o, "<g class=\"runs\" opacity=\"0.4\"><title>");
+    escape_html_str(o, s->label);
+    fputs("</title>\n", o);
+    if (markers) {
+        for (int i = 0; i < s->n; i++)
+            if (finite_point(s, i))
+                fprintf(o, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"2.4\" fill=\"%s\"/>\n",
+                        px(f, s->x[i]), py(f, s->y[i]), color);
+    } else {
+        fprintf(o, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"0.8\" d=\"", color);
+        int pen_down = 0;
+        for (int i = 0; i < s->n; i++) {
+            if (!keep_point(s, i)) continue;
+            if (!finite_point(s, i)) {
+                pen_down = 0;
+                continue;
+            }
+            fprintf(o, "%s%.2f %.2f", pen_down ? " L" : " M", px(f, s->x[i]), py(f, s->y[i]));
+            pen_down = 1;
+        }
+        fputs("\"/>\n", o);
+    }
+    fputs("</g>\n", o);
+}
+
 static void write_series(FILE *o, const Frame *f, const SvgSeries *s, int index, int markers) {
     const char *color = svgplot_color(index);
-    int stride = s->n > MAX_POINTS ? (s->n + MAX_POINTS - 1) / MAX_POINTS : 1;
+    if (s->faint) {
+        write_faint(o, f, s, color, markers);
+        return;
+    }
     fprintf(o, "<g class=\"series\"><title>");
     escape_html_str(o, s->label);
-    fprintf(o, "</title>\n<path fill=\"none\" stroke=\"%s\" stroke-width=\"1.6\" d=\"", color);
+    fputs("</title>\n", o);
+    if (s->spread && !markers) write_band(o, f, s, color);
+    fprintf(o, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"1.6\" d=\"", color);
     int pen_down = 0;
     for (int i = 0; i < s->n; i++) {
-        if (i % stride != 0 && i != s->n - 1) continue;
-        if (!isfinite(s->x[i]) || !isfinite(s->y[i])) {
+        if (!keep_point(s, i)) continue;
+        if (!finite_point(s, i)) {
             pen_down = 0;
             continue;
         }
@@ -129,9 +213,10 @@ static void write_series(FILE *o, const Frame *f, const SvgSeries *s, int index,
         pen_down = 1;
     }
     fputs("\"/>\n", o);
+    if (s->spread && markers) write_error_bars(o, f, s, color);
     if (markers)
         for (int i = 0; i < s->n; i++)
-            if (isfinite(s->x[i]) && isfinite(s->y[i]))
+            if (finite_point(s, i))
                 fprintf(o, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3.2\" fill=\"%s\"/>\n",
                         px(f, s->x[i]), py(f, s->y[i]), color);
     fputs("</g>\n", o);
@@ -139,14 +224,16 @@ static void write_series(FILE *o, const Frame *f, const SvgSeries *s, int index,
 
 static void write_legend(FILE *o, const SvgSeries *series, int n, double x, double y) {
     fputs("<g class=\"legend\" font-size=\"11\" fill=\"#222\">\n", o);
-    for (int i = 0; i < n; i++) {
+    for (int s = 0, i = 0; s < n; s++) {
+        if (series[s].faint) continue;
         double ly = y + 16.0 * i;
         fprintf(o,
                 "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" "
                 "stroke-width=\"2.5\"/>\n<text x=\"%.2f\" y=\"%.2f\">",
                 x, ly, x + 18, ly, svgplot_color(i), x + 24, ly + 4);
-        escape_html_str(o, series[i].label);
+        escape_html_str(o, series[s].label);
         fputs("</text>\n", o);
+        i++;
     }
     fputs("</g>\n", o);
 }
@@ -159,10 +246,11 @@ int svgplot_render(const SvgPlot *p, const SvgSeries *series, int n_series, char
         for (int i = 0; i < series[s].n; i++) {
             double x = series[s].x[i], y = series[s].y[i];
             if (!isfinite(x) || !isfinite(y)) continue;
+            double e = has_spread(&series[s], i) ? series[s].spread[i] : 0;
             xlo = fmin(xlo, x);
             xhi = fmax(xhi, x);
-            ylo = fmin(ylo, y);
-            yhi = fmax(yhi, y);
+            ylo = fmin(ylo, y - e);
+            yhi = fmax(yhi, y + e);
         }
     if (!(xlo <= xhi)) return ck_fail(err, "plot %s: no finite points", p->title ? p->title : "");
     if (p->markers) {
@@ -176,9 +264,13 @@ int svgplot_render(const SvgPlot *p, const SvgSeries *series, int n_series, char
     const int width = p->width > 0 ? p->width : 560, height = p->height > 0 ? p->height : 340;
     /* the legend takes a column on the right, as wide as its longest label needs */
     size_t longest = 0;
-    for (int s = 0; s < n_series; s++)
+    int n_legend = 0;
+    for (int s = 0; s < n_series; s++) {
+        if (series[s].faint) continue;
+        n_legend++;
         if (series[s].label && strlen(series[s].label) > longest) longest = strlen(series[s].label);
-    double legend_w = n_series > 0 ? 34 + 6.2 * (double)(longest < 40 ? longest : 40) : 0;
+    }
+    double legend_w = n_legend > 0 ? 34 + 6.2 * (double)(longest < 40 ? longest : 40) : 0;
     Frame f;
     f.x0 = 62;
     f.y0 = p->title ? 30 : 12;
@@ -205,8 +297,11 @@ int svgplot_render(const SvgPlot *p, const SvgSeries *series, int n_series, char
         fputs("</text>\n", o);
     }
     write_axes(o, &f, p);
-    for (int s = 0; s < n_series; s++) write_series(o, &f, &series[s], s, p->markers);
-    if (n_series > 0) write_legend(o, series, n_series, f.x0 + f.w + 14, f.y0 + 8);
+    for (int s = 0, color = -1; s < n_series; s++) {
+        color += !series[s].faint || color < 0;
+        write_series(o, &f, &series[s], color, p->markers);
+    }
+    if (n_legend > 0) write_legend(o, series, n_series, f.x0 + f.w + 14, f.y0 + 8);
     fputs("</svg>\n", o);
     if (fclose(o) != 0 || !buf) {
         free(buf);

@@ -1,5 +1,6 @@
 /* svgplot.h — a small SVG line-plot writer: axes with round-number ticks, one coloured line
- * per series (gaps where y is not finite), optional point markers, a legend. Plain SVG 1.1:
+ * per series (gaps where y is not finite), optional point markers, error bars or a band, faint
+ * companion series (the single runs behind a mean), a legend. Plain SVG 1.1:
  * it works as a .svg file and inline in HTML, with no scripts and no external resources. */
 #ifndef CK_SVGPLOT_H
 #define CK_SVGPLOT_H
@@ -10,6 +11,10 @@ typedef struct {
     const char *label;   /* legend text (UTF-8, escaped on output) */
     const double *x, *y; /* n points in drawing order; a non-finite x or y breaks the line */
     int n;
+    const double *spread; /* NULL, or y[i] ± spread[i] (e.g. the sd over seeds): error bars
+                             with markers, a light band around the line without */
+    int faint; /* 1: the single runs behind the series before it: drawn in its colour but light
+                  (points with markers, thin lines without), no legend entry */
 } SvgSeries;
 
 typedef struct {
@@ -24,7 +29,8 @@ typedef struct {
 int svgplot_render(const SvgPlot *p, const SvgSeries *series, int n_series, char **out,
                    CkError *err);
 
-/* The colour of series i, as "#rrggbb" (the same palette the plots use). */
+/* The colour of the i-th series that is not faint, as "#rrggbb" (the same palette the plots
+ * use). */
 const char *svgplot_color(int i);
 
 #endif

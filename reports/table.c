@@ -5,22 +5,56 @@
 
 #include "reports/escape.h"
 
-/* The value (bold when best) and "± se" of one cell, in Markdown or LaTeX. */
-static void write_cell(FILE *out, const MetricColumn *col, const MetricCell *cell, int latex) {
+#define DAGGER "\xE2\x80\xA0"
+
+/* The value (bold when best, † when marked) and "± se" of a single run's cell. */
+static void write_run_cell(FILE *out, const MetricColumn *col, const MetricCell *cell, int latex) {
     char v[64], se[64];
-    if (!isfinite(cell->value)) {
-        fputs(latex ? "--" : "\xE2\x80\x94", out);
-        return;
-    }
     metric_format(col, cell->value, v, sizeof v);
     if (cell->best)
         fprintf(out, latex ? "\\textbf{%s}" : "**%s**", v);
     else
         fputs(v, out);
+    if (cell->marked) fputs(latex ? "$^\\dagger$" : DAGGER, out);
     if (isfinite(cell->se)) {
         metric_format(col, cell->se, se, sizeof se);
         fprintf(out, latex ? " $\\pm$ %s" : " \xC2\xB1 %s", se);
     }
+}
+
+/* A seed group's cell: the mean (bold, †), its sd over seeds and n: "61.20 ± 3.40 (n=3)" in
+ * Markdown, "61.20{\scriptsize$\pm$3.40}" in LaTeX (n there only when fewer runs than the row
+ * has gave the value; the row's n is in its label). */
+static void write_group_cell(FILE *out, const MetricColumn *col, const MetricCell *cell,
+                             int row_size, int latex) {
+    char v[64], sd[64];
+    metric_format(col, cell->value, v, sizeof v);
+    if (cell->best)
+        fprintf(out, latex ? "\\textbf{%s}" : "**%s**", v);
+    else
+        fputs(v, out);
+    if (cell->marked) fputs(latex ? "$^\\dagger$" : DAGGER, out);
+    if (isfinite(cell->sd)) metric_format(col, cell->sd, sd, sizeof sd);
+    if (!latex) {
+        if (isfinite(cell->sd)) fprintf(out, " \xC2\xB1 %s", sd);
+        fprintf(out, " (n=%d)", cell->n);
+        return;
+    }
+    if (!isfinite(cell->sd) && cell->n == row_size) return;
+    fputs("{\\scriptsize", out);
+    if (isfinite(cell->sd)) fprintf(out, "$\\pm$%s", sd);
+    if (cell->n < row_size) fprintf(out, " (n=%d)", cell->n);
+    fputc('}', out);
+}
+
+static void write_cell(FILE *out, const MetricTable *t, int r, int c, int latex) {
+    const MetricCell *cell = metric_cell(t, r, c);
+    if (!isfinite(cell->value))
+        fputs(latex ? "--" : "\xE2\x80\x94", out);
+    else if (t->sizes && t->sizes[r] > 1)
+        write_group_cell(out, &t->cols[c], cell, t->sizes[r], latex);
+    else
+        write_run_cell(out, &t->cols[c], cell, latex);
 }
 
 void table_write_markdown(FILE *out, const MetricTable *t, const char *title) {
@@ -41,7 +75,7 @@ void table_write_markdown(FILE *out, const MetricTable *t, const char *title) {
         fputs(" |", out);
         for (int c = 0; c < t->n_cols; c++) {
             fputc(' ', out);
-            write_cell(out, &t->cols[c], metric_cell(t, r, c), 0);
+            write_cell(out, t, r, c, 0);
             fputs(" |", out);
         }
         fputc('\n', out);
@@ -49,6 +83,16 @@ void table_write_markdown(FILE *out, const MetricTable *t, const char *title) {
     fputc('\n', out);
     escape_markdown(out, metric_note());
     fputc('\n', out);
+    if (t->grouped) {
+        fputc('\n', out);
+        escape_markdown(out, metric_group_note());
+        fputc('\n', out);
+    }
+    if (t->marker_note) {
+        fputs("\n" DAGGER " ", out);
+        escape_markdown(out, t->marker_note);
+        fputc('\n', out);
+    }
 }
 
 void table_write_latex(FILE *out, const MetricTable *t, const char *title) {
@@ -60,6 +104,14 @@ void table_write_latex(FILE *out, const MetricTable *t, const char *title) {
     escape_latex(out, title ? title : "cutkit report");
     fputs(". ", out);
     escape_latex(out, metric_note());
+    if (t->grouped) {
+        fputc(' ', out);
+        escape_latex(out, metric_group_note());
+    }
+    if (t->marker_note) {
+        fputs(" $^\\dagger$ ", out);
+        escape_latex(out, t->marker_note);
+    }
     fputs("}\n  \\begin{tabular}{l", out);
     for (int c = 0; c < t->n_cols; c++) fputc('r', out);
     fputs("}\n    \\toprule\n    Run", out);
@@ -71,9 +123,10 @@ void table_write_latex(FILE *out, const MetricTable *t, const char *title) {
     for (int r = 0; r < t->n_runs; r++) {
         fputs("    ", out);
         escape_latex(out, t->labels[r]);
+        if (t->sizes && t->sizes[r] > 1) fprintf(out, " (n=%d)", t->sizes[r]);
         for (int c = 0; c < t->n_cols; c++) {
             fputs(" & ", out);
-            write_cell(out, &t->cols[c], metric_cell(t, r, c), 1);
+            write_cell(out, t, r, c, 1);
         }
         fputs(" \\\\\n", out);
     }

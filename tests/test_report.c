@@ -10,6 +10,7 @@
  *   cutkit report tests/fixtures/report/runs/{base,cut_online,cut_offline} \
  *       --title "Fixture report" --out /tmp/r && cp /tmp/r/tables.{md,tex} tests/fixtures/report/
  * and review the diff line by line before committing. */
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +20,11 @@
 
 #include "tests/test_util.h"
 
+#include "reports/compare_report.h"
 #include "reports/contrast_csv.h"
 #include "reports/escape.h"
+#include "reports/groups.h"
+#include "reports/items.h"
 #include "reports/metrics.h"
 #include "reports/report.h"
 #include "reports/rundir.h"
@@ -28,6 +32,14 @@
 
 #define FIXTURES CUTKIT_SOURCE_DIR "/tests/fixtures/report"
 #define RUNS     FIXTURES "/runs"
+#define SEEDS    CUTKIT_SOURCE_DIR "/tests/fixtures/report-seeds"
+
+/* The seed sweep: 2 settings x 3 seeds (tests/fixtures/report-seeds/make_seeds_fixture.py). */
+static const char *SEED_RUNS[6] = {
+    SEEDS "/runs/lambda=1.1,seed=1", SEEDS "/runs/lambda=1.1,seed=2",
+    SEEDS "/runs/lambda=1.1,seed=3", SEEDS "/runs/lambda=2,seed=1",
+    SEEDS "/runs/lambda=2,seed=2",   SEEDS "/runs/lambda=2,seed=3",
+};
 
 static const char *FIXTURE_RUNS[3] = {RUNS "/base", RUNS "/cut_online", RUNS "/cut_offline"};
 
@@ -107,7 +119,9 @@ static void test_tables_match_expected(void **state) {
     assert_same_text(tex, want_tex, "tables.tex");
     /* the whole report writes the same tables into its directory */
     char *out = path_in(tmp, "report/nested");
-    ReportOptions o = {"Fixture report", 3};
+    ReportOptions o = report_default_options();
+    o.title = "Fixture report";
+    o.max_examples = 3;
     assert_int_equal(report_write(FIXTURE_RUNS, 3, out, &o, &err), 0);
     char *file_md = read_in(out, "tables.md"), *file_tex = read_in(out, "tables.tex");
     assert_non_null(file_md);
@@ -277,7 +291,8 @@ static void test_html_escaping(void **state) {
     /* the page: token texts with '<', quotes, commas and a newline arrive escaped */
     char *out = path_in(tmp, "html_report");
     CkError err = {{0}};
-    ReportOptions o = {"A <title> & more", 5};
+    ReportOptions o = report_default_options();
+    o.title = "A <title> & more";
     assert_int_equal(report_write(FIXTURE_RUNS, 3, out, &o, &err), 0);
     char *html = read_in(out, "index.html");
     assert_non_null(html);
@@ -375,7 +390,7 @@ static void test_contrast_csv(void **state) {
 static void test_svgplot(void **state) {
     (void)state;
     const double x[5] = {0, 1, 2, 3, 4}, y[5] = {0.13, 0.5, NAN, 0.7, 0.87};
-    SvgSeries s = {"a <run>", x, y, 5};
+    SvgSeries s = {.label = "a <run>", .x = x, .y = y, .n = 5};
     SvgPlot p = {"T & t", "step", "loss", 0, 0, 0};
     char *svg;
     CkError err = {{0}};
@@ -413,7 +428,7 @@ static void test_svgplot(void **state) {
     assert_non_null(strstr(svg, ">1.0<"));
     free(svg);
     const double none[1] = {NAN};
-    SvgSeries empty = {"e", none, none, 1};
+    SvgSeries empty = {.label = "e", .x = none, .y = none, .n = 1};
     assert_int_equal(svgplot_render(&p, &empty, 1, &svg, &err), -1);
     assert_null(svg);
 }
@@ -487,7 +502,8 @@ static void test_browser(void **state) {
     }
     char *out = path_in(tmp, "browser_report");
     CkError err = {{0}};
-    ReportOptions o = {"Fixture report", 5};
+    ReportOptions o = report_default_options();
+    o.title = "Fixture report";
     assert_int_equal(report_write(FIXTURE_RUNS, 3, out, &o, &err), 0);
     /* the screenshot is kept beside the tests in the build directory */
     char build[1024], cmd[4096];
@@ -540,6 +556,421 @@ static void test_cli(void **state) {
     free(out);
 }
 
+/* ---- seeds: groups, aggregated tables, plots ------------------------------------------- */
+
+static void open_seed_runs(RunDir runs[6]) {
+    CkError err = {{0}};
+    for (int i = 0; i < 6; i++) {
+        int rc = rundir_open(&runs[i], SEED_RUNS[i], &err);
+        if (rc != 0) fprintf(stderr, "%s\n", err.msg);
+        assert_int_equal(rc, 0);
+    }
+}
+
+/* The 2 x 3 sweep is two rows of mean ± sd (n=3), equal to the table make_seeds_fixture.py
+ * computed on its own; with a baseline, the cells its bootstrap finds significant carry †. */
+static void test_seed_groups_table(void **state) {
+    (void)state;
+    RunDir runs[6];
+    open_seed_runs(runs);
+    char *md, *tex;
+    CkError err = {{0}};
+    assert_int_equal(report_tables(runs, 6, "Seed fixture", &md, &tex, &err), 0);
+    char *want = read_in(SEEDS, "tables.md");
+    assert_non_null(want);
+    assert_same_text(md, want, "the seed fixture's tables.md");
+    assert_non_null(
+        strstr(tex, "    lambda=1.1 (n=3) & \\textbf{72.50}{\\scriptsize$\\pm$6.61} & "));
+    free(md);
+    free(tex);
+    free(want);
+    /* the whole report, marked against lambda=2 (by label; a run directory works too) */
+    char *out = path_in(tmp, "seed_report");
+    ReportOptions o = report_default_options();
+    o.title = "Seed fixture";
+    o.baseline = "lambda=2";
+    assert_int_equal(report_write(SEED_RUNS, 6, out, &o, &err), 0);
+    char *got = read_in(out, "tables.md");
+    want = read_in(SEEDS, "tables_baseline.md");
+    assert_same_text(got, want, "the seed fixture's tables.md with --baseline lambda=2");
+    free(got);
+    free(want);
+    tex = read_in(out, "tables.tex");
+    assert_non_null(strstr(tex, "\\textbf{72.50}$^\\dagger${\\scriptsize$\\pm$6.61}"));
+    assert_non_null(strstr(tex, "$^\\dagger$ differs from the row \"lambda=2\""));
+    free(tex);
+    char *html = read_in(out, "index.html");
+    assert_non_null(strstr(html, "<td class=\"n\"><strong>72.50</strong><sup class=\"sig\">"
+                                 "\xE2\x80\xA0</sup> \xC2\xB1 6.61 <small>(n=3)</small></td>"));
+    assert_non_null(strstr(html, "<li>lambda=1.1: lambda=1.1,seed=1 (seed 1), lambda=1.1,seed=2 "
+                                 "(seed 2), lambda=1.1,seed=3 (seed 3)</li>"));
+    free(html);
+    o.baseline = SEED_RUNS[4];
+    assert_int_equal(report_write(SEED_RUNS, 6, out, &o, &err), 0);
+    o.baseline = "lambda=3";
+    assert_int_equal(report_write(SEED_RUNS, 6, out, &o, &err), -1);
+    assert_non_null(strstr(err.msg, "--baseline lambda=3: no row"));
+    /* --per-run: six rows as before, no n */
+    o.baseline = NULL;
+    o.per_run = 1;
+    assert_int_equal(report_write(SEED_RUNS, 6, out, &o, &err), 0);
+    got = read_in(out, "tables.md");
+    assert_null(strstr(got, "(n="));
+    assert_non_null(strstr(got, "| lambda=2,seed=3 | "));
+    free(got);
+    free(out);
+    for (int i = 0; i < 6; i++) rundir_close(&runs[i]);
+}
+
+static int count(const char *s, const char *what) {
+    int n = 0;
+    for (const char *c = s; (c = strstr(c, what)); c++) n++;
+    return n;
+}
+
+/* A group is drawn as its mean with a band (curves) or error bars (vs λ), its runs faint. */
+static void test_seed_plots(void **state) {
+    (void)state;
+    char *out = path_in(tmp, "seed_plots");
+    CkError err = {{0}};
+    ReportOptions o = report_default_options();
+    assert_int_equal(report_write(SEED_RUNS, 6, out, &o, &err), 0);
+    char *plots = path_in(out, "plots");
+    char *loss = read_in(plots, "loss_mle.svg");
+    assert_non_null(loss);
+    assert_int_equal(count(loss, "fill-opacity=\"0.15\""), 2);     /* a band per setting */
+    assert_int_equal(count(loss, "<g class=\"runs\" opacity"), 6); /* each run, faint */
+    assert_int_equal(count(loss, "stroke-width=\"2.5\""), 2);      /* the legend: the groups */
+    assert_non_null(strstr(loss, "<title>lambda=1.1</title>"));
+    char *arc = read_in(plots, "arc_c_acc_norm_vs_lambda.svg");
+    assert_non_null(arc);
+    assert_int_equal(count(arc, "stroke-width=\"1.2\""), 2); /* an error bar per setting */
+    assert_int_equal(count(arc, "r=\"2.4\""), 6);            /* the six runs */
+    assert_int_equal(count(arc, "r=\"3.2\""), 2);            /* the two means */
+    char *grid = read_in(plots, "detection_grid_f1.svg");
+    assert_non_null(grid);
+    assert_int_equal(count(grid, "<g class=\"runs\" opacity"), 6);
+    free(loss);
+    free(arc);
+    free(grid);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c 'import sys, xml.etree.ElementTree as E\n"
+             "[E.parse(f) for f in sys.argv[1:]]' '%s'/*.svg",
+             plots);
+    assert_int_equal(test_run(cmd, NULL, NULL), 0);
+    free(plots);
+    free(out);
+}
+
+/* A run directory in tmp with config.json text and optionally items.jsonl text. */
+static char *make_run(const char *name, const char *config, const char *items) {
+    char *d = make_dir(name);
+    if (config) write_text(d, "config.json", config);
+    if (items) {
+        char *eval = path_in(d, "eval");
+        char *mc = path_in(d, "eval/mc");
+        assert_int_equal(mkdir(eval, 0777), 0);
+        assert_int_equal(mkdir(mc, 0777), 0);
+        write_text(d, "eval/mc/items.jsonl", items);
+        free(eval);
+        free(mc);
+    }
+    return d;
+}
+
+/* The grouping rule of groups.h: bookkeeping keys and the run's own directory do not split a
+ * group; any setting does, and so does a repeated seed. */
+static void test_grouping_rule(void **state) {
+    (void)state;
+    char cfg[6][512];
+    const char *names[6] = {"g_s1", "g_s2", "g_s3", "g_lr", "g_s1_again", "g_none"};
+    char *dirs[6];
+    for (int i = 0; i < 6; i++) {
+        char *d = path_in(tmp, names[i]);
+        snprintf(cfg[i], sizeof cfg[i],
+                 "{\"label\": \"%s\", \"lr\": %s, \"seed\": %d, \"command\": \"cutkit train "
+                 "--seed %d\", \"final_loss\": %d.5, \"steps_done\": %d, \"resume\": \"%s/ckpt\", "
+                 "\"data\": {\"path\": \"world/train.jsonl\", \"n\": 3}}",
+                 names[i], i == 3 ? "0.001" : "0.0005", i == 4 ? 1 : i + 1, i + 1, i, 10 + i, d);
+        free(d);
+        dirs[i] = make_run(names[i], i == 5 ? NULL : cfg[i], NULL);
+    }
+    RunDir runs[6];
+    CkError err = {{0}};
+    for (int i = 0; i < 6; i++) assert_int_equal(rundir_open(&runs[i], dirs[i], &err), 0);
+    assert_true(run_same_setting(&runs[0], &runs[1]));
+    assert_false(run_same_setting(&runs[0], &runs[3])); /* lr differs */
+    assert_false(run_same_setting(&runs[0], &runs[4])); /* the same seed */
+    assert_false(run_same_setting(&runs[0], &runs[5])); /* no config.json */
+    assert_true(run_config_is_bookkeeping("final_loss"));
+    assert_false(run_config_is_bookkeeping("cutkit_version"));
+    RunGroups g;
+    assert_int_equal(run_groups_build(&g, runs, 6, 0, &err), 0);
+    assert_int_equal(g.n, 4);
+    assert_int_equal(g.groups[0].n, 3); /* g_s1, g_s2, g_s3 */
+    assert_int_equal(g.groups[0].members[2], 2);
+    assert_string_equal(g.groups[0].label, "g"); /* "s<seed>" removed with its separator */
+    assert_int_equal(g.groups[1].members[0], 3);
+    assert_int_equal(g.groups[2].members[0], 4);
+    assert_string_equal(g.groups[2].label, "g_s1_again");
+    assert_int_equal(g.groups[3].members[0], 5);
+    assert_int_equal(run_groups_find(&g, runs, "g"), 0);
+    assert_int_equal(run_groups_find(&g, runs, dirs[5]), 3);
+    assert_int_equal(run_groups_find(&g, runs, "nope"), -1);
+    run_groups_free(&g);
+    assert_int_equal(run_groups_build(&g, runs, 6, 1, &err), 0);
+    assert_int_equal(g.n, 6);
+    run_groups_free(&g);
+    for (int i = 0; i < 6; i++) {
+        rundir_close(&runs[i]);
+        free(dirs[i]);
+    }
+}
+
+/* Labels: the shared one; the seed mention removed; the common prefix; the first. */
+static void test_group_labels(void **state) {
+    (void)state;
+    static const struct {
+        const char *a, *b, *want;
+    } CASES[] = {
+        {"cut", "cut", "cut"},
+        {"lambda=1.1,seed=1", "lambda=1.1,seed=2", "lambda=1.1"},
+        {"seed1-cut", "seed2-cut", "cut"},
+        {"cut_S1", "cut_s2", "cut"},
+        {"run1", "run2", "run"},
+        {"a1.1", "b1.1", "a1.1"},
+    };
+    for (size_t k = 0; k < sizeof CASES / sizeof CASES[0]; k++) {
+        RunDir runs[2];
+        memset(runs, 0, sizeof runs);
+        const char *labels[2] = {CASES[k].a, CASES[k].b};
+        for (int i = 0; i < 2; i++) {
+            runs[i].label = (char *)labels[i];
+            runs[i].json[RUN_CONFIG] = cJSON_CreateObject();
+            cJSON_AddNumberToObject(runs[i].json[RUN_CONFIG], "seed", i + 1);
+        }
+        int members[2] = {0, 1};
+        char *label = run_group_label(runs, members, 2);
+        assert_string_equal(label, CASES[k].want);
+        free(label);
+        for (int i = 0; i < 2; i++) cJSON_Delete(runs[i].json[RUN_CONFIG]);
+    }
+}
+
+/* items.jsonl and annotations.json as items.h reads them. */
+static void test_items(void **state) {
+    (void)state;
+    char *d = make_run("items", NULL,
+                       "{\"task\": \"arc_challenge\", \"doc_index\": 3, \"acc_norm\": 1}\n"
+                       "{\"task\": \"arc_easy\", \"doc_index\": 3, \"acc_norm\": 0}\n\n"
+                       "{\"task\": \"arc_challenge\", \"doc_index\": 12, \"acc_norm\": 0}\n"
+                       "{\"task\": \"arc_challenge\", \"doc_ind");
+    write_text(d, "eval/annotations.json",
+               "[{\"instruction\": \"b\", \"preference\": 2}, {\"instruction\": \"a\", "
+               "\"preference\": 0}, {\"instruction\": \"b\", \"preference\": null}, "
+               "{\"instruction\": \"b\", \"preference\": 1.25}, {\"instruction\": \"c\", "
+               "\"preference\": 3}]");
+    RunDir rd;
+    RunItems it;
+    CkError err = {{0}};
+    assert_int_equal(rundir_open(&rd, d, &err), 0);
+    assert_int_equal(run_items_load(&it, &rd, &err), 0);
+    int n_cols;
+    const MetricColumn *cols = metric_columns(&n_cols);
+    const ItemScores *arc = run_items_get(&it, &cols[0]), *mc1 = run_items_get(&it, &cols[1]);
+    assert_int_equal(arc->n, 2); /* arc_easy and the torn last line left out */
+    assert_string_equal(arc->keys[0], "arc_challenge/0000000003");
+    assert_string_equal(arc->keys[1], "arc_challenge/0000000012");
+    assert_int_equal(item_scores_find(arc, "arc_challenge/0000000012"), 1);
+    assert_false(mc1->present);
+    const ItemScores *win = run_items_get(&it, &cols[3]);
+    assert_int_equal(win->n, 3); /* null and 3 are missing */
+    assert_string_equal(win->keys[0], "a");
+    assert_close(win->values[0], 0.5, 0); /* legacy 0: a draw */
+    assert_string_equal(win->keys[1], "b");
+    assert_string_equal(win->keys[2], "b\x1f"
+                                      "3"); /* the third "b" */
+    assert_close(win->values[2], 0.25, 0);
+    run_items_free(&it);
+    rundir_close(&rd);
+    write_text(d, "eval/mc/items.jsonl",
+               "{\"task\": \"arc_challenge\", \"doc_index\": 3, \"acc_norm\": 1}\n"
+               "{\"task\": \"arc_challenge\", \"doc_index\": 3, \"acc_norm\": 0}\n");
+    assert_int_equal(rundir_open(&rd, d, &err), 0);
+    assert_int_equal(run_items_load(&it, &rd, &err), -1);
+    assert_non_null(strstr(err.msg, "items.jsonl: lines 1 and 2 are the same item"));
+    write_text(d, "eval/mc/items.jsonl", "{\"task\": \"arc_challenge\", \"doc_index\": 3}\n");
+    assert_int_equal(run_items_load(&it, &rd, &err), -1);
+    assert_non_null(strstr(err.msg, "items.jsonl: line 1: no number at \"acc_norm\""));
+    write_text(d, "eval/mc/items.jsonl", "");
+    write_text(d, "eval/annotations.json", "[{\"instruction\": \"a\", \"preference\": \"2\"}]");
+    assert_int_equal(run_items_load(&it, &rd, &err), -1);
+    assert_non_null(strstr(err.msg, "annotations.json: record 1: \"preference\" is neither"));
+    rundir_close(&rd);
+    free(d);
+}
+
+static void assert_compare_json(const char *dir, const cJSON *want) {
+    char *text = read_in(dir, "compare.json");
+    assert_non_null(text);
+    cJSON *got = cJSON_Parse(text);
+    assert_non_null(got);
+    const cJSON *gm = cJSON_GetObjectItem(got, "metrics"),
+                *wm = cJSON_GetObjectItem(want, "metrics");
+    assert_int_equal(cJSON_GetArraySize(gm), cJSON_GetArraySize(wm));
+    static const char *FIELDS[] = {"items_a", "items_b", "items_shared", "mean_a",     "mean_b",
+                                   "diff",    "lo",      "hi",           "p_bootstrap"};
+    for (int i = 0; i < cJSON_GetArraySize(wm); i++) {
+        const cJSON *g = cJSON_GetArrayItem(gm, i), *w = cJSON_GetArrayItem(wm, i);
+        assert_string_equal(cJSON_GetObjectItem(g, "metric")->valuestring,
+                            cJSON_GetObjectItem(w, "metric")->valuestring);
+        for (size_t f = 0; f < sizeof FIELDS / sizeof FIELDS[0]; f++)
+            assert_close(cJSON_GetObjectItem(g, FIELDS[f])->valuedouble,
+                         cJSON_GetObjectItem(w, FIELDS[f])->valuedouble, 1e-9);
+        const cJSON *gc = cJSON_GetObjectItem(g, "mcnemar"),
+                    *wc = cJSON_GetObjectItem(w, "mcnemar");
+        assert_int_equal(cJSON_IsNull(gc), cJSON_IsNull(wc));
+        if (cJSON_IsNull(wc)) continue;
+        assert_int_equal(cJSON_GetObjectItem(gc, "a_only")->valueint,
+                         cJSON_GetObjectItem(wc, "a_only")->valueint);
+        assert_int_equal(cJSON_GetObjectItem(gc, "b_only")->valueint,
+                         cJSON_GetObjectItem(wc, "b_only")->valueint);
+        assert_close(cJSON_GetObjectItem(gc, "p_value")->valuedouble,
+                     cJSON_GetObjectItem(wc, "p_value")->valuedouble, 1e-12);
+    }
+    cJSON_Delete(got);
+    free(text);
+}
+
+/* --compare: single runs (McNemar too), runs with partly different items, and two seed groups,
+ * against make_seeds_fixture.py's own bootstrap and McNemar (make_stats_fixture.py's code). */
+static void test_compare_against_python(void **state) {
+    (void)state;
+    char *text = read_in(SEEDS, "compare_expected.json");
+    assert_non_null(text);
+    cJSON *expect = cJSON_Parse(text);
+    assert_non_null(expect);
+    const char *cases[3] = {"seed1", "seed3", "groups"};
+    for (int k = 0; k < 3; k++) {
+        const cJSON *c = cJSON_GetObjectItem(expect, cases[k]);
+        const char *sides[2][3];
+        int n[2];
+        for (int s = 0; s < 2; s++) {
+            const cJSON *names = cJSON_GetObjectItem(c, s ? "b" : "a");
+            n[s] = cJSON_GetArraySize(names);
+            for (int i = 0; i < n[s]; i++) {
+                char *p = path_in(SEEDS "/runs", cJSON_GetArrayItem(names, i)->valuestring);
+                sides[s][i] = p;
+            }
+        }
+        CompareOptions o;
+        compare_options_init(&o);
+        o.resamples = 2000;
+        o.seed = 7;
+        char *out = path_in(tmp, cases[k]), *md = NULL;
+        CkError err = {{0}};
+        int rc = report_compare(sides[0], n[0], sides[1], n[1], out, &o, &md, &err);
+        if (rc != 0) fprintf(stderr, "%s\n", err.msg);
+        assert_int_equal(rc, 0);
+        assert_compare_json(out, c);
+        char *file_md = read_in(out, "compare.md");
+        assert_same_text(md, file_md, "compare.md");
+        assert_non_null(strstr(md, "Paired bootstrap: 2000 resamples, seed 7, 95% percentile"));
+        assert_non_null(
+            strstr(md, "- Error rate: not compared: errors.json holds aggregates only"));
+        /* lambda=2,seed=1 has a failed judgment; lambda=2,seed=3 only 30 ARC questions */
+        if (k != 1)
+            assert_non_null(strstr(md, "- Win rate \xC2\xB1 SE: A has 25 items, B has 24; "
+                                       "compared on the 24 both have."));
+        if (k > 0)
+            assert_non_null(strstr(md, "- ARC-C acc\\_norm: A has 40 items, B has 30; compared on "
+                                       "the 30 both have."));
+        free(file_md);
+        free(md);
+        free(out);
+        for (int s = 0; s < 2; s++)
+            for (int i = 0; i < n[s]; i++) free((char *)sides[s][i]);
+    }
+    cJSON_Delete(expect);
+    free(text);
+}
+
+/* Runs on disjoint items are refused, naming the metric and the counts; so are runs with no
+ * per-item file in common; nothing is written. The command exits 1. */
+static void test_compare_refusals(void **state) {
+    (void)state;
+    char *a = make_run("cmp_a", NULL,
+                       "{\"task\": \"arc_challenge\", \"doc_index\": 0, \"acc_norm\": 1}\n"
+                       "{\"task\": \"arc_challenge\", \"doc_index\": 1, \"acc_norm\": 0}\n");
+    char *b = make_run("cmp_b", NULL,
+                       "{\"task\": \"arc_challenge\", \"doc_index\": 5, \"acc_norm\": 1}\n");
+    char *none = make_run("cmp_none", "{\"seed\": 1}", NULL);
+    char *out = path_in(tmp, "cmp_out"), *md = NULL;
+    CompareOptions o;
+    compare_options_init(&o);
+    CkError err = {{0}};
+    const char *sa[1] = {a}, *sb[1] = {b}, *sn[1] = {none};
+    assert_int_equal(report_compare(sa, 1, sb, 1, out, &o, &md, &err), -1);
+    assert_null(md);
+    assert_non_null(strstr(err.msg, "ARC-C acc_norm: A and B share none of their items (A has 2, "
+                                    "B has 1"));
+    assert_int_equal(access(out, F_OK), -1);
+    assert_int_equal(report_compare(sa, 1, sn, 1, out, &o, &md, &err), -1);
+    assert_non_null(strstr(err.msg, "nothing to compare"));
+    char cmd[4096], *e = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' report --compare '%s' '%s' --out '%s'", CUTKIT_BINARY, a, b,
+             out);
+    assert_int_equal(test_run(cmd, NULL, &e), 1);
+    assert_non_null(strstr(e, "cutkit report: ARC-C acc_norm: A and B share none"));
+    free(e);
+    assert_int_equal(access(out, F_OK), -1);
+    /* one shared item is enough: compared on it */
+    write_text(b, "eval/mc/items.jsonl",
+               "{\"task\": \"arc_challenge\", \"doc_index\": 1, \"acc_norm\": 1}\n");
+    assert_int_equal(report_compare(sa, 1, sb, 1, out, &o, &md, &err), 0);
+    assert_non_null(strstr(md, "| ARC-C acc\\_norm | 1 | 0.00 | 100.00 | -100.00 |"));
+    assert_non_null(strstr(md, "A has 2 items, B has 1; compared on the 1 both have."));
+    free(md);
+    free(a);
+    free(b);
+    free(none);
+    free(out);
+}
+
+/* The command: --compare with globs and lists, its usage errors. */
+static void test_compare_cli(void **state) {
+    (void)state;
+    char cmd[4096], *o = NULL, *e = NULL;
+    char *out = path_in(tmp, "cmp_cli");
+    snprintf(cmd, sizeof cmd,
+             "'%s' report --compare '%s/runs/lambda=1.1,seed=*' '%s/runs/lambda=2,seed=1' "
+             "--resamples 2000 --seed 7 --out '%s'",
+             CUTKIT_BINARY, SEEDS, SEEDS, out);
+    int status = test_run(cmd, &o, &e);
+    if (status != 0) fprintf(stderr, "%s", e);
+    assert_int_equal(status, 0);
+    assert_non_null(strstr(o, "- A: lambda=1.1 (3 runs: "));
+    assert_non_null(strstr(o, "- B: lambda=2,seed=1 (1 run: "));
+    char *md = read_in(out, "compare.md");
+    assert_same_text(o, md, "the printed comparison");
+    free(md);
+    free(o);
+    free(e);
+    snprintf(cmd, sizeof cmd, "'%s' report --compare '%s/runs/lambda=1.1,seed=1' --out '%s'",
+             CUTKIT_BINARY, SEEDS, out);
+    assert_int_equal(test_run(cmd, NULL, &e), 2);
+    assert_non_null(strstr(e, "--compare takes two sides A B (got 1 arguments)"));
+    free(e);
+    snprintf(cmd, sizeof cmd,
+             "'%s' report --compare '%s/nope*' '%s/runs/lambda=2,seed=1' --out '%s'", CUTKIT_BINARY,
+             SEEDS, SEEDS, out);
+    assert_int_equal(test_run(cmd, NULL, &e), 1);
+    assert_non_null(strstr(e, "nope*: no run directory matches"));
+    free(e);
+    free(out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tables_match_expected),
@@ -553,6 +984,14 @@ int main(void) {
         cmocka_unit_test(test_plots),
         cmocka_unit_test(test_browser),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_seed_groups_table),
+        cmocka_unit_test(test_seed_plots),
+        cmocka_unit_test(test_grouping_rule),
+        cmocka_unit_test(test_group_labels),
+        cmocka_unit_test(test_items),
+        cmocka_unit_test(test_compare_against_python),
+        cmocka_unit_test(test_compare_refusals),
+        cmocka_unit_test(test_compare_cli),
     };
     return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -1,11 +1,13 @@
 /* test_stats.c — the paired bootstrap and McNemar's exact test: small cases computed by hand,
- * and an independent Python implementation's values (tests/fixtures/make_stats_fixture.py). */
+ * and an independent Python implementation's values (tests/fixtures/make_stats_fixture.py);
+ * the pairing of items by compare.h (shared items, sides of several runs) by hand. */
 #include <cjson/cJSON.h>
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "reports/compare.h"
 #include "reports/stats.h"
 #include "tests/test_util.h"
 
@@ -142,12 +144,89 @@ static void test_against_python(void **state) {
     free(text);
 }
 
+/* One run's ARC-C items: keys[0..n) with values v (the other columns absent). */
+static void fake_run(RunItems *it, char **keys, const double *v, int n) {
+    int n_cols;
+    metric_columns(&n_cols);
+    it->n_cols = n_cols;
+    it->cols = calloc((size_t)n_cols, sizeof *it->cols);
+    it->cols[0] = (ItemScores){1, n, keys, (double *)v};
+}
+
+/* compare_metric by hand: items of one side only are left out and counted; a side of two runs
+ * keeps the items both have, each the mean; McNemar only between single runs. */
+static void test_compare_by_hand(void **state) {
+    (void)state;
+    char *k5[5] = {"k1", "k2", "k3", "k4", "k5"};
+    const double a1[4] = {1, 1, 0, 1}, a2[3] = {0, 1, 1}, b1[5] = {0, 1, 0, 0, 1};
+    RunItems items[3];
+    fake_run(&items[0], k5, a1, 4);
+    fake_run(&items[1], k5, a2, 3);
+    fake_run(&items[2], k5, b1, 5);
+    int n_cols;
+    const MetricColumn *cols = metric_columns(&n_cols);
+    CompareOptions o;
+    compare_options_init(&o);
+    o.resamples = 500;
+    CkError err = {{0}};
+    CompareMetric m;
+    int ia[2] = {0, 1}, ib[1] = {2};
+    CompareSide one = {items, ia, 1}, two = {items, ia, 2}, b = {items, ib, 1};
+    assert_int_equal(compare_metric(&cols[0], &one, &b, &o, &m, &err), 0);
+    assert_int_equal(m.status, COMPARE_DONE);
+    assert_int_equal(m.items_a, 4);
+    assert_int_equal(m.items_b, 5);
+    assert_int_equal(m.shared, 4);
+    assert_close(m.mean_a, 75.0, 1e-12);
+    assert_close(m.mean_b, 25.0, 1e-12);
+    assert_close(m.boot.diff, 50.0, 1e-12);
+    assert_true(m.has_mcnemar);
+    assert_int_equal(m.mcnemar.a_only, 2); /* k1, k4 */
+    assert_int_equal(m.mcnemar.b_only, 0);
+    assert_close(m.mcnemar.p_value, 0.5, 1e-15); /* 2 * P(Bin(2, 1/2) = 0) */
+    assert_close(compare_p_value(&m), 0.5, 1e-15);
+    /* A = {a1, a2}: k1..k3 with means 0.5, 1, 0.5 against 0, 1, 0: diff 1/3 */
+    assert_int_equal(compare_metric(&cols[0], &two, &b, &o, &m, &err), 0);
+    assert_int_equal(m.items_a, 3);
+    assert_int_equal(m.shared, 3);
+    assert_close(m.mean_a, 200.0 / 3, 1e-12);
+    assert_close(m.boot.diff, 100.0 / 3, 1e-12);
+    assert_false(m.has_mcnemar);
+    assert_close(compare_p_value(&m), m.boot.p_value, 0);
+    /* every item differs by the same amount: the interval is that amount, p = 1 / (B + 1) */
+    const double ones[2] = {1, 1}, zeros[2] = {0, 0};
+    RunItems c[2];
+    fake_run(&c[0], k5, ones, 2);
+    fake_run(&c[1], k5, zeros, 2);
+    int i0[1] = {0}, i1[1] = {1};
+    CompareSide c0 = {c, i0, 1}, c1 = {c, i1, 1};
+    assert_int_equal(compare_metric(&cols[0], &c0, &c1, &o, &m, &err), 0);
+    assert_close(m.boot.lo, 100.0, 1e-12);
+    assert_close(m.boot.hi, 100.0, 1e-12);
+    assert_close(m.boot.p_value, 1.0 / 501.0, 1e-15);
+    /* disjoint keys; a column the runs lack; a column without per-item files */
+    free(c[1].cols);
+    fake_run(&c[1], k5 + 2, zeros, 2);
+    assert_int_equal(compare_metric(&cols[0], &c0, &c1, &o, &m, &err), 0);
+    assert_int_equal(m.status, COMPARE_DISJOINT);
+    assert_int_equal(compare_metric(&cols[1], &c0, &c1, &o, &m, &err), 0);
+    assert_int_equal(m.status, COMPARE_MISSING);
+    assert_int_equal(m.missing_side, 2);
+    for (int k = 0; k < n_cols; k++) {
+        if (strcmp(cols[k].slug, "error_rate") != 0) continue;
+        assert_int_equal(compare_metric(&cols[k], &c0, &c1, &o, &m, &err), 0);
+        assert_int_equal(m.status, COMPARE_NOT_PER_ITEM);
+        assert_non_null(strstr(m.metric->why_not, "aggregates only"));
+    }
+    for (int r = 0; r < 3; r++) free(items[r].cols);
+    for (int r = 0; r < 2; r++) free(c[r].cols);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mean_sd),
-        cmocka_unit_test(test_mcnemar_by_hand),
-        cmocka_unit_test(test_bootstrap_by_hand),
-        cmocka_unit_test(test_against_python),
+        cmocka_unit_test(test_mean_sd),           cmocka_unit_test(test_mcnemar_by_hand),
+        cmocka_unit_test(test_bootstrap_by_hand), cmocka_unit_test(test_against_python),
+        cmocka_unit_test(test_compare_by_hand),
     };
     return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }
