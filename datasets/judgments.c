@@ -8,7 +8,7 @@
 
 #include "util/fileio.h"
 #include "util/jsonl.h"
-#include "util/rng.h"
+#include "util/pyrandom.h"
 #include "util/utf8.h"
 
 static char *dup_str(const char *s) {
@@ -232,18 +232,26 @@ void judgments_example_free(CutExample *ex) {
     memset(ex, 0, sizeof *ex);
 }
 
-/* Tokenizes prompt + response as the reference's generate_and_tokenize_prompt does. */
+/* Returns prompt + response in a new string, or NULL when out of memory. */
+static char *concat(const char *prompt, const char *response) {
+    size_t lp = strlen(prompt), lr = strlen(response);
+    char *full = malloc(lp + lr + 1);
+    if (!full) return NULL;
+    memcpy(full, prompt, lp);
+    memcpy(full + lp, response, lr + 1);
+    return full;
+}
+
+/* Tokenizes prompt + response as the reference's tokenize() and generate_and_tokenize_prompt
+ * do (train_on_inputs False, add_eos_token False for the prompt alone). */
 static int build_sequence(const char *prompt, const char *response, const Tokenizer *t, int cutoff,
                           CutSequence *q, CkError *err) {
     memset(q, 0, sizeof *q);
-    size_t lp = strlen(prompt), lr = strlen(response);
-    char *full = malloc(lp + lr + 1);
+    char *full = concat(prompt, response);
     if (!full) return ck_fail(err, "out of memory");
-    memcpy(full, prompt, lp);
-    memcpy(full + lp, response, lr + 1);
     int *ids = NULL, n = 0, *pids = NULL, np = 0;
     /* jointly: tokenizing the response alone would give its first token a dummy prefix */
-    int rc = tokenizer_encode(t, full, 1, 1, &ids, &n, err);
+    int rc = tokenizer_encode(t, full, 1, 0, &ids, &n, err);
     if (rc == 0) rc = tokenizer_encode(t, prompt, 1, 0, &pids, &np, err);
     free(full);
     free(pids);
@@ -251,10 +259,18 @@ static int build_sequence(const char *prompt, const char *response, const Tokeni
         free(ids);
         return -1;
     }
-    /* the prompt alone is truncated too, so its overflow is subtracted back out */
-    int over_full = cutoff > 0 && n > cutoff ? n - cutoff : 0;
-    int over_prompt = cutoff > 0 && np > cutoff ? np - cutoff : 0;
-    q->n = n - over_full;
+    /* The reference truncates first (keeping the last cutoff tokens, so the response stays
+     * whole) and appends EOS after, unless the text already ends with it: a sequence may be
+     * cutoff + 1 long. Appending EOS before truncating, as cutkit once did, cost BOS or a
+     * response token at the cutoff. */
+    const int over_full = cutoff > 0 && n > cutoff ? n - cutoff : 0;
+    const int over_prompt = cutoff > 0 && np > cutoff ? np - cutoff : 0;
+    const int kept = n - over_full;
+    const int add_eos = t->eos_id >= 0 && (kept == 0 || ids[n - 1] != t->eos_id);
+    q->n = kept + add_eos;
+    q->n_cut = over_full;
+    /* the prompt alone is truncated too, so its overflow is subtracted back out; <= 0 masks
+     * nothing, and below 0 the cutoff also cut into the response */
     q->prompt_len = (np - over_prompt) - (over_full - over_prompt);
     q->tokens = malloc((size_t)(q->n ? q->n : 1) * sizeof(int));
     q->trained = malloc((size_t)(q->n ? q->n : 1));
@@ -263,7 +279,8 @@ static int build_sequence(const char *prompt, const char *response, const Tokeni
         sequence_free(q);
         return ck_fail(err, "out of memory");
     }
-    memcpy(q->tokens, ids + over_full, (size_t)q->n * sizeof(int));
+    memcpy(q->tokens, ids + over_full, (size_t)kept * sizeof(int));
+    if (add_eos) q->tokens[kept] = t->eos_id;
     for (int i = 0; i < q->n; i++) q->trained[i] = i >= q->prompt_len;
     free(ids);
     return 0;
@@ -273,19 +290,29 @@ static int response_len(const CutSequence *q) {
     return q->prompt_len > 0 ? q->n - q->prompt_len : q->n;
 }
 
-int judgments_build_example(const Template *tpl, const JudgmentRecord *r, const Tokenizer *t,
-                            int cutoff, CutExample *ex, CkError *err) {
-    memset(ex, 0, sizeof *ex);
+/* Fills the prompts of record r: *plain always, *judge for a negative record. */
+static int fill_prompts(const Template *tpl, const JudgmentRecord *r, char **plain, char **judge,
+                        CkError *err) {
+    *plain = *judge = NULL;
     char *instruction = template_join_input(r->instruction, r->input);
     if (!instruction) return ck_fail(err, "out of memory");
-    char *plain = template_format(tpl->prompt_no_input, instruction, NULL, err);
-    char *judge = NULL;
-    int rc = plain ? 0 : ck_wrap(err, "prompt_no_input");
-    ex->negative = r->judgment != NULL;
-    if (rc == 0 && ex->negative) {
-        judge = template_format(tpl->prompt_no_input_judge, instruction, r->judgment, err);
-        if (!judge) rc = ck_wrap(err, "prompt_no_input_judge");
+    *plain = template_format(tpl->prompt_no_input, instruction, NULL, err);
+    int rc = *plain ? 0 : ck_wrap(err, "prompt_no_input");
+    if (rc == 0 && r->judgment) {
+        *judge = template_format(tpl->prompt_no_input_judge, instruction, r->judgment, err);
+        if (!*judge) rc = ck_wrap(err, "prompt_no_input_judge");
     }
+    free(instruction);
+    return rc;
+}
+
+int judgments_build_reference_example(const Template *tpl, const JudgmentRecord *r,
+                                      const Tokenizer *t, int cutoff, CutExample *ex,
+                                      CkError *err) {
+    memset(ex, 0, sizeof *ex);
+    char *plain, *judge;
+    int rc = fill_prompts(tpl, r, &plain, &judge, err);
+    ex->negative = r->judgment != NULL;
     if (rc == 0 && ex->negative) {
         rc = build_sequence(judge, r->output, t, cutoff, &ex->a, err);
         if (rc == 0) rc = build_sequence(plain, r->output, t, cutoff, &ex->m, err);
@@ -303,11 +330,19 @@ int judgments_build_example(const Template *tpl, const JudgmentRecord *r, const 
                          "template (%d tokens) and the plain template (%d tokens)",
                          r->source_index, ex->n_response, k);
     }
-    free(instruction);
     free(plain);
     free(judge);
     if (rc != 0) judgments_example_free(ex);
     return rc;
+}
+
+int judgments_build_example(const Template *tpl, const JudgmentRecord *r, const Tokenizer *t,
+                            int max_len, CutExample *ex, CkError *err) {
+    if (max_len == 1) {
+        memset(ex, 0, sizeof *ex);
+        return ck_fail(err, "a length limit of 1 token leaves no room for EOS");
+    }
+    return judgments_build_reference_example(tpl, r, t, max_len > 0 ? max_len - 1 : 0, ex, err);
 }
 
 int judgments_downsample(const JudgmentSet *s, double ratio, uint64_t seed, unsigned char *keep) {
@@ -319,23 +354,98 @@ int judgments_downsample(const JudgmentSet *s, double ratio, uint64_t seed, unsi
         else
             n_pos++;
     }
-    int n_keep = ratio < 0 ? n_pos : (int)(ratio * n_neg);
-    if (n_keep >= n_pos) return s->n;
+    /* int(n_neg * ratio) < n_pos exactly when n_neg * ratio < n_pos (n_pos is whole) */
+    const double want = ratio * n_neg;
+    if (!(ratio >= 0) || !(want < n_pos)) return s->n;
+    const int n_keep = (int)want;
     int *pos = malloc((size_t)n_pos * sizeof(int));
-    if (!pos) return -1;
+    int *chosen = malloc((size_t)(n_keep > 0 ? n_keep : 1) * sizeof(int));
+    PyRandom rng;
+    pyrandom_seed(&rng, seed);
+    if (!pos || !chosen || pyrandom_sample(&rng, n_pos, n_keep, chosen) != 0) {
+        free(pos);
+        free(chosen);
+        return -1;
+    }
     int k = 0;
     for (int i = 0; i < s->n; i++)
-        if (!s->records[i].judgment) pos[k++] = i;
-    /* a partial Fisher-Yates shuffle: the first n_keep of pos become a uniform sample */
-    Rng rng;
-    rng_seed(&rng, seed);
-    for (int i = 0; i < n_keep; i++) {
-        int j = i + (int)(rng_next(&rng) % (uint64_t)(n_pos - i));
-        int tmp = pos[i];
-        pos[i] = pos[j];
-        pos[j] = tmp;
-    }
-    for (int i = n_keep; i < n_pos; i++) keep[pos[i]] = 0;
+        if (!s->records[i].judgment) {
+            keep[i] = 0;
+            pos[k++] = i;
+        }
+    /* the reference samples from its list of positive indices, in file order */
+    for (int i = 0; i < n_keep; i++) keep[pos[chosen[i]]] = 1;
     free(pos);
+    free(chosen);
     return n_neg + n_keep;
+}
+
+void judgments_build_options_init(CutBuildOptions *o) {
+    memset(o, 0, sizeof *o);
+    o->cutoff = 2048;      /* fine-tuning-unlike.sh --cutoff_len 2048 */
+    o->align_p_ratio = -1; /* the reference's --downsample default: off */
+    o->align_p_seed = 42;  /* finetune_unlikelihood.py: random.seed(42) at import */
+}
+
+void judgments_example_set_free(CutExampleSet *set) {
+    for (int i = 0; i < set->n; i++) judgments_example_free(&set->examples[i]);
+    free(set->examples);
+    free(set->record);
+    memset(set, 0, sizeof *set);
+}
+
+/* Counts what the cutoff did to example ex of record r. */
+static void count_example(CutBuildStats *st, const JudgmentRecord *r, const CutExample *ex) {
+    st->n_examples++;
+    if (!ex->negative) {
+        st->n_positive_kept++;
+    } else if (!strcmp(r->judgment, "$ERROR$")) {
+        st->n_error++;
+    }
+    const CutSequence *seqs[2] = {&ex->a, ex->negative ? &ex->m : NULL};
+    for (int k = 0; k < 2 && seqs[k]; k++) {
+        st->n_truncated += seqs[k]->n_cut > 0;
+        st->n_response_cut += seqs[k]->prompt_len < 0;
+    }
+    if (ex->negative && ex->a.n == ex->m.n &&
+        !memcmp(ex->a.tokens, ex->m.tokens, (size_t)ex->a.n * sizeof(int)))
+        st->n_judgment_lost++;
+}
+
+int judgments_build_examples(const JudgmentSet *s, const Template *tpl, const Tokenizer *t,
+                             const CutBuildOptions *o, CutExampleSet *out, CkError *err) {
+    memset(out, 0, sizeof *out);
+    CutBuildOptions defaults;
+    judgments_build_options_init(&defaults);
+    if (!o) o = &defaults;
+    unsigned char *keep = malloc((size_t)(s->n > 0 ? s->n : 1));
+    const int n_kept = keep ? judgments_downsample(s, o->align_p_ratio, o->align_p_seed, keep) : -1;
+    if (n_kept >= 0) {
+        out->examples = calloc((size_t)(n_kept > 0 ? n_kept : 1), sizeof *out->examples);
+        out->record = malloc((size_t)(n_kept > 0 ? n_kept : 1) * sizeof *out->record);
+    }
+    if (n_kept < 0 || !out->examples || !out->record) {
+        free(keep);
+        judgments_example_set_free(out);
+        return ck_fail(err, "out of memory");
+    }
+    CutBuildStats *st = &out->stats;
+    st->n_records = s->n;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < s->n; i++) {
+        const JudgmentRecord *r = &s->records[i];
+        if (r->judgment)
+            st->n_negative++;
+        else
+            st->n_positive++;
+        if (!keep[i]) continue;
+        CutExample *ex = &out->examples[out->n];
+        rc = judgments_build_reference_example(tpl, r, t, o->cutoff, ex, err);
+        if (rc != 0) break;
+        out->record[out->n++] = i;
+        count_example(st, r, ex);
+    }
+    free(keep);
+    if (rc != 0) judgments_example_set_free(out);
+    return rc;
 }

@@ -1,6 +1,9 @@
 /* test_judgments.c — judgment loaders (CUT JSON, Shepherd, generic JSONL) with the record
  * counts their PROVENANCE files state, every malformed-record message, the built-in Alpaca
- * templates byte for byte, and CUT example construction with the embedded tokenizer. */
+ * templates byte for byte, CUT example construction with the embedded tokenizer and by hand
+ * (the reference's truncate-then-EOS order), its counts, and Align-P downsampling with
+ * Python's random (test vectors printed by CPython 3.11). The whole pipeline on the real
+ * files against an emulation of the reference is tests/test_cut_reference_data.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +13,7 @@
 #include "formats/embedded.h"
 #include "datasets/judgments.h"
 #include "datasets/templates.h"
+#include "util/pyrandom.h"
 
 static Tokenizer tok;
 static char *dir;
@@ -361,23 +365,31 @@ static void test_examples_real_record(void **state) {
     memcpy(resp, ex.a.tokens + ex.a.n - k, (size_t)k * sizeof(int));
     judgments_example_free(&ex);
 
-    /* left truncation: keep the last `cut` tokens; the prompt shrinks by what was cut */
+    /* left truncation: keep the last `cut` tokens of the text's ids, then append EOS; the
+     * prompt shrinks by what was cut */
     int cut = k + 5;
-    assert_true(cut < m_full);
-    assert_int_equal(judgments_build_example(&tpl, r, &tok, cut, &ex, &err), 0);
-    assert_int_equal(ex.a.n, cut);
-    assert_int_equal(ex.a.prompt_len, prompt_len - (full_len - cut));
-    assert_int_equal(ex.m.prompt_len, m_prompt - (m_full - cut));
-    assert_int_equal(ex.a.prompt_len, 5);
+    assert_true(cut < m_full - 1);
+    assert_int_equal(judgments_build_reference_example(&tpl, r, &tok, cut, &ex, &err), 0);
+    assert_int_equal(ex.a.n, cut + 1);
+    assert_int_equal(ex.a.n_cut, full_len - 1 - cut);
+    assert_int_equal(ex.a.prompt_len, prompt_len - (full_len - 1 - cut));
+    assert_int_equal(ex.m.prompt_len, m_prompt - (m_full - 1 - cut));
+    assert_int_equal(ex.a.prompt_len, 6);
     assert_int_equal(ex.n_response, k);
-    assert_memory_equal(ex.a.tokens + 5, resp, (size_t)k * sizeof(int));
-    assert_memory_equal(ex.m.tokens + 5, resp, (size_t)k * sizeof(int));
-    for (int i = 0; i < cut; i++) assert_int_equal(ex.a.trained[i], i >= 5);
+    assert_memory_equal(ex.a.tokens + 6, resp, (size_t)k * sizeof(int));
+    assert_memory_equal(ex.m.tokens + 6, resp, (size_t)k * sizeof(int));
+    for (int i = 0; i <= cut; i++) assert_int_equal(ex.a.trained[i], i >= 6);
     judgments_example_free(&ex);
-    /* a cutoff inside the response: nothing is masked, the response's tail is kept */
-    assert_int_equal(judgments_build_example(&tpl, r, &tok, k - 1, &ex, &err), 0);
+    /* the context-bounded form: at most cut + 1 tokens is the same construction */
+    assert_int_equal(judgments_build_example(&tpl, r, &tok, cut + 1, &ex, &err), 0);
+    assert_int_equal(ex.a.n, cut + 1);
+    assert_int_equal(ex.a.prompt_len, 6);
+    judgments_example_free(&ex);
+    /* a cutoff inside the response: nothing is masked, the response's tail and EOS are kept */
+    assert_int_equal(judgments_build_reference_example(&tpl, r, &tok, k - 2, &ex, &err), 0);
     assert_int_equal(ex.a.prompt_len, -1);
     assert_int_equal(ex.n_response, k - 1);
+    assert_int_equal(ex.a.n, k - 1);
     assert_memory_equal(ex.a.tokens, resp + 1, (size_t)(k - 1) * sizeof(int));
     for (int i = 0; i < ex.a.n; i++) assert_int_equal(ex.a.trained[i], 1);
     judgments_example_free(&ex);
@@ -473,12 +485,11 @@ static void expect_seq(const CutSequence *q, const int *tokens, int n, int promp
     for (int i = 0; i < n; i++) assert_int_equal(q->trained[i], i >= prompt_len);
 }
 
-/* cut-spec §1.4, as its wording has it: EOS is appended to the full sequence, the last
- * `cutoff` tokens are kept (BOS is cut like any other token, EOS stays), the prompt length
- * (BOS included) is reduced by what was cut from the full sequence beyond what was cut from
- * the prompt alone, and a prompt length <= 0 masks nothing. The spec is silent on whether the
- * reference truncates inside its tokenizer call (max_length) before appending EOS, appends EOS
- * only below the cutoff, or keeps BOS through left truncation, so those stay as written. */
+/* The reference's tokenize() (finetune_unlikelihood.py): the text's ids (BOS first) are cut
+ * to their last `cutoff` when longer, THEN EOS is appended, so a sequence may be cutoff + 1
+ * long and BOS is cut like any other token; the prompt length (BOS included) is reduced by
+ * what was cut from the full sequence beyond what was cut from the prompt alone (which comes
+ * to "minus what was cut from the full sequence"), and a prompt length <= 0 masks nothing. */
 static void test_examples_truncation_by_hand(void **state) {
     (void)state;
     Tokenizer bt;
@@ -486,49 +497,176 @@ static void test_examples_truncation_by_hand(void **state) {
     Template tpl = {"Q:{instruction}\n", "Q:{instruction}\nJ:{judgment}\n", "A:"};
     JudgmentRecord r = {"ab", NULL, "xyz", "no", 0, 0.0, 0};
     CkError err = {{0}};
-    /* Misalign: "Q:ab\n" + "xyz": BOS, prefix, 5 prompt bytes, 3 response bytes, EOS; the
-     * prompt alone is 7 tokens (BOS + prefix + 5) */
+    /* Misalign: "Q:ab\n" + "xyz": BOS, prefix, 5 prompt bytes, 3 response bytes (10 ids),
+     * EOS; the prompt alone is 7 tokens (BOS + prefix + 5) */
     const int m_full[11] = {1,        BT(' '), BT('Q'), BT(':'), BT('a'), BT('b'),
                             BT('\n'), BT('x'), BT('y'), BT('z'), 2};
-    /* Align-N: "Q:ab\nJ:no\n" + "xyz": prompt 12 tokens, 16 in all */
+    /* Align-N: "Q:ab\nJ:no\n" + "xyz": prompt 12 tokens, 15 ids, 16 with EOS */
     const int a_full[16] = {1,        BT(' '), BT('Q'), BT(':'), BT('a'), BT('b'),
                             BT('\n'), BT('J'), BT(':'), BT('n'), BT('o'), BT('\n'),
                             BT('x'),  BT('y'), BT('z'), 2};
     struct {
         int cutoff;
-        int m_start, m_prompt; /* first kept token of m_full, masked leading tokens */
+        int m_start, m_prompt; /* first kept token of m_full (= ids cut), masked tokens */
         int a_start, a_prompt;
     } cases[] = {
         {0, 0, 7, 0, 12},   /* no cutoff */
-        {16, 0, 7, 0, 12},  /* the cutoff is the longer sequence's length: nothing cut */
-        {11, 0, 7, 5, 7},   /* A loses BOS, prefix, "Q:a"; its prompt shrinks by 5 */
-        {9, 2, 5, 7, 5},    /* M loses BOS and the prefix, EOS stays */
-        {5, 6, 1, 11, 1},   /* longer prompts than the cutoff: 7 - 2 - (6 - 2) = 1 masked */
-        {4, 7, 0, 12, 0},   /* prompt length 0: nothing masked, the response and EOS kept */
-        {3, 8, -1, 13, -1}, /* -1: nothing masked, "x" cut from the response */
+        {16, 0, 7, 0, 12},  /* above every length: nothing cut */
+        {15, 0, 7, 0, 12},  /* Align-N's ids fit exactly: 16 tokens with EOS, nothing cut */
+        {10, 0, 7, 5, 7},   /* A loses BOS, prefix, "Q:a"; its prompt shrinks by 5 */
+        {9, 1, 6, 6, 6},    /* M loses BOS only: EOS comes after the cut */
+        {4, 6, 1, 11, 1},   /* longer prompts than the cutoff: 7 - 6 = 1 masked */
+        {3, 7, 0, 12, 0},   /* prompt length 0: nothing masked, the response and EOS kept */
+        {2, 8, -1, 13, -1}, /* -1: nothing masked, "x" cut from the response */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         CutExample ex;
-        assert_int_equal(judgments_build_example(&tpl, &r, &bt, cases[k].cutoff, &ex, &err), 0);
+        assert_int_equal(
+            judgments_build_reference_example(&tpl, &r, &bt, cases[k].cutoff, &ex, &err), 0);
         printf("  cutoff %2d: Align-N %2d tokens (prompt %2d), Misalign %2d (prompt %2d), "
                "%d response tokens\n",
                cases[k].cutoff, ex.a.n, ex.a.prompt_len, ex.m.n, ex.m.prompt_len, ex.n_response);
         assert_int_equal(ex.negative, 1);
         expect_seq(&ex.m, m_full + cases[k].m_start, 11 - cases[k].m_start, cases[k].m_prompt);
         expect_seq(&ex.a, a_full + cases[k].a_start, 16 - cases[k].a_start, cases[k].a_prompt);
+        assert_int_equal(ex.m.n_cut, cases[k].m_start);
+        assert_int_equal(ex.a.n_cut, cases[k].a_start);
         assert_int_equal(ex.m.tokens[ex.m.n - 1], 2); /* EOS survives every cutoff */
-        assert_int_equal(ex.n_response, cases[k].cutoff == 3 ? 3 : 4);
+        if (cases[k].cutoff > 0) assert_true(ex.a.n <= cases[k].cutoff + 1);
+        assert_int_equal(ex.n_response, cases[k].cutoff == 2 ? 3 : 4);
+        judgments_example_free(&ex);
+        /* the context-bounded form keeps at most cutoff + 1 tokens: the same sequences */
+        if (cases[k].cutoff == 0) continue;
+        assert_int_equal(judgments_build_example(&tpl, &r, &bt, cases[k].cutoff + 1, &ex, &err), 0);
+        expect_seq(&ex.a, a_full + cases[k].a_start, 16 - cases[k].a_start, cases[k].a_prompt);
         judgments_example_free(&ex);
     }
     /* a positive record builds Align-P alone, truncated the same way */
     r.judgment = NULL;
     CutExample ex;
-    assert_int_equal(judgments_build_example(&tpl, &r, &bt, 5, &ex, &err), 0);
+    assert_int_equal(judgments_build_reference_example(&tpl, &r, &bt, 4, &ex, &err), 0);
     assert_int_equal(ex.negative, 0);
     expect_seq(&ex.a, m_full + 6, 5, 1);
     assert_int_equal(ex.m.n, 0);
     judgments_example_free(&ex);
+    /* a limit of one token has no room for EOS */
+    assert_int_equal(judgments_build_example(&tpl, &r, &bt, 1, &ex, &err), -1);
+    assert_string_equal(err.msg, "a length limit of 1 token leaves no room for EOS");
+    assert_null(ex.a.tokens);
     tokenizer_free(&bt);
+}
+
+/* judgments_build_examples: downsampling, construction and the counts the trainer warns
+ * with, on hand-made records and the byte tokenizer. */
+static void test_build_examples_counts(void **state) {
+    (void)state;
+    Tokenizer bt;
+    assert_int_equal(byte_tokenizer(&bt), 0);
+    Template tpl = {"Q:{instruction}\n", "Q:{instruction}\nJ:{judgment}\n", "A:"};
+    /* ids without EOS: Align-N 12 + |output| ("Q:ab\nJ:no\n": judgment "no"), Misalign
+     * 7 + |output|, Align-P 7 + |output|; "$ERROR$" makes Align-N 17 + |output| */
+    JudgmentRecord recs[] = {
+        {"ab", NULL, "xyz", "no", 0, 0.0, 0},          /* A 15 ids: cut at 10, M 10: kept */
+        {"ab", NULL, "xyz", NULL, 0, 0.0, 1},          /* P 10 ids */
+        {"ab", NULL, "xyzxyzxyz", "no", 0, 0.0, 2},    /* A 21, M 16: both cut, judgment lost */
+        {"ab", NULL, "xyz", NULL, 0, 0.0, 3},          /* P */
+        {"ab", NULL, "xyz", "$ERROR$", 0, 0.0, 4},     /* A 20, cut */
+        {"ab", NULL, "xyzxyzxyzxyz", NULL, 0, 0.0, 5}, /* P 19: cut into the response */
+    };
+    JudgmentSet s = {recs, 6, 6, 3, 3, 1, 0};
+    CutBuildOptions o;
+    judgments_build_options_init(&o);
+    assert_int_equal(o.cutoff, 2048);
+    assert_true(o.align_p_ratio < 0);
+    assert_int_equal((int)o.align_p_seed, 42);
+    o.cutoff = 10;
+    CutExampleSet set;
+    CkError err = {{0}};
+    assert_int_equal(judgments_build_examples(&s, &tpl, &bt, &o, &set, &err), 0);
+    assert_int_equal(set.n, 6);
+    for (int i = 0; i < 6; i++) assert_int_equal(set.record[i], i);
+    const CutBuildStats *st = &set.stats;
+    assert_int_equal(st->n_records, 6);
+    assert_int_equal(st->n_positive, 3);
+    assert_int_equal(st->n_negative, 3);
+    assert_int_equal(st->n_positive_kept, 3);
+    assert_int_equal(st->n_examples, 6);
+    assert_int_equal(st->n_error, 1);
+    /* A0, A2, M2, A4, P5 */
+    assert_int_equal(st->n_truncated, 5);
+    /* A2 and M2 are the last 10 ids of "...\nxyzxyzxyz" + EOS: the prompt length is
+     * 12 - 11 = 1 and 7 - 6 = 1; P5 (19 ids, 9 cut) has 7 - 9 = -2 */
+    assert_int_equal(set.examples[2].a.prompt_len, 1);
+    assert_int_equal(set.examples[5].a.prompt_len, -2);
+    assert_int_equal(st->n_response_cut, 1);
+    assert_int_equal(st->n_judgment_lost, 1);
+    assert_int_equal(set.examples[2].a.n, 11);
+    judgments_example_set_free(&set);
+    assert_null(set.examples);
+
+    /* ratio 0.5 of 3 negatives keeps int(1.5) = 1 of the 3 positives: Python's
+     * random.seed(42); random.sample([1, 3, 5], 1) == [5] */
+    o.align_p_ratio = 0.5;
+    o.cutoff = 0;
+    assert_int_equal(judgments_build_examples(&s, &tpl, &bt, &o, &set, &err), 0);
+    assert_int_equal(set.n, 4);
+    assert_int_equal(set.stats.n_positive_kept, 1);
+    assert_int_equal(set.stats.n_truncated, 0);
+    assert_int_equal(set.record[0], 0);
+    assert_int_equal(set.record[1], 2);
+    assert_int_equal(set.record[2], 4);
+    assert_int_equal(set.record[3], 5);
+    judgments_example_set_free(&set);
+    /* ratio 0 keeps no positive; ratio 1 keeps all (int(3) is not below 3), as do the
+     * defaults (no downsampling) */
+    o.align_p_ratio = 0;
+    assert_int_equal(judgments_build_examples(&s, &tpl, &bt, &o, &set, &err), 0);
+    assert_int_equal(set.n, 3);
+    judgments_example_set_free(&set);
+    o.align_p_ratio = 1;
+    assert_int_equal(judgments_build_examples(&s, &tpl, &bt, &o, &set, &err), 0);
+    assert_int_equal(set.n, 6);
+    judgments_example_set_free(&set);
+    assert_int_equal(judgments_build_examples(&s, &tpl, &bt, NULL, &set, &err), 0);
+    assert_int_equal(set.n, 6);
+    assert_int_equal(set.stats.n_truncated, 0);
+    judgments_example_set_free(&set);
+    tokenizer_free(&bt);
+}
+
+/* util/pyrandom.h against numbers CPython 3.11 printed:
+ *   random.seed(42); [random.getrandbits(32) for _ in range(3)]
+ *   random.seed(42); random.sample(range(713), 71)   (the set method: 713 > 21 + 4**4)
+ *   random.seed(42); random.sample(range(10), 4)     (the pool method)
+ *   random.seed(0); random.sample(range(30), 8)      (pool: 30 <= 21 + 4**3)
+ *   random.seed(2**40 + 7); [random.getrandbits(32) for _ in range(2)]   (a two-word seed) */
+static void test_pyrandom_matches_python(void **state) {
+    (void)state;
+    PyRandom r;
+    pyrandom_seed(&r, 42);
+    assert_int_equal(pyrandom_getrandbits(&r, 32), 2746317213u);
+    assert_int_equal(pyrandom_getrandbits(&r, 32), 478163327u);
+    assert_int_equal(pyrandom_getrandbits(&r, 32), 107420369u);
+    const int want713[71] = {
+        654, 114, 25,  281, 250, 228, 142, 104, 692, 558, 89,  604, 432, 32,  30,  95,  223, 238,
+        517, 616, 27,  574, 203, 665, 429, 225, 459, 603, 284, 6,   163, 348, 159, 220, 344, 94,
+        389, 99,  367, 352, 618, 270, 44,  470, 549, 127, 387, 80,  565, 300, 643, 633, 370, 591,
+        196, 71,  46,  677, 233, 296, 81,  103, 464, 650, 373, 166, 379, 363, 214, 686, 273};
+    int got[71];
+    pyrandom_seed(&r, 42);
+    assert_int_equal(pyrandom_sample(&r, 713, 71, got), 0);
+    assert_memory_equal(got, want713, sizeof want713);
+    const int want10[4] = {1, 0, 4, 9};
+    pyrandom_seed(&r, 42);
+    assert_int_equal(pyrandom_sample(&r, 10, 4, got), 0);
+    assert_memory_equal(got, want10, sizeof want10);
+    const int want30[8] = {27, 12, 24, 13, 1, 8, 16, 15};
+    pyrandom_seed(&r, 0);
+    assert_int_equal(pyrandom_sample(&r, 30, 8, got), 0);
+    assert_memory_equal(got, want30, sizeof want30);
+    pyrandom_seed(&r, (1ull << 40) + 7);
+    assert_int_equal(pyrandom_getrandbits(&r, 32), 2635837658u);
+    assert_int_equal(pyrandom_getrandbits(&r, 32), 3209733218u);
 }
 
 int main(void) {
@@ -544,6 +682,8 @@ int main(void) {
         cmocka_unit_test(test_examples_real_record),
         cmocka_unit_test(test_examples_all_records),
         cmocka_unit_test(test_examples_truncation_by_hand),
+        cmocka_unit_test(test_build_examples_counts),
+        cmocka_unit_test(test_pyrandom_matches_python),
     };
     return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }
