@@ -505,14 +505,15 @@ static void test_browser(void **state) {
     ReportOptions o = report_default_options();
     o.title = "Fixture report";
     assert_int_equal(report_write(FIXTURE_RUNS, 3, out, &o, &err), 0);
-    /* the screenshot is kept beside the tests in the build directory */
+    /* the screenshot is kept beside the tests in the build directory; 8000 px of window height
+     * reach the examples below the twelve plots */
     char build[1024], cmd[4096];
     snprintf(build, sizeof build, "%s", CUTKIT_BINARY);
     char *slash = strrchr(build, '/');
     if (slash) *slash = '\0';
     snprintf(cmd, sizeof cmd,
              "/usr/bin/python3 '%s/tests/browser/check_report.py' '%s/index.html' "
-             "'%s/tests/artifacts/report.png'",
+             "'%s/tests/artifacts/report.png' /usr/bin/chromium 8000",
              CUTKIT_SOURCE_DIR, out, build);
     char *o_text = NULL, *e_text = NULL;
     int status = test_run(cmd, &o_text, &e_text);
