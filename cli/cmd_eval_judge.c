@@ -33,8 +33,9 @@ static FlagSpec FLAGS[] = {
     {"judge-adapter", FLAG_STRING, &opt.judge_adapter, NULL, 0, -1,
      "PEFT LoRA adapter folder for the judge model"},
     {"judge-template", FLAG_STRING, &opt.judge_template, NULL, 0, -1,
-     "pairwise template JSON ({\"prompt\", \"verdict_1\", \"verdict_2\"}); default: the "
-     "built-in, shipped as eval/templates/pairwise_ab.json"},
+     "pairwise template JSON ({\"prompt\" or \"prompt_file\" (e.g. an AlpacaEval prompt, "
+     "as it is), \"verdict_1\", \"verdict_2\", \"chat\": raw|plain|chatml|llama2}; "
+     "eval/ALPACAEVAL.md); default: the built-in, shipped as eval/templates/pairwise_ab.json"},
     {"judge-command", FLAG_STRING, &opt.judge_command, NULL, 0, -1,
      "shell command (/bin/sh -c) reading {\"instruction\", \"output_1\", \"output_2\"} on stdin "
      "and printing a preference in [1, 2] or {\"preference\": p}"},

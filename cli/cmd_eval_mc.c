@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "cli/commands.h"
+#include "eval/harness.h"
 #include "eval/mc_run.h"
 #include "eval/shard.h"
 #include "train/dist.h"
@@ -12,7 +13,7 @@
 static McRunOptions opt;
 static struct {
     const char *task;
-    int threads, no_prefix_reuse, no_bos;
+    int threads, no_prefix_reuse, bos, no_bos;
 } flag;
 
 static FlagSpec FLAGS[] = {
@@ -30,13 +31,20 @@ static FlagSpec FLAGS[] = {
     {"limit", FLAG_INT, &opt.limit, "0", 0, 1e9, "score only the first N questions (0: all)"},
     {"out", FLAG_STRING, &opt.out, "eval-mc", 0, -1, "output folder"},
     {"resume", FLAG_BOOL, &opt.resume, NULL, 0, -1, "skip items already in OUT/items.jsonl"},
+    {"harness-version", FLAG_STRING, &opt.harness_version, HARNESS_VERSION_DEFAULT, 0, -1,
+     "lm-evaluation-harness version to match: its BOS default and MC2 formula",
+     HARNESS_VERSION_CHOICES, 0},
+    {"log-samples", FLAG_BOOL, &opt.log_samples, NULL, 0, -1,
+     "also the harness's per-sample files, OUT/<model>/samples_<task>_<date>.jsonl"},
     {"batch", FLAG_INT, &opt.batch, "16", 1, 4096,
      "sequences per forward when a choice is scored on its own"},
     FLAG_THREADS(&flag.threads),
     {"no-prefix-reuse", FLAG_BOOL, &flag.no_prefix_reuse, NULL, 0, -1,
      "score every context+choice separately (no shared context pass)"},
+    {"bos", FLAG_BOOL, &flag.bos, NULL, 0, -1,
+     "BOS before every context, whatever --harness-version says"},
     {"no-bos", FLAG_BOOL, &flag.no_bos, NULL, 0, -1,
-     "no BOS before the context (lm-eval >= 0.4's default add_bos_token=False)"},
+     "no BOS before the context, whatever --harness-version says"},
 };
 
 static const CommandSpec SPEC = {
@@ -44,10 +52,16 @@ static const CommandSpec SPEC = {
     "multiple-choice scoring: ARC, TruthfulQA MC1/MC2 as lm-evaluation-harness",
     "--task arc_challenge[,truthfulqa_mc2,...] [--model PATH] [--out DIR] [--resume]",
     "Scores every choice of every question as the harness's loglikelihood requests (joint\n"
-    "encoding split at the context, left truncation to the model's context, BOS first unless\n"
-    "--no-bos) and reports acc, acc_norm (by characters), acc_bytes and acc_per_token with\n"
-    "standard errors (TruthfulQA MC2: the mass on the true answers). Writes OUT/items.jsonl\n"
-    "(one line per question as it finishes) and OUT/results.json; progress on stderr.\n"
+    "encoding split at the context, left truncation to the model's context) and reports what\n"
+    "the harness reports (ARC acc and acc_norm by characters, plus acc_bytes and\n"
+    "acc_per_token; TruthfulQA MC1 acc; MC2 acc, the mass on the true answers) with standard\n"
+    "errors. --harness-version picks the version to match: up to 0.4.9.1 the harness puts no\n"
+    "BOS before a Hugging Face model's context, from 0.4.9.2 the tokenizer's default decides\n"
+    "(LLaMA: BOS); up to 0.4.8 MC2 counts the answers before the first false one as true,\n"
+    "from 0.4.9 those labelled true (they differ on TruthfulQA #164 and #607). --bos or\n"
+    "--no-bos overrides the BOS choice. Writes OUT/items.jsonl (one line per question as it\n"
+    "finishes), OUT/results.json and the harness's own OUT/<model>/results_<date>.json\n"
+    "(with --log-samples its samples_<task>_<date>.jsonl beside it); progress on stderr.\n"
     "Sharded under MPI (a build with -DCUTKIT_MPI=ON): `mpirun -np K cutkit eval mc ...`\n"
     "splits the items over K processes; rank 0 gathers them and writes the same files.",
     FLAGS,
@@ -68,7 +82,8 @@ static int run_eval_mc(int argc, char **argv) {
     if (mc_tasks_parse(flag.task, opt.tasks, MC_TASK_COUNT, &opt.n_tasks, &err) != 0)
         return cli_error(&SPEC, 2, "--task: %s", err.msg);
     opt.prefix_reuse = !flag.no_prefix_reuse;
-    opt.bos = !flag.no_bos;
+    if (flag.bos && flag.no_bos) return cli_error(&SPEC, 2, "--bos and --no-bos: give one");
+    opt.bos = flag.bos ? 1 : flag.no_bos ? 0 : MC_BOS_VERSION;
     opt.log = stderr;
     if (mc_run_options_check(&opt, &err) != 0) return cli_fail(&SPEC, 2, &err);
     threads_set(flag.threads);
@@ -78,8 +93,9 @@ static int run_eval_mc(int argc, char **argv) {
         return cli_fail(&SPEC, 1, &err);
     }
     if (report.wrote)
-        fprintf(stderr, "cutkit %s: wrote %s and %s\n", SPEC.name, report.results_path,
-                report.items_path);
+        fprintf(stderr, "cutkit %s: wrote %s, %s and %s (lm-evaluation-harness %s, %s)\n",
+                SPEC.name, report.results_path, report.items_path, report.harness_path,
+                report.harness_version, report.bos ? "BOS" : "no BOS");
     return 0;
 }
 

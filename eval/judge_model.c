@@ -6,127 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/fileio.h"
 #include "eval/judge.h"
 #include "util/strbuf.h"
-
-/* Keep identical to eval/templates/pairwise_ab.json (tests/test_judge.c checks). */
-const char PAIRWISE_TEMPLATE_DEFAULT_JSON[] =
-    "{\n"
-    "  \"description\": \"cutkit's pairwise judge prompt in the AlpacaFarm 'Output (a) / Output "
-    "(b)' layout (wording cutkit's own). The judge model's log-probabilities of verdict_1 and "
-    "verdict_2 after the prompt give preference = 2 - softmax([logp_1, logp_2])[0]. Placeholders: "
-    "{instruction}, {output_1}, {output_2}; write {{ and }} for literal braces.\",\n"
-    "  \"prompt\": \"Two assistants answered the same instruction. Read both outputs and name the "
-    "one that follows the instruction better: the more helpful, correct and complete answer, "
-    "whatever its length.\\n\\n### Instruction:\\n{instruction}\\n\\n### Output "
-    "(a):\\n{output_1}\\n\\n### Output (b):\\n{output_2}\\n\\n### Best output:\",\n"
-    "  \"verdict_1\": \" Output (a)\",\n"
-    "  \"verdict_2\": \" Output (b)\"\n"
-    "}\n";
-
-static char *dup_str(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
-char *pairwise_template_format(const char *fmt, const char *instruction, const char *output_1,
-                               const char *output_2, CkError *err) {
-    static const char *const names[3] = {"instruction", "output_1", "output_2"};
-    const char *values[3] = {instruction, output_1, output_2};
-    StrBuf b = {0};
-    int rc = strbuf_put(&b, "", 0);
-    for (const char *s = fmt; rc == 0 && *s;) {
-        if ((s[0] == '{' && s[1] == '{') || (s[0] == '}' && s[1] == '}')) {
-            rc = strbuf_put(&b, s, 1);
-            s += 2;
-        } else if (*s == '}') {
-            ck_fail(err, "single '}' at byte %zu of the pairwise template", (size_t)(s - fmt));
-            rc = 1;
-        } else if (*s == '{') {
-            const char *end = strchr(s, '}');
-            int which = -1;
-            size_t k = end ? (size_t)(end - s - 1) : 0;
-            for (int i = 0; end && i < 3; i++)
-                if (strlen(names[i]) == k && strncmp(s + 1, names[i], k) == 0) which = i;
-            if (which < 0) {
-                if (end)
-                    ck_fail(err,
-                            "unknown placeholder {%.*s} in the pairwise template (known: "
-                            "{instruction}, {output_1}, {output_2})",
-                            (int)k, s + 1);
-                else
-                    ck_fail(err, "unterminated '{' at byte %zu of the pairwise template",
-                            (size_t)(s - fmt));
-                rc = 1;
-            } else {
-                rc = strbuf_put(&b, values[which], strlen(values[which]));
-                s = end + 1;
-            }
-        } else {
-            size_t k = strcspn(s, "{}");
-            rc = strbuf_put(&b, s, k);
-            s += k;
-        }
-    }
-    if (rc != 0) {
-        if (rc < 0) ck_fail(err, "out of memory");
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
-}
-
-void pairwise_template_free(PairwiseTemplate *t) {
-    free(t->prompt);
-    free(t->verdict_1);
-    free(t->verdict_2);
-    memset(t, 0, sizeof *t);
-}
-
-static int take(const cJSON *root, const char *name, const char *source, char **out, CkError *err) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, name);
-    if (!cJSON_IsString(v)) return ck_fail(err, "%s: field \"%s\" must be a string", source, name);
-    *out = dup_str(v->valuestring);
-    return *out ? 0 : ck_fail(err, "out of memory");
-}
-
-int pairwise_template_parse(PairwiseTemplate *t, const char *json_text, const char *source,
-                            CkError *err) {
-    memset(t, 0, sizeof *t);
-    cJSON *root = cJSON_Parse(json_text);
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return ck_fail(err, "%s: expected a JSON object", source);
-    }
-    int rc = take(root, "prompt", source, &t->prompt, err);
-    if (rc == 0) rc = take(root, "verdict_1", source, &t->verdict_1, err);
-    if (rc == 0) rc = take(root, "verdict_2", source, &t->verdict_2, err);
-    cJSON_Delete(root);
-    if (rc == 0 && (!t->verdict_1[0] || strcmp(t->verdict_1, t->verdict_2) == 0))
-        rc =
-            ck_fail(err, "%s: verdict_1 and verdict_2 must be different non-empty strings", source);
-    if (rc == 0) { /* a bad placeholder is reported now, not at the first pair */
-        char *s = pairwise_template_format(t->prompt, "i", "a", "b", err);
-        if (!s) rc = ck_wrap(err, "%s: field \"prompt\"", source);
-        free(s);
-    }
-    if (rc != 0) pairwise_template_free(t);
-    return rc;
-}
-
-int pairwise_template_load(PairwiseTemplate *t, const char *path, CkError *err) {
-    if (!path)
-        return pairwise_template_parse(t, PAIRWISE_TEMPLATE_DEFAULT_JSON, "built-in template", err);
-    memset(t, 0, sizeof *t);
-    char *text = fileio_read_text(path, (size_t)1 << 24, NULL, err);
-    if (!text) return -1;
-    int rc = pairwise_template_parse(t, text, path, err);
-    free(text);
-    return rc;
-}
 
 typedef struct {
     const Model *m;
@@ -208,7 +89,7 @@ static char *raw_verdict(const char *const verdicts[2], const double L[2], int c
 static int model_judge(void *ctx, const char *instruction, const char *output_1,
                        const char *output_2, double *preference, char **raw, CkError *err) {
     const ModelJudge *mj = ctx;
-    char *prompt = pairwise_template_format(mj->t->prompt, instruction, output_1, output_2, err);
+    char *prompt = pairwise_template_render(mj->t, instruction, output_1, output_2, err);
     if (!prompt) return -1;
     const char *const verdicts[2] = {mj->t->verdict_1, mj->t->verdict_2};
     int *ids[2] = {NULL, NULL}, n[2] = {0, 0};

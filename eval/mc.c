@@ -373,12 +373,20 @@ int mc_argmax(const double *v, int n) {
     return best;
 }
 
-double mc_mc2(const double *ll, const int *labels, int n) {
+double mc_mc2_variant(const double *ll, const int *labels, int n, Mc2Variant v) {
+    /* 2.0 splits the choices at the first 0 label: those before it are the true ones */
+    int split = n;
+    for (int i = 0; v == MC2_BEFORE_FIRST_FALSE && i < n && split == n; i++)
+        if (!labels[i]) split = i;
     double m = ll[mc_argmax(ll, n)], sum = 0.0, mass = 0.0;
     for (int i = 0; i < n; i++) sum += exp(ll[i] - m);
     for (int i = 0; i < n; i++)
-        if (labels[i]) mass += exp(ll[i] - m) / sum;
+        if (v == MC2_BEFORE_FIRST_FALSE ? i < split : labels[i] != 0) mass += exp(ll[i] - m) / sum;
     return mass;
+}
+
+double mc_mc2(const double *ll, const int *labels, int n) {
+    return mc_mc2_variant(ll, labels, n, MC2_LABELS);
 }
 
 /* argmax over i of ll[i] / len[i] (a zero length counts as 1) */
@@ -412,33 +420,41 @@ void mc_mean_stderr(const double *x, int n, double *mean, double *stderr_) {
     *stderr_ = n > 1 ? sqrt(ss / (n - 1)) / sqrt((double)n) : NAN;
 }
 
-void mc_metrics(const McTask *task, const McItemResult *results, int n, McMetrics *out) {
+/* the metrics cutkit reports per task, the harness's first (mc_harness_metrics) */
+static const char *const ARC_METRICS[] = {"acc", "acc_norm", "acc_bytes", "acc_per_token"};
+static const char *const TQA_METRICS[] = {"acc"};
+
+int mc_harness_metrics(const McTask *task, const char *const **names) {
+    *names = task->is_truthfulqa ? TQA_METRICS : ARC_METRICS;
+    return task->is_truthfulqa ? 1 : 2;
+}
+
+double mc_item_metric(const McTask *task, Mc2Variant mc2, const McItemResult *r, const char *name) {
+    if (task->id == MC_TRUTHFULQA_MC2)
+        return strcmp(name, "acc") == 0 ? mc_mc2_variant(r->ll, r->labels, r->n_choices, mc2) : NAN;
+    McItemScores sc;
+    mc_item_scores(r, &sc);
+    if (strcmp(name, "acc") == 0) return sc.acc;
+    if (task->is_truthfulqa) return NAN; /* MC1: acc alone */
+    if (strcmp(name, "acc_norm") == 0) return sc.acc_norm;
+    if (strcmp(name, "acc_bytes") == 0) return sc.acc_bytes;
+    if (strcmp(name, "acc_per_token") == 0) return sc.acc_per_token;
+    return NAN;
+}
+
+void mc_metrics(const McTask *task, Mc2Variant mc2, const McItemResult *results, int n,
+                McMetrics *out) {
     memset(out, 0, sizeof *out);
     out->n = n;
-    static const char *const NAMES[] = {"acc", "acc_norm", "acc_bytes", "acc_per_token"};
-    int k = task->id == MC_TRUTHFULQA_MC2 ? 1 : 4;
-    double *x = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1) * 4);
-    if (!x) {
-        for (int j = 0; j < k; j++) out->m[j] = (McMetric){NAMES[j], NAN, NAN};
-        out->n_metrics = k;
-        return;
-    }
-    for (int i = 0; i < n; i++) {
-        McItemScores sc;
-        mc_item_scores(&results[i], &sc);
-        if (task->id == MC_TRUTHFULQA_MC2) {
-            x[i] = sc.mc2;
-        } else {
-            x[i] = sc.acc;
-            x[n + i] = sc.acc_norm;
-            x[2 * n + i] = sc.acc_bytes;
-            x[3 * n + i] = sc.acc_per_token;
-        }
-    }
-    for (int j = 0; j < k; j++) {
-        out->m[j].name = NAMES[j];
-        mc_mean_stderr(x + (size_t)j * n, n, &out->m[j].value, &out->m[j].stderr_);
-    }
+    const char *const *names = task->is_truthfulqa ? TQA_METRICS : ARC_METRICS;
+    const int k = task->is_truthfulqa ? 1 : 4;
     out->n_metrics = k;
+    double *x = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    for (int j = 0; j < k; j++) {
+        out->m[j] = (McMetric){names[j], NAN, NAN};
+        if (!x) continue;
+        for (int i = 0; i < n; i++) x[i] = mc_item_metric(task, mc2, &results[i], names[j]);
+        mc_mean_stderr(x, n, &out->m[j].value, &out->m[j].stderr_);
+    }
     free(x);
 }

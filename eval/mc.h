@@ -123,12 +123,24 @@ int mc_score_item(LoglikScorer *s, const Tokenizer *t, const McItem *item, int b
 /* Index of the first maximum of v[0..n) (strict >, so ties keep the first, like np.argmax). */
 int mc_argmax(const double *v, int n);
 
-/* MC2: the normalised probability mass on the true answers, exp(ll_i - logsumexp(ll)) summed
- * over labels == 1, in double. */
+/* Which answers MC2 counts as true: the harness's truthfulqa_mc2 changed its formula in 0.4.9
+ * (tasks/truthfulqa/utils.py process_results_mc2, task version 2.0 -> 3.0). The two differ only
+ * where a 1 label follows a 0 label (TruthfulQA questions #164 and #607). */
+typedef enum {
+    MC2_LABELS,            /* 3.0 (0.4.9 on): every choice whose label is 1 */
+    MC2_BEFORE_FIRST_FALSE /* 2.0 (0.4.0 - 0.4.8): the choices before the first 0 label
+                              (labels.index(0); all of them when there is no 0) */
+} Mc2Variant;
+
+/* MC2 (task version 3.0): the normalised probability mass on the true answers,
+ * exp(ll_i - logsumexp(ll)) summed over labels == 1, in double. */
 double mc_mc2(const double *ll, const int *labels, int n);
 
+/* MC2 as variant v computes it: the normalised mass (stable, in double) on its true answers. */
+double mc_mc2_variant(const double *ll, const int *labels, int n, Mc2Variant v);
+
 /* Per-item scores: acc (argmax ll == gold), acc_norm (argmax ll / chars), acc_bytes
- * (argmax ll / bytes), acc_per_token (argmax ll / tokens), each 0 or 1, and mc2. */
+ * (argmax ll / bytes), acc_per_token (argmax ll / tokens), each 0 or 1, and mc2 (MC2_LABELS). */
 typedef struct {
     double acc, acc_norm, acc_bytes, acc_per_token, mc2;
 } McItemScores;
@@ -152,9 +164,20 @@ typedef struct {
     McMetric m[MC_MAX_METRICS];
 } McMetrics;
 
-/* The task's metrics over results[0..n): ARC and MC1 report acc, acc_norm, acc_bytes and
- * acc_per_token; MC2 reports acc = the mean MC2 mass (as the harness names it). */
-void mc_metrics(const McTask *task, const McItemResult *results, int n, McMetrics *out);
+/* The task's metrics over results[0..n): ARC reports acc, acc_norm (the harness's two),
+ * acc_bytes and acc_per_token (cutkit's); MC1 acc alone, as the harness; MC2 acc = the mean
+ * mass of variant mc2 (as the harness names it). */
+void mc_metrics(const McTask *task, Mc2Variant mc2, const McItemResult *results, int n,
+                McMetrics *out);
+
+/* The metrics the harness itself reports for task (its YAML's metric_list): names[0..n), the
+ * return value n (ARC: acc, acc_norm; TruthfulQA: acc). Each is a mean, higher is better. */
+int mc_harness_metrics(const McTask *task, const char *const **names);
+
+/* The value the harness records for metric `name` of one item (its process_results): ARC's
+ * and MC1's acc / acc_norm as 1.0 or 0.0, MC2's acc as the mass of variant mc2; NAN for a
+ * metric the task has not. */
+double mc_item_metric(const McTask *task, Mc2Variant mc2, const McItemResult *r, const char *name);
 
 /* Mean and standard error of x[0..n) as the harness computes them (sample sd / sqrt(n)). */
 void mc_mean_stderr(const double *x, int n, double *mean, double *stderr_);

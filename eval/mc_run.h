@@ -1,7 +1,10 @@
 /* mc_run.h — `cutkit eval mc` as a library: multiple-choice scoring (ARC, TruthfulQA MC1/MC2)
- * as lm-evaluation-harness computes it, over one or more tasks. OUT/items.jsonl gets one line
- * per question as it finishes (one write to an O_APPEND file, so a killed run leaves whole
- * lines), OUT/results.json the metrics at the end (atomically). With resume, the items of
+ * as lm-evaluation-harness computes it (the version o->harness_version names), over one or
+ * more tasks. OUT/items.jsonl gets one line per question as it finishes (one write to an
+ * O_APPEND file, so a killed run leaves whole lines), OUT/results.json the metrics at the end
+ * (atomically, in the harness's shape: eval/results.h), and so does the file the harness
+ * itself would write, OUT/<model>/results_<date>.json, with the per-sample files of
+ * --log_samples beside it when asked (eval/tracker.h). With resume, the items of
  * items.jsonl whose fingerprint (mc_resume.h) matches are not scored again and the metrics are
  * computed from the stored numbers, so results.json equals an uninterrupted run's.
  *
@@ -25,24 +28,33 @@ typedef struct {
     const char *adapter;    /* PEFT LoRA adapter folder; NULL: none */
     const char *data;       /* test data: a file (one task) or a folder; NULL: the shipped one */
     const char *train_data; /* ARC train split for shots (file or folder); NULL: shipped */
-    const char *out;        /* output folder (created) */
+    const char *out;        /* output folder (created, locked while written: util/outdir.h) */
     int shots;              /* few-shot exemplars per ARC question */
     uint64_t seed;          /* few-shot sampler seed */
     int limit;              /* score only the first N questions of each task (0: all) */
     int batch;              /* sequences per forward when a choice is scored on its own */
     int prefix_reuse;       /* 1: shared context passes where they pay (LOGLIK_REUSE_AUTO) */
-    int bos;                /* 1: BOS before the context */
-    int resume;             /* 1: keep the matching items of OUT/items.jsonl */
-    FILE *log;              /* progress, warnings, per-task results ("cutkit eval mc: ..."),
-                               every 2 s; NULL: none */
+    const char *harness_version; /* the lm-evaluation-harness version to follow (eval/harness.h:
+                                    its BOS default and MC2 variant); NULL: "current" */
+    int bos;                     /* 1: BOS before the context, 0: none, MC_BOS_VERSION: as the
+                                    harness version does with this tokenizer */
+    int resume;                  /* 1: keep the matching items of OUT/items.jsonl */
+    int log_samples;             /* 1: also the harness's per-sample files (eval/tracker.h) */
+    FILE *log;                   /* progress, warnings, per-task results ("cutkit eval mc: ..."),
+                                    every 2 s; NULL: none */
 } McRunOptions;
 
+/* o->bos when the harness version decides (harness_bos). */
+#define MC_BOS_VERSION (-1)
+
 /* The defaults: no task, embedded model, shipped data, out "eval-mc", 0 shots, seed 1234 (the
- * harness's), no limit, batch 16, prefix reuse and BOS on, no resume, no log. */
+ * harness's), no limit, batch 16, prefix reuse on, harness version "current" with its BOS
+ * (the tokenizer's: on for LLaMA and llama2.c tokenizers), no resume, no samples, no log. */
 void mc_run_options_init(McRunOptions *o);
 
 /* Checks o for combinations that can never run (no task; shots for TruthfulQA, whose 6-shot
- * primer is built in): -1 with a message naming the option, before anything is loaded. */
+ * primer is built in; an unknown harness version; a --data file, not a folder, for several
+ * tasks): -1 with a message naming the option, before anything is loaded. */
 int mc_run_options_check(const McRunOptions *o, CkError *err);
 
 /* One task's outcome. */
@@ -56,13 +68,17 @@ typedef struct {
 typedef struct {
     int n_tasks;
     McTaskReport tasks[MC_TASK_COUNT];
-    int wrote;               /* 1 on the process that wrote OUT (rank 0) */
-    char items_path[4096];   /* OUT/items.jsonl */
-    char results_path[4096]; /* OUT/results.json */
+    const char *harness_version; /* the version followed ("current", "0.4.8", ...) */
+    int bos;                     /* 1: the contexts started with BOS */
+    int wrote;                   /* 1 on the process that wrote OUT (rank 0) */
+    char items_path[4096];       /* OUT/items.jsonl */
+    char results_path[4096];     /* OUT/results.json */
+    char harness_path[4096];     /* OUT/<model>/results_<date>.json (eval/tracker.h) */
 } McRunReport;
 
 /* Runs the evaluation o describes into OUT and fills report. Fails (-1, err naming the task,
- * doc, file or line) on unreadable data or model, a resumed item scored under another model,
+ * doc, file or line) on OUT in use by another process ("OUT is in use by pid N", before the
+ * model is read), unreadable data or model, a resumed item scored under another model,
  * adapter, BOS setting, prompt or data, or ranks that built different items; OUT keeps the
  * whole lines written so far. Collective under mpirun: every rank calls it with the same
  * options. */

@@ -1,6 +1,6 @@
-/* results.c — results.json pieces and the items.jsonl records (see results.h). Doubles are
- * printed by cJSON with enough digits to read back exactly, so a resumed run computes its
- * metrics from the same numbers as an uninterrupted one. */
+/* results.c — results.json in the harness's shape and the items.jsonl records (see results.h).
+ * Doubles in items.jsonl are printed by cJSON with enough digits to read back exactly, so a
+ * resumed run computes its metrics from the same numbers as an uninterrupted one. */
 #include "eval/results.h"
 
 #include <inttypes.h>
@@ -9,35 +9,170 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval/pyjson.h"
 #include "util/fileio.h"
+#include "util/strbuf.h"
+
+/* the task-keyed sections of results.json, in the harness's order */
+static const char *const SECTIONS[] = {"results", "group_subtasks",   "configs",  "versions",
+                                       "n-shot",  "higher_is_better", "n-samples"};
+enum { N_SECTIONS = sizeof SECTIONS / sizeof SECTIONS[0] };
 
 void results_add_metric(cJSON *obj, const char *name, double value, double stderr_) {
     char key[96];
     snprintf(key, sizeof key, "%s,none", name);
-    if (isfinite(value))
-        cJSON_AddNumberToObject(obj, key, value);
-    else
-        cJSON_AddNullToObject(obj, key);
+    pyjson_add_float(obj, key, value);
     snprintf(key, sizeof key, "%s_stderr,none", name);
     if (isfinite(stderr_))
-        cJSON_AddNumberToObject(obj, key, stderr_);
+        pyjson_add_float(obj, key, stderr_);
     else
-        cJSON_AddNullToObject(obj, key);
+        cJSON_AddStringToObject(obj, key, "N/A");
+}
+
+cJSON *results_mc_root(void) {
+    cJSON *root = cJSON_CreateObject();
+    int bad = !root;
+    for (int i = 0; !bad && i < N_SECTIONS; i++) bad = !cJSON_AddObjectToObject(root, SECTIONS[i]);
+    bad = bad || !cJSON_AddObjectToObject(root, "config") ||
+          !cJSON_AddObjectToObject(root, "diagnostics");
+    if (bad) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+/* {"metric": name, "aggregation": "mean", "higher_is_better": true} */
+static cJSON *metric_entry(const char *name) {
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "metric", name);
+    cJSON_AddStringToObject(m, "aggregation", "mean");
+    cJSON_AddTrueToObject(m, "higher_is_better");
+    return m;
+}
+
+/* The task's config as the harness's TaskConfig.to_dict() dumps it (fields that are None left
+ * out) from arc_easy.yaml / arc_challenge.yaml / truthfulqa_mc1.yaml / truthfulqa_mc2.yaml,
+ * with the dataset paths of 0.4.10 on. TruthfulQA's doc_to_text is the Jinja text the YAML
+ * holds; MC2's process_results names the function the harness would print the source of. */
+static cJSON *task_config(const McTask *task, const HarnessVersion *v, int shots) {
+    const int tqa = task->is_truthfulqa;
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "task", task->name);
+    cJSON *tag = cJSON_AddArrayToObject(c, "tag");
+    cJSON_AddItemToArray(tag, cJSON_CreateString(tqa ? "truthfulqa" : "ai2_arc"));
+    cJSON_AddStringToObject(c, "dataset_path", tqa ? "truthfulqa/truthful_qa" : "allenai/ai2_arc");
+    cJSON_AddStringToObject(c, "dataset_name",
+                            tqa ? "multiple_choice"
+                                : (task->id == MC_ARC_EASY ? "ARC-Easy" : "ARC-Challenge"));
+    if (!tqa) cJSON_AddStringToObject(c, "training_split", "train");
+    cJSON_AddStringToObject(c, "validation_split", "validation");
+    if (!tqa) cJSON_AddStringToObject(c, "test_split", "test");
+    if (tqa) {
+        StrBuf t = {0};
+        strbuf_puts(&t, "{% set prompt_qa = '");
+        strbuf_puts(&t, MC_TRUTHFULQA_PRIMER);
+        strbuf_puts(&t, "'%}{{prompt_qa + '\n\nQ: ' + question + '\nA:'}}");
+        cJSON_AddStringToObject(c, "doc_to_text", t.p ? t.p : "");
+        strbuf_free(&t);
+        cJSON_AddNumberToObject(c, "doc_to_target", 0);
+        cJSON_AddStringToObject(c, "doc_to_choice",
+                                task->id == MC_TRUTHFULQA_MC1 ? "{{mc1_targets.choices}}"
+                                                              : "{{mc2_targets.choices}}");
+        if (task->id == MC_TRUTHFULQA_MC2)
+            cJSON_AddStringToObject(c, "process_results", "process_results_mc2");
+    } else {
+        cJSON_AddStringToObject(c, "doc_to_text", "Question: {{question}}\nAnswer:");
+        cJSON_AddStringToObject(c, "doc_to_target", "{{choices.label.index(answerKey)}}");
+        cJSON_AddStringToObject(c, "doc_to_choice", "{{choices.text}}");
+    }
+    cJSON_AddStringToObject(c, "description", "");
+    cJSON_AddStringToObject(c, "target_delimiter", task->prompt.target_delimiter);
+    cJSON_AddStringToObject(c, "fewshot_delimiter", "\n\n");
+    cJSON_AddNumberToObject(c, "num_fewshot", shots);
+    cJSON *metrics = cJSON_AddArrayToObject(c, "metric_list");
+    const char *const *names;
+    int n = mc_harness_metrics(task, &names);
+    for (int k = 0; k < n; k++) cJSON_AddItemToArray(metrics, metric_entry(names[k]));
+    cJSON_AddStringToObject(c, "output_type", "multiple_choice");
+    cJSON_AddNumberToObject(c, "repeats", 1);
+    cJSON_AddTrueToObject(c, "should_decontaminate");
+    cJSON_AddStringToObject(c, "doc_to_decontamination_query",
+                            tqa ? "question" : "Question: {{question}}\nAnswer:");
+    cJSON *meta = cJSON_AddObjectToObject(c, "metadata");
+    pyjson_add_float(meta, "version", harness_task_version(v, task));
+    return c;
+}
+
+int results_mc_add_task(cJSON *root, const McTask *task, const HarnessVersion *v,
+                        const McMetrics *m, int shots, int n_original, int n_effective) {
+    cJSON *sec[N_SECTIONS];
+    for (int i = 0; i < N_SECTIONS; i++) {
+        sec[i] = cJSON_GetObjectItemCaseSensitive(root, SECTIONS[i]);
+        if (!sec[i]) return -1;
+    }
+    cJSON *cfg = task_config(task, v, shots);
+    if (!cfg || !cJSON_AddItemToObject(sec[2], task->name, cfg)) {
+        cJSON_Delete(cfg);
+        return -1;
+    }
+    cJSON *res = cJSON_AddObjectToObject(sec[0], task->name);
+    cJSON *hib = cJSON_AddObjectToObject(sec[5], task->name);
+    cJSON *ns = cJSON_AddObjectToObject(sec[6], task->name);
+    if (!res || !hib || !ns) return -1;
+    cJSON_AddStringToObject(res, "alias", task->name);
+    for (int k = 0; k < m->n_metrics; k++) {
+        results_add_metric(res, m->m[k].name, m->m[k].value, m->m[k].stderr_);
+        cJSON_AddTrueToObject(hib, m->m[k].name);
+    }
+    cJSON_AddArrayToObject(sec[1], task->name);
+    pyjson_add_float(sec[3], task->name, harness_task_version(v, task));
+    cJSON_AddNumberToObject(sec[4], task->name, shots);
+    cJSON_AddNumberToObject(ns, "original", n_original);
+    cJSON_AddNumberToObject(ns, "effective", n_effective);
+    return 0;
+}
+
+static int by_key(const void *a, const void *b) {
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    return strcmp(x->string ? x->string : "", y->string ? y->string : "");
+}
+
+/* Reorders obj's members by key (descending when reverse), keeping cJSON's list invariant
+ * (the first member's prev is the last one). */
+static void sort_members(cJSON *obj, int reverse) {
+    int n = cJSON_GetArraySize(obj);
+    cJSON **v = n > 1 ? malloc(sizeof(cJSON *) * (size_t)n) : NULL;
+    if (!v) return; /* out of memory: the order stays as added */
+    int i = 0;
+    for (cJSON *c = obj->child; c; c = c->next) v[i++] = c;
+    qsort(v, (size_t)n, sizeof *v, by_key);
+    for (i = 0; reverse && i < n / 2; i++) {
+        cJSON *t = v[i];
+        v[i] = v[n - 1 - i];
+        v[n - 1 - i] = t;
+    }
+    for (i = 0; i < n; i++) {
+        v[i]->prev = v[i > 0 ? i - 1 : n - 1];
+        v[i]->next = i + 1 < n ? v[i + 1] : NULL;
+    }
+    obj->child = v[0];
+    free(v);
+}
+
+void results_mc_finish(cJSON *root) {
+    for (int i = 0; i < N_SECTIONS; i++)
+        sort_members(cJSON_GetObjectItemCaseSensitive(root, SECTIONS[i]),
+                     strcmp(SECTIONS[i], "group_subtasks") == 0);
+    sort_members(cJSON_GetObjectItemCaseSensitive(root, "diagnostics"), 0);
 }
 
 int results_write_json(const char *path, const cJSON *root, CkError *err) {
-    char *text = cJSON_Print(root);
-    if (!text) return ck_fail(err, "%s: out of memory", path);
-    size_t n = strlen(text);
-    char *buf = realloc(text, n + 2);
-    if (!buf) {
-        free(text);
-        return ck_fail(err, "%s: out of memory", path);
-    }
-    buf[n] = '\n';
-    buf[n + 1] = '\0';
-    int rc = fileio_write_atomic(path, buf, n + 1, err);
-    free(buf);
+    StrBuf text = {0};
+    int rc = pyjson_dump(root, 2, &text) == 0 && strbuf_put(&text, "\n", 1) == 0
+                 ? fileio_write_atomic(path, text.p, text.n, err)
+                 : ck_fail(err, "%s: out of memory", path);
+    strbuf_free(&text);
     return rc;
 }
 

@@ -25,6 +25,27 @@ double winrate_pairwise_sum(const double *x, size_t n) {
     return winrate_pairwise_sum(x, half) + winrate_pairwise_sum(x + half, n - half);
 }
 
+const char *lc_glm_name(LcGlm g) {
+    switch (g) {
+    case LC_GLM_ALPACA_MINIMAL:
+        return "length_controlled_minimal";
+    case LC_GLM_ALPACA_NOREG:
+        return "length_controlled_noreg";
+    case LC_GLM_ALPACA_V1:
+        return "length_controlled_v1";
+    default:
+        return "glm_minimal_fixed";
+    }
+}
+
+const char *lc_glm_column(LcGlm g) {
+    return g == LC_GLM_MINIMAL_FIXED ? "lc_winrate_glm_minimal" : "length_controlled_winrate";
+}
+
+const char *lc_glm_se_column(LcGlm g) {
+    return g == LC_GLM_MINIMAL_FIXED ? "lc_glm_minimal_standard_error" : "lc_standard_error";
+}
+
 /* AlpacaEval's validation: legacy 0 means a draw; NaN and values outside [1, 2] are dropped
  * (returned as NaN). */
 static double normalize(double p) {
@@ -36,7 +57,7 @@ static double normalize(double p) {
 void winrate_compute(const double *preferences, int n, WinRate *w) {
     *w = (WinRate){0};
     w->lc_win_rate = w->lc_standard_error = NAN;
-    w->lc_coef_length = w->lc_coef_difficulty = w->lc_coef_baseline = NAN;
+    w->lc_coef_length = w->lc_coef_difficulty = w->lc_coef_baseline = w->lc_c = NAN;
     double *x = malloc((size_t)(n > 0 ? n : 1) * sizeof *x);
     if (!x) { /* out of memory: report nothing rather than something wrong */
         w->win_rate = w->standard_error = w->discrete_win_rate = NAN;

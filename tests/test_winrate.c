@@ -1,8 +1,10 @@
 /* test_winrate.c — AlpacaEval's win-rate metrics: the real annotation files in
  * shared/data/alpaca_eval give the rows of its leaderboard CSVs (every model with both), the
- * pairwise sum equals numpy's bit for bit, hand-derived counts and errors, and the
+ * pairwise sum equals numpy's bit for bit, hand-derived counts and errors, cutkit's
  * length-controlled GLM: closed forms, the L1 optimality conditions and the symmetry
- * win_rate(m, b) = 1 - win_rate(b, m). */
+ * win_rate(m, b) = 1 - win_rate(b, m); AlpacaEval's length-controlled win rate against an
+ * independent Python computation (tests/fixtures/make_lc_fixture.py), its tables and their
+ * errors. */
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,7 +13,10 @@
 
 #include "tests/test_util.h"
 
+#include <cjson/cJSON.h>
+
 #include "eval/annotations.h"
+#include "eval/lc_alpaca.h"
 #include "eval/winrate.h"
 #include "eval/winrate_run.h"
 #include "util/rng.h"
@@ -398,6 +403,263 @@ static void test_pipeline(void **state) {
     free(path);
 }
 
+/* ---- AlpacaEval's length-controlled win rate (eval/lc_alpaca.h) ------------------------ */
+
+#define LC_FIXTURE CUTKIT_SOURCE_DIR "/tests/fixtures/lc_alpaca/"
+
+static cJSON *lc_expected(void) {
+    char *text = test_read_file(LC_FIXTURE "expected.json", NULL);
+    assert_non_null(text);
+    cJSON *e = cJSON_Parse(text);
+    free(text);
+    assert_non_null(e);
+    return e;
+}
+
+static double json_number(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    assert_true(cJSON_IsNumber(v));
+    return v->valuedouble;
+}
+
+/* sklearn's GroupKFold as numpy 1.24's argsort deals the groups, against numpy itself. */
+static void test_group_kfold(void **state) {
+    (void)state;
+    cJSON *e = lc_expected();
+    const cJSON *folds = cJSON_GetObjectItemCaseSensitive(e, "folds"), *f;
+    int checked = 0;
+    cJSON_ArrayForEach(f, folds) {
+        int n = atoi(f->string);
+        assert_int_equal(cJSON_GetArraySize(f), n);
+        int *got = malloc(sizeof *got * (size_t)n);
+        lc_group_kfold(n, 5, got);
+        for (int g = 0; g < n; g++) assert_int_equal(got[g], cJSON_GetArrayItem(f, g)->valueint);
+        free(got);
+        checked++;
+    }
+    /* every count from 5 to 2999 through a positional checksum */
+    const cJSON *sums = cJSON_GetObjectItemCaseSensitive(e, "fold_checksums");
+    assert_int_equal(cJSON_GetArraySize(sums), 2995);
+    int *fold = malloc(sizeof *fold * 3000);
+    for (int n = 5; n < 3000; n++) {
+        lc_group_kfold(n, 5, fold);
+        double sum = 0;
+        for (int g = 0; g < n; g++) sum += (double)(g + 1) * (fold[g] + 1) * (g % 7 + 1);
+        if (sum != cJSON_GetArrayItem(sums, n - 5)->valuedouble)
+            fail_msg("the folds of %d groups differ from numpy's", n);
+    }
+    free(fold);
+    printf("  folds of %d group counts equal numpy's, and of every count from 5 to 2999\n",
+           checked);
+    assert_true(checked >= 5);
+    for (int k = 0; k < 10; k++) /* numpy.logspace(-4, 4, 10) */
+        assert_close(lc_alpaca_c(k), pow(10, -4 + 8.0 * k / 9), 1e-12 * lc_alpaca_c(k));
+    cJSON_Delete(e);
+}
+
+/* Runs the fixture's annotations through winrate_run with glm and the given tables. */
+static WinrateRow lc_fixture_row(LcGlm glm, const LcDifficulty *d, const LcGamed *g) {
+    const char *files[1] = {LC_FIXTURE "annotations.json"};
+    WinrateRunOptions o;
+    winrate_run_options_init(&o);
+    o.files = files;
+    o.n_files = 1;
+    o.lc_glm = glm;
+    o.lc_difficulty = d;
+    o.lc_gamed = g;
+    o.out = NULL;
+    WinrateRow *rows = NULL;
+    CkError err = {{0}};
+    if (winrate_run(&o, &rows, &err) != 0) fail_msg("%s", err.msg);
+    WinrateRow r = rows[0];
+    free(rows);
+    return r;
+}
+
+/* The three GLMs of AlpacaEval on the fixture, against tests/fixtures/make_lc_fixture.py's
+ * independent computation (exact L1 optima by sign patterns, numpy's own folds). */
+static void test_lc_alpaca_fixture(void **state) {
+    (void)state;
+    cJSON *e = lc_expected();
+    LcDifficulty d;
+    LcGamed g;
+    CkError err = {{0}};
+    assert_int_equal(lc_difficulty_load(&d, LC_FIXTURE "instruction_difficulty.csv", &err), 0);
+    assert_int_equal(lc_gamed_load(&g, LC_FIXTURE "df_gamed.csv", &err), 0);
+    assert_int_equal(g.n, 120);
+    const LcGlm glms[4] = {LC_GLM_ALPACA_MINIMAL, LC_GLM_ALPACA_NOREG, LC_GLM_ALPACA_V1,
+                           LC_GLM_ALPACA_V1};
+    for (int k = 0; k < 4; k++) {
+        /* the last: length_controlled_v1 with the difficulty taken from the gamed rows, as
+         * AlpacaEval's code takes it */
+        WinrateRow r = lc_fixture_row(glms[k], k == 3 ? NULL : &d, &g);
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(e, lc_glm_name(glms[k]));
+        assert_non_null(x);
+        double want = json_number(x, "length_controlled_winrate");
+        double want_se = json_number(x, "lc_standard_error");
+        const cJSON *coef = cJSON_GetObjectItemCaseSensitive(x, "coef");
+        printf("  %-26s LC %.10f (python %.10f)  SE %.10f (%.10f)  C %g (%g)\n",
+               lc_glm_name(glms[k]), r.w.lc_win_rate, want, r.w.lc_standard_error, want_se,
+               r.w.lc_c, json_number(x, "c"));
+        assert_int_equal(r.w.lc_glm, glms[k]);
+        assert_close(r.w.lc_c, json_number(x, "c"), 1e-9 * r.w.lc_c);
+        assert_close(r.w.lc_win_rate, want, 1e-10);
+        assert_close(r.w.lc_standard_error, want_se, 1e-10);
+        assert_close(r.w.lc_coef_length, cJSON_GetArrayItem(coef, 0)->valuedouble, 1e-9);
+        assert_close(r.w.lc_coef_baseline,
+                     cJSON_GetArrayItem(coef, cJSON_GetArraySize(coef) - 1)->valuedouble, 1e-9);
+        if (glms[k] != LC_GLM_ALPACA_MINIMAL)
+            assert_close(r.w.lc_coef_difficulty, cJSON_GetArrayItem(coef, 1)->valuedouble, 1e-9);
+        assert_int_equal(r.w.n_total, 58); /* two null preferences */
+    }
+    lc_difficulty_free(&d);
+    lc_gamed_free(&g);
+    cJSON_Delete(e);
+}
+
+/* A difficulty table keyed by instruction text gives the same number; a model against itself
+ * is 50 by construction; tables that do not fit are refused naming the file and what. */
+static void test_lc_alpaca_tables(void **state) {
+    (void)state;
+    char *dir = test_temp_dir();
+    char path[700];
+    AnnotationSet s;
+    CkError err = {{0}};
+    assert_int_equal(annotations_load(&s, LC_FIXTURE "annotations.json", &err), 0);
+    LcDifficulty d, by_text;
+    assert_int_equal(lc_difficulty_load(&d, LC_FIXTURE "instruction_difficulty.csv", &err), 0);
+    snprintf(path, sizeof path, "%s/by_instruction.csv", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "instruction,instruction_difficulty\n");
+    for (int i = s.n - 1; i >= 0; i--) { /* any order */
+        double v;
+        assert_int_equal(lc_difficulty_lookup(&d, i, NULL, &v), 0);
+        fprintf(f, "\"%s\",%.17g\n", s.items[i].instruction, v);
+    }
+    fclose(f);
+    assert_int_equal(lc_difficulty_load(&by_text, path, &err), 0);
+    assert_true(by_text.by_instruction);
+    WinrateRow a = lc_fixture_row(LC_GLM_ALPACA_NOREG, &d, NULL);
+    WinrateRow b = lc_fixture_row(LC_GLM_ALPACA_NOREG, &by_text, NULL);
+    assert_true(a.w.lc_win_rate == b.w.lc_win_rate);
+
+    /* the baseline against itself */
+    for (int i = 0; i < s.n; i++) {
+        free(s.items[i].generator_2);
+        s.items[i].generator_2 = strdup(s.items[i].generator_1);
+    }
+    snprintf(path, sizeof path, "%s/self.json", dir);
+    assert_int_equal(annotations_save(&s, path, &err), 0);
+    WinrateRow row;
+    LcOptions lc = {.glm = LC_GLM_ALPACA_NOREG, .difficulty = &d};
+    assert_int_equal(winrate_row_load(path, &lc, 1, &row, &err), 0);
+    assert_true(row.w.lc_win_rate == 50 && row.w.lc_standard_error == 0);
+
+    /* a table two rows short: the first annotation without a difficulty is named */
+    LcDifficulty short_d;
+    assert_int_equal(
+        lc_difficulty_load(&short_d, LC_FIXTURE "instruction_difficulty_short.csv", &err), 0);
+    lc.difficulty = &short_d;
+    assert_int_equal(winrate_row_load(LC_FIXTURE "annotations.json", &lc, 1, &row, &err), -1);
+    printf("  %s\n", err.msg);
+    assert_non_null(
+        strstr(err.msg, "instruction_difficulty_short.csv: no difficulty for index 58"));
+    assert_non_null(strstr(err.msg, "\"Instruction 58: "));
+    assert_null(strchr(err.msg, '\n'));
+    lc.glm = LC_GLM_ALPACA_V1; /* without the gamed rows */
+    assert_int_equal(winrate_row_load(LC_FIXTURE "annotations.json", &lc, 1, &row, &err), -1);
+    assert_non_null(strstr(err.msg, "df_gamed.csv"));
+
+    /* malformed tables */
+    const char *bad[][2] = {
+        {"index,instruction_difficulty\n0,1.5\n1,x\n", "row 3: difficulty \"x\" is not a finite"},
+        {"index,instruction_difficulty\n0,1.5\n0,2\n", "rows 2 and 3 give the same key"},
+        {"index,instruction_difficulty\nfirst,1.5\n", "is not an integer index"},
+        {"index,a,b\n0,1,2\n", "expected 2 columns"},
+        {"model,index,preference,std_delta_len,instruction_difficulty,not_gamed_baseline\n"
+         "m,0,1.5,0.1,0.2,False\n",
+         "row 2: preference 1.5 is outside [0, 1]"},
+        {"model,index,preference,std_delta_len,instruction_difficulty,not_gamed_baseline\n"
+         "m,0,0.5,0.1,0.2,maybe\n",
+         "row 2: not_gamed_baseline \"maybe\" is not True or False"},
+        {"model,index,preference,instruction_difficulty,not_gamed_baseline\nm,0,0.5,0.2,False\n",
+         "no column \"std_delta_len\""},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        snprintf(path, sizeof path, "%s/bad%zu.csv", dir, k);
+        f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(bad[k][0], f);
+        fclose(f);
+        LcDifficulty t;
+        LcGamed g;
+        int rc = strncmp(bad[k][0], "model,", 6) == 0 ? lc_gamed_load(&g, path, &err)
+                                                      : lc_difficulty_load(&t, path, &err);
+        assert_int_equal(rc, -1);
+        if (!strstr(err.msg, bad[k][1]) || !strstr(err.msg, path))
+            fail_msg("got \"%s\", expected \"%s\" naming the file", err.msg, bad[k][1]);
+    }
+    lc_difficulty_free(&short_d);
+    lc_difficulty_free(&by_text);
+    lc_difficulty_free(&d);
+    annotations_free(&s);
+    assert_int_equal(test_remove_dir(dir), 0);
+    free(dir);
+}
+
+/* The binary: the renamed column without tables, AlpacaEval's with them; a table that does
+ * not cover the instructions is one line and exit 1; a GLM without its table is usage (2). */
+static void test_lc_cli(void **state) {
+    (void)state;
+    char cmd[2000];
+    char *out = NULL, *errout = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' eval winrate --format csv '%s'", CUTKIT_BINARY,
+             LC_FIXTURE "annotations.json");
+    assert_int_equal(test_run(cmd, &out, NULL), 0);
+    assert_non_null(
+        strstr(out, ",avg_length,lc_winrate_glm_minimal,lc_glm_minimal_standard_error,"));
+    assert_null(strstr(out, "length_controlled_winrate"));
+    free(out);
+    snprintf(cmd, sizeof cmd,
+             "'%s' eval winrate --format json '%s' --lc-difficulty '%s' --lc-gamed '%s'",
+             CUTKIT_BINARY, LC_FIXTURE "annotations.json", LC_FIXTURE "instruction_difficulty.csv",
+             LC_FIXTURE "df_gamed.csv");
+    assert_int_equal(test_run(cmd, &out, NULL), 0);
+    cJSON *row = cJSON_Parse(out), *e = lc_expected();
+    assert_non_null(row);
+    const cJSON *glm = cJSON_GetObjectItemCaseSensitive(row, "lc_glm");
+    assert_true(cJSON_IsString(glm));
+    assert_string_equal(glm->valuestring, "length_controlled_v1");
+    assert_close(json_number(row, "length_controlled_winrate"),
+                 json_number(cJSON_GetObjectItemCaseSensitive(e, "length_controlled_v1"),
+                             "length_controlled_winrate"),
+                 1e-8);
+    cJSON_Delete(row);
+    cJSON_Delete(e);
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' eval winrate '%s' --lc-difficulty '%s'", CUTKIT_BINARY,
+             LC_FIXTURE "annotations.json", LC_FIXTURE "instruction_difficulty_short.csv");
+    assert_int_equal(test_run(cmd, NULL, &errout), 1);
+    printf("  %s", errout);
+    assert_non_null(strstr(errout, "note: without --lc-gamed"));
+    const char *last = strstr(errout, "cutkit eval winrate: " LC_FIXTURE "annotations.json: ");
+    assert_non_null(last);
+    assert_non_null(strstr(last, "instruction_difficulty_short.csv: no difficulty for index 58"));
+    assert_int_equal(strchr(last, '\n') - last + 1, (long)strlen(last)); /* one line */
+    free(errout);
+    snprintf(cmd, sizeof cmd, "'%s' eval winrate '%s' --lc-glm length_controlled_v1", CUTKIT_BINARY,
+             LC_FIXTURE "annotations.json");
+    assert_int_equal(test_run(cmd, NULL, &errout), 2);
+    assert_non_null(strstr(errout, "--lc-glm length_controlled_v1 needs --lc-gamed"));
+    free(errout);
+    snprintf(cmd, sizeof cmd, "'%s' eval winrate '%s' --lc-difficulty /nonexistent.csv",
+             CUTKIT_BINARY, LC_FIXTURE "annotations.json");
+    assert_int_equal(test_run(cmd, NULL, &errout), 1);
+    assert_non_null(strstr(errout, "/nonexistent.csv"));
+    free(errout);
+}
+
 /* The binary prints the leaderboard to stdout; bad usage is 2, an unreadable file 1. */
 static void test_cli(void **state) {
     (void)state;
@@ -437,6 +699,10 @@ int main(void) {
         cmocka_unit_test(test_length_controlled),
         cmocka_unit_test(test_pipeline),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_group_kfold),
+        cmocka_unit_test(test_lc_alpaca_fixture),
+        cmocka_unit_test(test_lc_alpaca_tables),
+        cmocka_unit_test(test_lc_cli),
     };
     return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }
