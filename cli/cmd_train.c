@@ -4,17 +4,21 @@
  * train/dist.h): rank 0 prints and writes, and a rank that fails ends them all. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/preset_flags.h"
 #include "train/dist.h"
+#include "train/presets.h"
 #include "train/train_run.h"
 
 static struct {
     const char *model, *tokenizer, *data, *out, *init, *config, *schedule, *lora_targets;
-    const char *objective, *judgments, *judgment_format, *template_path, *preset;
+    const char *objective, *judgments, *judgment_format, *template_path, *preset, *align_p_ratio;
     double lambda, alpha, gamma;
     int cutoff, skip_bad, keep_error;
+    uint64_t align_p_seed;
     int steps, batch_size, micro_batch, seq_len, warmup, save_every, keep, threads, lora, resume;
     int lr_from_first_step, lora_r, stop_after;
     double epochs;
@@ -39,15 +43,24 @@ static FlagSpec FLAGS[] = {
      "prompt templates JSON (prompt_no_input, prompt_no_input_judge, response_split); "
      "default: the reference Alpaca templates"},
     {"preset", FLAG_STRING, &opt.preset, "online", 0, -1,
-     "online (lambda 1.1, alpha 1) or offline (lambda 1.2, alpha 0.5), as the reference",
-     "online|offline", 0},
+     "online (lambda 1.1, alpha 1) or offline (lambda 1.2, alpha 0.5): the reference's λ and α; "
+     "reference-online or reference-offline: every setting of its released scripts (LoRA, "
+     "schedule, batch, 1 epoch, cutoff, Align-P ratio, $ERROR$ kept, ...; see README) as "
+     "defaults that other flags override",
+     TRAIN_PRESET_CHOICES, 0},
     {"lambda", FLAG_DOUBLE, &opt.lambda, "0", 0, 1e9,
      "flag a Misalign token when p(y|x,j-)/p(y|x) > lambda (0: the preset's)"},
     {"alpha", FLAG_DOUBLE, &opt.alpha, "-1", -1, 1e9,
      "weight of the unlikelihood terms (-1: the preset's)"},
     {"gamma", FLAG_DOUBLE, &opt.gamma, "0", 0, 100, "v4 dynamic weight pA^gamma (0: the code's)"},
-    {"cutoff", FLAG_INT, &opt.cutoff, "0", 0, 1e9,
-     "keep the last N tokens of a sequence (0: --seq-len)"},
+    {"cutoff", FLAG_INT, &opt.cutoff, "2048", 0, 1e9,
+     "CUT: a longer sequence keeps its last N tokens, then EOS (the reference's cutoff_len); "
+     "capped at the model's context - 1 (0: that cap)"},
+    {"align-p-ratio", FLAG_STRING, &opt.align_p_ratio, "off", 0, -1,
+     "CUT: off, or R from 0 to 1: train on int(R x negatives) of the positives (Align-P), "
+     "drawn as the reference draws them"},
+    {"align-p-seed", FLAG_U64, &opt.align_p_seed, "42", 0, -1,
+     "Python random.seed of that draw (42: the reference's)"},
     {"skip-bad", FLAG_BOOL, &opt.skip_bad, NULL, 0, -1, "skip and count malformed records"},
     {"keep-error", FLAG_BOOL, &opt.keep_error, NULL, 0, -1,
      "keep \"$ERROR$\" judgments as negatives, as the reference does"},
@@ -131,8 +144,9 @@ static void catch_stop_signals(void *ctx) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
-/* The flags as TrainRunOptions; 2 after printing why on bad usage. */
-static int to_options(TrainRunOptions *o, char *command_line, CkError *err) {
+/* The flags as TrainRunOptions (read under preset, which may be NULL); 2 after printing why
+ * on bad usage. */
+static int to_options(TrainRunOptions *o, const Preset *preset, char *command_line, CkError *err) {
     train_run_options_init(o);
     o->objective = !strcmp(opt.objective, "cut") ? TRAIN_OBJECTIVE_CUT : TRAIN_OBJECTIVE_MLE;
     o->data = opt.data;
@@ -143,7 +157,11 @@ static int to_options(TrainRunOptions *o, char *command_line, CkError *err) {
     if (opt.lambda > 0) o->cut.lambda = opt.lambda;
     if (opt.alpha >= 0) o->cut.alpha = opt.alpha;
     o->cut.gamma = opt.gamma;
+    o->preset = opt.preset;
     o->cutoff = opt.cutoff;
+    if (preset_parse_ratio(opt.align_p_ratio, &o->align_p_ratio, err) != 0)
+        return cli_fail(&SPEC, 2, err);
+    o->align_p_seed = opt.align_p_seed;
     o->skip_bad = opt.skip_bad;
     o->keep_error = opt.keep_error;
     o->seq_len = opt.seq_len;
@@ -159,6 +177,9 @@ static int to_options(TrainRunOptions *o, char *command_line, CkError *err) {
     o->out = opt.out;
     o->steps = opt.steps;
     o->epochs = opt.epochs;
+    /* --steps replaces a preset's epochs (unless --epochs was given another value too) */
+    const char *preset_epochs = preset_value(preset, "epochs");
+    if (o->steps > 0 && preset_epochs && o->epochs == strtod(preset_epochs, NULL)) o->epochs = 0;
     o->batch_size = opt.batch_size;
     o->micro_batch = opt.micro_batch;
     o->lr = opt.lr;
@@ -181,7 +202,8 @@ static int to_options(TrainRunOptions *o, char *command_line, CkError *err) {
 
 static int run_train(int argc, char **argv) {
     int n_positional;
-    int rc = flags_parse(&SPEC, argc, argv, NULL, 0, &n_positional);
+    const Preset *preset;
+    int rc = preset_flags_parse(&SPEC, &opt.preset, argc, argv, NULL, 0, &n_positional, &preset);
     if (rc != 0) return rc;
     char command_line[2048] = "cutkit train";
     for (int i = 0; i < argc; i++)
@@ -189,10 +211,11 @@ static int run_train(int argc, char **argv) {
                  " %s", argv[i]);
     TrainRunOptions o;
     CkError err = {{0}};
-    rc = to_options(&o, command_line, &err);
+    rc = to_options(&o, preset, command_line, &err);
     if (rc != 0) return rc;
     TrainReport report;
-    if (train_run(&o, &report, &err) != 0) {
+    rc = train_run(&o, &report, &err);
+    if (rc != 0) {
         /* under mpirun the others may already wait for this rank in a collective: the
          * message goes out with the rank and every rank ends (MPI_Abort) */
         if (dist_size() > 1) {
@@ -200,7 +223,7 @@ static int run_train(int argc, char **argv) {
             snprintf(line, sizeof line, "train: %s", err.msg);
             dist_abort(line);
         }
-        return cli_fail(&SPEC, 1, &err);
+        return cli_fail(&SPEC, rc == TRAIN_RUN_BAD_OPTION ? 2 : 1, &err);
     }
     if (dist_rank() != 0) return 0;
     if (report.stopped_early)

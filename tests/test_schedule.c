@@ -1,9 +1,11 @@
 /* test_schedule.c — the learning-rate schedules against values computed by hand from
- * transformers' formulas, and the first-step semantics (HF's lr 0 versus starting at
- * lambda(1)). */
+ * transformers' formulas and against torch's LambdaLR at test time, the first-step semantics
+ * (HF's lr 0 versus starting at lambda(1)), and warmup longer than the run. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/test_util.h"
 
@@ -100,9 +102,8 @@ static void test_names_and_validation(void **state) {
     Schedule s = schedule_make(SCHED_COSINE, 1e-3, 10, 0);
     assert_int_equal(schedule_validate(&s, &err), -1);
     assert_string_equal(err.msg, "the cosine schedule needs the number of training steps (>= 1)");
-    s = schedule_make(SCHED_LINEAR, 1e-3, 20, 10);
-    assert_int_equal(schedule_validate(&s, &err), -1);
-    assert_string_equal(err.msg, "warmup steps (20) exceed the training steps (10)");
+    s = schedule_make(SCHED_LINEAR, 1e-3, 20, 10); /* W > T is valid (see below) */
+    assert_int_equal(schedule_validate(&s, &err), 0);
     s = schedule_make(SCHED_LINEAR, -1e-3, 0, 10);
     assert_int_equal(schedule_validate(&s, &err), -1);
     assert_string_equal(err.msg, "the learning rate must be finite and >= 0, not -0.001");
@@ -111,12 +112,126 @@ static void test_names_and_validation(void **state) {
     assert_string_equal(err.msg, "warmup steps must be >= 0, not -1");
 }
 
+/* Warmup longer than the run, as transformers allows: every update is in warmup. The
+ * reference's online iteration 1 (cut-spec §3.1): 45 updates of peak 4e-4 under W = 100, so
+ * update k uses lambda(k - 1) = (k - 1) / 100 and the last has lr 4e-4 x 0.44 = 1.76e-4. */
+static void test_warmup_beyond_total(void **state) {
+    (void)state;
+    CkError err = {{0}};
+    for (int kind = SCHED_CONSTANT_WITH_WARMUP; kind <= SCHED_COSINE; kind++) {
+        Schedule s = schedule_make((ScheduleKind)kind, 4e-4, 100, 45);
+        assert_int_equal(schedule_validate(&s, &err), 0);
+        assert_true(schedule_lr(&s, 0) == 0.0);
+        assert_close(schedule_lr(&s, 1), 4e-6, 1e-20);
+        assert_close(schedule_lr(&s, 44), 1.76e-4, 1e-18);
+        for (int t = 0; t < 100; t++) assert_close(schedule_lambda(&s, t), t / 100.0, 1e-16);
+    }
+    /* at and past W the formulas go on with max(1, T - W) = 1 as the denominator, as
+     * transformers' do (a trainer never gets there: it stops at T) */
+    Schedule s = schedule_make(SCHED_COSINE, 1.0, 100, 45);
+    assert_true(schedule_lambda(&s, 100) == 1.0);       /* progress 0 */
+    assert_close(schedule_lambda(&s, 101), 0.0, 1e-16); /* progress 1: cos(pi) */
+    assert_close(schedule_lambda(&s, 102), 1.0, 1e-16); /* progress 2: cos(2 pi) */
+    s = schedule_make(SCHED_LINEAR, 1.0, 100, 45);
+    assert_true(schedule_lambda(&s, 100) == 0.0); /* max(0, (45 - 100) / 1) */
+    s = schedule_make(SCHED_CONSTANT_WITH_WARMUP, 1.0, 100, 45);
+    assert_true(schedule_lambda(&s, 100) == 1.0);
+    /* the shifted order: update k uses lambda(k) */
+    s = schedule_make(SCHED_COSINE, 4e-4, 100, 45);
+    s.first_step_lr_zero = 0;
+    assert_close(schedule_lr(&s, 0), 4e-6, 1e-20);
+    assert_close(schedule_lr(&s, 44), 1.8e-4, 1e-18);
+}
+
+/* Python (Debian's python3-torch): torch's LambdaLR driven as the Trainer drives it
+ * (optimizer.step() then scheduler.step()), with transformers' three warmup lambdas written
+ * from their definitions; prints "KIND W T lr_1 ... lr_T", the lr of every update. */
+static const char *TORCH_SCHEDULES =
+    "import math, sys\n"
+    "import torch\n"
+    "def warm(W, t):\n"
+    "    return float(t) / float(max(1, W))\n"
+    "def constant_with_warmup(W, T):\n"
+    "    return lambda t: warm(W, t) if t < W else 1.0\n"
+    "def linear(W, T):\n"
+    "    return lambda t: warm(W, t) if t < W else max(0.0, float(T - t) / float(max(1, T - W)))\n"
+    "def cosine(W, T):\n"
+    "    def f(t):\n"
+    "        if t < W:\n"
+    "            return warm(W, t)\n"
+    "        progress = float(t - W) / float(max(1, T - W))\n"
+    "        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * 0.5 * 2.0 * progress)))\n"
+    "    return f\n"
+    "KINDS = {'constant_with_warmup': constant_with_warmup, 'linear': linear, 'cosine': cosine}\n"
+    "for kind in KINDS:\n"
+    "    for W, T in [(0, 7), (3, 10), (10, 10), (100, 45), (12, 5), (1, 1)]:\n"
+    "        p = torch.nn.Parameter(torch.zeros(1))\n"
+    "        opt = torch.optim.SGD([p], lr=4e-4)\n"
+    "        sched = torch.optim.lr_scheduler.LambdaLR(opt, KINDS[kind](W, T))\n"
+    "        lrs = []\n"
+    "        for k in range(T):\n"
+    "            lrs.append(opt.param_groups[0]['lr'])\n"
+    "            opt.step()\n"
+    "            sched.step()\n"
+    "        print(kind, W, T, ' '.join(repr(x) for x in lrs))\n";
+
+static void test_schedules_match_torch(void **state) {
+    (void)state;
+    if (access("/usr/bin/python3", X_OK) != 0) {
+        test_missing_reference("/usr/bin/python3 (with python3-torch) is absent");
+        skip();
+    }
+    char *dir = test_temp_dir(), script[600];
+    snprintf(script, sizeof script, "%s/schedules.py", dir);
+    assert_int_equal(test_write_file(script, TORCH_SCHEDULES, strlen(TORCH_SCHEDULES)), 0);
+    char cmd[700], *out = NULL, *errout = NULL;
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s'", script);
+    const int status = test_run(cmd, &out, &errout);
+    test_remove_dir(dir);
+    free(dir);
+    if (status != 0) {
+        printf("%s", errout ? errout : "");
+        free(out);
+        free(errout);
+        test_missing_reference("python3-torch did not run");
+        skip();
+    }
+    int lines = 0, updates = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        char name[32];
+        long long W, T;
+        int used;
+        assert_int_equal(sscanf(line, "%31s %lld %lld%n", name, &W, &T, &used), 3);
+        ScheduleKind kind;
+        CkError err = {{0}};
+        assert_int_equal(schedule_parse_kind(name, &kind, &err), 0);
+        Schedule s = schedule_make(kind, 4e-4, W, T);
+        assert_int_equal(schedule_validate(&s, &err), 0);
+        char *p = line + used;
+        for (long long k = 0; k < T; k++) {
+            char *end;
+            const double want = strtod(p, &end);
+            assert_true(end != p);
+            p = end;
+            assert_close(schedule_lr(&s, k), want, 1e-19);
+            updates++;
+        }
+        lines++;
+    }
+    printf("torch LambdaLR: %d schedules, %d updates, every lr equal\n", lines, updates);
+    assert_int_equal(lines, 18);
+    free(out);
+    free(errout);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cosine_with_warmup),
         cmocka_unit_test(test_linear_with_warmup),
         cmocka_unit_test(test_constant),
         cmocka_unit_test(test_names_and_validation),
+        cmocka_unit_test(test_warmup_beyond_total),
+        cmocka_unit_test(test_schedules_match_torch),
     };
     return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

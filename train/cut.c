@@ -12,13 +12,17 @@ CutOptions cut_default_options(void) {
 
 int cut_preset_options(const char *preset, CutOptions *o, CkError *err) {
     *o = cut_default_options();
-    if (!strcmp(preset, "online")) return 0;
-    if (!strcmp(preset, "offline")) {
+    /* the reference-* presets (train/presets.h) hold the same λ and α as their scripts */
+    if (!strcmp(preset, "online") || !strcmp(preset, "reference-online")) return 0;
+    if (!strcmp(preset, "offline") || !strcmp(preset, "reference-offline")) {
         o->lambda = 1.2;
         o->alpha = 0.5;
         return 0;
     }
-    return ck_fail(err, "--preset expects online or offline, got '%s'", preset);
+    return ck_fail(err,
+                   "--preset expects online, offline, reference-online or reference-offline, "
+                   "got '%s'",
+                   preset);
 }
 
 CutDetectCounts cut_detect(const double *log_pa, const double *log_pm, int n, double lambda,

@@ -60,8 +60,9 @@ typedef struct {
 /* Returns the reference defaults of the online runs: λ 1.1, α 1, γ 0, halved, per example. */
 CutOptions cut_default_options(void);
 
-/* Fills *o with the reference settings of preset: "online" (cut_default_options: λ 1.1, α 1)
- * or "offline" (λ 1.2, α 0.5); fails naming any other. */
+/* Fills *o with the reference settings of preset: "online" or "reference-online"
+ * (cut_default_options: λ 1.1, α 1), "offline" or "reference-offline" (λ 1.2, α 0.5); fails
+ * naming any other. (The reference-* presets set every other setting too: train/presets.h.) */
 int cut_preset_options(const char *preset, CutOptions *o, CkError *err);
 
 /* One example of a packed batch: sequence indices into the TokenBatch. */

@@ -8,6 +8,19 @@
 #include "formats/lm.h"
 #include "formats/peft.h"
 
+int merge_dtype_from_name(const char *name, SafetensorsDtype *dtype, CkError *err) {
+    static const struct {
+        const char *name;
+        SafetensorsDtype dtype;
+    } NAMES[] = {{"f32", ST_F32}, {"f16", ST_F16}, {"bf16", ST_BF16}};
+    for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++)
+        if (!strcmp(name, NAMES[i].name)) {
+            *dtype = NAMES[i].dtype;
+            return 0;
+        }
+    return ck_fail(err, "--dtype expects f32, f16 or bf16, got '%s'", name);
+}
+
 void merge_options_init(MergeOptions *o) {
     memset(o, 0, sizeof *o);
     o->dtype = ST_F32;

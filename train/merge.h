@@ -15,6 +15,10 @@ typedef struct {
         *command_line; /* recorded in the Hugging Face folder's metadata; NULL: "cutkit merge" */
 } MergeOptions;
 
+/* The dtype called name ("f32", "f16" or "bf16", as `cutkit merge --dtype` takes it) into
+ * *dtype; -1 with err naming the three for any other. */
+int merge_dtype_from_name(const char *name, SafetensorsDtype *dtype, CkError *err);
+
 /* Fills *o with `cutkit merge`'s defaults (embedded base, F32; no adapter or out). */
 void merge_options_init(MergeOptions *o);
 

@@ -36,12 +36,10 @@ int schedule_validate(const Schedule *s, CkError *err) {
     if (s->warmup_steps < 0)
         return ck_fail(err, "warmup steps must be >= 0, not %lld", (long long)s->warmup_steps);
     if (s->kind == SCHED_LINEAR || s->kind == SCHED_COSINE) {
+        /* W > T is valid, as in transformers: the whole run is then warmup */
         if (s->total_steps < 1)
             return ck_fail(err, "the %s schedule needs the number of training steps (>= 1)",
                            kind_names[s->kind]);
-        if (s->warmup_steps > s->total_steps)
-            return ck_fail(err, "warmup steps (%lld) exceed the training steps (%lld)",
-                           (long long)s->warmup_steps, (long long)s->total_steps);
     }
     if (s->kind == SCHED_COSINE && !(s->num_cycles > 0 && isfinite(s->num_cycles)))
         return ck_fail(err, "cosine num_cycles must be positive, not %g", s->num_cycles);

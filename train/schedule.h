@@ -9,7 +9,9 @@
  *                                : max(0, 0.5 (1 + cos(pi * 2 * num_cycles * progress)))
  *                          with progress = (t - W) / max(1, T - W) and num_cycles 0.5
  * As in transformers, nothing clamps t to T: past T the linear multiplier stays 0 and the
- * cosine one rises again, so a trainer must stop at T.
+ * cosine one rises again, so a trainer must stop at T. Nor is W bounded by T: with W > T
+ * every step of the run is in warmup, lambda(t) = t / W, so the lr never reaches its peak
+ * (the reference's online runs: about 45 updates under W = 100 end at lambda(44) = 0.44).
  *
  * Which lambda an optimizer step uses. Transformers wraps lambda in torch's LambdaLR, which
  * sets lr = peak * lambda(0) when it is created; the training loop then calls
@@ -53,8 +55,8 @@ const char *schedule_kind_name(ScheduleKind kind);
 /* Parses a kind by its transformers name; an unknown name fails listing the valid ones. */
 int schedule_parse_kind(const char *name, ScheduleKind *kind, CkError *err);
 
-/* Checks a schedule: known kind, finite lr >= 0, 0 <= W, and for linear and cosine T >= 1 and
- * W <= T; num_cycles finite and > 0 for cosine; first_step_lr_zero 0 or 1. */
+/* Checks a schedule: known kind, finite lr >= 0, 0 <= W (any W, also W > T), T >= 1 for
+ * linear and cosine; num_cycles finite and > 0 for cosine; first_step_lr_zero 0 or 1. */
 int schedule_validate(const Schedule *s, CkError *err);
 
 /* Returns lambda(t), the multiplier of the peak lr at scheduler step t (LambdaLR's
