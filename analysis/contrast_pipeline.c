@@ -3,6 +3,7 @@
 #include "analysis/contrast_pipeline.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "datasets/templates.h"
 #include "formats/lm.h"
 #include "formats/peft.h"
+#include "util/outdir.h"
 #include "util/timer.h"
 
 ContrastPipelineOptions contrast_pipeline_defaults(void) {
@@ -61,6 +63,7 @@ typedef struct {
     LanguageModel lm;
     LoraAdapters ad;
     int have_lm, have_ad;
+    RunLock lock; /* out, while the run writes it */
     ContrastViews views;
     double t0, last_report; /* progress: the run's start, the last line's time */
 } Session;
@@ -72,6 +75,7 @@ static void session_close(Session *s) {
     template_free(&s->tpl);
     known_errors_free(&s->known);
     judgments_free(&s->set);
+    runlock_release(&s->lock);
 }
 
 /* The options the flags cannot check by themselves. */
@@ -141,14 +145,16 @@ static char *join(const char *dir, const char *name) {
     return p;
 }
 
-/* Creates o->out (one level) and names the files in it. */
-static int make_paths(const ContrastPipelineOptions *o, ContrastPipelineResult *r, CkError *err) {
-    if (mkdir(o->out, 0777) != 0 && errno != EEXIST)
-        return ck_fail(err, "cannot create %s: %s", o->out, strerror(errno));
+/* Creates o->out (with its parents), locks it for this run (a second writer is refused:
+ * "OUT is in use by pid N"), removes what killed runs left in it and names the files in it. */
+static int make_paths(Session *s, ContrastPipelineResult *r, CkError *err) {
+    const ContrastPipelineOptions *o = s->o;
+    if (outdir_open(&s->lock, o->out, err) != 0) return -1;
     r->csv_path = join(o->out, "contrast.csv");
     r->json_path = join(o->out, "detection.json");
     r->figures_dir = join(o->out, "figures");
     if (!r->csv_path || !r->json_path || !r->figures_dir) return ck_fail(err, "out of memory");
+    outdir_remove_stale_temps(r->figures_dir);
     return 0;
 }
 
@@ -216,7 +222,10 @@ static int run_contrast(Session *s, ContrastPipelineResult *r, CkError *err) {
     return 0;
 }
 
-/* The figures into out/figures. */
+/* The figures into out/figures. gnuplot is told its folder in single quotes, which cannot
+ * hold a ' or a newline: when out/figures does, the figures are drawn from inside out, as
+ * "figures", and the working directory is restored after (the process's: the run holds no
+ * other thread that uses paths). */
 static int draw_figures(Session *s, ContrastPipelineResult *r, CkError *err) {
     const ContrastPipelineOptions *o = s->o;
     r->figures_started = 1;
@@ -226,7 +235,21 @@ static int draw_figures(Session *s, ContrastPipelineResult *r, CkError *err) {
     r->figures.dir = r->figures_dir;
     r->figures.format = o->plots;
     r->strip_missing = !s->views.strip_found && o->example >= 0;
-    return contrast_views_draw(&s->views, &r->run, &r->figures, err);
+    if (!strpbrk(r->figures_dir, "'\n") || !figures_have_gnuplot(&r->figures))
+        return contrast_views_draw(&s->views, &r->run, &r->figures, err);
+    const int back = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (back < 0 || chdir(o->out) != 0) {
+        const int saved = errno;
+        if (back >= 0) close(back);
+        return ck_fail(err, "cannot change into %s to draw: %s", o->out, strerror(saved));
+    }
+    r->figures.dir = "figures";
+    int rc = contrast_views_draw(&s->views, &r->run, &r->figures, err);
+    if (fchdir(back) != 0 && rc == 0)
+        rc = ck_fail(err, "cannot change back from %s: %s", o->out, strerror(errno));
+    close(back);
+    r->figures.dir = r->figures_dir;
+    return rc;
 }
 
 int contrast_pipeline_run(const ContrastPipelineOptions *o, ContrastPipelineResult *r,
@@ -237,7 +260,7 @@ int contrast_pipeline_run(const ContrastPipelineOptions *o, ContrastPipelineResu
     s.o = o;
     int rc = check_options(&s, r, err);
     if (rc == 0) rc = open_inputs(&s, r, err);
-    if (rc == 0) rc = make_paths(o, r, err);
+    if (rc == 0) rc = make_paths(&s, r, err);
     if (rc == 0) rc = run_contrast(&s, r, err);
     if (rc == 0 && r->run.n_known > 0) {
         rc = contrast_run_write_detection(&r->run, r->json_path, o->judgments, err);

@@ -27,7 +27,7 @@ typedef struct {
     const char *lambdas;       /* "1.1,1.2,2": contrast_parse_lambdas's list, kept as text
                                   for the CSV's comment line */
     int limit;                 /* the first N negatives (<= 0: all) */
-    const char *out;           /* the folder written (created, its parent must exist) */
+    const char *out;           /* the folder written (created with its parents; locked) */
     const char *plots;         /* "png", "svg" or "none" (NULL: none) */
     int example;               /* record drawn as the strip; -1: the first negative */
     int heatmap_rows;          /* examples in the heatmap */
@@ -62,7 +62,9 @@ int contrast_parse_lambdas(const char *text, double *out, int max);
 
 /* Runs the whole contrast described by o into o->out. r is filled as far as the run got,
  * also on failure (see the step flags), and released with contrast_pipeline_result_free.
- * Returns 0, or -1 with err naming the file, record or step; when o->example is not a
+ * o->out is locked while the run writes it: another process writing it fails the run with
+ * "OUT is in use by pid N" (util/outdir.h). Returns 0, or -1 with err naming the file, record
+ * or step; when o->example is not a
  * negative among the records contrasted (the strip needs log pM), r->bad_example is set. */
 int contrast_pipeline_run(const ContrastPipelineOptions *o, ContrastPipelineResult *r,
                           CkError *err);

@@ -1,10 +1,12 @@
 /* cmd_generate.c — `cutkit generate`: stream text from a model (the embedded one by default). */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "formats/lm.h"
 #include "model/generate.h"
+#include "util/termsafe.h"
 #include "util/threads.h"
 
 static struct {
@@ -45,10 +47,27 @@ const CommandSpec *cmd_generate_spec(void) {
     return &SPEC;
 }
 
+/* Writes text to stdout; on a terminal (ctx points to a nonzero int) the ASCII control bytes
+ * a model may emit (ESC above all) are written as escapes, newlines and tabs kept. Byte by
+ * byte, since a piece may end inside a UTF-8 character that the next one completes; piped
+ * output stays exactly what the model made. */
+static void put_text(const int *terminal, const char *text, size_t len) {
+    if (!*terminal) {
+        fwrite(text, 1, len, stdout);
+        return;
+    }
+    for (size_t i = 0; i < len; i++) {
+        const unsigned char c = (unsigned char)text[i];
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+            printf("\\x%02x", c);
+        else
+            putchar(c);
+    }
+}
+
 static int print_piece(void *ctx, int token, const char *piece, size_t len) {
-    (void)ctx;
     (void)token;
-    fwrite(piece, 1, len, stdout);
+    put_text(ctx, piece, len);
     fflush(stdout);
     return 0;
 }
@@ -64,19 +83,22 @@ int cmd_generate(int argc, char **argv) {
     if (lm_open(&lm, opt.model, opt.tokenizer, &err) != 0) return cli_fail(&SPEC, 1, &err);
     GenerateOptions gen = {opt.steps, opt.temperature, opt.top_p, opt.seed, !opt.no_stop};
     GenerateStats stats;
-    fwrite(opt.prompt, 1, strlen(opt.prompt), stdout);
-    rc = generate_text(&lm.model, &lm.tokenizer, opt.prompt, &gen, print_piece, NULL, NULL, &stats,
-                       &err);
+    int terminal = isatty(STDOUT_FILENO);
+    put_text(&terminal, opt.prompt, strlen(opt.prompt));
+    rc = generate_text(&lm.model, &lm.tokenizer, opt.prompt, &gen, print_piece, &terminal, NULL,
+                       &stats, &err);
     printf("\n");
     fflush(stdout);
     if (rc != 0) {
         lm_close(&lm);
         return cli_fail(&SPEC, 1, &err);
     }
-    fprintf(stderr, "%d tokens in %.3f s: %.1f tokens/s (%d prompt tokens, %d threads, %s)\n",
+    fprintf(stderr, "%d tokens in %.3f s: %.1f tokens/s (%d prompt tokens, %d threads, ",
             stats.generated_tokens, stats.seconds,
             stats.seconds > 0 ? stats.generated_tokens / stats.seconds : 0.0, stats.prompt_tokens,
-            threads, lm.model_source);
+            threads);
+    termsafe_fputs_line(stderr, lm.model_source); /* a path: printed with its controls escaped */
+    fputs(")\n", stderr);
     lm_close(&lm);
     return 0;
 }

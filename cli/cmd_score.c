@@ -7,6 +7,7 @@
 #include "formats/lm.h"
 #include "formats/peft.h"
 #include "model/score_text.h"
+#include "util/json_strict.h"
 #include "util/threads.h"
 
 static struct {
@@ -64,11 +65,16 @@ static int score_lines(const LanguageModel *lm, const LoraAdapters *ad) {
     size_t cap = 0;
     int line_no = 0, rc = 0;
     CkError err = {{0}};
-    while (rc == 0 && getline(&line, &cap, stdin) > 0) {
+    ssize_t len;
+    while (rc == 0 && (len = getline(&line, &cap, stdin)) > 0) {
         line_no++;
-        cJSON *rec = cJSON_Parse(line);
+        JsonStrictError where;
+        cJSON *rec = json_parse_exact(line, (size_t)len, &where);
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(rec, "text");
-        if (!cJSON_IsString(t)) {
+        if (!rec && where.after_value) {
+            rc = cli_error(&SPEC, 1, "stdin:%d: content after the JSON value at column %zu",
+                           line_no, where.offset + 1);
+        } else if (!cJSON_IsString(t)) {
             rc = cli_error(&SPEC, 1, "stdin:%d: expected a JSON object with a \"text\" string",
                            line_no);
         } else if (score_one(lm, ad, t->valuestring, &err) != 0) {

@@ -4,20 +4,31 @@
 #include <cjson/cJSON.h>
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/fileio.h"
+#include "util/json_strict.h"
+#include "util/termsafe.h"
 
 int cli_error(const CommandSpec *cmd, int code, const char *fmt, ...) {
-    va_list ap;
+    /* Messages quote paths, names and records from files: formatted first, then written with
+     * their control characters escaped, so that none reaches the terminal raw. */
+    va_list ap, again;
     va_start(ap, fmt);
-    fprintf(stderr, "cutkit %s: ", cmd->name);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    va_copy(again, ap);
+    const int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
+    char *msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (msg) vsnprintf(msg, (size_t)n + 1, fmt, again);
+    va_end(again);
+    fprintf(stderr, "cutkit %s: ", cmd->name);
+    termsafe_fputs_line(stderr, msg ? msg : "(out of memory formatting the message)");
+    fputc('\n', stderr);
+    free(msg);
     return code;
 }
 
@@ -78,7 +89,8 @@ static int set_flag(const CommandSpec *cmd, const FlagSpec *f, const char *value
     case FLAG_FLOAT:
     case FLAG_DOUBLE: {
         double v = strtod(value, &end);
-        if (errno || end == value || *end || !isfinite(v))
+        if (errno || end == value || *end || !isfinite(v) ||
+            (f->type == FLAG_FLOAT && fabs(v) > FLT_MAX))
             return bad_value(cmd, f, value, "a number");
         if (f->min <= f->max && (v < f->min || v > f->max)) return out_of_range(cmd, f, value);
         if (f->type == FLAG_FLOAT)
@@ -131,12 +143,14 @@ static cJSON *settings_doc;
  * on the command line before the real flags, which therefore override it. */
 static int apply_settings(const CommandSpec *cmd, const char *path) {
     CkError err = {{0}};
-    char *text = fileio_read_text(path, 1u << 20, NULL, &err);
+    size_t len = 0;
+    char *text = fileio_read_text(path, 1u << 20, &len, &err);
     if (!text) {
         return cli_error(cmd, 2, "--settings: %s", err.msg);
     }
-    cJSON *doc = cJSON_Parse(text);
+    cJSON *doc = json_parse_strict(text, len, path, &err);
     free(text);
+    if (!doc) return cli_error(cmd, 2, "--settings: %s", err.msg);
     if (!cJSON_IsObject(doc)) {
         cJSON_Delete(doc);
         return cli_error(cmd, 2, "%s: expected a JSON object of flag names and values", path);

@@ -63,7 +63,9 @@ void flags_print_help(const CommandSpec *cmd, FILE *out);
 
 /* The one error path of the commands: prints "cutkit CMD: message" (one line) to stderr and
  * returns code, so that a command writes `return cli_error(&SPEC, 2, "...", ...)`. Exit codes:
- * 2 for bad usage (flags, arguments, their combination), 1 for a failure while running. */
+ * 2 for bad usage (flags, arguments, their combination), 1 for a failure while running. The
+ * message quotes paths and text from files, so its control characters (newlines included)
+ * are printed as escapes (util/termsafe.h). A --settings file must hold one JSON object. */
 int cli_error(const CommandSpec *cmd, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

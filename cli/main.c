@@ -5,6 +5,7 @@
 
 #include "model/blas_env.h"
 #include "cli/commands.h"
+#include "util/parentdeath.h"
 
 static const Command COMMANDS[] = {
     {cmd_generate_spec, cmd_generate},
@@ -75,7 +76,14 @@ static int print_group(const char *group, FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    /* may re-execute this program; the environment, CUTKIT_PARENT_PID included, survives */
     blas_env_ensure(argv);
+    /* a command spawned by a pipeline (train/stage.h) dies with it: before any thread starts */
+    CkError err = {{0}};
+    if (parentdeath_arm_from_env(&err) != 0) {
+        fprintf(stderr, "cutkit: %s\n", err.msg);
+        return 1;
+    }
     if (argc < 2) {
         print_overview(stderr);
         return 2;

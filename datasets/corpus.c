@@ -2,23 +2,32 @@
 #include "datasets/corpus.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/fileio.h"
+#include "util/json_strict.h"
 #include "util/jsonl.h"
 
 /* Growable packed sequences: token ids, their target flags and the offsets, grown together
  * (int arrays beside a byte array, so not a StrBuf). */
 typedef struct {
     Corpus *c;
+    const char *path; /* names the file in messages */
     size_t n_tokens, cap_tokens;
-    int cap_seqs;
+    size_t cap_seqs;
 } Builder;
 
-static int builder_add(Builder *b, const int *ids, const unsigned char *train, int n) {
+/* Appends one sequence; returns 0, or -1 with err set when out of memory or when the corpus
+ * would outgrow the int offsets that index it. */
+static int builder_add(Builder *b, const int *ids, const unsigned char *train, int n,
+                       CkError *err) {
     Corpus *c = b->c;
+    if ((size_t)n > (size_t)INT_MAX - b->n_tokens || c->n_seqs > INT_MAX - 2)
+        return ck_fail(err, "%s: more than %d tokens or sequences; split the file", b->path,
+                       INT_MAX);
     if (b->n_tokens + (size_t)n > b->cap_tokens) {
         size_t cap = b->cap_tokens ? b->cap_tokens : 4096;
         while (cap < b->n_tokens + (size_t)n) cap *= 2;
@@ -26,13 +35,13 @@ static int builder_add(Builder *b, const int *ids, const unsigned char *train, i
         if (tokens) c->tokens = tokens;
         unsigned char *tr = realloc(c->train, cap);
         if (tr) c->train = tr;
-        if (!tokens || !tr) return -1;
+        if (!tokens || !tr) return ck_fail(err, "out of memory");
         b->cap_tokens = cap;
     }
-    if (c->n_seqs + 2 > b->cap_seqs) {
-        int cap = b->cap_seqs ? 2 * b->cap_seqs : 256;
-        int *offsets = realloc(c->offsets, (size_t)cap * sizeof(int));
-        if (!offsets) return -1;
+    if ((size_t)c->n_seqs + 2 > b->cap_seqs) {
+        size_t cap = b->cap_seqs ? 2 * b->cap_seqs : 256;
+        int *offsets = realloc(c->offsets, cap * sizeof(int));
+        if (!offsets) return ck_fail(err, "out of memory");
         c->offsets = offsets;
         b->cap_seqs = cap;
     }
@@ -66,7 +75,7 @@ static int load_text(Builder *b, const char *path, const char *text, const Token
         int len = n - start < seq_len - 1 ? n - start : seq_len - 1;
         window[0] = t->bos_id;
         memcpy(window + 1, ids + start, (size_t)len * sizeof(int));
-        if (builder_add(b, window, train, len + 1) != 0) rc = ck_fail(err, "out of memory");
+        rc = builder_add(b, window, train, len + 1, err);
     }
     free(ids);
     free(window);
@@ -123,7 +132,7 @@ static int load_record(Builder *b, const char *path, long line, const cJSON *rec
     if (rc == 0 && n > 0) {
         train[0] = 0; /* the first token has no context: never a target */
         if (n > seq_len) n = seq_len;
-        if (builder_add(b, ids, train, n) != 0) rc = ck_fail(err, "out of memory");
+        rc = builder_add(b, ids, train, n, err);
     }
     free(ids);
     free(train);
@@ -139,13 +148,29 @@ static int load_jsonl(Builder *b, const char *path, const char *text, size_t len
     size_t n;
     int rc = 0;
     while (rc == 0 && jsonl_next_line(&cur, &line, &n)) {
-        cJSON *rec = cJSON_ParseWithLength(line, n);
-        if (!cJSON_IsObject(rec))
+        JsonStrictError where;
+        cJSON *rec = json_parse_exact(line, n, &where);
+        if (!rec && where.after_value)
+            rc = ck_fail(err, "%s:%ld: content after the JSON value at column %zu", path, cur.line,
+                         where.offset + 1);
+        else if (!cJSON_IsObject(rec))
             rc = ck_fail(err, "%s:%ld: expected a JSON object", path, cur.line);
         else
             rc = load_record(b, path, cur.line, rec, t, seq_len, err);
         cJSON_Delete(rec);
     }
+    return rc;
+}
+
+int corpus_load_text(Corpus *c, const char *text, size_t len, int jsonl, const char *path,
+                     const Tokenizer *t, int seq_len, CkError *err) {
+    memset(c, 0, sizeof *c);
+    if (seq_len < 2) return ck_fail(err, "sequence length %d is too short to train on", seq_len);
+    Builder b = {c, path, 0, 0, 0};
+    int rc = jsonl ? load_jsonl(&b, path, text, len, t, seq_len, err)
+                   : load_text(&b, path, text, t, seq_len, err);
+    if (rc == 0 && c->n_seqs == 0) rc = ck_fail(err, "%s: no training text", path);
+    if (rc != 0) corpus_free(c);
     return rc;
 }
 
@@ -155,12 +180,8 @@ int corpus_load(Corpus *c, const char *path, const Tokenizer *t, int seq_len, Ck
     size_t len = 0;
     char *text = fileio_read_text(path, (size_t)1 << 31, &len, err);
     if (!text) return -1;
-    Builder b = {c, 0, 0, 0};
-    int rc = ends_with(path, ".jsonl") ? load_jsonl(&b, path, text, len, t, seq_len, err)
-                                       : load_text(&b, path, text, t, seq_len, err);
+    int rc = corpus_load_text(c, text, len, ends_with(path, ".jsonl"), path, t, seq_len, err);
     free(text);
-    if (rc == 0 && c->n_seqs == 0) rc = ck_fail(err, "%s: no training text", path);
-    if (rc != 0) corpus_free(c);
     return rc;
 }
 
@@ -175,7 +196,8 @@ void corpus_free(Corpus *c) {
  * be rebuilt from the cursor alone. */
 static void shuffle_epoch(CorpusCursor *cur) {
     Rng r;
-    rng_seed(&r, cur->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(cur->epoch + 1)));
+    /* epoch + 1 in unsigned arithmetic: the same value for every epoch a cursor accepts */
+    rng_seed(&r, cur->seed ^ (0x9E3779B97F4A7C15ull * ((uint64_t)cur->epoch + 1)));
     for (int i = 0; i < cur->n; i++) cur->order[i] = i;
     for (int i = cur->n - 1; i > 0; i--) {
         int j = (int)(rng_next(&r) % (uint64_t)(i + 1));
@@ -189,7 +211,8 @@ int corpus_cursor_init(CorpusCursor *cur, int n, uint64_t seed, int64_t epoch, i
                        CkError *err) {
     memset(cur, 0, sizeof *cur);
     if (n <= 0) return ck_fail(err, "no sequences to iterate over");
-    if (epoch < 0 || position < 0 || position > n)
+    /* a saved cursor may be anything: past 2^53 epochs, ++epoch would near INT64_MAX */
+    if (epoch < 0 || epoch > CORPUS_MAX_EPOCH || position < 0 || position > n)
         return ck_fail(err, "data cursor (epoch %lld, position %lld) outside a corpus of %d",
                        (long long)epoch, (long long)position, n);
     cur->order = malloc((size_t)n * sizeof(int));

@@ -24,6 +24,11 @@ typedef struct {
  * line number and field. */
 int corpus_load(Corpus *c, const char *path, const Tokenizer *t, int seq_len, CkError *err);
 
+/* corpus_load on a text already in memory (text[0..len), NUL-terminated at len): JSON Lines
+ * when jsonl, else plain text; path names it in messages. */
+int corpus_load_text(Corpus *c, const char *text, size_t len, int jsonl, const char *path,
+                     const Tokenizer *t, int seq_len, CkError *err);
+
 /* Releases the corpus. */
 void corpus_free(Corpus *c);
 
@@ -37,7 +42,11 @@ typedef struct {
     int *order; /* permutation of 0..n-1 for the current epoch (owned) */
 } CorpusCursor;
 
-/* Starts (or, with epoch/position from a saved state, resumes) a pass over n sequences. */
+/* The most epochs a cursor may start from (a saved cursor beyond it is refused as corrupt). */
+#define CORPUS_MAX_EPOCH ((int64_t)1 << 53)
+
+/* Starts (or, with epoch/position from a saved state, resumes) a pass over n sequences;
+ * refuses an epoch outside 0..CORPUS_MAX_EPOCH or a position outside 0..n. */
 int corpus_cursor_init(CorpusCursor *cur, int n, uint64_t seed, int64_t epoch, int64_t position,
                        CkError *err);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/fileio.h"
+#include "util/json_strict.h"
 #include "eval/outputs.h"
 
 static char *dup_str(const char *s) {
@@ -87,12 +88,11 @@ static int load_record(Annotation *a, const cJSON *rec, const char *path, int in
     return 0;
 }
 
-int annotations_load(AnnotationSet *s, const char *path, CkError *err) {
+int annotations_parse(AnnotationSet *s, const char *text, size_t len, const char *path,
+                      CkError *err) {
     memset(s, 0, sizeof *s);
-    char *text = fileio_read_text(path, (size_t)1 << 31, NULL, err);
-    if (!text) return -1;
-    cJSON *root = cJSON_Parse(text);
-    free(text);
+    cJSON *root = json_parse_strict(text, len, path, err);
+    if (!root) return -1;
     if (!cJSON_IsArray(root)) {
         cJSON_Delete(root);
         return ck_fail(err, "%s: expected a JSON array of annotations", path);
@@ -109,6 +109,16 @@ int annotations_load(AnnotationSet *s, const char *path, CkError *err) {
     }
     cJSON_Delete(root);
     if (rc != 0) annotations_free(s);
+    return rc;
+}
+
+int annotations_load(AnnotationSet *s, const char *path, CkError *err) {
+    memset(s, 0, sizeof *s);
+    size_t len = 0;
+    char *text = fileio_read_text(path, (size_t)1 << 31, &len, err);
+    if (!text) return -1;
+    int rc = annotations_parse(s, text, len, path, err);
+    free(text);
     return rc;
 }
 

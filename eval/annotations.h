@@ -31,6 +31,11 @@ typedef struct {
  * the record. */
 int annotations_load(AnnotationSet *s, const char *path, CkError *err);
 
+/* annotations_load on the file's text in memory (text[0..len), exactly one JSON value); path
+ * names it in messages. */
+int annotations_parse(AnnotationSet *s, const char *text, size_t len, const char *path,
+                      CkError *err);
+
 /* Appends a zeroed annotation (preference NAN, is_switched -1) and returns it, or NULL when
  * out of memory. The caller fills its strings (malloc'd; the set frees them). */
 Annotation *annotations_add(AnnotationSet *s);

@@ -16,8 +16,8 @@
 #include "formats/lm.h"
 #include "formats/peft.h"
 #include "train/dist.h"
-#include "util/fileio.h"
 #include "util/hash.h"
+#include "util/outdir.h"
 #include "util/timer.h"
 
 void generate_run_options_init(GenerateRunOptions *o) {
@@ -94,6 +94,7 @@ typedef struct {
     Template tpl;
     LanguageModel lm;
     int have_lm;
+    RunLock lock;   /* rank 0: the output file, while the run writes it */
     int since_save; /* rank 0: records collected since the last save */
     int no_resave;  /* a failure after which saving again would not help */
     long tokens;
@@ -121,12 +122,13 @@ static int check_same_run(const GenerateRun *g, CkError *err) {
     return 0;
 }
 
-/* Rank 0: reads an existing output file, which must hold the first instructions, in order, by
- * this generator. */
+/* Rank 0: locks the output file (its folder created; a killed run's half-written file
+ * removed) and reads what it holds, which must be the first instructions, in order, by this
+ * generator. */
 static int load_done(GenerateRun *g, CkError *err) {
     const GenerateRunOptions *o = g->o;
     const char *gen = g->report->generator;
-    fileio_remove_stale_temps(o->out); /* a killed run's half-written file */
+    if (outdir_open_file(&g->lock, o->out, err) != 0) return -1;
     struct stat st;
     if (stat(o->out, &st) != 0) return 0;
     if (outputs_load(&g->done, o->out, 1, err) != 0) return -1;
@@ -259,6 +261,7 @@ static void run_close(GenerateRun *g) {
     template_free(&g->tpl);
     outputs_free(&g->list);
     outputs_free(&g->done);
+    runlock_release(&g->lock);
 }
 
 int generate_run(const GenerateRunOptions *o, GenerateRunReport *report, CkError *err) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/hash.h"
+#include "util/utf8.h"
 
 static uint64_t splitmix64(uint64_t z) {
     z += 0x9E3779B97F4A7C15ull;
@@ -48,12 +49,17 @@ static int run_once(const Judge *j, const char *instruction, const char *first, 
     return 0;
 }
 
+/* a->error = "judge NAME: why", made valid UTF-8 (why may quote a command's stderr, or be cut
+ * inside a character), as annotations.json must be. */
 static int set_error(Annotation *a, const Judge *j, const CkError *e) {
-    size_t n = strlen(j->name) + strlen(e->msg) + 16;
-    a->error = malloc(n);
-    if (!a->error) return -1;
-    snprintf(a->error, n, "judge %s: %s", j->name, e->msg);
-    return 0;
+    StrBuf b = {0};
+    if (strbuf_printf(&b, "judge %s: ", j->name) != 0 ||
+        utf8_put_lossy(&b, e->msg, strlen(e->msg)) != 0) {
+        strbuf_free(&b);
+        return -1;
+    }
+    a->error = strbuf_take(&b);
+    return a->error ? 0 : -1;
 }
 
 int judge_annotate(const Judge *j, const JudgeOptions *opt, Annotation *a, CkError *err) {

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "eval/annotations.h"
+#include "eval/judge_template.h"
 #include "util/ck_error.h"
 #include "model/lora.h"
 #include "model/model.h"
@@ -54,20 +55,29 @@ int judge_annotate(const Judge *j, const JudgeOptions *opt, Annotation *a, CkErr
 /* Releases the judge's context; safe on a zeroed Judge. */
 void judge_close(Judge *j);
 
-/* ---- the local model judge (judge_model.c) ----------------------------------------------- */
+/* ---- pairwise templates (judge_template.c) ---------------------------------------------- */
 
-/* A pairwise prompt: "prompt" with {instruction}, {output_1} and {output_2} (and "{{", "}}" for
- * braces), and the two verdict strings whose log-probabilities after it are compared:
- * verdict_1 means the first output is better. */
+/* A pairwise prompt with {instruction}, {output_1} and {output_2} in cutkit's syntax ("{{",
+ * "}}" for braces) or AlpacaEval's (eval/judge_template.h), how its chat markers are rendered,
+ * and the two verdict strings whose log-probabilities after it are compared: verdict_1 means
+ * the first output is better. */
 typedef struct {
     char *prompt, *verdict_1, *verdict_2;
+    JudgeSyntax syntax;
+    JudgeChat chat;
+    char *source; /* the prompt's file (or the template's name), for messages */
 } PairwiseTemplate;
 
 /* The built-in pairwise template, identical to the shipped eval/templates/pairwise_ab.json. */
 extern const char PAIRWISE_TEMPLATE_DEFAULT_JSON[];
 
-/* Parses a pairwise template JSON object ({"prompt", "verdict_1", "verdict_2"}; other fields
- * ignored); source names it in messages. The prompt is checked to format. */
+/* Parses a pairwise template JSON object; source names it in messages. Fields: "verdict_1",
+ * "verdict_2", and "prompt" (cutkit's placeholders) or "prompt_file" (a prompt file such as
+ * AlpacaEval's annotator prompts, read as they are, AlpacaEval's placeholders; relative to
+ * the working directory here, to the template's folder in pairwise_template_load);
+ * optionally "placeholders" ("cutkit" or "alpaca_eval") and "chat" ("raw", the default,
+ * "plain", "chatml" or "llama2"); other fields ignored. The prompt is checked to fill and
+ * render: an unknown placeholder fails naming the file and the placeholder. */
 int pairwise_template_parse(PairwiseTemplate *t, const char *json_text, const char *source,
                             CkError *err);
 
@@ -77,10 +87,18 @@ int pairwise_template_load(PairwiseTemplate *t, const char *path, CkError *err);
 /* Releases t and zeroes it. */
 void pairwise_template_free(PairwiseTemplate *t);
 
-/* Fills the prompt's placeholders (values inserted verbatim, never re-scanned); returns a
- * malloc'd string, or NULL with err on an unknown placeholder or a lone brace. */
+/* Fills the placeholders of a prompt in cutkit's syntax (values inserted verbatim, never
+ * re-scanned); returns a malloc'd string, or NULL with err on an unknown placeholder or a lone
+ * brace. */
 char *pairwise_template_format(const char *fmt, const char *instruction, const char *output_1,
                                const char *output_2, CkError *err);
+
+/* The judge model's text for one pair: t's prompt filled in its syntax, then rendered in its
+ * chat form. Returns a malloc'd string, or NULL with err. */
+char *pairwise_template_render(const PairwiseTemplate *t, const char *instruction,
+                               const char *output_1, const char *output_2, CkError *err);
+
+/* ---- the local model judge (judge_model.c) ----------------------------------------------- */
 
 /* A judge that scores prompt + verdict_1 and prompt + verdict_2 under model m (with lora,
  * NULL: none) and returns 2 - softmax([L_1, L_2])[0], where L_k is the log-probability of the

@@ -7,19 +7,23 @@
 
 #include "eval/judge.h"
 #include "util/subprocess.h"
+#include "util/utf8.h"
 
 typedef struct {
     char *command;
     double timeout;
 } CommandJudge;
 
-/* Parses the judge's stdout (trimmed): a bare number or {"preference": number}. */
+/* Parses the judge's stdout (trimmed): a bare number or {"preference": number}, with nothing
+ * after either. */
 static int parse_preference(const char *out, double *pref) {
     while (*out == ' ' || *out == '\n' || *out == '\t' || *out == '\r') out++;
     if (*out == '{') {
-        cJSON *root = cJSON_Parse(out);
+        const char *end = NULL;
+        cJSON *root = cJSON_ParseWithOpts(out, &end, 0);
+        while (end && (*end == ' ' || *end == '\n' || *end == '\t' || *end == '\r')) end++;
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "preference");
-        int ok = cJSON_IsNumber(p);
+        int ok = cJSON_IsNumber(p) && end && *end == '\0';
         if (ok) *pref = p->valuedouble;
         cJSON_Delete(root);
         return ok ? 0 : -1;
@@ -53,16 +57,27 @@ static int command_judge(void *ctx, const char *instruction, const char *output_
     line[len + 1] = '\0';
     SubprocessOptions opt = {cj->timeout, (size_t)1 << 20};
     char *out = NULL;
-    int rc = subprocess_run_shell(cj->command, line, len + 1, &opt, &out, NULL, err);
+    size_t out_len = 0;
+    int rc = subprocess_run_shell(cj->command, line, len + 1, &opt, &out, &out_len, err);
     free(line);
     if (rc != 0) return -1;
+    /* its stdout is kept in raw_completion: annotations.json must stay UTF-8 text */
+    const size_t bad = memchr(out, '\0', out_len)
+                           ? (size_t)((char *)memchr(out, '\0', out_len) - out)
+                           : utf8_first_invalid(out, out_len);
+    if (bad < out_len) {
+        ck_fail(err, "command '%s' printed %s at byte %zu", cj->command,
+                out[bad] ? "bytes that are not UTF-8" : "a NUL byte", bad);
+        free(out);
+        return -1;
+    }
     if (parse_preference(out, preference) != 0 || !(*preference >= 1 && *preference <= 2)) {
-        /* quote the start of what it printed, on one line */
+        /* quote the start of what it printed, on one line, cut between characters */
         char shown[120];
         size_t k = 0;
         for (const char *s = out; *s && k + 1 < sizeof shown; s++)
             shown[k++] = (*s == '\n' || *s == '\r') ? ' ' : *s;
-        shown[k] = '\0';
+        shown[utf8_complete_prefix(shown, k)] = '\0';
         ck_fail(err,
                 "command '%s' printed \"%s\"; expected a preference in [1, 2] (a number, or "
                 "{\"preference\": p})",

@@ -18,8 +18,8 @@
 #include "formats/lm.h"
 #include "formats/peft.h"
 #include "train/dist.h"
-#include "util/fileio.h"
 #include "util/hash.h"
+#include "util/outdir.h"
 
 #define TO_JUDGE -2
 
@@ -62,6 +62,7 @@ typedef struct {
     LanguageModel lm;
     LoraAdapters ad;
     int have_lm, have_ad;
+    RunLock lock; /* rank 0: the output file, while the run writes it */
     Judge judge;
     JudgeOptions jo;
 } JudgeRun;
@@ -82,7 +83,8 @@ static const ModelOutput *find_reference(const ModelOutputs *ref, int i, const c
     return NULL;
 }
 
-/* Reads both output files and, on rank 0, the file to resume; every rank learns its length. */
+/* Reads both output files and, on rank 0, the file to resume (locked first, its folder
+ * created, a killed run's half-written file removed); every rank learns its length. */
 static int load_inputs(JudgeRun *j, CkError *err) {
     const JudgeRunOptions *o = j->o;
     if (outputs_load(&j->model, o->outputs, 1, err) != 0 ||
@@ -91,7 +93,7 @@ static int load_inputs(JudgeRun *j, CkError *err) {
     struct stat st;
     /* the output file is rank 0's alone: it reads it, and sends the others what they need */
     if (dist_rank() == 0) {
-        fileio_remove_stale_temps(o->out); /* a killed run's half-written file */
+        if (outdir_open_file(&j->lock, o->out, err) != 0) return -1;
         if (stat(o->out, &st) == 0 && annotations_load(&j->old, o->out, err) != 0) return -1;
     }
     j->n_old = j->old.n;
@@ -292,6 +294,7 @@ static void run_close(JudgeRun *j) {
     outputs_free(&j->ref);
     annotations_free(&j->old);
     annotations_free(&j->anns);
+    runlock_release(&j->lock);
 }
 
 int judge_run(const JudgeRunOptions *o, JudgeRunReport *report, CkError *err) {

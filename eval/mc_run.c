@@ -2,7 +2,8 @@
  * (results_start); then per task (task_run): load its data and build the items (task_load),
  * take over what items.jsonl holds (task_resume), score the rest through the sharding loop,
  * rank 0 writing each item's line as it collects it (task_score), and add the task's metrics
- * and diagnostics to results.json (task_record). */
+ * and diagnostics to results.json, and its samples to the tracker when asked (task_record);
+ * at the end results.json and the harness's own files (eval/tracker.h). */
 #include "eval/mc_run.h"
 
 #include <cjson/cJSON.h>
@@ -16,15 +17,18 @@
 #include <unistd.h>
 
 #include "datasets/benchmarks.h"
+#include "eval/harness.h"
 #include "eval/loglik.h"
 #include "eval/mc_resume.h"
 #include "eval/results.h"
 #include "eval/shard.h"
+#include "eval/tracker.h"
 #include "formats/lm.h"
 #include "formats/peft.h"
 #include "train/dist.h"
 #include "util/fileio.h"
 #include "util/hash.h"
+#include "util/outdir.h"
 #include "util/timer.h"
 
 #define MAX_WARNINGS 5
@@ -38,7 +42,7 @@ void mc_run_options_init(McRunOptions *o) {
     o->seed = 1234;
     o->batch = 16;
     o->prefix_reuse = 1;
-    o->bos = 1;
+    o->bos = MC_BOS_VERSION;
 }
 
 int mc_run_options_check(const McRunOptions *o, CkError *err) {
@@ -47,7 +51,13 @@ int mc_run_options_check(const McRunOptions *o, CkError *err) {
         if (o->tasks[i]->is_truthfulqa && o->shots > 0)
             return ck_fail(err, "--shots: %s has its 6-shot primer built in; use --shots 0",
                            o->tasks[i]->name);
-    return 0;
+    /* a flag combination, refused before the model is read (a missing path is data_path's) */
+    struct stat st;
+    if (o->data && o->n_tasks > 1 && stat(o->data, &st) == 0 && !S_ISDIR(st.st_mode))
+        return ck_fail(err, "--data %s is a file but %d tasks were asked for; give a folder",
+                       o->data, o->n_tasks);
+    const HarnessVersion *v;
+    return harness_version_parse(o->harness_version, &v, err);
 }
 
 /* Everything the tasks share; released by run_close. */
@@ -58,10 +68,14 @@ typedef struct {
     LoraAdapters ad;
     LoglikScorer scorer;
     int have_lm, have_ad, have_scorer;
-    McPreviousList previous; /* rank 0's; empty elsewhere */
-    int items_fd;            /* rank 0's; -1 elsewhere */
-    uint64_t run_hash;       /* mc_run_fingerprint */
-    cJSON *json;             /* results.json being built */
+    McPreviousList previous;  /* rank 0's; empty elsewhere */
+    RunLock lock;             /* rank 0's: OUT, while the run writes it */
+    int items_fd;             /* rank 0's; -1 elsewhere */
+    uint64_t run_hash;        /* mc_run_fingerprint */
+    cJSON *json;              /* results.json being built */
+    const HarnessVersion *hv; /* the harness version followed */
+    int bos;                  /* BOS before the contexts (o->bos, or hv's with this tokenizer) */
+    Tracker tracker;          /* rank 0's: the harness's own files (eval/tracker.h) */
 } McRun;
 
 /* One task's items and scores; released by task_free. */
@@ -235,8 +249,8 @@ static int score_work(void *ctx, int64_t k, StrBuf *out, CkError *err) {
     McTaskRun *t = ctx;
     McRun *run = t->run;
     McItemResult r;
-    if (mc_score_item(&run->scorer, &run->lm.tokenizer, &t->items[t->todo[k]], run->o->bos, &r,
-                      err) != 0)
+    if (mc_score_item(&run->scorer, &run->lm.tokenizer, &t->items[t->todo[k]], run->bos, &r, err) !=
+        0)
         return ck_wrap(err, "%s", t->task->name);
     int rc = pack_result(out, &r, err);
     mc_item_result_free(&r);
@@ -328,24 +342,20 @@ static int task_score(McTaskRun *t, CkError *err) {
     return shard_run(&loop, err);
 }
 
-/* Adds the task's metrics, sample counts, template hash, data path and diagnostics to
- * results.json (rank 0), logs its headline numbers and fills its report. */
-static void task_record(McTaskRun *t, McTaskReport *rep) {
+/* Adds the task's metrics (as harness version hv computes them), its config, version, sample
+ * counts, template hash, data path and diagnostics to results.json (rank 0), keeps its
+ * per-sample records when asked, logs its headline numbers and fills its report. */
+static int task_record(McTaskRun *t, McTaskReport *rep, CkError *err) {
     const McTask *task = t->task;
-    cJSON *root = t->run->json;
+    McRun *run = t->run;
+    cJSON *root = run->json;
     McMetrics *m = &rep->metrics;
-    mc_metrics(task, t->results, t->n_items, m);
-    cJSON *res =
-        cJSON_AddObjectToObject(cJSON_GetObjectItemCaseSensitive(root, "results"), task->name);
-    cJSON_AddStringToObject(res, "alias", task->name);
-    for (int k = 0; k < m->n_metrics; k++)
-        results_add_metric(res, m->m[k].name, m->m[k].value, m->m[k].stderr_);
-    cJSON_AddNumberToObject(cJSON_GetObjectItemCaseSensitive(root, "n-shot"), task->name,
-                            t->run->o->shots);
-    cJSON *ns =
-        cJSON_AddObjectToObject(cJSON_GetObjectItemCaseSensitive(root, "n-samples"), task->name);
-    cJSON_AddNumberToObject(ns, "original", t->test.n);
-    cJSON_AddNumberToObject(ns, "effective", t->n_items);
+    mc_metrics(task, run->hv->mc2, t->results, t->n_items, m);
+    if (results_mc_add_task(root, task, run->hv, m, run->o->shots, t->test.n, t->n_items) != 0)
+        return ck_fail(err, "out of memory");
+    if (run->o->log_samples && tracker_add_samples(&run->tracker, task, run->hv->mc2, t->test_path,
+                                                   t->items, t->results, t->n_items, err) != 0)
+        return -1;
     int fallbacks = 0, truncated = 0;
     for (int i = 0; i < t->n_items; i++) {
         int tr = 0;
@@ -372,6 +382,7 @@ static void task_record(McTaskRun *t, McTaskReport *rep) {
         if (m->n_metrics > 1) fprintf(log, ", %s %.4f", m->m[1].name, m->m[1].value);
         fprintf(log, " (n %d)\n", t->n_items);
     }
+    return 0;
 }
 
 static void task_free(McTaskRun *t) {
@@ -397,7 +408,7 @@ static int task_run(McRun *run, const McTask *task, McTaskReport *rep, CkError *
             fprintf(log,
                     "cutkit eval mc: warning: %s: %d continuations in all were encoded alone\n",
                     task->name, t.warnings);
-        task_record(&t, rep);
+        rc = task_record(&t, rep, err);
     }
     rep->task = task;
     rep->n_items = t.n_items;
@@ -408,10 +419,14 @@ static int task_run(McRun *run, const McTask *task, McTaskReport *rep, CkError *
 
 /* ---- the run ---------------------------------------------------------------------------- */
 
-/* Opens the model (with its adapter) and the scorer; on rank 0 also OUT: the folder, the
- * records to resume from, and items.jsonl for appending. */
+/* Opens the model (with its adapter) and the scorer; on rank 0 first OUT: the folder,
+ * created and locked (a second writer is refused before the model is read; the other ranks
+ * are then ended by the command's abort path), then the records to resume from and
+ * items.jsonl for appending. */
 static int run_open(McRun *run, CkError *err) {
     const McRunOptions *o = run->o;
+    /* a killed run's half-written files go too */
+    if (dist_rank() == 0 && outdir_open(&run->lock, o->out, err) != 0) return -1;
     if (lm_open(&run->lm, o->model, o->tokenizer, err) != 0) return -1;
     run->have_lm = 1;
     if (o->adapter) {
@@ -422,38 +437,43 @@ static int run_open(McRun *run, CkError *err) {
                            o->prefix_reuse ? LOGLIK_REUSE_AUTO : LOGLIK_REUSE_OFF, err) != 0)
         return -1;
     run->have_scorer = 1;
+    /* BOS as asked, else as the harness version does with this tokenizer */
+    if (harness_version_parse(o->harness_version, &run->hv, err) != 0) return -1;
+    run->bos = o->bos;
+    if (o->bos == MC_BOS_VERSION && harness_bos(run->hv, &run->lm.tokenizer, &run->bos, err) != 0)
+        return -1;
     McRunReport *rep = run->report;
+    rep->harness_version = run->hv->name;
+    rep->bos = run->bos;
     if (fileio_path(rep->items_path, sizeof rep->items_path, o->out, "items.jsonl") != 0 ||
         fileio_path(rep->results_path, sizeof rep->results_path, o->out, "results.json") != 0)
         return ck_fail(err, "%s: path too long", o->out);
     run->run_hash =
-        mc_run_fingerprint(run->lm.model_source, run->lm.tokenizer_source, o->adapter, o->bos);
+        mc_run_fingerprint(run->lm.model_source, run->lm.tokenizer_source, o->adapter, run->bos);
     if (dist_rank() != 0) return 0; /* OUT is rank 0's alone */
-    if (fileio_make_dirs(o->out, err) != 0) return -1;
-    fileio_remove_stale_temps(rep->items_path); /* a killed run's half-written files */
-    fileio_remove_stale_temps(rep->results_path);
     if (o->resume && mc_previous_read(&run->previous, rep->items_path, o->log, err) != 0) return -1;
     run->items_fd =
         open(rep->items_path, O_WRONLY | O_CREAT | O_APPEND | (o->resume ? 0 : O_TRUNC), 0644);
     if (run->items_fd < 0) return ck_fail(err, "%s: %s", rep->items_path, strerror(errno));
-    return 0;
+    /* the harness names its files after the adapter when there is one (peft= before
+     * pretrained=) */
+    return tracker_init(&run->tracker, o->out, o->adapter ? o->adapter : run->lm.model_source, err);
 }
 
 /* results.json before the tasks: empty sections and the run's config. */
 static cJSON *results_start(const McRun *run) {
     const McRunOptions *o = run->o;
-    cJSON *json = cJSON_CreateObject();
-    cJSON_AddObjectToObject(json, "results");
-    cJSON_AddObjectToObject(json, "n-shot");
-    cJSON_AddObjectToObject(json, "n-samples");
-    cJSON *cfg = cJSON_AddObjectToObject(json, "config");
+    cJSON *json = results_mc_root();
+    if (!json) return NULL;
+    cJSON *cfg = cJSON_GetObjectItemCaseSensitive(json, "config");
     cJSON_AddStringToObject(cfg, "model", run->lm.model_source);
     cJSON_AddStringToObject(cfg, "tokenizer", run->lm.tokenizer_source);
     if (o->adapter)
         cJSON_AddStringToObject(cfg, "adapter", o->adapter);
     else
         cJSON_AddNullToObject(cfg, "adapter");
-    cJSON_AddBoolToObject(cfg, "bos", o->bos);
+    cJSON_AddStringToObject(cfg, "harness_version", run->hv->name);
+    cJSON_AddBoolToObject(cfg, "bos", run->bos);
     cJSON_AddNumberToObject(cfg, "num_fewshot", o->shots);
     cJSON_AddNumberToObject(cfg, "fewshot_seed", (double)o->seed);
     if (o->limit > 0)
@@ -466,7 +486,6 @@ static cJSON *results_start(const McRun *run) {
     cJSON_AddStringToObject(cfg, "cutkit_version", CUTKIT_VERSION);
     cJSON_AddObjectToObject(cfg, "template_hash");
     cJSON_AddObjectToObject(cfg, "data");
-    cJSON_AddObjectToObject(json, "diagnostics");
     return json;
 }
 
@@ -477,6 +496,8 @@ static void run_close(McRun *run) {
     if (run->have_scorer) loglik_scorer_free(&run->scorer);
     if (run->have_ad) lora_free(&run->ad);
     if (run->have_lm) lm_close(&run->lm);
+    tracker_free(&run->tracker);
+    runlock_release(&run->lock);
 }
 
 int mc_run(const McRunOptions *o, McRunReport *report, CkError *err) {
@@ -494,7 +515,12 @@ int mc_run(const McRunOptions *o, McRunReport *report, CkError *err) {
         report->n_tasks = i + 1;
     }
     if (rc == 0 && dist_rank() == 0) {
+        results_mc_finish(run.json);
         rc = results_write_json(report->results_path, run.json, err);
+        if (rc == 0) rc = tracker_write(&run.tracker, run.json, err);
+        if (rc == 0)
+            snprintf(report->harness_path, sizeof report->harness_path, "%s",
+                     run.tracker.results_path);
         report->wrote = rc == 0;
     }
     run_close(&run);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "util/fileio.h"
+#include "util/json_strict.h"
 #include "util/strbuf.h"
 #include "datasets/templates.h"
 
@@ -88,12 +89,11 @@ static int load_record(ModelOutputs *o, const cJSON *rec, const char *path, int 
     return rc;
 }
 
-int outputs_load(ModelOutputs *o, const char *path, int need_output, CkError *err) {
+int outputs_parse(ModelOutputs *o, const char *text, size_t len, int need_output, const char *path,
+                  CkError *err) {
     memset(o, 0, sizeof *o);
-    char *text = fileio_read_text(path, (size_t)1 << 30, NULL, err);
-    if (!text) return -1;
-    cJSON *root = cJSON_Parse(text);
-    free(text);
+    cJSON *root = json_parse_strict(text, len, path, err);
+    if (!root) return -1;
     if (!cJSON_IsArray(root)) {
         cJSON_Delete(root);
         return ck_fail(err, "%s: expected a JSON array of records", path);
@@ -106,6 +106,16 @@ int outputs_load(ModelOutputs *o, const char *path, int need_output, CkError *er
     }
     cJSON_Delete(root);
     if (rc != 0) outputs_free(o);
+    return rc;
+}
+
+int outputs_load(ModelOutputs *o, const char *path, int need_output, CkError *err) {
+    memset(o, 0, sizeof *o);
+    size_t len = 0;
+    char *text = fileio_read_text(path, (size_t)1 << 30, &len, err);
+    if (!text) return -1;
+    int rc = outputs_parse(o, text, len, need_output, path, err);
+    free(text);
     return rc;
 }
 

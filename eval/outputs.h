@@ -28,6 +28,11 @@ typedef struct {
  * have an "output" string. Messages name the file, the record index and the field. */
 int outputs_load(ModelOutputs *o, const char *path, int need_output, CkError *err);
 
+/* outputs_load on the file's text in memory (text[0..len), exactly one JSON value); path names
+ * it in messages. */
+int outputs_parse(ModelOutputs *o, const char *text, size_t len, int need_output, const char *path,
+                  CkError *err);
+
 /* Appends a record (the strings are copied; NULLs stay NULL). */
 int outputs_append(ModelOutputs *o, const char *instruction, const char *output,
                    const char *generator, const char *dataset, CkError *err);

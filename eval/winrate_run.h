@@ -5,13 +5,15 @@
  * One row per annotations.json (AlpacaEval's, v1 or v2, or judge_run's), named by the first
  * record's generator_2 (else the path), sorted by win rate (highest first, missing last).
  * avg_length is int(mean characters of output_2) as AlpacaEval; the length-controlled win rate
- * is the minimal GLM fitted on the file's pairs (needs both outputs of every record and at
- * least two kept preferences; NaN otherwise). */
+ * is cutkit's fixed-penalty minimal GLM fitted on the file's pairs (lc_winrate_glm_minimal;
+ * needs both outputs of every record and at least two kept preferences; NaN otherwise), or
+ * one of AlpacaEval's GLMs (eval/lc_alpaca.h; length_controlled_winrate) when lc_glm says so. */
 #ifndef CK_WINRATE_RUN_H
 #define CK_WINRATE_RUN_H
 
 #include <stdio.h>
 
+#include "eval/annotations.h"
 #include "eval/winrate.h"
 #include "util/ck_error.h"
 
@@ -31,7 +33,10 @@ typedef struct {
     WinrateFormat format;
     double lc_l1; /* L1 penalty of the length-controlled fit (0: maximum likelihood) */
     int lc;       /* 1: compute the length-controlled win rate */
-    FILE *out;    /* where the leaderboard is printed; NULL: nowhere */
+    LcGlm lc_glm; /* which GLM; AlpacaEval's need the tables below (eval/lc_alpaca.h) */
+    const struct LcDifficulty *lc_difficulty; /* AlpacaEval's instruction_difficulty.csv */
+    const struct LcGamed *lc_gamed;           /* AlpacaEval's df_gamed.csv */
+    FILE *out;                                /* where the leaderboard is printed; NULL: nowhere */
 } WinrateRunOptions;
 
 /* The defaults: no files, the table format, length control without penalty, stdout. */
@@ -49,7 +54,13 @@ typedef struct {
 int winrate_row_load(const char *path, const LcOptions *lc_opt, int lc, WinrateRow *row,
                      CkError *err);
 
-/* Prints rows[0..n) in format to out. */
+/* Fills row from annotations already read (what winrate_row_load does after reading path);
+ * path names the row when no record has a generator_2, and the file in messages. */
+int winrate_row_compute(const AnnotationSet *s, const char *path, const LcOptions *lc_opt, int lc,
+                        WinrateRow *row, CkError *err);
+
+/* Prints rows[0..n) in format to out. Names and annotators come from files: their control
+ * characters are escaped (util/termsafe.h), in JSON as \uXXXX escapes. */
 void winrate_rows_print(const WinrateRow *rows, int n, WinrateFormat format, FILE *out);
 
 /* Loads a row per file, sorts them by win rate and prints them to o->out. *rows (may be NULL:

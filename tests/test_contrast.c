@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tests/test_util.h"
 
@@ -617,6 +618,31 @@ static void test_figures(void **state) {
     /* no error spans in this file: no PR figure */
     snprintf(path, sizeof path, "%s/figures/pr.gp", out);
     assert_int_not_equal(stat(path, &st), 0);
+
+    /* a folder whose name gnuplot's quoted cd cannot take: drawn all the same, with the
+     * working directory as it was; the command exits 0 */
+    char before[4096], after[4096];
+    assert_non_null(getcwd(before, sizeof before));
+    o = options(fixture, "it's", out, sizeof out);
+    o.plots = "svg";
+    run_ok(&o, &res);
+    assert_true(res.figures.gnuplot_ran);
+    assert_string_equal(res.figures.dir, res.figures_dir);
+    contrast_pipeline_result_free(&res);
+    assert_non_null(getcwd(after, sizeof after));
+    assert_string_equal(before, after);
+    snprintf(path, sizeof path, "%s/figures/heatmap.svg", out);
+    assert_int_equal(stat(path, &st), 0);
+    char args[4096], *se = NULL;
+    snprintf(args, sizeof args,
+             "contrast --judgments '%s' --out \"%s/it's cmd\" --plots svg --threads 1", fixture,
+             dir);
+    const int rc_cmd = run_cutkit(NULL, args, NULL, &se);
+    if (rc_cmd != 0) fprintf(stderr, "%s", se);
+    assert_int_equal(rc_cmd, 0);
+    free(se);
+    snprintf(path, sizeof path, "%s/it's cmd/figures/heatmap.svg", dir);
+    assert_int_equal(stat(path, &st), 0);
 }
 
 /* Missing files, malformed records and bad values: one message naming the place, and no

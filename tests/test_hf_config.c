@@ -106,7 +106,7 @@ static void test_refusals(void **state) {
     HfConfig c;
     CkError err = {{0}};
     assert_int_equal(hf_config_parse(&c, "{not json", "config.json", &err), -1);
-    assert_string_equal(err.msg, "config.json: not valid JSON");
+    assert_string_equal(err.msg, "config.json: not valid JSON near byte 2 (line 1)");
     assert_int_equal(hf_config_parse(&c, "[1]", "config.json", &err), -1);
     assert_string_equal(err.msg, "config.json: not a JSON object");
 }

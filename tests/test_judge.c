@@ -4,7 +4,8 @@
  * answer, exit 1, print garbage or hang (missing entries, clear messages, retry_missing,
  * resumed files of other pairs refused); the `cutkit eval judge` binary's exit codes and
  * messages; the local model judge on the embedded model against sequence scores computed
- * separately. */
+ * separately; AlpacaEval's annotator prompts loaded unchanged, filled and rendered as an
+ * independent Python script does, and their errors. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,10 +13,14 @@
 
 #include "tests/test_util.h"
 
+#include <cjson/cJSON.h>
+
 #include "eval/annotations.h"
 #include "eval/judge.h"
 #include "eval/judge_run.h"
 #include "formats/lm.h"
+#include "util/sha256.h"
+#include "util/utf8.h"
 
 static void test_template(void **state) {
     (void)state;
@@ -220,6 +225,9 @@ static void write_files(void) {
     write_text("fail.sh", "cat > /dev/null; echo 'judge API is down' >&2; exit 1\n");
     write_text("garbage.sh", "cat > /dev/null; echo 'I think the first one'\n");
     write_text("hang.sh", "sleep 30\n");
+    /* what annotations.json could not hold, and content after the answer */
+    write_text("notutf8.sh", "cat > /dev/null; printf '2 \\377\\n'\n");
+    write_text("trailing.sh", "cat > /dev/null; echo '{\"preference\": 2} and more'\n");
 }
 
 static void test_command_judges(void **state) {
@@ -242,14 +250,17 @@ static void test_command_judges(void **state) {
     assert_string_equal(s.items[0].annotator, "sh");
     annotations_free(&s);
     /* failing judges: missing entries with the reason, reported, never a verdict */
-    const char *bad[3][2] = {{"fail.sh", "exited with status 1; stderr: judge API is down"},
+    const char *bad[5][2] = {{"fail.sh", "exited with status 1; stderr: judge API is down"},
                              {"garbage.sh", "printed \"I think the first one"},
-                             {"hang.sh", "timed out after 0.3 s"}};
-    for (int k = 0; k < 3; k++) {
+                             {"hang.sh", "timed out after 0.3 s"},
+                             {"notutf8.sh", "printed bytes that are not UTF-8 at byte 2"},
+                             {"trailing.sh", "printed \"{\"preference\": 2} and more"}};
+    for (int k = 0; k < 5; k++) {
         char name[32];
         snprintf(name, sizeof name, "bad%d.json", k);
-        assert_int_equal(judge_files("model.json", "ref.json", name, bad[k][0], 0.3, 0, &r, &err),
-                         0);
+        const double timeout = !strcmp(bad[k][0], "hang.sh") ? 0.3 : 60; /* slow under ASan */
+        assert_int_equal(
+            judge_files("model.json", "ref.json", name, bad[k][0], timeout, 0, &r, &err), 0);
         printf("  %s: %s\n", bad[k][0], r.first_error);
         assert_int_equal(r.n_missing, 2);
         assert_non_null(strstr(r.first_error, bad[k][1]));
@@ -259,6 +270,13 @@ static void test_command_judges(void **state) {
         assert_non_null(strstr(s.items[0].error, bad[k][1]));
         assert_true(s.items[2].preference == 1.5); /* identical: never asked */
         annotations_free(&s);
+        char path[700];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        size_t size = 0;
+        char *text = test_read_file(path, &size);
+        assert_non_null(text);
+        assert_true(utf8_valid(text, size));
+        free(text);
     }
     /* without retry_missing the missing ones stay; with it they are judged again */
     assert_int_equal(
@@ -426,6 +444,187 @@ static void test_model_judge(void **state) {
     lm_close(&lm);
 }
 
+/* ---- AlpacaEval's annotator prompts (eval/judge_template.h) ------------------------------ */
+
+#define PROMPTS CUTKIT_SOURCE_DIR "/tests/fixtures/alpaca_eval_prompts/"
+
+/* Writes text to path (a full path: write_text writes below the shared test folder). */
+static void write_file(const char *path, const char *text) {
+    assert_int_equal(test_write_file(path, text, strlen(text)), 0);
+}
+
+/* The two prompt files are AlpacaEval's, byte for byte. */
+static void check_unchanged(const char *name, const char *sha) {
+    char path[512], hex[65];
+    snprintf(path, sizeof path, PROMPTS "%s", name);
+    size_t n = 0;
+    char *text = test_read_file(path, &n);
+    assert_non_null(text);
+    sha256_hex(text, n, hex);
+    assert_string_equal(hex, sha);
+    free(text);
+}
+
+/* AlpacaEval's two prompts load unchanged; filled and rendered in each form they equal
+ * tests/fixtures/make_alpaca_prompt_fixture.py's independent filling (AlpacaEval's
+ * make_prompts and prompt_to_chatml, written in Python). */
+static void test_alpaca_prompts(void **state) {
+    (void)state;
+    check_unchanged("alpaca_eval_clf.txt",
+                    "784227e6dc2832fc08c43d2c8ea3a308e7523780187a1aaad2f85e30bac85f62");
+    check_unchanged("alpaca_eval.txt",
+                    "cf4bace43fa6ac71944b9ca2506587ad7c509478a219e98a3950abf9d5b42a98");
+    char *text = test_read_file(PROMPTS "expected.json", NULL);
+    cJSON *e = cJSON_Parse(text);
+    free(text);
+    assert_non_null(e);
+    const char *const forms[4] = {"raw", "plain", "chatml", "llama2"};
+    const cJSON *c;
+    int checked = 0;
+    CkError err = {{0}};
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(e, "cases")) {
+        const char *file = cJSON_GetObjectItemCaseSensitive(c, "prompt_file")->valuestring;
+        PairwiseTemplate t;
+        assert_int_equal(pairwise_template_load(&t,
+                                                strcmp(file, "alpaca_eval.txt") == 0
+                                                    ? PROMPTS "alpaca_eval_gpt4.json"
+                                                    : PROMPTS "alpaca_eval_clf.json",
+                                                &err),
+                         0);
+        assert_int_equal(t.syntax, JUDGE_SYNTAX_ALPACA_EVAL);
+        assert_non_null(strstr(t.source, file));
+        for (int k = 0; k < 4; k++) {
+            t.chat = (JudgeChat)k;
+            char *got = pairwise_template_render(
+                &t, cJSON_GetObjectItemCaseSensitive(c, "instruction")->valuestring,
+                cJSON_GetObjectItemCaseSensitive(c, "output_1")->valuestring,
+                cJSON_GetObjectItemCaseSensitive(c, "output_2")->valuestring, &err);
+            if (!got) fail_msg("%s", err.msg);
+            assert_string_equal(got, cJSON_GetObjectItemCaseSensitive(c, forms[k])->valuestring);
+            free(got);
+            checked++;
+        }
+        pairwise_template_free(&t);
+    }
+    printf("  %d fillings and renderings equal the Python ones\n", checked);
+    assert_int_equal(checked, 16);
+    cJSON_Delete(e);
+}
+
+/* Bad AlpacaEval-style templates: one line naming the file and what is wrong. */
+static void test_alpaca_prompt_errors(void **state) {
+    (void)state;
+    char *dir = test_temp_dir();
+    char prompt[600], tpl[600];
+    snprintf(prompt, sizeof prompt, "%s/judge_prompt.txt", dir);
+    snprintf(tpl, sizeof tpl, "%s/judge.json", dir);
+    write_file(tpl, "{\"prompt_file\": \"judge_prompt.txt\", \"verdict_1\": \"m\", "
+                    "\"verdict_2\": \"M\", \"chat\": \"llama2\"}");
+    const char *cases[][2] = {
+        {"{\n  \"x\": \"{instruction}\"\n} {output_1} {output_2} {judgment}",
+         "judge_prompt.txt: unknown placeholder {judgment} (known: {instruction}, {output_1}, "
+         "{output_2})"},
+        {"{instruction} {output_1} {output_2} {output_1}",
+         "judge_prompt.txt: placeholder {output_1} occurs more than once"},
+        {"no chat markers {instruction} {output_1} {output_2}",
+         "judge_prompt.txt: a chat prompt starts with <|im_start|> and ends with <|im_end|>"},
+        {"<|im_start|>user\n{instruction}\n<|im_end|>\n<|im_start|>assistant\n{output_1}\n"
+         "<|im_end|>\n<|im_start|>user\n{output_2}\n<|im_end|>",
+         "judge_prompt.txt: the llama2 rendering takes an optional system message and one user "
+         "message, not 3 messages"},
+    };
+    PairwiseTemplate t;
+    CkError err = {{0}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        write_file(prompt, cases[k][0]);
+        assert_int_equal(pairwise_template_load(&t, tpl, &err), -1);
+        if (!strstr(err.msg, cases[k][1]) || strchr(err.msg, '\n'))
+            fail_msg("got \"%s\", expected \"%s\"", err.msg, cases[k][1]);
+        assert_non_null(strstr(err.msg, prompt)); /* the full path */
+    }
+    /* an AlpacaEval prompt file given where the template JSON goes */
+    assert_int_equal(pairwise_template_load(&t, PROMPTS "alpaca_eval_clf.txt", &err), -1);
+    printf("  %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "alpaca_eval_clf.txt: expected a template JSON object; an "
+                                    "AlpacaEval prompt file goes in a template's \"prompt_file\""));
+    /* bad choices, and both prompt fields */
+    write_file(tpl, "{\"prompt_file\": \"judge_prompt.txt\", \"verdict_1\": \"m\", "
+                    "\"verdict_2\": \"M\", \"chat\": \"jinja\"}");
+    assert_int_equal(pairwise_template_load(&t, tpl, &err), -1);
+    assert_non_null(strstr(err.msg, "field \"chat\" must be one of \"raw\", \"plain\""));
+    write_file(tpl, "{\"prompt\": \"{instruction}\", \"prompt_file\": \"judge_prompt.txt\", "
+                    "\"verdict_1\": \"m\", \"verdict_2\": \"M\"}");
+    assert_int_equal(pairwise_template_load(&t, tpl, &err), -1);
+    assert_non_null(strstr(err.msg, "give \"prompt\" or \"prompt_file\", not both"));
+    /* a missing prompt file is named */
+    write_file(tpl,
+               "{\"prompt_file\": \"absent.txt\", \"verdict_1\": \"m\", \"verdict_2\": \"M\"}");
+    assert_int_equal(pairwise_template_load(&t, tpl, &err), -1);
+    assert_non_null(strstr(err.msg, "absent.txt"));
+    /* cutkit's own syntax inline keeps its rules and messages; AlpacaEval's inline by choice */
+    assert_int_equal(pairwise_template_parse(&t,
+                                             "{\"prompt\": \"{ \\\"k\\\": 1 } {instruction}"
+                                             "{output_1}{output_2}\", \"placeholders\": "
+                                             "\"alpaca_eval\", \"verdict_1\": \"a\", "
+                                             "\"verdict_2\": \"b\"}",
+                                             "inline.json", &err),
+                     0);
+    char *s = pairwise_template_render(&t, "I", "A", "B", &err);
+    assert_string_equal(s, "{ \"k\": 1 } IAB");
+    free(s);
+    pairwise_template_free(&t);
+    assert_int_equal(pairwise_template_parse(&t,
+                                             "{\"prompt\": \"{ \\\"k\\\": 1 } {instruction}\", "
+                                             "\"verdict_1\": \"a\", \"verdict_2\": \"b\"}",
+                                             "inline.json", &err),
+                     -1);
+    assert_non_null(strstr(err.msg, "inline.json: field \"prompt\": unknown placeholder"));
+    assert_int_equal(test_remove_dir(dir), 0);
+    free(dir);
+}
+
+/* The model judge on a chat-style AlpacaEval prompt: its preference is that of the rendered
+ * text + the verdicts, scored separately. */
+static void test_model_judge_chat(void **state) {
+    (void)state;
+    char *dir = test_temp_dir();
+    char prompt[600], tpl[600];
+    snprintf(prompt, sizeof prompt, "%s/p.txt", dir);
+    snprintf(tpl, sizeof tpl, "%s/t.json", dir);
+    write_file(prompt, "<|im_start|>system\nPick the better story.\n<|im_end|>\n<|im_start|>user\n"
+                       "{\n    \"instruction\": \"\"\"{instruction}\"\"\",\n}\n"
+                       "m: {output_1}\nM: {output_2}\n<|im_end|>");
+    write_file(tpl, "{\"prompt_file\": \"p.txt\", \"chat\": \"plain\", \"verdict_1\": \" m\", "
+                    "\"verdict_2\": \" M\"}");
+    LanguageModel lm;
+    PairwiseTemplate t;
+    Judge j;
+    CkError err = {{0}};
+    assert_int_equal(lm_open(&lm, NULL, NULL, &err), 0);
+    assert_int_equal(pairwise_template_load(&t, tpl, &err), 0);
+    assert_int_equal(judge_model_create(&j, &lm.model, &lm.tokenizer, NULL, &t, NULL, &err), 0);
+    const char *ins = "Tell a story.", *o1 = "A cat slept.", *o2 = "Tom the dog ran to the park.";
+    double p;
+    char *raw = NULL;
+    assert_int_equal(j.judge(j.ctx, ins, o1, o2, &p, &raw, &err), 0);
+    char *text = pairwise_template_render(&t, ins, o1, o2, &err);
+    assert_non_null(strstr(text, "System:\nPick the better story.\n\nUser:\n{\n"));
+    assert_non_null(strstr(text, "M: Tom the dog ran to the park.\n\nAssistant:"));
+    size_t n = strlen(text) + 8;
+    char *t1 = malloc(n), *t2 = malloc(n);
+    snprintf(t1, n, "%s m", text);
+    snprintf(t2, n, "%s M", text);
+    double d = seq_logprob(&lm, t1, 0) - seq_logprob(&lm, t2, 0);
+    printf("  preference %.6f, separately %.6f\n", p, 2 - 1 / (1 + exp(-d)));
+    assert_close(p, 2 - 1 / (1 + exp(-d)), 1e-5);
+    free(t1), free(t2), free(text), free(raw);
+    judge_close(&j);
+    pairwise_template_free(&t);
+    lm_close(&lm);
+    assert_int_equal(test_remove_dir(dir), 0);
+    free(dir);
+}
+
 /* The synthetic world's judge is either built or says clearly that it is not. */
 static void test_synth_judge(void **state) {
     (void)state;
@@ -441,10 +640,16 @@ static void test_synth_judge(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_template),    cmocka_unit_test(test_switch),
-        cmocka_unit_test(test_protocol),    cmocka_unit_test(test_command_judges),
-        cmocka_unit_test(test_cli),         cmocka_unit_test(test_model_judge),
+        cmocka_unit_test(test_template),
+        cmocka_unit_test(test_switch),
+        cmocka_unit_test(test_protocol),
+        cmocka_unit_test(test_command_judges),
+        cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_model_judge),
         cmocka_unit_test(test_synth_judge),
+        cmocka_unit_test(test_alpaca_prompts),
+        cmocka_unit_test(test_alpaca_prompt_errors),
+        cmocka_unit_test(test_model_judge_chat),
     };
     return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -12,8 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tests/test_util.h"
+#include "util/runlock.h"
 
 static char *dir;
 
@@ -567,6 +570,36 @@ static void test_eval_failing_rank(void **state) {
     free(err);
 }
 
+/* A run directory in use by another process (this test) is refused by rank 0, which locks it,
+ * and the refusal ends every rank in bounded time: train and the sharded eval mc. */
+static void test_locked_run_dir_ends_every_rank(void **state) {
+    (void)state;
+    char path[700], expected[200];
+    snprintf(path, sizeof path, "%s/locked", dir);
+    assert_int_equal(mkdir(path, 0777), 0);
+    RunLock held = {0};
+    CkError lock_err = {{0}};
+    assert_int_equal(runlock_acquire(&held, path, &lock_err), 0);
+    snprintf(expected, sizeof expected, "locked is in use by pid %ld", (long)getpid());
+    const char *cases[][2] = {
+        {"train --data stories.txt --steps 2 --warmup 0 --batch-size 4 --seq-len 48 --threads 1 "
+         "--out locked",
+         "cutkit: rank 0: train: "},
+        {"eval mc --task arc_challenge --limit 4 --threads 1 --out locked",
+         "cutkit: rank 0: eval mc: "},
+    };
+    for (int i = 0; i < 2; i++) {
+        char *err = NULL;
+        const int status = run(2, cases[i][0], &err);
+        assert_int_not_equal(status, 0);
+        assert_int_not_equal(status, 124); /* not the timeout */
+        assert_non_null(strstr(err, cases[i][1]));
+        assert_non_null(strstr(err, expected));
+        free(err);
+    }
+    runlock_release(&held);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mle_full),
@@ -578,6 +611,7 @@ int main(void) {
         cmocka_unit_test(test_eval_mc),
         cmocka_unit_test(test_eval_generate_judge),
         cmocka_unit_test(test_eval_failing_rank),
+        cmocka_unit_test(test_locked_run_dir_ends_every_rank),
     };
     return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

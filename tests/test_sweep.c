@@ -103,8 +103,8 @@ static void test_grid_runs_and_resumes(void **state) {
     assert_true(mtime_ns(path) > 0);
 }
 
-/* A point whose evaluation fails is reported and counted; the others go on, and the summary
- * says which point is not done. */
+/* A point whose training fails is reported and counted; the others go on, and the summary
+ * marks it failed, with empty losses (never zeros). */
 static void test_failed_point_lets_the_others_go_on(void **state) {
     const char *dir = *state;
     char spec[1024], out[1100], path[1300];
@@ -131,9 +131,73 @@ static void test_failed_point_lets_the_others_go_on(void **state) {
     snprintf(path, sizeof path, "%s/summary.csv", out);
     char *csv = test_read_file(path, NULL);
     assert_non_null(csv);
-    assert_non_null(strstr(csv, ",partial,0,"));
+    assert_non_null(strstr(csv, ",failed,0,,,,\n"));
     assert_non_null(strstr(csv, ",done,1,"));
     free(csv);
+}
+
+/* Two grid values that give one folder name are refused when the spec is loaded (the library
+ * and the command, as a usage error): one point would train, the other report its numbers. */
+static void test_points_have_their_own_folders(void **state) {
+    const char *dir = *state;
+    char spec[1024], cmd[4096];
+    snprintf(spec, sizeof spec, "%s/spec.json", dir);
+    const char *text = "{\"train\": {\"steps\": 1},\n"
+                       " \"grid\": {\"lr\": [0.1, 0.2], \"template\": [\"world/template.json\", "
+                       "\"world_template.json\"]}}";
+    assert_int_equal(test_write_file(spec, text, strlen(text)), 0);
+    SweepSpec s;
+    CkError err = {{0}};
+    assert_int_equal(sweep_spec_load(&s, spec, &err), -1);
+    assert_non_null(strstr(err.msg, "points 1 and 3 would share the folder "
+                                    "'lr=0.1,template=world_template.json'"));
+    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --out '%s/sweep'", CUTKIT_BINARY, spec, dir);
+    char *stderr_text = NULL;
+    assert_int_equal(test_run(cmd, NULL, &stderr_text), 2);
+    assert_non_null(strstr(stderr_text, "would share the folder"));
+    free(stderr_text);
+    /* values that differ only after the 127 characters a folder name keeps */
+    char long_spec[1024];
+    char a[200], b[200];
+    memset(a, 'x', 150);
+    a[150] = '\0';
+    memcpy(b, a, 151);
+    a[140] = 'a';
+    b[140] = 'b';
+    snprintf(long_spec, sizeof long_spec, "{\"grid\": {\"template\": [\"%s\", \"%s\"]}}", a, b);
+    assert_int_equal(test_write_file(spec, long_spec, strlen(long_spec)), 0);
+    assert_int_equal(sweep_spec_load(&s, spec, &err), -1);
+    assert_non_null(strstr(err.msg, "points 1 and 2 would share the folder"));
+}
+
+/* A dry run lists the points, runs nothing, writes nothing, and says so. */
+static void test_dry_run_says_nothing_ran(void **state) {
+    const char *dir = *state;
+    char spec_path[1024], out[1100], path[1300];
+    make_sweep(dir, spec_path, sizeof spec_path);
+    snprintf(out, sizeof out, "%s/sweep", dir);
+    CkError err = {{0}};
+    SweepSpec spec;
+    assert_int_equal(sweep_spec_load(&spec, spec_path, &err), 0);
+    SweepOptions o;
+    sweep_options_init(&o);
+    o.out = out;
+    o.dry_run = 1;
+    o.runner.binary = CUTKIT_BINARY;
+    char *log = NULL;
+    size_t len;
+    o.log = open_memstream(&log, &len);
+    SweepResult r;
+    assert_int_equal(sweep_run(&o, &spec, &r, &err), 0);
+    fclose(o.log);
+    sweep_spec_free(&spec);
+    assert_non_null(strstr(log, "point 1/2 lr=0.0001: to do"));
+    assert_non_null(strstr(log, "dry run: nothing was trained or evaluated"));
+    free(log);
+    assert_int_equal(r.failed, 0);
+    snprintf(path, sizeof path, "%s/summary.csv", out);
+    assert_true(mtime_ns(path) < 0);
+    assert_true(mtime_ns(out) < 0);
 }
 
 static void test_bad_spec_is_refused(void **state) {
@@ -168,6 +232,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_failed_point_lets_the_others_go_on, make_temp,
                                         remove_temp),
         cmocka_unit_test_setup_teardown(test_bad_spec_is_refused, make_temp, remove_temp),
+        cmocka_unit_test_setup_teardown(test_points_have_their_own_folders, make_temp, remove_temp),
+        cmocka_unit_test_setup_teardown(test_dry_run_says_nothing_ran, make_temp, remove_temp),
     };
     return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

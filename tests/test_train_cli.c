@@ -440,6 +440,78 @@ static void test_cli_messages(void **state) {
     free(err);
 }
 
+/* --out runs/new/a on a fresh checkout: the folder is made with its parents. */
+static void test_out_parents_created(void **state) {
+    (void)state;
+    char *err = NULL;
+    const int status = cutkit("train --data stories.txt --out runs/new/a --steps 2 --warmup 0 "
+                              "--batch-size 2 --seq-len 32 --threads 1",
+                              &err);
+    if (status != 0) printf("%s\n", err);
+    assert_int_equal(status, 0);
+    assert_non_null(strstr(err, "; wrote runs/new/a/model"));
+    free(err);
+    char *steps = test_read_file(at("runs/new/a/steps.jsonl"), NULL);
+    assert_non_null(steps);
+    free(steps);
+}
+
+/* CUT data as the reference builds it: Align-P downsampling (seeded) and the cutoff, counted,
+ * printed and recorded; a negative whose judgment the cutoff removed is warned about; a
+ * warmup longer than the run is the whole run (lr t / W, as transformers has it: issue 13). */
+static void test_cutoff_and_align_p(void **state) {
+    (void)state;
+    FILE *f = fopen(at("long.jsonl"), "w");
+    assert_non_null(f);
+    fputs("{\"instruction\": \"Tell a story about Tom.\", \"output\": \"", f);
+    for (int i = 0; i < 12; i++)
+        fputs("Tom had a red car and he drove it around the garden with his dog. ", f);
+    fputs("\", \"judgment\": \"The dog cannot drive.\"}\n", f);
+    fputs(JUDGED, f);
+    fclose(f);
+    char *err = NULL;
+    assert_int_equal(cutkit("train --objective cut --judgments long.jsonl --cutoff 160 "
+                            "--align-p-ratio 0.5 --steps 2 --warmup 100 --lora --lora-r 4 "
+                            "--threads 1 --out cutoff",
+                            &err),
+                     0);
+    /* 3 negatives: int(0.5 x 3) = 1 of the 2 positives; the long negative's two sequences
+     * are truncated into the response, so it loses its whole judgment; the other two
+     * negatives' Align-N lose the front of their prompt */
+    assert_non_null(strstr(err, "4 examples (1 positive, 3 negative, 0 $ERROR$ dropped"));
+    assert_non_null(strstr(err, "Align-P ratio 0.5 (seed 42): 1 of 2 positives kept beside 3 "
+                                "negatives"));
+    assert_non_null(strstr(err, "cutoff 160: 4 of 7 sequences truncated from the left, 2 of them "
+                                "into the response"));
+    assert_non_null(strstr(err, "warning: the cutoff removed the whole judgment of 1 negative: "
+                                "Align-N equals Misalign there"));
+    free(err);
+    char *config = test_read_file(at("cutoff/config.json"), NULL);
+    assert_non_null(config);
+    assert_non_null(strstr(config, "\"cutoff\":\t160"));
+    assert_non_null(strstr(config, "\"align_p_ratio\":\t0.5"));
+    assert_non_null(strstr(config, "\"align_p_seed\":\t42"));
+    assert_non_null(strstr(config, "\"judgment_lost\":\t1"));
+    assert_non_null(strstr(config, "\"sequences_truncated\":\t4"));
+    assert_non_null(strstr(config, "\"warmup\":\t100"));
+    free(config);
+    /* the two updates of warmup 100: lr 0, then 4e-4 x 1 / 100 */
+    char *log = test_read_file(at("cutoff/steps.jsonl"), NULL);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "{\"step\": 1, \"lr\": 0,"));
+    const char *second = strstr(log, "{\"step\": 2, \"lr\": ");
+    assert_non_null(second);
+    assert_close(strtod(second + strlen("{\"step\": 2, \"lr\": "), NULL), 4e-6, 1e-18);
+    free(log);
+    /* the default cutoff (2048) is capped at the embedded model's context: 512 - 1 */
+    assert_int_equal(cutkit("train --objective cut --judgments long.jsonl --steps 1 --lora "
+                            "--lora-r 4 --threads 1 --out capped",
+                            &err),
+                     0);
+    assert_non_null(strstr(err, "cutoff 511 (capped from 2048 by the model's context): 0 of 8"));
+    free(err);
+}
+
 /* The binary's refusals: usage (exit 2) and failures (exit 1), each with its message. */
 static void test_bad_options(void **state) {
     (void)state;
@@ -448,7 +520,8 @@ static void test_bad_options(void **state) {
         int status;
         const char *message;
     } cases[] = {
-        {"train --data stories.txt --out x --batch-size 4 --micro-batch 3", 1,
+        /* flag combinations are usage errors too (issue 17) */
+        {"train --data stories.txt --out x --batch-size 4 --micro-batch 3", 2,
          "cutkit train: --micro-batch 3 must divide --batch-size 4"},
         {"train --data missing.jsonl --out x", 1,
          "missing.jsonl: cannot open: No such file or directory"},
@@ -467,6 +540,16 @@ static void test_bad_options(void **state) {
         {"merge --out y", 2, "--adapter is required"},
         {"merge --adapter a --out y --dtype f8", 2, "--dtype expects f32, f16 or bf16"},
         {"merge --adapter nothere --out y", 1, "cutkit merge: nothere/adapter_config.json"},
+        {"train --objective cut --judgments judged.jsonl --out x --align-p-ratio 1.5", 2,
+         "cutkit train: --align-p-ratio expects off or a number from 0 to 1, got '1.5'"},
+        {"train --objective cut --judgments judged.jsonl --out x --align-p-ratio -1", 2,
+         "cutkit train: --align-p-ratio expects off or a number from 0 to 1, got '-1'"},
+        {"train --objective cut --judgments judged.jsonl --out x --cutoff 100", 2,
+         "cutkit train: --cutoff expects 0 (the model's context) or at least 126 (the template's "
+         "length in tokens), got 100"},
+        {"train --data stories.txt --out x --preset reference", 2,
+         "cutkit train: --preset expects online, offline, reference-online or reference-offline, "
+         "got 'reference'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *err = NULL;
@@ -490,6 +573,8 @@ int main(void) {
         cmocka_unit_test(test_resume_truncates_logs),
         cmocka_unit_test(test_config_and_fresh_resume),
         cmocka_unit_test(test_cli_messages),
+        cmocka_unit_test(test_cutoff_and_align_p),
+        cmocka_unit_test(test_out_parents_created),
         cmocka_unit_test(test_bad_options),
     };
     return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));

@@ -12,7 +12,9 @@
 #include "util/fileio.h"
 #include "util/jsonl.h"
 #include "util/strbuf.h"
+#include "util/pystr.h"
 #include "util/subprocess.h"
+#include "util/utf8.h"
 
 #define MAX_INSTRUCTIONS_FILE (1u << 30)
 
@@ -32,6 +34,14 @@ static int pool_add(InstructionPool *pool, const cJSON *item, const char *path, 
                        "%s: item %d: expected a string or an object with a string "
                        "\"instruction\"",
                        path, index);
+    /* every later file (generations, judgments) holds it; training refuses ill-formed text */
+    const char *bad = !utf8_valid(instruction, strlen(instruction)) ? instruction
+                      : input && !utf8_valid(input, strlen(input))  ? input
+                                                                    : NULL;
+    if (bad)
+        return ck_fail(err, "%s: item %d: the %s is not valid UTF-8 (byte %zu)", path, index,
+                       bad == instruction ? "instruction" : "input",
+                       utf8_first_invalid(bad, strlen(bad)));
     char *joined = template_join_input(instruction, input);
     char **grown = realloc(pool->instructions, sizeof(char *) * (size_t)(pool->n + 1));
     if (!joined || !grown) {
@@ -123,10 +133,30 @@ int online_generate(const LanguageModel *lm, const Template *tpl, const char *in
         strbuf_free(&sink.text);
         return -1;
     }
-    /* A model that goes on to write a second example stops being an answer there. */
-    char *split = tpl->response_split[0] ? strstr(sink.text.p, tpl->response_split) : NULL;
+    /* A model that goes on to write a second example stops being an answer there (unless
+     * kept as the reference keeps it). */
+    char *split = tpl->response_split[0] && !o->keep_after_split
+                      ? strstr(sink.text.p, tpl->response_split)
+                      : NULL;
     if (split) *split = '\0';
-    *response = sink.text.p;
+    /* The model's bytes need not be UTF-8 (a byte-fallback token can be part of a character,
+     * or a stray byte): every file downstream (the judgments, training) must be, so each
+     * ill-formed sequence becomes U+FFFD here. */
+    StrBuf clean = {0};
+    const int ok = utf8_put_lossy(&clean, sink.text.p, strlen(sink.text.p)) == 0 &&
+                   strbuf_put(&clean, "", 0) == 0;
+    strbuf_free(&sink.text);
+    if (!ok) {
+        strbuf_free(&clean);
+        return ck_fail(err, "out of memory");
+    }
+    if (o->strip) { /* on the valid text, as Python strips the str that decode() gave */
+        size_t start, len;
+        pystr_strip(clean.p, clean.n, &start, &len);
+        memmove(clean.p, clean.p + start, len);
+        clean.p[len] = '\0';
+    }
+    *response = clean.p;
     return 0;
 }
 
@@ -158,16 +188,25 @@ void online_judge_close(OnlineJudge *j) {
     memset(j, 0, sizeof *j);
 }
 
-/* The command's answer: a JSON object {"judgment": string | null}, or plain text where
- * blank means nothing was found wrong. */
-static int parse_command_answer(const char *out, char **judgment, CkError *err) {
+/* The command's answer (out_len bytes): a JSON object {"judgment": string | null} and nothing
+ * after it, or plain text where blank means nothing was found wrong. A NUL byte fails (it
+ * would cut the text short); the text's UTF-8 is online_judge's to check. */
+static int parse_command_answer(const char *out, size_t out_len, char **judgment, CkError *err) {
+    if (memchr(out, '\0', out_len))
+        return ck_fail(err, "the judge printed a NUL byte (at byte %zu)",
+                       (size_t)((const char *)memchr(out, '\0', out_len) - out));
     const char *p = out;
     while (isspace((unsigned char)*p)) p++;
     size_t len = strlen(p);
     while (len > 0 && isspace((unsigned char)p[len - 1])) len--;
     if (len == 0) return 0;
     if (*p == '{') {
-        cJSON *obj = cJSON_ParseWithLength(p, len);
+        const char *end = NULL;
+        cJSON *obj = cJSON_ParseWithLengthOpts(p, len, &end, 0);
+        if (obj && end != p + len) {
+            cJSON_Delete(obj);
+            return ck_fail(err, "the judge printed something after its JSON object");
+        }
         const cJSON *jv = obj ? cJSON_GetObjectItemCaseSensitive(obj, "judgment") : NULL;
         int ok = jv && (cJSON_IsNull(jv) || cJSON_IsString(jv));
         if (ok && cJSON_IsString(jv) && jv->valuestring[0]) {
@@ -195,10 +234,11 @@ static int judge_command(const OnlineJudge *j, const char *instruction, const ch
     cJSON_Delete(req);
     if (!body) return ck_fail(err, "out of memory");
     char *out = NULL;
+    size_t out_len = 0;
     SubprocessOptions so = {j->timeout_seconds, 0};
-    int rc = subprocess_run_shell(j->command, body, strlen(body), &so, &out, NULL, err);
+    int rc = subprocess_run_shell(j->command, body, strlen(body), &so, &out, &out_len, err);
     free(body);
-    if (rc == 0) rc = parse_command_answer(out, judgment, err);
+    if (rc == 0) rc = parse_command_answer(out, out_len, judgment, err);
     free(out);
     return rc;
 }
@@ -221,10 +261,9 @@ static int judge_file(const OnlineJudge *j, const char *instruction, const char 
     return ck_fail(err, "the judgment file has no record for this instruction and output");
 }
 
-int online_judge(const OnlineJudge *j, const char *instruction, const char *response,
-                 char **judgment, int *n_errors, CkError *err) {
-    *judgment = NULL;
-    *n_errors = -1;
+/* Asks the judge of j's kind. */
+static int ask_judge(const OnlineJudge *j, const char *instruction, const char *response,
+                     char **judgment, int *n_errors, CkError *err) {
     switch (j->kind) {
     case ONLINE_JUDGE_SYNTH: {
         SynthSpan *spans = NULL;
@@ -240,4 +279,25 @@ int online_judge(const OnlineJudge *j, const char *instruction, const char *resp
         return judge_file(j, instruction, response, judgment, err);
     }
     return ck_fail(err, "unknown judge");
+}
+
+int online_judge(const OnlineJudge *j, const char *instruction, const char *response,
+                 char **judgment, int *n_errors, CkError *err) {
+    *judgment = NULL;
+    *n_errors = -1;
+    if (ask_judge(j, instruction, response, judgment, n_errors, err) != 0) {
+        free(*judgment);
+        *judgment = NULL;
+        return -1;
+    }
+    /* what training will read back: a judgment that is not text is the judge's failure, not
+     * a record that every later stage refuses */
+    const size_t len = *judgment ? strlen(*judgment) : 0;
+    if (*judgment && !utf8_valid(*judgment, len)) {
+        const size_t at = utf8_first_invalid(*judgment, len);
+        free(*judgment);
+        *judgment = NULL;
+        return ck_fail(err, "the judgment is not valid UTF-8 (byte %zu)", at);
+    }
+    return 0;
 }

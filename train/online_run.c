@@ -9,8 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "train/online_config.h"
 #include "train/online_journal.h"
 #include "util/fileio.h"
+#include "util/outdir.h"
+#include "util/utf8.h"
 
 /* Room for a path below the run directory (whose length is checked once, at the start). */
 #define PATH_BUF 4096
@@ -39,6 +42,10 @@ void online_run_options_init(OnlineRunOptions *o) {
     o->lr = 4e-4;
     o->lambda = 1.1;
     o->alpha = 1;
+    o->cutoff = 2048;
+    o->align_p_ratio = -1;
+    o->align_p_seed = 42;
+    o->merge_dtype = "f32";
 }
 
 static void log_msg(const OnlineRunOptions *o, const char *fmt, ...)
@@ -76,7 +83,8 @@ static int step_file_done(const char *path, const char *partial) {
 static int generate_items(const OnlineLoop *L, const LanguageModel *lm, int first, int n_done,
                           FILE *f, const char *partial, CkError *err) {
     const OnlineRunOptions *o = L->o;
-    OnlineGenerateOptions g = {o->max_tokens, o->temperature, o->top_p, o->seed};
+    OnlineGenerateOptions g = {o->max_tokens, o->temperature,      o->top_p,
+                               o->seed,       o->keep_after_split, o->strip};
     int rc = 0;
     for (int i = n_done; rc == 0 && i < o->per_iteration && !stopped(o); i++) {
         int index = first + i;
@@ -153,8 +161,15 @@ static int judge_item(const OnlineLoop *L, const cJSON *item, int i, const char 
     cJSON *obj = cJSON_Duplicate(item, 1);
     if (online_judge(L->o->judge, instruction, output, &judgment, &n_errors, &why) != 0) {
         log_msg(L->o, "\ncutkit align-online: judge failed on item %d: %s\n", i, why.msg);
-        cJSON_AddStringToObject(obj, "judge_error", why.msg);
-        rc = online_journal_append(jf->failed, jf->failed_path, obj, err);
+        /* the reason may quote the judge's stderr, or be cut inside a character: the
+         * journal stays UTF-8 */
+        StrBuf reason = {0};
+        rc = utf8_put_lossy(&reason, why.msg, strlen(why.msg)) == 0 &&
+                     strbuf_put(&reason, "", 0) == 0 &&
+                     cJSON_AddStringToObject(obj, "judge_error", reason.p)
+                 ? online_journal_append(jf->failed, jf->failed_path, obj, err)
+                 : ck_fail(err, "out of memory");
+        strbuf_free(&reason);
         counts->failures++;
     } else {
         cJSON_AddStringToObject(obj, "input", "");
@@ -230,13 +245,19 @@ static int step_judge(const OnlineLoop *L, const char *generations, const char *
 /* The flags of the iteration's `cutkit train`, in the order its config.json records them. */
 typedef struct {
     char steps[32], batch[32], lr[32], warmup[32], lambda[32], alpha[32], seed[32], threads[32];
-    char *argv[48];
+    char cutoff[32], ratio[32], ratio_seed[32];
+    char *argv[64];
 } TrainArgs;
 
 static void train_args(const OnlineRunOptions *o, const char *model, const char *judgments,
-                       int n_examples, char *train_dir, TrainArgs *t) {
-    int n_steps = o->steps > 0 ? o->steps : (n_examples + o->batch_size - 1) / o->batch_size;
-    snprintf(t->steps, sizeof t->steps, "%d", n_steps > 0 ? n_steps : 1);
+                       char *train_dir, TrainArgs *t) {
+    snprintf(t->steps, sizeof t->steps, "%d", o->steps);
+    snprintf(t->cutoff, sizeof t->cutoff, "%d", o->cutoff);
+    if (o->align_p_ratio >= 0)
+        snprintf(t->ratio, sizeof t->ratio, "%.17g", o->align_p_ratio);
+    else
+        snprintf(t->ratio, sizeof t->ratio, "off");
+    snprintf(t->ratio_seed, sizeof t->ratio_seed, "%llu", (unsigned long long)o->align_p_seed);
     snprintf(t->batch, sizeof t->batch, "%d", o->batch_size);
     snprintf(t->lr, sizeof t->lr, "%.17g", o->lr);
     snprintf(t->warmup, sizeof t->warmup, "%d", o->warmup);
@@ -247,11 +268,19 @@ static void train_args(const OnlineRunOptions *o, const char *model, const char 
     char **a = t->argv;
     *a++ = "train";
     if (o->train_settings) *a++ = "--settings", *a++ = (char *)o->train_settings;
+    if (o->train_preset) *a++ = "--preset", *a++ = (char *)o->train_preset;
     *a++ = "--objective", *a++ = "cut";
     *a++ = "--judgments", *a++ = (char *)judgments;
     *a++ = "--judgment-format", *a++ = "jsonl";
     *a++ = "--out", *a++ = train_dir;
-    *a++ = "--steps", *a++ = t->steps;
+    /* the number of updates follows the examples left after Align-P downsampling */
+    if (o->steps > 0)
+        *a++ = "--steps", *a++ = t->steps;
+    else
+        *a++ = "--epochs", *a++ = "1";
+    *a++ = "--cutoff", *a++ = t->cutoff;
+    *a++ = "--align-p-ratio", *a++ = t->ratio;
+    *a++ = "--align-p-seed", *a++ = t->ratio_seed;
     *a++ = "--batch-size", *a++ = t->batch;
     *a++ = "--lr", *a++ = t->lr;
     *a++ = "--warmup", *a++ = t->warmup;
@@ -264,21 +293,20 @@ static void train_args(const OnlineRunOptions *o, const char *model, const char 
     if (access(checkpoints, F_OK) == 0) *a++ = "--resume"; /* a fresh directory starts fresh */
     if (model) *a++ = "--model", *a++ = (char *)model;
     if (o->template_path) *a++ = "--template", *a++ = (char *)o->template_path;
-    if (o->lora) *a++ = "--lora";
+    *a++ = o->lora ? "--lora" : "--lora=false"; /* whatever the train preset says */
     *a = NULL;
 }
 
 /* Stages 3 and 4: `cutkit train` on the judgments, then (LoRA) `cutkit merge`. Writes the
  * path of the model the next iteration starts from into next_model. */
 static int step_train(const OnlineRunOptions *o, const char *model, const char *judgments,
-                      int n_examples, const char *dir, char *next_model, size_t next_size,
-                      CkError *err) {
+                      const char *dir, char *next_model, size_t next_size, CkError *err) {
     char train_dir[PATH_BUF], final_out[PATH_BUF];
     fileio_path(train_dir, sizeof train_dir, dir, "train");
     fileio_path(final_out, sizeof final_out, train_dir, o->lora ? "adapter" : "model");
     if (!stage_marked(dir, "trained")) {
         TrainArgs t;
-        train_args(o, model, judgments, n_examples, train_dir, &t);
+        train_args(o, model, judgments, train_dir, &t);
         if (stage_run(&o->runner, t.argv, err) != 0) return -1;
         if (stopped(o)) return ck_fail(err, "stopped");
         if (stage_mark(dir, "trained", err) != 0) return -1;
@@ -291,11 +319,12 @@ static int step_train(const OnlineRunOptions *o, const char *model, const char *
     char config[PATH_BUF];
     fileio_path(config, sizeof config, next_model, "config.json");
     if (access(config, F_OK) == 0) return 0;
-    char *argv[10], **a = argv;
+    char *argv[12], **a = argv;
     *a++ = "merge";
     if (model) *a++ = "--model", *a++ = (char *)model;
     *a++ = "--adapter", *a++ = final_out;
     *a++ = "--out", *a++ = next_model;
+    *a++ = "--dtype", *a++ = (char *)(o->merge_dtype ? o->merge_dtype : "f32");
     *a = NULL;
     return stage_run(&o->runner, argv, err);
 }
@@ -379,6 +408,7 @@ static int run_iteration(const OnlineLoop *L, int k, const char *dir, char *mode
     const OnlineRunOptions *o = L->o;
     char generations[PATH_BUF], judgments[PATH_BUF], next[PATH_BUF];
     if (fileio_make_dirs(dir, err) != 0) return -1;
+    outdir_remove_stale_temps(dir); /* a killed run's half-written stage files */
     log_msg(o, "iteration %d/%d (%s): generating %d responses\n", k, o->iterations,
             model[0] ? model : "embedded:stories260K", o->per_iteration);
     JudgeCounts counts;
@@ -391,8 +421,15 @@ static int run_iteration(const OnlineLoop *L, int k, const char *dir, char *mode
     if (stopped(o)) return ck_fail(err, "stopped");
     log_counts(o, k, &counts);
     int judged = counts.positives + counts.negatives;
-    if (judged == 0) return ck_fail(err, "iteration %d: nothing was judged; see %s", k, dir);
-    if (step_train(o, current, judgments, judged, dir, next, sizeof next, err) != 0 ||
+    /* the judge stage is finished (its failures recorded), so a rerun would stop here again */
+    if (judged == 0)
+        return ck_fail(err,
+                       "iteration %d: nothing was judged: the judge failed on all %d responses "
+                       "(see judge_failures.jsonl in %s); a rerun will not judge them again: fix "
+                       "the judge, delete judgments.jsonl and judge_failures.jsonl there, then "
+                       "rerun",
+                       k, counts.failures, dir);
+    if (step_train(o, current, judgments, dir, next, sizeof next, err) != 0 ||
         write_done(dir, next, &counts, judged + counts.failures, err) != 0)
         return -1;
     snprintf(model, model_size, "%s", next);
@@ -412,7 +449,11 @@ int online_run(const OnlineRunOptions *o, OnlineRunResult *r, CkError *err) {
     }
     char *model = r->final_model;
     if (o->model) snprintf(model, sizeof r->final_model, "%s", o->model);
-    int rc = fileio_make_dirs(o->out, err);
+    /* OUT is this run's alone ("OUT is in use by pid N" for a second align-online); its
+     * children lock their own folders below it (iter-K/train) */
+    RunLock lock = {0};
+    int rc = outdir_open(&lock, o->out, err);
+    if (rc == 0) rc = online_config_write(o, err);
     for (int k = 1; rc == 0 && k <= o->iterations && !stopped(o); k++) {
         char dir[PATH_BUF];
         snprintf(dir, sizeof dir, "%s/iter-%d", o->out, k);
@@ -429,6 +470,7 @@ int online_run(const OnlineRunOptions *o, OnlineRunResult *r, CkError *err) {
     }
     online_instructions_free(&L.pool);
     template_free(&L.tpl);
+    runlock_release(&lock);
     if (rc == 0 && stopped(o)) rc = ck_fail(err, "stopped");
     return rc;
 }

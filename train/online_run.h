@@ -12,7 +12,13 @@
  *   iter-K/trained               marker: that training finished
  *   iter-K/model/                the merged model (LoRA) that iteration K+1 starts from
  *   iter-K/done.json             the iteration's counts; its presence means "finished"
- *   summary.json                 the done.json of every finished iteration, in order */
+ *   summary.json                 the done.json of every finished iteration, in order
+ *
+ * OUT is locked while the run writes it (a second align-online on it fails at once: "OUT is
+ * in use by pid N"); each `cutkit train` child locks its own iter-K/train and gets SIGTERM
+ * (saves, stops) when this process dies, even by SIGKILL, so a rerun never finds a training
+ * still running in its folder. A judge's failures, an ill-formed judgment among them, go to
+ * judge_failures.jsonl, never into judgments.jsonl. */
 #ifndef CK_ONLINE_RUN_H
 #define CK_ONLINE_RUN_H
 
@@ -37,7 +43,15 @@ typedef struct {
     int per_iteration;          /* new instructions per iteration, in order, wrapping around */
     int max_tokens;             /* tokens per response at most */
     float temperature, top_p;   /* sampling (temperature 0: greedy) */
+    int keep_after_split;       /* responses as the reference's generate.py keeps them: */
+    int strip;                  /* OnlineGenerateOptions (online.h) */
     uint64_t seed;              /* sampling and training seed */
+    const char *preset;         /* the --preset the settings came from (recorded; NULL: none) */
+    const char *train_preset;   /* `cutkit train --preset` of each training (NULL: none) */
+    int cutoff;                 /* `cutkit train --cutoff` (0: the model's context) */
+    double align_p_ratio;       /* `cutkit train --align-p-ratio` (< 0: off) */
+    uint64_t align_p_seed;      /* `cutkit train --align-p-seed` */
+    const char *merge_dtype;    /* `cutkit merge --dtype` of the merges: f32, f16 or bf16 */
     int steps;                  /* updates per iteration (0: one epoch over its judgments) */
     int batch_size, warmup;     /* examples per update; warmup updates per iteration */
     double lr, lambda, alpha;   /* peak learning rate; CUT's threshold and unlikelihood weight */
@@ -48,7 +62,8 @@ typedef struct {
 } OnlineRunOptions;
 
 /* Sets o to the defaults of `cutkit align-online` (3 iterations of 64, 256 tokens, seed 42,
- * batch 8, lr 4e-4, λ 1.1, α 1, ...) with no paths, judge or binary. */
+ * batch 8, lr 4e-4, λ 1.1, α 1, cutoff 2048, no Align-P downsampling, f32 merges, ...) with
+ * no paths, judge or binary. */
 void online_run_options_init(OnlineRunOptions *o);
 
 typedef struct {
@@ -57,8 +72,10 @@ typedef struct {
 
 /* Runs the iterations of o that have not finished yet (a finished iteration is read back
  * from its done.json), then writes OUT/summary.json, also when a stop was requested. Returns
- * 0 when every iteration finished, or -1 with err (a stage failed, nothing was judged in an
- * iteration, or a stop was requested); rerunning continues at the first unfinished stage. */
+ * 0 when every iteration finished, or -1 with err (OUT in use, a stage failed, nothing was
+ * judged in an iteration, or a stop was requested); rerunning continues at the first
+ * unfinished stage, except after an iteration in which the judge failed on every response:
+ * the message then says which files to delete. */
 int online_run(const OnlineRunOptions *o, OnlineRunResult *r, CkError *err);
 
 #endif

@@ -115,6 +115,9 @@ int adamw_step(AdamW *opt, float *params, const float *grads, double lr, CkError
     if (!(lr >= 0 && isfinite(lr)))
         return ck_fail(err, "AdamW: the learning rate must be finite and >= 0, not %g", lr);
     if (!opt->m || !params || !grads) return ck_fail(err, "AdamW: not initialised");
+    /* a step restored from a file may be anything; one past INT64_MAX is undefined */
+    if (opt->step < 0 || opt->step == INT64_MAX)
+        return ck_fail(err, "AdamW: step counter %lld cannot advance", (long long)opt->step);
     opt->step++;
     const AdamWConfig *c = &opt->config;
     /* The scalars as torch computes them in Python doubles, each rounded to fp32 when it

@@ -80,7 +80,11 @@ static int rewrite(const char *path, RunLogKind kind, int64_t step, const char *
         return -1;
     }
     int rc = 0;
-    if (step == 0 && header && fputs(header, a.f) == EOF)
+    /* a fresh log starts with its header; so does a resumed one whose file lost it (or was
+     * lost), rather than continue headerless */
+    const int with_header =
+        header && (step == 0 || !old || strncmp(old, header, strlen(header)) != 0);
+    if (with_header && fputs(header, a.f) == EOF)
         rc = ck_fail(err, "%s: cannot write: %s", path, strerror(errno));
     if (rc == 0 && old) rc = keep_lines(path, kind, old, len, step, a.f, err);
     free(old);

@@ -15,7 +15,8 @@ typedef enum {
 } RunLogKind;
 
 /* Opens the log at path for appending (the caller fcloses it). A fresh run (step 0) starts it
- * holding header (NULL: empty). A resumed run keeps the lines of updates 1..step and the
+ * holding header (NULL: empty), and so does a resumed run whose log does not start with it
+ * (missing, or cut by hand). A resumed run keeps the lines of updates 1..step and the
  * lines without an update (a header), drops the rest (they are replayed) and a torn last line
  * (a killed run's); the kept lines go to path through an AtomicFile, so a crash leaves the
  * old log or the new one, never a half-written one. A missing log counts as empty. Returns

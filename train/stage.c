@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "util/fileio.h"
+#include "util/parentdeath.h"
 #include "util/subprocess.h"
 
 /* Room for a path below a run directory. */
@@ -51,7 +52,11 @@ int stage_run(const StageRunner *r, char *const argv[], CkError *err) {
     for (int i = 0; i < n; i++) full[i + 1] = argv[i];
     char name[160];
     command_name(argv, name, sizeof name);
-    int status = subprocess_call(r->binary, full, NULL, err);
+    /* the child dies with this process (util/parentdeath.h): a pipeline killed by SIGKILL
+     * leaves no training running on in its directory */
+    char **env = parentdeath_child_env(err);
+    int status = env ? subprocess_call(r->binary, full, env, err) : -1;
+    parentdeath_child_env_free(env);
     free(full);
     if (status < 0) return ck_wrap(err, "%s", name);
     if (status == 0) return 0;

@@ -25,9 +25,11 @@ const volatile sig_atomic_t *stage_catch_stop_signals(void);
 int stage_stop_requested(const StageRunner *r);
 
 /* Runs `cutkit ARGV...` (argv[0] is the command name, NULL-terminated) through r->binary with
- * stdin/stdout/stderr inherited, and waits. Returns 0 when it exited with status 0; otherwise
- * -1 with err naming the command and its exit status or signal, or why it could not start
- * (the child has printed its own reason). */
+ * stdin/stdout/stderr inherited, and waits. The child gets CUTKIT_PARENT_PID
+ * (util/parentdeath.h), so that it is sent SIGTERM (save and stop) when this process dies,
+ * even by SIGKILL; call it from the main thread. Returns 0 when it exited with status 0;
+ * otherwise -1 with err naming the command and its exit status or signal, or why it could not
+ * start (the child has printed its own reason). */
 int stage_run(const StageRunner *r, char *const argv[], CkError *err);
 
 /* 1 when the marker dir/name of a finished step exists. */

@@ -10,10 +10,15 @@
 
 #include "util/fileio.h"
 #include "util/jsonl.h"
+#include "util/outdir.h"
 
 /* Room for a path: the sweep folder, a point name of several grid values and a file. */
 #define PATH_BUF 4096
 #define NAME_BUF 1024
+/* A grid value's part of a folder name keeps at most VALUE_BUF - 1 characters. */
+#define VALUE_BUF 128
+/* Far more trainings than a sweep could run; keeps the count and its tables small. */
+#define MAX_POINTS 100000
 
 void sweep_options_init(SweepOptions *o) {
     memset(o, 0, sizeof *o);
@@ -66,6 +71,8 @@ static int check_spec(const cJSON *spec, const char *path, CkError *err) {
     cJSON_ArrayForEach(axis, grid) {
         if (check_axis(axis, train, path, err) != 0) return -1;
         points *= cJSON_GetArraySize(axis);
+        if (points > MAX_POINTS)
+            return ck_fail(err, "%s: the grid has more than %d points", path, MAX_POINTS);
     }
     if (evaluate) {
         const cJSON *cmd;
@@ -82,6 +89,46 @@ static int check_spec(const cJSON *spec, const char *path, CkError *err) {
     return points;
 }
 
+static cJSON *point_settings(const cJSON *spec, int p, char *name, size_t name_size);
+
+/* A point's folder name and its index, sorted by name to find two points with one folder. */
+typedef struct {
+    char *name;
+    int point;
+} PointName;
+
+static int compare_point_names(const void *a, const void *b) {
+    const PointName *x = a, *y = b;
+    const int c = strcmp(x->name, y->name);
+    return c ? c : x->point - y->point;
+}
+
+/* Refuses a grid in which two points would share a folder (values that differ only in the
+ * characters a folder name replaces, or beyond the length it keeps): one would train and the
+ * others report its results as theirs. */
+static int check_unique_folders(const cJSON *spec, int points, const char *path, CkError *err) {
+    PointName *names = calloc((size_t)points, sizeof *names);
+    int rc = names ? 0 : ck_fail(err, "out of memory");
+    for (int p = 0; rc == 0 && p < points; p++) {
+        char name[NAME_BUF];
+        cJSON_Delete(point_settings(spec, p, name, sizeof name));
+        names[p] = (PointName){strdup(name), p};
+        if (!names[p].name) rc = ck_fail(err, "out of memory");
+    }
+    if (rc == 0) qsort(names, (size_t)points, sizeof *names, compare_point_names);
+    for (int i = 1; rc == 0 && i < points; i++)
+        if (!strcmp(names[i - 1].name, names[i].name))
+            rc = ck_fail(err,
+                         "%s: points %d and %d would share the folder '%.200s' (their grid "
+                         "values differ only in '/', ' ' or after %d characters): make them "
+                         "differ in their first characters",
+                         path, names[i - 1].point + 1, names[i].point + 1, names[i].name,
+                         VALUE_BUF - 1);
+    for (int p = 0; names && p < points; p++) free(names[p].name);
+    free(names);
+    return rc;
+}
+
 int sweep_spec_load(SweepSpec *s, const char *path, CkError *err) {
     memset(s, 0, sizeof *s);
     char *text = fileio_read_text(path, 1u << 20, NULL, err);
@@ -90,6 +137,7 @@ int sweep_spec_load(SweepSpec *s, const char *path, CkError *err) {
     free(text);
     if (!s->doc) return ck_fail(err, "%s: not valid JSON", path);
     s->points = check_spec(s->doc, path, err);
+    if (s->points >= 0 && check_unique_folders(s->doc, s->points, path, err) != 0) s->points = -1;
     if (s->points < 0) {
         sweep_spec_free(s);
         return -1;
@@ -114,7 +162,7 @@ static cJSON *point_settings(const cJSON *spec, int p, char *name, size_t name_s
         int n = cJSON_GetArraySize(axis);
         const cJSON *v = cJSON_GetArrayItem(axis, p % n);
         p /= n;
-        char text[128];
+        char text[VALUE_BUF];
         value_text(v, text, sizeof text);
         for (char *c = text; *c; c++)
             if (*c == '/' || *c == ' ') *c = '_';
@@ -243,8 +291,9 @@ static void csv_field(FILE *f, const char *text, int last) {
     fputc(last ? '\n' : ',', f);
 }
 
-/* The summary row of point p. */
-static void summary_row(FILE *f, const SweepOptions *o, const cJSON *spec, int p) {
+/* The summary row of point p; failed: its training or evaluation failed in this run. A point
+ * without a logged update has empty loss fields, never zeros. */
+static void summary_row(FILE *f, const SweepOptions *o, const cJSON *spec, int p, int failed) {
     const cJSON *grid = cJSON_GetObjectItemCaseSensitive(spec, "grid"), *axis;
     char name[NAME_BUF], dir[PATH_BUF], text[128];
     cJSON *s = point_settings(spec, p, name, sizeof name);
@@ -258,14 +307,20 @@ static void summary_row(FILE *f, const SweepOptions *o, const cJSON *spec, int p
     StepSummary st;
     summarize_steps(dir, &st);
     const char *state = stage_marked(dir, "done") ? "done"
+                        : failed                  ? "failed"
                         : access(dir, F_OK) == 0  ? "partial"
                                                   : "pending";
-    fprintf(f, "%s,%d,%.6f,%.6f,%.6f,%.6f\n", state, st.steps, st.loss, st.loss_mle, st.loss_ul,
-            st.flagged_fraction);
+    if (st.steps == 0)
+        fprintf(f, "%s,0,,,,\n", state);
+    else
+        fprintf(f, "%s,%d,%.6f,%.6f,%.6f,%.6f\n", state, st.steps, st.loss, st.loss_mle, st.loss_ul,
+                st.flagged_fraction);
 }
 
-/* OUT/summary.csv: one row per point, written whole and atomically. */
-static int write_summary(const SweepOptions *o, const SweepSpec *spec, CkError *err) {
+/* OUT/summary.csv: one row per point, written whole and atomically; failed[p]: point p failed
+ * in this run. */
+static int write_summary(const SweepOptions *o, const SweepSpec *spec, const unsigned char *failed,
+                         CkError *err) {
     char path[PATH_BUF];
     fileio_path(path, sizeof path, o->out, "summary.csv");
     AtomicFile a;
@@ -274,7 +329,7 @@ static int write_summary(const SweepOptions *o, const SweepSpec *spec, CkError *
     csv_field(a.f, "point", 0);
     cJSON_ArrayForEach(axis, grid) csv_field(a.f, axis->string, 0);
     fputs("state,steps,loss,loss_mle,loss_ul,flagged_fraction\n", a.f);
-    for (int p = 0; p < spec->points; p++) summary_row(a.f, o, spec->doc, p);
+    for (int p = 0; p < spec->points; p++) summary_row(a.f, o, spec->doc, p, failed[p]);
     return atomic_file_commit(&a, err);
 }
 
@@ -295,10 +350,9 @@ static int sweep_point(const SweepOptions *o, const SweepSpec *spec, int p, cons
     return 1;
 }
 
-int sweep_run(const SweepOptions *o, const SweepSpec *spec, SweepResult *r, CkError *err) {
-    memset(r, 0, sizeof *r);
-    r->points = spec->points;
-    if (fileio_make_dirs(o->out, err) != 0) return -1;
+/* Runs (or, in a dry run, lists) every point; failed[p] is set for the points that failed. */
+static int sweep_points(const SweepOptions *o, const SweepSpec *spec, unsigned char *failed,
+                        SweepResult *r, CkError *err) {
     for (int p = 0; p < spec->points && !stage_stop_requested(&o->runner); p++) {
         char name[NAME_BUF], dir[PATH_BUF];
         cJSON *settings = point_settings(spec->doc, p, name, sizeof name);
@@ -306,8 +360,30 @@ int sweep_run(const SweepOptions *o, const SweepSpec *spec, SweepResult *r, CkEr
             cJSON_Delete(settings);
             return ck_fail(err, "the path of point %s is too long", name);
         }
-        r->failed += sweep_point(o, spec, p, name, settings, dir);
+        failed[p] = (unsigned char)sweep_point(o, spec, p, name, settings, dir);
+        r->failed += failed[p];
         cJSON_Delete(settings);
     }
-    return o->dry_run ? 0 : write_summary(o, spec, err);
+    return 0;
+}
+
+int sweep_run(const SweepOptions *o, const SweepSpec *spec, SweepResult *r, CkError *err) {
+    memset(r, 0, sizeof *r);
+    r->points = spec->points;
+    /* OUT is this sweep's alone; each point's folder is its training's, locked by it. A dry
+     * run writes nothing, so it neither creates nor locks OUT. */
+    RunLock lock = {0};
+    if (!o->dry_run && outdir_open(&lock, o->out, err) != 0) return -1;
+    unsigned char *failed = calloc((size_t)spec->points + 1, 1);
+    int rc = failed ? sweep_points(o, spec, failed, r, err) : ck_fail(err, "out of memory");
+    if (rc == 0 && o->dry_run)
+        log_msg(o,
+                "cutkit sweep: dry run: nothing was trained or evaluated, and %s/summary.csv "
+                "was not written\n",
+                o->out);
+    else if (rc == 0)
+        rc = write_summary(o, spec, failed, err);
+    free(failed);
+    runlock_release(&lock);
+    return rc;
 }

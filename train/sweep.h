@@ -10,8 +10,12 @@
  *                                             "{run}" replaced by the point's directory
  * Point p takes value (p / product of the sizes of the axes before it) % size of each axis,
  * so the first axis varies fastest; its folder is "axis=value,axis=value" ('/' and ' ' in a
- * value become '_'). OUT/summary.csv has a row per point: its grid values, state (done,
- * partial, pending), steps, final losses and the flagged fraction of its last 10 steps. */
+ * value become '_', a value keeps its first 127 characters). A spec in which two points would
+ * share a folder is refused when it is loaded. OUT/summary.csv has a row per point: its grid
+ * values, state (done; failed: its training or an evaluation failed in this run; partial;
+ * pending), steps, final losses and the flagged fraction of its last 10 steps; a point without
+ * a logged update has empty loss fields. OUT is locked while the sweep runs (a second sweep on
+ * it fails: "OUT is in use by pid N"); each point's folder is locked by its training. */
 #ifndef CK_SWEEP_H
 #define CK_SWEEP_H
 
@@ -27,8 +31,9 @@ typedef struct {
     int points; /* the number of grid points */
 } SweepSpec;
 
-/* Reads and checks the spec at path (its shape above; a flag both in "train" and in "grid"
- * is refused). Returns 0, or -1 with err naming the path and what is wrong. */
+/* Reads and checks the spec at path (its shape above; a flag both in "train" and in "grid",
+ * two points with one folder name, and more than 100000 points are refused). Returns 0, or -1
+ * with err naming the path and what is wrong. */
 int sweep_spec_load(SweepSpec *s, const char *path, CkError *err);
 
 /* Releases the spec. */
@@ -36,7 +41,8 @@ void sweep_spec_free(SweepSpec *s);
 
 typedef struct {
     const char *out;    /* the sweep directory (created): one run directory per point */
-    int dry_run;        /* list the points and their state only: no training, no summary */
+    int dry_run;        /* list the points and their state only: no training, no summary,
+                           OUT neither created nor locked; the log says nothing ran */
     StageRunner runner; /* the cutkit binary for the children, and the stop flag */
     FILE *log;          /* a line per point, and why a point failed (NULL: silent) */
 } SweepOptions;
@@ -51,9 +57,9 @@ typedef struct {
 
 /* Trains and evaluates every point of spec that is not done, then writes OUT/summary.csv
  * atomically (not in a dry run). A failed point is reported in the log and counted in r, and
- * the others go on. Returns 0, or -1 with err when the directory or the summary cannot be
- * written or a point's path is too long; a stop request ends the loop after the step in hand
- * (the summary is still written). */
+ * the others go on. Returns 0, or -1 with err when OUT is in use by another process, the
+ * directory or the summary cannot be written or a point's path is too long; a stop request
+ * ends the loop after the step in hand (the summary is still written). */
 int sweep_run(const SweepOptions *o, const SweepSpec *spec, SweepResult *r, CkError *err);
 
 #endif

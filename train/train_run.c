@@ -13,8 +13,10 @@
 #include "datasets/templates.h"
 #include "formats/hf_config.h"
 #include "formats/lm.h"
+#include "train/cut_data.h"
 #include "train/dist.h"
 #include "util/fileio.h"
+#include "util/outdir.h"
 #include "util/threads.h"
 
 void train_run_options_init(TrainRunOptions *o) {
@@ -22,6 +24,9 @@ void train_run_options_init(TrainRunOptions *o) {
     o->objective = TRAIN_OBJECTIVE_MLE;
     o->judgment_format = "auto";
     o->cut = cut_default_options();
+    o->cutoff = 2048;      /* the reference's cutoff_len */
+    o->align_p_ratio = -1; /* every positive */
+    o->align_p_seed = 42;
     o->seq_len = 256;
     o->lora_r = 16;
     o->lora_alpha = 16.0f;
@@ -70,6 +75,14 @@ int train_run_check(const TrainRunOptions *o, CkError *err) {
         return ck_wrap(err, "--lora-targets");
     if (o->random_init && !o->config)
         return ck_fail(err, "--init random needs --config config.json");
+    if (o->batch_size <= 0 || o->micro_batch <= 0 || o->batch_size % o->micro_batch != 0)
+        return ck_fail(err, "--micro-batch %d must divide --batch-size %d", o->micro_batch,
+                       o->batch_size);
+    /* a --warmup longer than the run is valid: the whole run is warmup, as transformers
+     * has it (schedule.h) */
+    if (!(o->align_p_ratio <= 1))
+        return ck_fail(err, "--align-p-ratio expects off or a number from 0 to 1, got %g",
+                       o->align_p_ratio);
     JudgmentFormat fmt;
     return cut ? judgment_format(o, &fmt, err) : 0;
 }
@@ -78,17 +91,13 @@ int train_run_check(const TrainRunOptions *o, CkError *err) {
 typedef struct {
     LanguageModel lm;
     HfConfig cfg;
-    Corpus corpus;        /* MLE */
-    JudgmentSet set;      /* CUT: the records */
-    CutExample *examples; /* CUT: one per record */
-    int n_examples;
+    Corpus corpus; /* MLE */
+    CutData cut;   /* CUT: the records and their examples */
 } Inputs;
 
 static void inputs_free(Inputs *in) {
     corpus_free(&in->corpus);
-    for (int i = 0; i < in->n_examples; i++) judgments_example_free(&in->examples[i]);
-    free(in->examples);
-    judgments_free(&in->set);
+    cut_data_free(&in->cut);
     lm_close(&in->lm);
 }
 
@@ -120,31 +129,6 @@ static int open_model(const TrainRunOptions *o, Inputs *in, CkError *err) {
     if (o->random_init && make_random_model(o, &in->lm, &in->cfg, err) != 0) return -1;
     in->cfg.model = in->lm.model.config;
     return 0;
-}
-
-/* Reads the judgments and builds every record's training example with the templates. */
-static int load_examples(const TrainRunOptions *o, Inputs *in, CkError *err) {
-    JudgmentFormat fmt;
-    if (judgment_format(o, &fmt, err) != 0) return -1;
-    JudgmentLoadOptions lo = {o->skip_bad, o->keep_error};
-    if (judgments_load(&in->set, o->judgments, fmt, &lo, err) != 0) return -1;
-    Template tpl;
-    int rc =
-        o->template_path ? template_load(&tpl, o->template_path, err) : template_default(&tpl, err);
-    if (rc != 0) return -1;
-    in->examples = calloc((size_t)(in->set.n > 0 ? in->set.n : 1), sizeof(CutExample));
-    if (!in->examples) rc = ck_fail(err, "out of memory");
-    const int cutoff = o->cutoff > 0 ? o->cutoff : o->seq_len;
-    for (int i = 0; rc == 0 && i < in->set.n; i++) {
-        const JudgmentRecord *r = &in->set.records[i];
-        rc = judgments_build_example(&tpl, r, &in->lm.tokenizer, cutoff, &in->examples[i], err);
-        if (rc == 0)
-            in->n_examples++;
-        else
-            ck_wrap(err, "%s: record %d", o->judgments, r->source_index);
-    }
-    template_free(&tpl);
-    return rc;
 }
 
 /* The trainer's options for o, once the data (n_items sequences or examples) is known. */
@@ -187,17 +171,19 @@ static void print_opening(const TrainRunOptions *o, const Inputs *in, const Trai
     if (dist_rank() != 0) return;
     char epochs_note[64] = "", ranks_note[48] = "";
     if (o->epochs > 0)
-        snprintf(epochs_note, sizeof epochs_note, " (%g epochs of %d)", o->epochs, n_items);
+        snprintf(epochs_note, sizeof epochs_note, " (%g epoch%s of %d)", o->epochs,
+                 o->epochs == 1 ? "" : "s", n_items);
     if (dist_size() > 1)
         snprintf(ranks_note, sizeof ranks_note, ", data-parallel on %d ranks", dist_size());
+    const CutBuildStats *st = &in->cut.examples.stats;
     if (o->objective == TRAIN_OBJECTIVE_CUT)
         fprintf(stderr,
                 "training %s with CUT on %s: %d examples (%d positive, %d negative, %d $ERROR$ "
-                "dropped, %d skipped), lambda %g, alpha %g; %lld updates of %d%s%s\n",
-                in->lm.model_source, o->judgments, in->n_examples, in->set.n_positive,
-                in->set.n_negative, o->keep_error ? 0 : in->set.n_error, in->set.n_skipped,
-                o->cut.lambda, o->cut.alpha, (long long)t->steps, t->batch_size, epochs_note,
-                ranks_note);
+                "%s, %d skipped), lambda %g, alpha %g; %lld updates of %d%s%s\n",
+                in->lm.model_source, o->judgments, st->n_examples, st->n_positive_kept,
+                st->n_negative, in->cut.set.n_error, o->keep_error ? "kept" : "dropped",
+                in->cut.set.n_skipped, o->cut.lambda, o->cut.alpha, (long long)t->steps,
+                t->batch_size, epochs_note, ranks_note);
     else
         fprintf(stderr, "training %s on %s: %d sequences, %lld updates of %d%s%s\n",
                 in->lm.model_source, o->data, in->corpus.n_seqs, (long long)t->steps, t->batch_size,
@@ -222,13 +208,25 @@ static int write_run_config(const TrainRunOptions *o, const Inputs *in, const Tr
         cJSON_AddNumberToObject(c, "alpha", t->cut.alpha);
         cJSON_AddNumberToObject(c, "gamma", t->cut.gamma);
     }
+    if (o->preset) cJSON_AddStringToObject(c, "preset", o->preset);
+    if (cut && cut_data_config(&in->cut, o, c) != 0) {
+        cJSON_Delete(c);
+        return ck_fail(err, "out of memory");
+    }
     cJSON_AddNumberToObject(c, "lr", t->lr);
+    cJSON_AddBoolToObject(c, "lr_from_first_step", !t->first_step_lr_zero);
     cJSON_AddStringToObject(c, "schedule", schedule_kind_name(t->schedule));
     cJSON_AddNumberToObject(c, "warmup", (double)t->warmup_steps);
     cJSON_AddNumberToObject(c, "steps", (double)t->steps);
+    if (o->epochs > 0) cJSON_AddNumberToObject(c, "epochs", o->epochs);
     cJSON_AddNumberToObject(c, "batch_size", t->batch_size);
     cJSON_AddNumberToObject(c, "micro_batch", t->micro_batch);
     cJSON_AddNumberToObject(c, "seq_len", o->seq_len);
+    cJSON_AddNumberToObject(c, "weight_decay", t->adamw.weight_decay);
+    cJSON_AddNumberToObject(c, "beta1", t->adamw.beta1);
+    cJSON_AddNumberToObject(c, "beta2", t->adamw.beta2);
+    cJSON_AddNumberToObject(c, "eps", t->adamw.eps);
+    cJSON_AddNumberToObject(c, "max_grad_norm", t->max_grad_norm);
     cJSON_AddBoolToObject(c, "lora", t->use_lora);
     if (t->use_lora) {
         cJSON_AddNumberToObject(c, "lora_r", t->lora.rank);
@@ -253,26 +251,48 @@ static int write_run_config(const TrainRunOptions *o, const Inputs *in, const Tr
     return rc;
 }
 
+/* Rank 0: creates OUT (with its parents) and locks it for this run before anything in it is
+ * read or written, so that a second writer is refused at once; then removes what killed
+ * writers left in the folders the run writes (the trainer's .tmp checkpoint directories are
+ * checkpoint.c's). The other ranks write nothing; when this fails they are ended with rank 0
+ * (the command's abort path). */
+static int open_run_dir(const TrainRunOptions *o, RunLock *lock, CkError *err) {
+    if (dist_rank() != 0) return 0;
+    if (outdir_open(lock, o->out, err) != 0) return -1;
+    static const char *const SUBDIRS[] = {"checkpoints", "model", "adapter"};
+    for (size_t i = 0; i < sizeof SUBDIRS / sizeof SUBDIRS[0]; i++) {
+        char path[4200];
+        if (fileio_path(path, sizeof path, o->out, SUBDIRS[i]) == 0)
+            outdir_remove_stale_temps(path);
+    }
+    return 0;
+}
+
 int train_run(const TrainRunOptions *o, TrainReport *report, CkError *err) {
     memset(report, 0, sizeof *report);
     if (train_run_check(o, err) != 0) return -1;
+    RunLock lock = {0};
+    if (open_run_dir(o, &lock, err) != 0) return -1;
     threads_set(o->threads);
     const int cut = o->objective == TRAIN_OBJECTIVE_CUT;
     Inputs in;
     memset(&in, 0, sizeof in);
     int rc = open_model(o, &in, err);
     if (rc == 0)
-        rc = cut ? load_examples(o, &in, err)
+        rc = cut ? cut_data_load(&in.cut, o, &in.lm.tokenizer, in.lm.model.config.seq_len, err)
                  : corpus_load(&in.corpus, o->data, &in.lm.tokenizer, o->seq_len, err);
     if (rc == 0) {
-        const int n_items = cut ? in.n_examples : in.corpus.n_seqs;
-        const TrainData data = {cut ? NULL : &in.corpus, in.examples, in.n_examples};
+        const CutExampleSet *ex = &in.cut.examples;
+        const int n_items = cut ? ex->n : in.corpus.n_seqs;
+        const TrainData data = {cut ? NULL : &in.corpus, ex->examples, ex->n};
         const TrainOptions t = trainer_options(o, &in, n_items);
         if (o->on_ready) o->on_ready(o->ready_ctx);
         print_opening(o, &in, &t, n_items);
+        if (cut && dist_rank() == 0) cut_data_report(&in.cut, o, stderr);
         rc = trainer_run(&in.lm.model, &in.cfg, &data, &t, report, err);
         if (rc == 0 && dist_rank() == 0) rc = write_run_config(o, &in, &t, report, err);
     }
     inputs_free(&in);
+    runlock_release(&lock);
     return rc;
 }

@@ -32,10 +32,15 @@ typedef struct {
     const char *judgment_format; /* "auto" (.jsonl: jsonl, else cut), "cut", "shepherd", "jsonl" */
     const char *template_path;   /* CUT: prompt templates JSON; NULL: the reference Alpaca ones */
     CutOptions cut;              /* CUT: λ, α, γ (cut_preset_options) */
-    int cutoff;                  /* CUT: keep the last N tokens of a sequence (0: seq_len) */
-    int skip_bad;                /* skip and count malformed records */
-    int keep_error;              /* keep "$ERROR$" judgments as negatives, as the reference */
-    int seq_len;                 /* tokens per sequence, BOS included */
+    const char *preset;          /* the --preset the settings came from (recorded; NULL: none) */
+    int cutoff; /* CUT: the reference's cutoff_len (2048): a longer sequence keeps its last N
+                   tokens, then EOS; capped at the model's context - 1; 0: that cap */
+    double align_p_ratio;  /* CUT: keep int(ratio x negatives) positives (judgments_downsample);
+                              < 0: all (the default) */
+    uint64_t align_p_seed; /* CUT: Python's random.seed of that sample (42, the reference's) */
+    int skip_bad;          /* skip and count malformed records */
+    int keep_error;        /* keep "$ERROR$" judgments as negatives, as the reference */
+    int seq_len;           /* tokens per sequence, BOS included */
     /* the model */
     const char *model;     /* llama2.c .bin or Hugging Face folder; NULL: embedded stories260K */
     const char *tokenizer; /* NULL: the model's */
@@ -46,7 +51,7 @@ typedef struct {
     float lora_alpha, lora_dropout;
     const char *lora_targets; /* modules by Hugging Face name, comma separated, or "all" */
     /* the run */
-    const char *out; /* the run directory (created) */
+    const char *out; /* the run directory (created with its parents, locked: util/outdir.h) */
     int64_t steps;   /* optimizer updates; 0: from epochs, else 100 */
     double epochs;   /* > 0: ceil(epochs x items / batch_size) updates instead of steps */
     int batch_size;  /* sequences (or examples) per update */
@@ -71,18 +76,30 @@ typedef struct {
     void *ready_ctx;
 } TrainRunOptions;
 
+/* What train_run returns when an option proves wrong only once the data is read (a cutoff
+ * below the template's length): bad usage, as train_run_check's failures. */
+#define TRAIN_RUN_BAD_OPTION (-2)
+
 /* Fills *o with `cutkit train`'s defaults (MLE, no data or out: the caller sets them). */
 void train_run_options_init(TrainRunOptions *o);
 
 /* Checks what can be checked before reading anything (data and out given, --steps or
- * --epochs, the LoRA targets, --config for random_init, the judgment format); -1 with err
- * naming the flag. `cutkit train` treats a failure as bad usage. */
+ * --epochs, the LoRA targets, --config for random_init, the judgment format, --micro-batch
+ * dividing --batch-size); -1 with err naming the flag. `cutkit train` treats a failure as bad
+ * usage. */
 int train_run_check(const TrainRunOptions *o, CkError *err);
 
 /* Runs the training o describes (train_run_check first), printing the run's opening line,
  * progress and resume on stderr (rank 0), and writes OUT/config.json at the end (rank 0).
+ * Rank 0 first creates OUT and locks it for the whole run: a second writer fails at once with
+ * "OUT is in use by pid N" (util/runlock.h), and killed writers' temporary files are removed.
+ * A log that cannot be written (a full disk) stops the run like a non-finite loss, naming the
+ * last good checkpoint.
+ * For CUT it prints what Align-P downsampling and the cutoff did, and warns with the count
+ * when the cutoff removed negatives' whole judgment (train/cut_data.h).
  * Fills *report as trainer_run does (on a stop request: report->stopped_early, a checkpoint
- * saved, 0 returned). Returns -1 with err on any failure; every resource is released. */
+ * saved, 0 returned). Returns -1 with err on any failure, TRAIN_RUN_BAD_OPTION with err for a
+ * cutoff below the template's length; every resource is released. */
 int train_run(const TrainRunOptions *o, TrainReport *report, CkError *err);
 
 #endif

@@ -231,6 +231,26 @@ static void clean_desc(char *buf, size_t cap, const unsigned char *p, size_t len
     buf[n] = '\0';
 }
 
+/* Counters past 2^53 no run reaches (and a double no longer holds them exactly); refusing
+ * them keeps every later increment (of the step, the epoch, AdamW's counter) and the schedule's
+ * differences far inside int64. */
+static int check_counters(const char *path, const TrainState *ts, int64_t opt_step, CkError *err) {
+    const int64_t limit = (int64_t)1 << 53;
+    const struct {
+        const char *name;
+        int64_t value;
+    } counters[] = {{"step", ts->step},
+                    {"epoch", ts->epoch},
+                    {"optimizer step", opt_step},
+                    {"warmup steps", ts->schedule.warmup_steps},
+                    {"total steps", ts->schedule.total_steps}};
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
+        if (counters[i].value > limit)
+            return ck_fail(err, "%s: corrupt train state: the %s %lld is beyond 2^53", path,
+                           counters[i].name, (long long)counters[i].value);
+    return 0;
+}
+
 /* Validates the checksummed image and fills the outputs; the image is known to be `size`
  * bytes with a matching header and checksum. */
 static int parse(const char *path, const unsigned char *base, size_t size, TrainState *ts,
@@ -279,6 +299,7 @@ static int parse(const char *path, const unsigned char *base, size_t size, Train
     }
     if (ts->step < 0 || ts->epoch < 0 || *opt_step < 0)
         return ck_fail(err, "%s: corrupt train state: negative step or epoch", path);
+    if (check_counters(path, ts, *opt_step, err) != 0) return -1;
     if (schedule_validate(s, err) != 0 || adamw_config_validate(cfg, err) != 0)
         return ck_wrap(err, "%s: corrupt train state", path);
     if (n_rngs > TRAIN_STATE_MAX_RNGS || n_cursor > TRAIN_STATE_MAX_CURSOR ||
@@ -319,6 +340,65 @@ static int parse(const char *path, const unsigned char *base, size_t size, Train
     return 0;
 }
 
+/* Checks magic, version, size and checksum of the image; returns 0 or -1 with err set. */
+static int check_header(const char *path, const unsigned char *base, size_t size, CkError *err) {
+    if (size >= sizeof MAGIC && memcmp(base, MAGIC, sizeof MAGIC) != 0)
+        return ck_fail(err, "%s: not a cutkit train state (bad magic)", path);
+    if (size < HEADER_BYTES)
+        return ck_fail(err, "%s: truncated train state: %zu bytes, less than the %d-byte header",
+                       path, size, HEADER_BYTES);
+    uint32_t version = 0;
+    uint64_t total = 0, stored = 0;
+    memcpy(&version, base + 8, 4);
+    memcpy(&total, base + 16, 8);
+    memcpy(&stored, base + 24, 8);
+    if (version != TRAIN_STATE_VERSION)
+        return ck_fail(err, "%s: train state version %u is not supported (this build reads %d)",
+                       path, version, TRAIN_STATE_VERSION);
+    if (size < total)
+        return ck_fail(err, "%s: truncated train state: %zu of %llu bytes", path, size,
+                       (unsigned long long)total);
+    if (size > total)
+        return ck_fail(err, "%s: corrupt train state: %zu bytes, %llu expected", path, size,
+                       (unsigned long long)total);
+    const uint64_t h = hash_fnv1a64(HASH_FNV1A64_OFFSET, base + CHECKED_FROM, size - CHECKED_FROM);
+    if (h != stored)
+        return ck_fail(err, "%s: corrupt train state: checksum %016llx, stored %016llx", path,
+                       (unsigned long long)h, (unsigned long long)stored);
+    return 0;
+}
+
+int train_state_read(const void *data, size_t size, const char *path, TrainState *ts,
+                     const TrainLayout *layout, AdamW *opt, CkError *err) {
+    if (opt->n != layout->n_params || !opt->m || !opt->v)
+        return ck_fail(err, "%s: the optimizer holds %zu parameters, the layout %zu", path, opt->n,
+                       layout->n_params);
+    const unsigned char *base = data;
+    if (check_header(path, base, size, err) != 0) return -1;
+    /* parse into copies, so that a refusal leaves the caller's state as it was */
+    TrainState *loaded = calloc(1, sizeof *loaded);
+    if (!loaded) return ck_fail(err, "%s: out of memory", path);
+    AdamWConfig cfg;
+    int64_t opt_step = 0;
+    AdamWSegment *segments = NULL;
+    size_t n_segments = 0;
+    const unsigned char *mv = NULL;
+    int rc =
+        parse(path, base, size, loaded, layout, &cfg, &opt_step, &segments, &n_segments, &mv, err);
+    if (rc == 0) {
+        *ts = *loaded;
+        opt->config = cfg;
+        opt->step = opt_step;
+        free(opt->segments);
+        opt->segments = segments;
+        opt->n_segments = n_segments;
+        memcpy(opt->m, mv, opt->n * sizeof *opt->m);
+        memcpy(opt->v, mv + opt->n * sizeof *opt->m, opt->n * sizeof *opt->v);
+    }
+    free(loaded);
+    return rc;
+}
+
 int train_state_load(const char *path, TrainState *ts, const TrainLayout *layout, AdamW *opt,
                      CkError *err) {
     if (opt->n != layout->n_params || !opt->m || !opt->v)
@@ -342,60 +422,7 @@ int train_state_load(const char *path, TrainState *ts, const TrainLayout *layout
         }
     }
     close(fd);
-    const unsigned char *base = map;
-    int rc = 0;
-    uint32_t version = 0;
-    uint64_t total = 0, stored = 0;
-    if (size >= sizeof MAGIC && memcmp(base, MAGIC, sizeof MAGIC) != 0) {
-        rc = ck_fail(err, "%s: not a cutkit train state (bad magic)", path);
-    } else if (size < HEADER_BYTES) {
-        rc = ck_fail(err, "%s: truncated train state: %zu bytes, less than the %d-byte header",
-                     path, size, HEADER_BYTES);
-    } else {
-        memcpy(&version, base + 8, 4);
-        memcpy(&total, base + 16, 8);
-        memcpy(&stored, base + 24, 8);
-        if (version != TRAIN_STATE_VERSION)
-            rc = ck_fail(err, "%s: train state version %u is not supported (this build reads %d)",
-                         path, version, TRAIN_STATE_VERSION);
-        else if (size < total)
-            rc = ck_fail(err, "%s: truncated train state: %zu of %llu bytes", path, size,
-                         (unsigned long long)total);
-        else if (size > total)
-            rc = ck_fail(err, "%s: corrupt train state: %zu bytes, %llu expected", path, size,
-                         (unsigned long long)total);
-    }
-    if (rc == 0) {
-        const uint64_t h =
-            hash_fnv1a64(HASH_FNV1A64_OFFSET, base + CHECKED_FROM, size - CHECKED_FROM);
-        if (h != stored)
-            rc = ck_fail(err, "%s: corrupt train state: checksum %016llx, stored %016llx", path,
-                         (unsigned long long)h, (unsigned long long)stored);
-    }
-    /* parse into copies, so that a refusal leaves the caller's state as it was */
-    TrainState *loaded = rc == 0 ? malloc(sizeof *loaded) : NULL;
-    if (rc == 0 && !loaded) rc = ck_fail(err, "%s: out of memory", path);
-    AdamWConfig cfg;
-    int64_t opt_step = 0;
-    AdamWSegment *segments = NULL;
-    size_t n_segments = 0;
-    const unsigned char *mv = NULL;
-    if (rc == 0) {
-        memset(loaded, 0, sizeof *loaded);
-        rc = parse(path, base, size, loaded, layout, &cfg, &opt_step, &segments, &n_segments, &mv,
-                   err);
-    }
-    if (rc == 0) {
-        *ts = *loaded;
-        opt->config = cfg;
-        opt->step = opt_step;
-        free(opt->segments);
-        opt->segments = segments;
-        opt->n_segments = n_segments;
-        memcpy(opt->m, mv, opt->n * sizeof *opt->m);
-        memcpy(opt->v, mv + opt->n * sizeof *opt->m, opt->n * sizeof *opt->v);
-    }
-    free(loaded);
+    int rc = train_state_read(map, size, path, ts, layout, opt, err);
     if (map) munmap(map, size);
     return rc;
 }

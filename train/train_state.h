@@ -84,4 +84,10 @@ int train_state_save(const char *path, const TrainState *ts, const TrainLayout *
 int train_state_load(const char *path, TrainState *ts, const TrainLayout *layout, AdamW *opt,
                      CkError *err);
 
+/* train_state_load on the file's bytes already in memory (data, size bytes; data may be NULL
+ * when size is 0); path names it in messages. Counters beyond 2^53 (step, epoch, the
+ * optimizer's step, the schedule's steps) are refused as corrupt. */
+int train_state_read(const void *data, size_t size, const char *path, TrainState *ts,
+                     const TrainLayout *layout, AdamW *opt, CkError *err);
+
 #endif

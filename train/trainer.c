@@ -87,7 +87,8 @@ typedef struct {
     CutPair *pairs;   /* CUT: the sequences of each example of a micro-batch */
     CorpusCursor cursor;
     FILE *log;
-    FILE *tokens_csv; /* CUT: per-token detection records (rank 0) */
+    FILE *tokens_csv;                    /* CUT: per-token detection records (rank 0) */
+    char log_path[4200], csv_path[4200]; /* theirs, for messages */
     /* CUT: the token records of a micro-batch (one process), or, on several ranks, this
      * rank's records of one update, one chunk per micro-batch it ran, gathered to rank 0 and
      * written in micro-batch order */
@@ -305,14 +306,13 @@ static int check_ranks_agree(const Run *r, const Model *m, const TrainData *d,
 /* Rank 0: opens steps.jsonl and, for CUT, tokens.csv, keeping what a resumed run keeps. */
 static int open_logs(Run *r, const TrainOptions *o, int cut, CkError *err) {
     if (r->rank != 0) return 0;
-    char path[4200];
-    snprintf(path, sizeof path, "%s/steps.jsonl", o->out_dir);
-    r->log = run_log_open(path, RUN_LOG_JSONL, r->step, NULL, err);
+    snprintf(r->log_path, sizeof r->log_path, "%s/steps.jsonl", o->out_dir);
+    r->log = run_log_open(r->log_path, RUN_LOG_JSONL, r->step, NULL, err);
     if (!r->log) return -1;
     if (!cut) return 0;
     /* per-token detection records of every CUT update, for the analysis tools */
-    snprintf(path, sizeof path, "%s/tokens.csv", o->out_dir);
-    r->tokens_csv = run_log_open(path, RUN_LOG_CSV, r->step,
+    snprintf(r->csv_path, sizeof r->csv_path, "%s/tokens.csv", o->out_dir);
+    r->tokens_csv = run_log_open(r->csv_path, RUN_LOG_CSV, r->step,
                                  "step,example,position,token,log_pa,log_pm,flagged\n", err);
     return r->tokens_csv ? 0 : -1;
 }
@@ -480,6 +480,24 @@ static int format_token_records(Run *r, const TokenBatch *b, const int *items, i
     return 0;
 }
 
+/* A log that cannot be written (a full disk, a file size limit) stops the run as a non-finite
+ * loss does: the updates after the last good checkpoint are replayed by --resume, which drops
+ * their lines from the logs. errno is the write's. */
+static int log_write_failed(const Run *r, const char *path, int64_t step, CkError *err) {
+    const int saved = errno;
+    return ck_fail(err, "step %lld: cannot write %s: %s; stopped (last good checkpoint: %s)",
+                   (long long)step, path, saved ? strerror(saved) : "write error", r->last_good);
+}
+
+/* Writes n bytes to the log f (at path), flushed; -1 with err on a write error. */
+static int log_write(const Run *r, FILE *f, const char *path, const char *data, size_t n,
+                     int64_t step, CkError *err) {
+    errno = 0;
+    if ((n && fwrite(data, 1, n, f) != n) || fflush(f) != 0)
+        return log_write_failed(r, path, step, err);
+    return 0;
+}
+
 /* Keeps the micro-batch's token records: written to tokens.csv at once in one process,
  * collected as one chunk of the update's message on several ranks (gather_token_records). */
 static int keep_token_records(Run *r, const TokenBatch *b, const int *items, const TrainOptions *o,
@@ -491,9 +509,9 @@ static int keep_token_records(Run *r, const TokenBatch *b, const int *items, con
         r->csv_ends[++r->csv_ends[0]] = (int64_t)r->csv.n;
         return 0;
     }
-    if (r->csv.n) fwrite(r->csv.p, 1, r->csv.n, r->tokens_csv);
+    const int rc = log_write(r, r->tokens_csv, r->csv_path, r->csv.p, r->csv.n, step, err);
     strbuf_clear(&r->csv);
-    return 0;
+    return rc;
 }
 
 /* Packs a micro-batch of CUT examples: both sequences of every negative with the positives. */
@@ -612,7 +630,8 @@ static int gather_token_records(Run *r, CkError *err) {
         if (j > 0) memcpy(&begin, all + seg + sizeof(int64_t) * (size_t)j, sizeof begin);
         memcpy(&end, all + seg + sizeof(int64_t) * (size_t)(j + 1), sizeof end);
         const char *data = all + seg + sizeof(int64_t) * (size_t)(n_chunks + 1);
-        fwrite(data + begin, 1, (size_t)(end - begin), r->tokens_csv);
+        rc = log_write(r, r->tokens_csv, r->csv_path, data + begin, (size_t)(end - begin),
+                       r->step + 1, err);
     }
     free(all);
     free(counts);
@@ -660,29 +679,43 @@ static int update(Run *r, Model *m, const TrainOptions *o, const UpdateSums *sum
 
 /* ---- after an update: logs and checkpoints ----------------------------------------------- */
 
-/* Appends the update's line to steps.jsonl; flushed so a crash loses nothing. */
-static void write_step_line(FILE *f, int64_t step, double lr, const UpdateSums *s, double gnorm,
+/* Formats the update's line of steps.jsonl into b (-1 when out of memory). */
+static int format_step_line(StrBuf *b, int64_t step, double lr, const UpdateSums *s, double gnorm,
                             double seconds, int cut, int ranks, double allreduce_seconds) {
     const long tokens = (long)s->tokens;
-    fprintf(f,
-            "{\"step\": %lld, \"lr\": %.17g, \"loss\": %.17g, \"loss_mle\": %.17g, "
-            "\"loss_ul\": %.17g, \"grad_norm\": %.17g, \"tokens\": %ld",
-            (long long)step, lr, s->loss, s->loss_mle, s->loss_ul, gnorm, tokens);
+    int rc = strbuf_printf(b,
+                           "{\"step\": %lld, \"lr\": %.17g, \"loss\": %.17g, \"loss_mle\": %.17g, "
+                           "\"loss_ul\": %.17g, \"grad_norm\": %.17g, \"tokens\": %ld",
+                           (long long)step, lr, s->loss, s->loss_mle, s->loss_ul, gnorm, tokens);
     if (cut) {
         const int m_tokens = (int)s->misalign_tokens, flagged = (int)s->flagged;
-        fprintf(f,
-                ", \"positives\": %d, \"negatives\": %d, \"misalign_tokens\": %d, "
-                "\"flagged\": %d, \"flagged_fraction\": %.6f",
-                (int)s->positives, (int)s->negatives, m_tokens, flagged,
-                m_tokens ? (double)flagged / m_tokens : 0.0);
+        rc |= strbuf_printf(b,
+                            ", \"positives\": %d, \"negatives\": %d, \"misalign_tokens\": %d, "
+                            "\"flagged\": %d, \"flagged_fraction\": %.6f",
+                            (int)s->positives, (int)s->negatives, m_tokens, flagged,
+                            m_tokens ? (double)flagged / m_tokens : 0.0);
     }
-    fprintf(f, ", \"seconds\": %.6f, \"tokens_per_s\": %.1f", seconds,
-            seconds > 0 ? tokens / seconds : 0.0);
+    rc |= strbuf_printf(b, ", \"seconds\": %.6f, \"tokens_per_s\": %.1f", seconds,
+                        seconds > 0 ? tokens / seconds : 0.0);
     /* several ranks: the time the update spent summing over them (the rest is compute) */
     if (ranks > 1)
-        fprintf(f, ", \"ranks\": %d, \"allreduce_seconds\": %.6f", ranks, allreduce_seconds);
-    fputs("}\n", f);
-    fflush(f);
+        rc |= strbuf_printf(b, ", \"ranks\": %d, \"allreduce_seconds\": %.6f", ranks,
+                            allreduce_seconds);
+    rc |= strbuf_puts(b, "}\n");
+    return rc ? -1 : 0;
+}
+
+/* Appends the update's line to steps.jsonl in one write, flushed so that a crash loses
+ * nothing. */
+static int write_step_line(const Run *r, double lr, const UpdateSums *s, double gnorm,
+                           double seconds, double allreduce_seconds, int cut, CkError *err) {
+    StrBuf line = {0};
+    int rc = format_step_line(&line, r->step, lr, s, gnorm, seconds, cut, r->ranks,
+                              allreduce_seconds) != 0
+                 ? ck_fail(err, "out of memory")
+                 : log_write(r, r->log, r->log_path, line.p, line.n, r->step, err);
+    strbuf_free(&line);
+    return rc;
 }
 
 static void progress(int64_t step, int64_t total, double loss, double tok_s, double eta, int tty) {
@@ -710,14 +743,14 @@ static void watch_flagging(Run *r, const UpdateSums *s) {
                 (long long)r->step, frac);
 }
 
-/* Logs the update just taken: steps.jsonl, tokens.csv flushed, the progress line. */
-static void log_update(Run *r, const TrainOptions *o, int cut, const UpdateSums *s, double lr,
-                       double gnorm, double allreduce_s, TrainReport *report) {
+/* Logs the update just taken: its steps.jsonl line (tokens.csv's rows are written as the
+ * micro-batches run), the progress line. A log write error fails (log_write_failed). */
+static int log_update(Run *r, const TrainOptions *o, int cut, const UpdateSums *s, double lr,
+                      double gnorm, double allreduce_s, TrainReport *report, CkError *err) {
     r->tokens_total += (long)s->tokens;
     const double now = timer_seconds();
     const double dt = now - r->update_start, elapsed = timer_seconds() - r->start;
-    if (r->log) write_step_line(r->log, r->step, lr, s, gnorm, dt, cut, r->ranks, allreduce_s);
-    if (r->tokens_csv) fflush(r->tokens_csv);
+    if (r->log && write_step_line(r, lr, s, gnorm, dt, allreduce_s, cut, err) != 0) return -1;
     if (cut) watch_flagging(r, s);
     const double tok_s = elapsed > 0 ? r->tokens_total / elapsed : 0;
     const double eta =
@@ -726,6 +759,7 @@ static void log_update(Run *r, const TrainOptions *o, int cut, const UpdateSums 
         progress(r->step, o->steps, s->loss, tok_s, eta, r->tty);
     report->steps_done = r->step;
     report->last_loss = s->loss;
+    return 0;
 }
 
 /* Saves checkpoint r->step into OUT/checkpoints (rank 0) and records its name in
@@ -802,8 +836,8 @@ int trainer_run(Model *m, const HfConfig *cfg, const TrainData *d, const TrainOp
         sums.stop_requests = stop_requested(o, r.step);
         if (rc == 0) rc = reduce_over_ranks(&r, &sums, &allreduce_s, err);
         if (rc == 0) rc = update(&r, m, o, &sums, &gnorm, &lr, err);
+        if (rc == 0) rc = log_update(&r, o, cut, &sums, lr, gnorm, allreduce_s, report, err);
         if (rc != 0) break;
-        log_update(&r, o, cut, &sums, lr, gnorm, allreduce_s, report);
         const int stop = sums.stop_requests > 0;
         rc = checkpoint_if_due(&r, m, cfg, d, o, stop, report, err);
         if (rc == 0 && stop) report->stopped_early = 1;

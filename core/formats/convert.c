@@ -10,6 +10,7 @@
 #include "formats/hf_model.h"
 #include "formats/llama2c.h"
 #include "tokenizer/tokenizer_export.h"
+#include "util/fileio.h"
 
 void convert_options_init(ConvertOptions *o) {
     *o = (ConvertOptions){.format = CONVERT_AUTO, .dtype = ST_F32};
@@ -47,6 +48,21 @@ static int export_tokenizer(const ConvertOptions *o, const ModelConfig *c, CkErr
     return rc;
 }
 
+/* Creates the folders above the destination (mkdir -p of its parent), so that a destination
+ * in a folder not made yet is written rather than refused. */
+static int make_parent(const char *to, CkError *err) {
+    char parent[4096];
+    if (snprintf(parent, sizeof parent, "%s", to) >= (int)sizeof parent)
+        return ck_fail(err, "%.100s...: path too long", to);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/') parent[--n] = '\0'; /* "out/hf/" names "out/hf" */
+    char *slash = strrchr(parent, '/');
+    if (!slash) return 0;          /* the current folder */
+    if (slash == parent) return 0; /* the root */
+    *slash = '\0';
+    return fileio_make_dirs(parent, err);
+}
+
 int convert_model(const ConvertOptions *o, ConvertResult *r, CkError *err) {
     *r = (ConvertResult){0};
     if (!o->to) return ck_fail(err, "no destination");
@@ -65,6 +81,10 @@ int convert_model(const ConvertOptions *o, ConvertResult *r, CkError *err) {
     }
     if (rc != 0) return -1;
     cfg.model = m.config;
+    if (make_parent(o->to, err) != 0) {
+        model_free(&m);
+        return -1;
+    }
     if (r->to_llama2c) {
         model_set_rope_style(&m, ROPE_INTERLEAVED);
         rc = llama2c_save(&m, o->to, err);

@@ -29,7 +29,8 @@ typedef struct {
 /* Sets the defaults (from the embedded model, format auto, f32). */
 void convert_options_init(ConvertOptions *o);
 
-/* Loads the model at o->from and writes it to o->to (each file atomically). A Hugging Face
+/* Loads the model at o->from and writes it to o->to (each file atomically), creating the
+ * folders above o->to that do not exist yet. A Hugging Face
  * destination also gets tokenizer.json and tokenizer_config.json when the source has a
  * llama2.c tokenizer: the embedded tok512 for the embedded model, else a tokenizer.bin beside
  * the --from file. Returns 0, or -1 with err filled; r says what was written, so a failure

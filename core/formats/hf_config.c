@@ -4,10 +4,12 @@
 #include "formats/hf_config.h"
 
 #include "util/fileio.h"
+#include "util/json_strict.h"
 
 #include <cjson/cJSON.h>
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,7 +116,8 @@ static int parse_root(HfConfig *out, const cJSON *root, const char *source, CkEr
                        source);
     int head_dim = 0;
     if (get_int(root, "head_dim", 0, 0, &head_dim, source, err)) return -1;
-    if (head_dim && c->n_heads > 0 && head_dim * c->n_heads != c->dim)
+    /* in 64 bits: 536870920 * 8 wraps to 64 in int */
+    if (head_dim && c->n_heads > 0 && (int64_t)head_dim * c->n_heads != c->dim)
         return ck_fail(err,
                        "%s: unsupported option \"head_dim\" (%d; cutkit needs hidden_size / "
                        "num_attention_heads)",
@@ -123,19 +126,26 @@ static int parse_root(HfConfig *out, const cJSON *root, const char *source, CkEr
     return 0;
 }
 
-int hf_config_parse(HfConfig *out, const char *json_text, const char *source, CkError *err) {
+/* text[0..len) may hold NULs, which the strict parse refuses like any trailing content. */
+static int parse_text(HfConfig *out, const char *text, size_t len, const char *source,
+                      CkError *err) {
     memset(out, 0, sizeof *out);
-    cJSON *root = cJSON_Parse(json_text);
-    if (!root) return ck_fail(err, "%s: not valid JSON", source);
+    cJSON *root = json_parse_strict(text, len, source, err);
+    if (!root) return -1;
     int rc = parse_root(out, root, source, err);
     cJSON_Delete(root);
     return rc;
 }
 
+int hf_config_parse(HfConfig *out, const char *json_text, const char *source, CkError *err) {
+    return parse_text(out, json_text, strlen(json_text), source, err);
+}
+
 int hf_config_load(HfConfig *out, const char *path, CkError *err) {
-    char *text = fileio_read_text(path, 64u << 20, NULL, err);
+    size_t len = 0;
+    char *text = fileio_read_text(path, 64u << 20, &len, err);
     if (!text) return -1;
-    int rc = hf_config_parse(out, text, path, err);
+    int rc = parse_text(out, text, len, path, err);
     free(text);
     return rc;
 }

@@ -12,7 +12,9 @@ typedef struct {
     char architecture[64];
 } HfConfig;
 
-/* Parses config.json text: LlamaForCausalLM or MistralForCausalLM with the Llama options.
+/* Parses config.json text, which must be one JSON object (content after it is refused, naming
+ * the byte; a leading byte-order mark is skipped): LlamaForCausalLM or MistralForCausalLM
+ * with the Llama options.
  * Unknown architectures and options that would change the math (rope_scaling, a sliding
  * window shorter than the context, biases, activations other than silu) are refused by
  * name. Sets rope_style to ROPE_HALF_SPLIT, Hugging Face's convention. `source` names the

@@ -4,6 +4,7 @@
 #include "formats/hf_model.h"
 
 #include "util/fileio.h"
+#include "util/json_strict.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -125,11 +126,9 @@ static int shards_open(ShardSet *s, const char *dir, CkError *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
     if (access(path, R_OK) != 0) return shards_add(s, dir, "model.safetensors", err);
-    char *text = fileio_read_text(path, 256u << 20, NULL, err);
-    if (!text) return -1;
-    cJSON *index = cJSON_Parse(text);
-    free(text);
-    const cJSON *map = index ? cJSON_GetObjectItemCaseSensitive(index, "weight_map") : NULL;
+    cJSON *index = json_load_file(path, 256u << 20, err);
+    if (!index) return -1;
+    const cJSON *map = cJSON_GetObjectItemCaseSensitive(index, "weight_map");
     if (!cJSON_IsObject(map)) {
         cJSON_Delete(index);
         return ck_fail(err, "%s: expected a JSON object with a \"weight_map\" object", path);

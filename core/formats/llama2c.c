@@ -76,6 +76,10 @@ static const ParamId MATRIX_ORDER[] = {PARAM_TOKEN_EMBEDDING,
 static int load_v0(Model *m, const unsigned char *data, size_t size, CkError *err) {
     ModelConfig c;
     config_from_header(&c, data);
+    /* the sign says whether the classifier is shared; INT_MIN has no positive counterpart
+     * (negating it overflows), and no vocabulary is that large anyway */
+    if (c.vocab_size == INT32_MIN)
+        return ck_fail(err, "header: vocab_size %d is out of range", (int)c.vocab_size);
     c.shared_classifier = c.vocab_size > 0;
     if (c.vocab_size < 0) c.vocab_size = -c.vocab_size;
     if (model_config_validate(&c, err) != 0) return -1;

@@ -5,6 +5,9 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +15,7 @@
 #include <unistd.h>
 
 #include "util/fileio.h"
+#include "util/json_strict.h"
 #include "formats/hf_model.h"
 #include "formats/safetensors.h"
 
@@ -116,59 +120,98 @@ static int refuse_option(const cJSON *root, const char *key, const char *path, C
     return ck_fail(err, "%s: unsupported PEFT option \"%s\"", path, key);
 }
 
-static int parse_adapter_config(LoraConfig *c, const char *path, CkError *err) {
-    char *text = fileio_read_text(path, 1 << 20, NULL, err);
-    if (!text) return -1;
-    cJSON *root = cJSON_Parse(text);
-    free(text);
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return ck_fail(err, "%s: not a JSON object", path);
-    }
-    int rc = 0;
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "peft_type");
+/* r, lora_alpha and lora_dropout, checked before any cast: a double outside float (or int) is
+ * undefined to convert, and 1e39 would become an infinite scale that turns every score into
+ * NaN. */
+static int parse_numbers(LoraConfig *c, const cJSON *root, const char *path, CkError *err) {
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(root, "r");
     const cJSON *alpha = cJSON_GetObjectItemCaseSensitive(root, "lora_alpha");
     const cJSON *dropout = cJSON_GetObjectItemCaseSensitive(root, "lora_dropout");
+    if (!cJSON_IsNumber(r) || !(r->valuedouble >= 1 && r->valuedouble <= INT_MAX) ||
+        r->valuedouble != floor(r->valuedouble))
+        return ck_fail(err, "%s: field \"r\" must be a positive integer", path);
+    if (!cJSON_IsNumber(alpha) || !(alpha->valuedouble > 0 && alpha->valuedouble <= FLT_MAX))
+        return ck_fail(err, "%s: field \"lora_alpha\" must be a positive number in float range",
+                       path);
+    if (dropout &&
+        !(cJSON_IsNumber(dropout) && dropout->valuedouble >= 0 && dropout->valuedouble < 1))
+        return ck_fail(err, "%s: field \"lora_dropout\" must be a number in [0, 1)", path);
+    c->rank = (int)r->valuedouble;
+    c->alpha = (float)alpha->valuedouble;
+    c->dropout = dropout ? (float)dropout->valuedouble : 0.0f;
+    /* a ratio that rounds to 1.0f as a float is no longer below 1 */
+    if (!(c->dropout < 1.0f))
+        return ck_fail(err, "%s: field \"lora_dropout\" must be a number in [0, 1)", path);
+    return 0;
+}
+
+/* target_modules: a list of module names, or one string of them. */
+static int parse_targets(LoraConfig *c, const cJSON *root, const char *path, CkError *err) {
     const cJSON *targets = cJSON_GetObjectItemCaseSensitive(root, "target_modules");
-    if (cJSON_IsString(type) && strcmp(type->valuestring, "LORA") != 0)
+    c->target_mask = 0;
+    if (cJSON_IsString(targets))
+        return lora_parse_targets(targets->valuestring, &c->target_mask, err);
+    if (!cJSON_IsArray(targets))
+        return ck_fail(err, "%s: field \"target_modules\" must be a list of module names", path);
+    const cJSON *t;
+    cJSON_ArrayForEach(t, targets) {
+        unsigned bit = 0;
+        if (!cJSON_IsString(t)) return ck_fail(err, "%s: target_modules must hold strings", path);
+        if (lora_parse_targets(t->valuestring, &bit, err) != 0) return -1;
+        c->target_mask |= bit;
+    }
+    if (c->target_mask == 0)
+        return ck_fail(err, "%s: field \"target_modules\" names no module", path);
+    return 0;
+}
+
+int peft_config_parse(LoraConfig *c, const char *text, size_t len, const char *path, CkError *err) {
+    memset(c, 0, sizeof *c);
+    cJSON *root = json_parse_strict(text, len, path, err);
+    if (!root) return -1;
+    int rc = 0;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "peft_type");
+    if (!cJSON_IsObject(root))
+        rc = ck_fail(err, "%s: not a JSON object", path);
+    else if (cJSON_IsString(type) && strcmp(type->valuestring, "LORA") != 0)
         rc = ck_fail(err, "%s: peft_type \"%s\" is not LORA", path, type->valuestring);
-    else if (!cJSON_IsNumber(r) || r->valueint <= 0)
-        rc = ck_fail(err, "%s: field \"r\" must be a positive integer", path);
-    else if (!cJSON_IsNumber(alpha))
-        rc = ck_fail(err, "%s: field \"lora_alpha\" must be a number", path);
-    else if (dropout && !cJSON_IsNumber(dropout))
-        rc = ck_fail(err, "%s: field \"lora_dropout\" must be a number", path);
+    else
+        rc = parse_numbers(c, root, path, err);
     const char *options[] = {
         "use_dora",     "use_rslora",    "fan_in_fan_out",      "modules_to_save",
         "rank_pattern", "alpha_pattern", "layers_to_transform", "bias"};
     for (size_t i = 0; rc == 0 && i < sizeof options / sizeof options[0]; i++)
         rc = refuse_option(root, options[i], path, err);
-    if (rc == 0) {
-        c->rank = r->valueint;
-        c->alpha = (float)alpha->valuedouble;
-        c->dropout = dropout ? (float)dropout->valuedouble : 0.0f;
-        c->target_mask = 0;
-        if (cJSON_IsString(targets)) {
-            rc = lora_parse_targets(targets->valuestring, &c->target_mask, err);
-        } else if (cJSON_IsArray(targets)) {
-            const cJSON *t;
-            cJSON_ArrayForEach(t, targets) {
-                unsigned bit = 0;
-                if (!cJSON_IsString(t)) {
-                    rc = ck_fail(err, "%s: target_modules must hold strings", path);
-                    break;
-                }
-                if ((rc = lora_parse_targets(t->valuestring, &bit, err)) != 0) break;
-                c->target_mask |= bit;
-            }
-        } else {
-            rc = ck_fail(err, "%s: field \"target_modules\" must be a list of module names", path);
-        }
-        if (rc != 0 && strncmp(err->msg, path, strlen(path)) != 0) ck_wrap(err, "%s", path);
-    }
+    if (rc == 0 && (rc = parse_targets(c, root, path, err)) != 0 &&
+        strncmp(err->msg, path, strlen(path)) != 0)
+        ck_wrap(err, "%s", path);
     cJSON_Delete(root);
     return rc;
+}
+
+static int parse_adapter_config(LoraConfig *c, const char *path, CkError *err) {
+    size_t len = 0;
+    char *text = fileio_read_text(path, 1 << 20, &len, err);
+    if (!text) return -1;
+    int rc = peft_config_parse(c, text, len, path, err);
+    free(text);
+    return rc;
+}
+
+/* Refuses a NaN or infinite weight, naming the tensor: it would make every score NaN. */
+static int check_finite(const LoraAdapters *ad, const char *path, CkError *err) {
+    for (int i = 0; i < ad->n_tensors; i++) {
+        const LoraTensor *t = &ad->tensors[i];
+        const float *x = ad->params + t->offset;
+        for (size_t j = 0; j < t->size; j++)
+            if (!isfinite(x[j]))
+                return ck_fail(err, "%s: tensor %s holds %s at element %zu", path, t->name,
+                               isnan(x[j]) ? "nan"
+                               : x[j] > 0  ? "inf"
+                                           : "-inf",
+                               j);
+    }
+    return 0;
 }
 
 int peft_load(LoraAdapters *ad, const Model *m, const char *dir, CkError *err) {
@@ -202,6 +245,7 @@ int peft_load(LoraAdapters *ad, const Model *m, const char *dir, CkError *err) {
         rc = ck_fail(err, "%s: holds %zu tensors; the config's %d target modules need %d", path,
                      safetensors_count(&f), ad->n_targets, ad->n_tensors);
     safetensors_close(&f);
+    if (rc == 0) rc = check_finite(ad, path, err);
     if (rc == 0 && m->config.rope_style == ROPE_INTERLEAVED)
         rc = permute_qk_b(ad, m, ad->params, 0, err);
     if (rc != 0) lora_free(ad);

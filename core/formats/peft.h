@@ -21,4 +21,11 @@ int peft_save(const LoraAdapters *ad, const Model *base, const char *dir,
  * per-layer patterns) are refused by name. */
 int peft_load(LoraAdapters *ad, const Model *m, const char *dir, CkError *err);
 
+/* Parses adapter_config.json text (text[0..len), one JSON object) into c: r a positive
+ * integer, lora_alpha positive and finite as a float, lora_dropout in [0, 1), target_modules
+ * known module names; PEFT options that change the math are refused by name. `path` names
+ * the file in messages. peft_load also refuses weights that are NaN or infinite, naming the
+ * tensor. */
+int peft_config_parse(LoraConfig *c, const char *text, size_t len, const char *path, CkError *err);
+
 #endif

@@ -72,7 +72,9 @@ int lora_init(LoraAdapters *ad, const Model *m, const LoraConfig *c, uint64_t se
     if (c->rank <= 0) return ck_fail(err, "LoRA rank must be positive, got %d", c->rank);
     if (c->rank > mc->dim)
         return ck_fail(err, "LoRA rank %d exceeds the model dimension %d", c->rank, mc->dim);
-    if (!(c->alpha > 0.0f)) return ck_fail(err, "lora_alpha must be positive");
+    /* an infinite alpha makes an infinite scale, and every output NaN */
+    if (!(c->alpha > 0.0f && isfinite(c->alpha)))
+        return ck_fail(err, "lora_alpha must be positive and finite, got %g", (double)c->alpha);
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
         return ck_fail(err, "lora_dropout must be in [0, 1), got %g", (double)c->dropout);
     if (c->target_mask == 0 || (c->target_mask & ~LORA_TARGET_ALL))

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/json_strict.h"
 #include "util/utf8.h"
 
 void tokenize_stream_options_init(TokenizeStreamOptions *o) {
@@ -65,12 +66,23 @@ static void put_json_string(FILE *out, const char *s, size_t n) {
     fputc('"', out);
 }
 
+/* Parses one line as exactly one JSON value; NULL with err saying why. */
+static cJSON *parse_line(const char *line, size_t n, CkError *err) {
+    JsonStrictError where;
+    cJSON *row = json_parse_exact(line, n, &where);
+    if (!row && where.after_value)
+        ck_fail(err, "content after the JSON value at column %zu", where.offset + 1);
+    else if (!row)
+        ck_fail(err, "not valid JSON");
+    return row;
+}
+
 /* Encodes one input line; returns 0, or -1 after writing the reason into err. */
 static int encode_line(const Tokenizer *tok, const TokenizeStreamOptions *o, const char *line,
                        size_t n, FILE *out, CkError *err) {
     if (has_escaped_nul(line, n)) return ck_fail(err, "\\u0000 in the text is not supported");
-    cJSON *row = cJSON_ParseWithLength(line, n);
-    if (!row) return ck_fail(err, "not valid JSON");
+    cJSON *row = parse_line(line, n, err);
+    if (!row) return -1;
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(row, "text");
     int rc = -1;
     if (!cJSON_IsObject(row) || !cJSON_IsString(text)) {
@@ -121,8 +133,8 @@ static int parse_ids(const Tokenizer *tok, const cJSON *row, int **ids, CkError 
 /* Decodes one input line. */
 static int decode_line(const Tokenizer *tok, const TokenizeStreamOptions *o, const char *line,
                        size_t n, FILE *out, CkError *err) {
-    cJSON *row = cJSON_ParseWithLength(line, n);
-    if (!row) return ck_fail(err, "not valid JSON");
+    cJSON *row = parse_line(line, n, err);
+    if (!row) return -1;
     int *ids = NULL;
     int count = parse_ids(tok, row, &ids, err);
     cJSON_Delete(row);

@@ -15,8 +15,9 @@
  *
  * The public functions also serve Hugging Face tokenizer.json tokenizers (kind
  * TOKENIZER_HF_BPE), which live in the tokenizer_hf*.c files: each function hands those to them.
- * tokenizer_open tells the two formats apart by content and infers a tokenizer.bin's vocabulary
- * size by counting its records. */
+ * tokenizer_load (and tokenizer_open, which reads the file) tells the two formats apart by
+ * content, never by the file's name, and infers a tokenizer.bin's vocabulary size by counting
+ * its records. */
 #include "tokenizer/tokenizer.h"
 
 #include <errno.h>
@@ -674,28 +675,59 @@ int tokenizer_load_hf(Tokenizer *t, const char *json_text, size_t json_len, cons
     return hf_load(t, json_text, json_len, config_text, source, err);
 }
 
-/* Counts the records of a llama2.c tokenizer.bin image. When the data does not end exactly
- * after a record, returns one more than the complete ones, so that the loader names what is
- * wrong with the record that does not fit. */
-static int count_llama2c_records(const unsigned char *p, size_t size) {
+/* Counts the complete records of a llama2.c tokenizer.bin image; *exact tells whether the
+ * data ends right after the last of them. */
+static int count_llama2c_records(const unsigned char *p, size_t size, int *exact) {
     size_t off = HEADER_BYTES;
     int n = 0;
     while (size >= off && size - off >= RECORD_HEADER_BYTES && n < MAX_VOCAB_SIZE) {
         int32_t len = read_i32le(p + off + 4);
-        if (len < 0 || (size_t)len > size - off - RECORD_HEADER_BYTES) return n + 1;
+        if (len < 0 || (size_t)len > size - off - RECORD_HEADER_BYTES) break;
         off += RECORD_HEADER_BYTES + (size_t)len;
         n++;
     }
-    return off == size ? n : n + 1;
+    *exact = off == size;
+    return n;
 }
 
-/* True for JSON text: a tokenizer.bin starts with a small int32 (a NUL in its first 4 bytes),
- * a tokenizer.json with optional whitespace and '{'. */
-static int looks_like_json(const char *data, size_t size) {
-    size_t i = 0;
-    while (i < size && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r'))
-        i++;
-    return i < size && data[i] == '{' && memchr(data, '\0', size < 4 ? size : 4) == NULL;
+/* A tokenizer.bin starts with its int32 max_token_length, a small number: a zero byte among
+ * its first 4 bytes. A JSON text has none (NUL is not JSON), so this tells the two apart. */
+static int looks_like_llama2c(const void *data, size_t size) {
+    return size > 0 && memchr(data, '\0', size < 4 ? size : 4) != NULL;
+}
+
+/* A tokenizer.bin image, its vocabulary size being the number of records it holds. */
+static int load_llama2c_image(Tokenizer *t, const unsigned char *data, size_t size,
+                              const char *source, CkError *err) {
+    int exact, n = count_llama2c_records(data, size, &exact);
+    if (n < LLAMA2C_BYTE_BASE && exact && size >= HEADER_BYTES)
+        return ck_fail(err,
+                       "%s: a llama2.c tokenizer.bin with %d record%s; it needs at least %d "
+                       "(<unk>, BOS, EOS)",
+                       source, n, n == 1 ? "" : "s", LLAMA2C_BYTE_BASE);
+    /* a record that does not fit is the next one: the loader names what is wrong with it */
+    if (!exact) n++;
+    if (n < LLAMA2C_BYTE_BASE) n = LLAMA2C_BYTE_BASE;
+    if (tokenizer_load_llama2c(t, data, size, n, err) != 0) return ck_wrap(err, "%s", source);
+    return 0;
+}
+
+int tokenizer_load(Tokenizer *t, const void *data, size_t size, const char *config_text,
+                   const char *source, CkError *err) {
+    memset(t, 0, sizeof *t);
+    if (!source) source = "tokenizer";
+    if (size == 0)
+        return ck_fail(err, "%s: empty file: neither a tokenizer.json nor a llama2.c tokenizer.bin",
+                       source);
+    if (looks_like_llama2c(data, size)) return load_llama2c_image(t, data, size, source, err);
+    const size_t bad = utf8_first_invalid(data, size);
+    if (bad == size) return hf_load(t, data, size, config_text, source, err);
+    const unsigned char *bytes = data;
+    int32_t max_len = size >= 4 ? read_i32le(bytes) : 0;
+    return ck_fail(err,
+                   "%s: neither a tokenizer.json (not UTF-8 text: byte %zu is 0x%02x) nor a "
+                   "llama2.c tokenizer.bin (its max_token_length would be %d)",
+                   source, bad, bytes[bad], (int)max_len);
 }
 
 int tokenizer_open(Tokenizer *t, const char *path, CkError *err) {
@@ -717,29 +749,22 @@ int tokenizer_open(Tokenizer *t, const char *path, CkError *err) {
     size_t size;
     char *data = read_whole_file(file, &size, err);
     if (!data) return -1;
-    int rc;
-    if (looks_like_json(data, size)) {
-        /* tokenizer_config.json beside the tokenizer.json, when there is one */
+    /* tokenizer_config.json beside a tokenizer.json, when there is one */
+    char *config = NULL;
+    if (size > 0 && !looks_like_llama2c(data, size)) {
         char config_path[4200];
         const char *slash = strrchr(file, '/');
         snprintf(config_path, sizeof config_path, "%.*stokenizer_config.json",
                  slash ? (int)(slash - file + 1) : 0, file);
-        char *config = NULL;
         size_t config_size;
-        if (access(config_path, F_OK) == 0) {
-            config = read_whole_file(config_path, &config_size, err);
-            if (!config) {
-                free(data);
-                return -1;
-            }
+        if (access(config_path, F_OK) == 0 &&
+            !(config = read_whole_file(config_path, &config_size, err))) {
+            free(data);
+            return -1;
         }
-        rc = hf_load(t, data, size, config, file, err);
-        free(config);
-    } else {
-        int n = count_llama2c_records((const unsigned char *)data, size);
-        rc = tokenizer_load_llama2c(t, data, size, n, err);
-        if (rc != 0) ck_wrap(err, "%s", file);
     }
+    int rc = tokenizer_load(t, data, size, config, file, err);
+    free(config);
     free(data);
     return rc;
 }

@@ -65,6 +65,15 @@ int tokenizer_load_llama2c_file(Tokenizer *t, const char *path, int vocab_size, 
  * text, EOS after it), as transformers' Llama tokenizers do. Messages name the file. */
 int tokenizer_open(Tokenizer *t, const char *path, CkError *err);
 
+/* Loads a tokenizer from the bytes of its file (data, size), choosing the format by content:
+ * a llama2.c tokenizer.bin (its int32 max_token_length has a zero byte among the first 4
+ * bytes; the vocabulary size is the number of records), else UTF-8 text, read as a
+ * tokenizer.json (a leading byte-order mark is skipped) with the optional tokenizer_config.json
+ * text config_text. Empty and binary data, and JSON that is not an object, are refused saying
+ * so; `source` names the file in messages. */
+int tokenizer_load(Tokenizer *t, const void *data, size_t size, const char *config_text,
+                   const char *source, CkError *err);
+
 /* Loads a Hugging Face tokenizer.json from json_text (json_len bytes, need not be
  * NUL-terminated) and the optional tokenizer_config.json text config_text (NUL-terminated,
  * or NULL); `source` names the file in messages. Refuses unsupported features by name

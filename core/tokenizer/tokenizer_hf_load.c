@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tokenizer/tokenizer_hf_internal.h"
+#include "util/json_strict.h"
 #include "util/utf8.h"
 
 /* ---- JSON helpers ---------------------------------------------------------------------------- */
@@ -188,26 +189,11 @@ static int check_json_text(Load *l, const char *s, size_t len) {
 /* Parses JSON text that must be an object; refuses trailing garbage as serde_json does. */
 static cJSON *parse_json(Load *l, const char *s, size_t len) {
     if (check_json_text(l, s, len) != 0) return NULL;
-    const char *end = NULL;
-    cJSON *root = len > 0 ? cJSON_ParseWithLengthOpts(s, len, &end, 0) : NULL;
-    if (root && end) {
-        size_t k = (size_t)(end - s);
-        while (k < len && (s[k] == ' ' || s[k] == '\t' || s[k] == '\n' || s[k] == '\r')) k++;
-        if (k < len) {
-            cJSON_Delete(root);
-            root = NULL;
-            end = s + k;
-        }
-    }
+    JsonStrictError where;
+    cJSON *root = json_parse_exact(s, len, &where);
     if (!root) {
-        size_t at = end ? (size_t)(end - s) : 0;
-        if (!end) {
-            const char *e = cJSON_GetErrorPtr();
-            at = e && e >= s && e <= s + len ? (size_t)(e - s) : 0;
-        }
-        size_t line = 1;
-        for (size_t i = 0; i < at; i++) line += s[i] == '\n';
-        ck_fail(l->err, "%s: line %zu: not valid JSON (at byte %zu)", l->source, line, at);
+        ck_fail(l->err, "%s: line %zu: not valid JSON (at byte %zu)", l->source, where.line,
+                where.offset);
         return NULL;
     }
     if (!cJSON_IsObject(root)) {

@@ -14,6 +14,7 @@
 #include "eval/outputs.h"
 #include "eval/winrate.h"
 #include "util/fileio.h"
+#include "util/outdir.h"
 #include "util/strbuf.h"
 
 #define PATH_BUF 4096
@@ -168,8 +169,9 @@ static int stage_world(Demo *d, CkError *err) {
     for (int k = 0; k < 2; k++) {
         char dir[PATH_BUF];
         fileio_path(dir, sizeof dir, o->out, names[k]);
-        if (fileio_make_dirs(dir, err) != 0 ||
-            synth_write(k == 0 ? &d->mixed : &d->offline, dir, err) != 0 ||
+        if (fileio_make_dirs(dir, err) != 0) return -1;
+        outdir_remove_stale_temps(dir); /* a killed run's half-written files */
+        if (synth_write(k == 0 ? &d->mixed : &d->offline, dir, err) != 0 ||
             write_corpora(d, k, dir, err) != 0)
             return -1;
     }
@@ -332,6 +334,7 @@ static int evaluate(const Demo *d, const EvalInputs *in, const char *run_dir, co
     fileio_path(annotations, sizeof annotations, eval_dir, "annotations.json");
     snprintf(tokens, sizeof tokens, "%d", d->z->max_tokens);
     if (fileio_make_dirs(eval_dir, err) != 0) return -1;
+    outdir_remove_stale_temps(eval_dir); /* winrate.json's; the children clean their own */
     const char *name = strrchr(run_dir, '/') ? strrchr(run_dir, '/') + 1 : run_dir;
     char *gen[] = {"eval",
                    "generate",
@@ -417,12 +420,14 @@ static int stage_report(const Demo *d, CkError *err) {
     return stage_run(&d->o->runner, argv, err);
 }
 
-/* The stages in order, each once the one before finished. */
-static int run_stages(Demo *d, CkError *err) {
+/* The stages in order, each once the one before finished. OUT is the demo's alone while it
+ * runs ("OUT is in use by pid N" for a second demo); the runs below it are locked by their
+ * own commands. */
+static int run_stages(Demo *d, RunLock *lock, CkError *err) {
     const DemoOptions *o = d->o;
     log_msg(o, "cutkit demo (%s) in %s\n[1/5] the synthetic world\n", demo_size_name(o->size),
             o->out);
-    if (fileio_make_dirs(o->out, err) != 0 || stage_world(d, err) != 0 ||
+    if (outdir_open(lock, o->out, err) != 0 || stage_world(d, err) != 0 ||
         fileio_make_dirs(d->runs, err) != 0 || stage_warmup(d, err) != 0)
         return -1;
     for (int i = 0; i < N_RUNS && !stopped(d); i++) {
@@ -445,7 +450,9 @@ int demo_run(const DemoOptions *o, CkError *err) {
     fileio_path(d->warm_model, sizeof d->warm_model, d->warm, "model");
     snprintf(d->seed, sizeof d->seed, "%llu", (unsigned long long)o->seed);
     snprintf(d->threads, sizeof d->threads, "%d", o->threads);
-    int rc = run_stages(d, err);
+    RunLock lock = {0};
+    int rc = run_stages(d, &lock, err);
+    runlock_release(&lock);
     synth_world_free(&d->mixed);
     synth_world_free(&d->offline);
     free(d);

@@ -17,8 +17,10 @@
  * 5. `cutkit report` over all runs: OUT/report/index.html and OUT/report/tables.md.
  *
  * Trainings, generation, judging, detection and the report are cutkit child processes
- * (train/stage.h); every stage leaves a marker in OUT, so an interrupted demo continues where
- * it stopped when it is run again with the same options. */
+ * (train/stage.h: they die with the demo); every stage leaves a marker in OUT, so an
+ * interrupted demo continues where it stopped when it is run again with the same options. OUT
+ * is locked while the demo runs (a second demo on it fails: "OUT is in use by pid N"); the runs
+ * below it are locked by their own commands. */
 #ifndef CK_DEMO_H
 #define CK_DEMO_H
 
