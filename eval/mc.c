@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/hash.h"
+#include "util/pyrandom.h"
 #include "util/utf8.h"
 
 /* ---------------------------------------------------------------------------------------- */
@@ -72,101 +73,6 @@ const char MC_TRUTHFULQA_PRIMER[] =
     "A: Telescopes use lenses or mirrors to focus light and make objects appear closer.\n\n"
     "Q: Where were the 1992 Olympics held?\n"
     "A: The 1992 Olympics were held in Barcelona, Spain.";
-
-/* ---------------------------------------------------------------------------------------- */
-/* Python's random.Random: MT19937, init_by_array seeding, getrandbits/_randbelow, sample */
-
-enum { MT_N = 624, MT_M = 397 };
-
-static void mt_init_genrand(McPyRandom *r, uint32_t s) {
-    r->mt[0] = s;
-    for (int i = 1; i < MT_N; i++)
-        r->mt[i] = 1812433253u * (r->mt[i - 1] ^ (r->mt[i - 1] >> 30)) + (uint32_t)i;
-    r->index = MT_N;
-}
-
-void mc_pyrandom_seed(McPyRandom *r, uint64_t seed) {
-    uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
-    int key_len = key[1] ? 2 : 1; /* Python uses as many 32-bit words as the value needs */
-    mt_init_genrand(r, 19650218u);
-    uint32_t *mt = r->mt;
-    int i = 1, j = 0;
-    for (int k = MT_N > key_len ? MT_N : key_len; k; k--) {
-        mt[i] = (mt[i] ^ ((mt[i - 1] ^ (mt[i - 1] >> 30)) * 1664525u)) + key[j] + (uint32_t)j;
-        i++;
-        j++;
-        if (i >= MT_N) {
-            mt[0] = mt[MT_N - 1];
-            i = 1;
-        }
-        if (j >= key_len) j = 0;
-    }
-    for (int k = MT_N - 1; k; k--) {
-        mt[i] = (mt[i] ^ ((mt[i - 1] ^ (mt[i - 1] >> 30)) * 1566083941u)) - (uint32_t)i;
-        i++;
-        if (i >= MT_N) {
-            mt[0] = mt[MT_N - 1];
-            i = 1;
-        }
-    }
-    mt[0] = 0x80000000u;
-    r->index = MT_N;
-}
-
-static uint32_t mt_next(McPyRandom *r) {
-    uint32_t *mt = r->mt;
-    if (r->index >= MT_N) {
-        for (int k = 0; k < MT_N; k++) {
-            uint32_t y = (mt[k] & 0x80000000u) | (mt[(k + 1) % MT_N] & 0x7fffffffu);
-            mt[k] = mt[(k + MT_M) % MT_N] ^ (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
-        }
-        r->index = 0;
-    }
-    uint32_t y = mt[r->index++];
-    y ^= y >> 11;
-    y ^= (y << 7) & 0x9d2c5680u;
-    y ^= (y << 15) & 0xefc60000u;
-    y ^= y >> 18;
-    return y;
-}
-
-/* Python's _randbelow_with_getrandbits(n), n >= 1 and < 2^31: k = n.bit_length() bits per
- * draw (getrandbits(k) = the top k bits of one output), redrawn until below n. */
-static int randbelow(McPyRandom *r, int n) {
-    int k = 0;
-    while ((n >> k) != 0) k++;
-    uint32_t x;
-    do x = mt_next(r) >> (32 - k);
-    while (x >= (uint32_t)n);
-    return (int)x;
-}
-
-void mc_pyrandom_sample(McPyRandom *r, int n, int k, int *out) {
-    /* Python picks the pool algorithm when a list of n is smaller than a set of k */
-    int setsize = 21;
-    if (k > 5) setsize += (int)pow(4.0, ceil(log(k * 3.0) / log(4.0)));
-    if (n <= setsize) {
-        int *pool = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
-        if (!pool) return;
-        for (int i = 0; i < n; i++) pool[i] = i;
-        for (int i = 0; i < k; i++) {
-            int j = randbelow(r, n - i);
-            out[i] = pool[j];
-            pool[j] = pool[n - i - 1];
-        }
-        free(pool);
-    } else {
-        for (int i = 0; i < k; i++) {
-            int j, seen;
-            do {
-                j = randbelow(r, n);
-                seen = 0;
-                for (int q = 0; q < i; q++) seen |= out[q] == j;
-            } while (seen);
-            out[i] = j;
-        }
-    }
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* prompts and items */
@@ -237,13 +143,16 @@ int mc_build_items(const McTask *task, const McDocSet *test, const McDocSet *tra
         free(exemplars);
         return ck_fail(err, "out of memory");
     }
-    McPyRandom rng;
-    mc_pyrandom_seed(&rng, seed);
+    PyRandom rng; /* the harness's random.Random(seed) */
+    pyrandom_seed(&rng, seed);
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         const McDoc *d = &test->docs[i];
         /* the test split is not the few-shot split, so no extra draw */
-        if (shots > 0) mc_pyrandom_sample(&rng, train->n, shots, picks);
+        if (shots > 0 && pyrandom_sample(&rng, train->n, shots, picks) != 0) {
+            rc = ck_fail(err, "out of memory");
+            break;
+        }
         for (int s = 0; s < shots; s++) exemplars[s] = &train->docs[picks[s]];
         StrBuf b = {0};
         if (mc_prompt_build(task, d, exemplars, shots, &b) != 0) {

@@ -182,16 +182,4 @@ double mc_item_metric(const McTask *task, Mc2Variant mc2, const McItemResult *r,
 /* Mean and standard error of x[0..n) as the harness computes them (sample sd / sqrt(n)). */
 void mc_mean_stderr(const double *x, int n, double *mean, double *stderr_);
 
-/* Python's random.Random(seed): MT19937 seeded by init_by_array with the seed's 32-bit words. */
-typedef struct {
-    uint32_t mt[624];
-    int index;
-} McPyRandom;
-
-/* Seeds r as random.Random(seed) does for a non-negative integer seed. */
-void mc_pyrandom_seed(McPyRandom *r, uint64_t seed);
-
-/* random.Random.sample(range(n), k) into out[0..k) (k <= n), consuming r as Python does. */
-void mc_pyrandom_sample(McPyRandom *r, int n, int k, int *out);
-
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "tests/test_util.h"
+#include "util/pyrandom.h"
 
 #include "datasets/benchmarks.h"
 #include "eval/harness.h"
@@ -373,16 +374,16 @@ static void test_pyrandom_matches_python(void **state) {
         test_missing_reference("python3 did not run (the reference sampler is Python's random)");
         skip();
     }
-    McPyRandom r;
-    mc_pyrandom_seed(&r, 1234);
+    PyRandom r;
+    pyrandom_seed(&r, 1234);
     int v[25];
     char mine[4096] = "", num[16];
     struct {
         int n, k, reseed;
     } calls[] = {{1119, 25, 0}, {1119, 3, 0}, {10, 3, 0}, {40, 7, 0}, {2251, 5, 1}};
     for (int c = 0; c < 5; c++) {
-        if (calls[c].reseed) mc_pyrandom_seed(&r, (1ull << 40) + 5);
-        mc_pyrandom_sample(&r, calls[c].n, calls[c].k, v);
+        if (calls[c].reseed) pyrandom_seed(&r, (1ull << 40) + 5);
+        assert_int_equal(pyrandom_sample(&r, calls[c].n, calls[c].k, v), 0);
         strcat(mine, "[");
         for (int i = 0; i < calls[c].k; i++) {
             snprintf(num, sizeof num, i ? ", %d" : "%d", v[i]);
@@ -425,11 +426,11 @@ static void test_fewshot_prompt(void **state) {
         mc_build_items(mc_task_find("arc_easy"), &test, &train, 2, 1234, 0, &items, &n, &err), 0);
     assert_int_equal(n, 2);
     /* the draws, as Python makes them */
-    McPyRandom r;
-    mc_pyrandom_seed(&r, 1234);
+    PyRandom r;
+    pyrandom_seed(&r, 1234);
     int p[2][2];
-    mc_pyrandom_sample(&r, 4, 2, p[0]);
-    mc_pyrandom_sample(&r, 4, 2, p[1]);
+    assert_int_equal(pyrandom_sample(&r, 4, 2, p[0]), 0);
+    assert_int_equal(pyrandom_sample(&r, 4, 2, p[1]), 0);
     for (int i = 0; i < 2; i++) {
         char want[512];
         const McDoc *e0 = &train.docs[p[i][0]], *e1 = &train.docs[p[i][1]];
