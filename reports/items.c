@@ -109,6 +109,23 @@ static char *join(const char *dir, const char *name) {
     return p;
 }
 
+/* Reads the run's per-item file of source into *text (malloc'd, *size its length; *path the
+ * file's, malloc'd): returns 1, 0 when the run has no such file (nothing allocated), -1 with
+ * err. */
+static int read_source(const RunDir *rd, ItemSource source, char **path, char **text, size_t *size,
+                       CkError *err) {
+    *text = NULL;
+    *path = join(rd->path, item_source_file(source));
+    if (!*path) return ck_fail(err, "out of memory");
+    if (access(*path, F_OK) != 0 && errno == ENOENT) {
+        free(*path);
+        *path = NULL;
+        return 0;
+    }
+    *text = fileio_read_text(*path, ITEMS_MAX_BYTES, size, err);
+    return 1;
+}
+
 /* The value of one items.jsonl record for metric m into es (records of other tasks are
  * skipped). */
 static int mc_record(const cJSON *o, const ItemMetric *m, Entries *es, const char *path, long line,
@@ -150,14 +167,10 @@ static int mc_walk(const char *text, size_t size, const char *path, const ItemMe
 
 /* eval/mc/items.jsonl into the MC columns of it. */
 static int load_mc(RunItems *it, const RunDir *rd, const ItemMetric *const *ms, CkError *err) {
-    char *path = join(rd->path, item_source_file(ITEMS_MC));
-    if (!path) return ck_fail(err, "out of memory");
-    if (access(path, F_OK) != 0 && errno == ENOENT) {
-        free(path);
-        return 0;
-    }
+    char *path, *text;
     size_t size = 0;
-    char *text = fileio_read_text(path, ITEMS_MAX_BYTES, &size, err);
+    int found = read_source(rd, ITEMS_MC, &path, &text, &size, err);
+    if (found <= 0) return found;
     Entries *es = calloc((size_t)it->n_cols + 1, sizeof *es);
     int rc = text && es ? mc_walk(text, size, path, ms, es, it->n_cols, err) : -1;
     if (!es && text) ck_fail(err, "out of memory");
@@ -223,14 +236,10 @@ static int annotation_records(const cJSON *root, const char *path, Entries *es, 
 
 /* eval/annotations.json into the win-rate column c of it. */
 static int load_annotations(RunItems *it, int c, const RunDir *rd, CkError *err) {
-    char *path = join(rd->path, item_source_file(ITEMS_ANNOTATIONS));
-    if (!path) return ck_fail(err, "out of memory");
-    if (access(path, F_OK) != 0 && errno == ENOENT) {
-        free(path);
-        return 0;
-    }
+    char *path, *text;
     size_t size = 0;
-    char *text = fileio_read_text(path, ITEMS_MAX_BYTES, &size, err);
+    int found = read_source(rd, ITEMS_ANNOTATIONS, &path, &text, &size, err);
+    if (found <= 0) return found;
     cJSON *root = text ? cJSON_ParseWithLength(text, size) : NULL;
     Entries all = {0}, kept = {0};
     int rc = -1;
