@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "reports/compare_report.h"
+#include "reports/layout.h"
 #include "reports/report.h"
 
 static struct {
@@ -27,6 +28,8 @@ static FlagSpec FLAGS[] = {
      "a row per run (default: runs that differ only in seed are one row, mean \xC2\xB1 sd)"},
     {"baseline", FLAG_STRING, &opt.report.baseline, NULL, 0, -1,
      "mark (\xE2\x80\xA0) the cells that differ significantly from this row (label or run dir)"},
+    {"layout", FLAG_STRING, &opt.report.layouts, NULL, 0, -1,
+     "also the CUT paper's layouts, comma-separated: table2, table4, table6, fig4, fig7"},
     {"compare", FLAG_BOOL, &opt.compare, NULL, 0, -1,
      "compare two sides A B item by item instead (each a run dir, a list a,b or a quoted glob)"},
     {"resamples", FLAG_INT, &opt.report.resamples, "10000", 1, 10000000,
@@ -38,6 +41,7 @@ static const CommandSpec SPEC = {
     "report",
     "paper-style tables, plots and an HTML page from run directories",
     "RUN_DIR... --out DIR [--title T] [--examples N] [--per-run] [--baseline ROW]\n"
+    "       [--layout table2,table4,table6,fig4,fig7]\n"
     "       cutkit report --compare A B --out DIR [--resamples N] [--seed S]",
     "Writes DIR/tables.md, DIR/tables.tex (booktabs), DIR/plots/*.svg and DIR/index.html\n"
     "(self-contained: inline SVG, no scripts). Rows follow the order of the run directories;\n"
@@ -48,7 +52,14 @@ static const CommandSpec SPEC = {
     "--compare A B: per metric with per-item files (eval/mc/items.jsonl,\n"
     "eval/annotations.json), the difference A - B on the items both have with a paired\n"
     "bootstrap interval and p-value, and McNemar's exact test for binary items; printed and\n"
-    "written to DIR/compare.md and DIR/compare.json. Exit 1 when A and B share no items.",
+    "written to DIR/compare.md and DIR/compare.json. Exit 1 when A and B share no items.\n"
+    "--layout: the CUT paper's layouts, labelled from each run's config.json (objective,\n"
+    "ablation switches, judgments): table2 (Method | Objective | ARC | HellaSwag | MMLU |\n"
+    "TruthfulQA | Avg. | AlpacaEval), table4 (CUT ablations against full CUT), table6 (online\n"
+    "iterations with #J; an align-online run directory gives a row per iteration, evaluated\n"
+    "in OUT/iter-K/eval/) into DIR/LAYOUT.md and DIR/LAYOUT.tex; fig4 (each column against the\n"
+    "judgments or pairs trained on) and fig7 (against the Align-P ratio) into\n"
+    "DIR/plots/LAYOUT_<column>.svg; all of them also in index.html.",
     FLAGS,
     sizeof FLAGS / sizeof FLAGS[0],
 };
@@ -159,13 +170,16 @@ int cmd_report(int argc, char **argv) {
         free(runs);
         return rc;
     }
+    CkError err = {{0}};
+    int want[LAYOUT_COUNT];
+    if (rc == 0 && opt.report.layouts && layout_parse_list(opt.report.layouts, want, &err) != 0)
+        rc = cli_error(&SPEC, 2, "%s", err.msg);
     if (rc == 0 && n_runs == 0)
         rc = cli_error(&SPEC, 2,
                        "needs at least one run directory and --out DIR "
                        "(see 'cutkit help report')");
     if (rc == 0 && (n_runs = keep_run_dirs(runs, n_runs)) == 0)
         rc = cli_error(&SPEC, 2, "no run directory among the arguments");
-    CkError err = {{0}};
     if (rc == 0 && report_write((const char *const *)runs, n_runs, opt.out, &opt.report, &err) != 0)
         rc = cli_fail(&SPEC, 1, &err);
     else if (rc == 0)

@@ -114,7 +114,7 @@ static char *skip_reason(const CompareMetric *m) {
 /* Runs the comparisons of every column; refuses a metric whose items are disjoint. */
 static int compare_columns(Comparison *c, CkError *err) {
     int n_cols;
-    const MetricColumn *cols = metric_columns(&n_cols);
+    const MetricColumn *cols = metric_all_columns(&n_cols);
     CompareSide a = {c->items, c->members, c->n_a}, b = {c->items, c->members + c->n_a, c->n_b};
     for (int k = 0; k < n_cols; k++) {
         CompareMetric m;

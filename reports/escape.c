@@ -57,9 +57,9 @@ void escape_html_str(FILE *out, const char *s) {
 static const struct {
     const char *utf8, *latex;
 } LATEX_SYMBOLS[] = {
-    {"\xC2\xB1", "$\\pm$"},    {"\xCE\xBB", "$\\lambda$"}, {"\xCE\xB1", "$\\alpha$"},
-    {"\xCE\xB3", "$\\gamma$"}, {"\xE2\x80\x94", "---"},    {"\xE2\x80\x93", "--"},
-    {"\xE2\x88\x92", "$-$"},
+    {"\xC2\xB1", "$\\pm$"},    {"\xCE\xBB", "$\\lambda$"},      {"\xCE\xB1", "$\\alpha$"},
+    {"\xCE\xB3", "$\\gamma$"}, {"\xE2\x80\x94", "---"},         {"\xE2\x80\x93", "--"},
+    {"\xE2\x88\x92", "$-$"},   {"\xE2\x80\xA0", "$^\\dagger$"}, {"\xE2\x80\xA1", "$^\\ddagger$"},
 };
 
 void escape_latex(FILE *out, const char *s) {

@@ -61,10 +61,11 @@ static int normalise_strings(cJSON *node, char *const *dirs, int n_dirs) {
     return 0;
 }
 
-/* The run's directory as given (trailing slashes dropped) and by realpath, malloc'd. */
-static int own_dirs(const RunDir *rd, char *dirs[2]) {
-    dirs[0] = strdup(rd->path);
-    dirs[1] = realpath(rd->path, NULL);
+/* A directory as given (trailing slashes dropped) and by realpath, malloc'd; returns how many
+ * differ (0 when out of memory). */
+static int dir_forms(const char *path, char *dirs[2]) {
+    dirs[0] = strdup(path);
+    dirs[1] = realpath(path, NULL);
     if (!dirs[0]) return 0;
     size_t n = strlen(dirs[0]);
     while (n > 1 && dirs[0][n - 1] == '/') dirs[0][--n] = '\0';
@@ -88,7 +89,7 @@ static cJSON *normalised_config(const RunDir *rd) {
     for (size_t i = 0; i < sizeof BOOKKEEPING / sizeof BOOKKEEPING[0]; i++)
         cJSON_DeleteItemFromObjectCaseSensitive(c, BOOKKEEPING[i]);
     char *dirs[2] = {NULL, NULL};
-    int n_dirs = own_dirs(rd, dirs);
+    int n_dirs = dir_forms(rd->path, dirs);
     int rc = n_dirs > 0 ? normalise_strings(c, dirs, n_dirs) : -1;
     free(dirs[0]);
     free(dirs[1]);
@@ -97,6 +98,19 @@ static cJSON *normalised_config(const RunDir *rd) {
         return NULL;
     }
     return c;
+}
+
+cJSON *run_config_settings(const RunDir *rd) {
+    return normalised_config(rd);
+}
+
+int run_config_replace_dir(cJSON *node, const char *dir) {
+    char *dirs[2] = {NULL, NULL};
+    int n_dirs = dir_forms(dir, dirs);
+    int rc = n_dirs > 0 ? normalise_strings(node, dirs, n_dirs) : -1;
+    free(dirs[0]);
+    free(dirs[1]);
+    return rc;
 }
 
 /* The rule of groups.h on configurations already normalised. */

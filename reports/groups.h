@@ -35,6 +35,16 @@ typedef struct {
 /* 1 when key is one of the bookkeeping keys above (not a setting). */
 int run_config_is_bookkeeping(const char *key);
 
+/* Replaces dir (as given without trailing slashes, and by realpath) by "{run}" in every string
+ * value under node, as the rule above does with a run's own directory. Returns 0, or -1 when
+ * out of memory. */
+int run_config_replace_dir(cJSON *node, const char *dir);
+
+/* The run's settings: config.json without the bookkeeping keys and with the run's directory
+ * replaced (the objects the rule above compares), or NULL without config.json (or when out
+ * of memory). The caller deletes it. */
+cJSON *run_config_settings(const RunDir *rd);
+
 /* 1 when runs a and b are two seeds of one setting (the rule above). */
 int run_same_setting(const RunDir *a, const RunDir *b);
 

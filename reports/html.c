@@ -2,6 +2,8 @@
 #include "reports/html.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "reports/escape.h"
@@ -31,6 +33,7 @@ static void write_value_cell(FILE *o, const MetricColumn *col, const MetricCell 
     metric_format(col, cell->value, v, sizeof v);
     fprintf(o, cell->best ? "<td class=\"n\"><strong>%s</strong>" : "<td class=\"n\">%s", v);
     if (cell->marked) fputs("<sup class=\"sig\">\xE2\x80\xA0</sup>", o);
+    if (cell->variant) fputs("<sup class=\"variant\">\xE2\x80\xA1</sup>", o);
     double pm = row_size > 1 ? cell->sd : cell->se;
     if (isfinite(pm)) {
         metric_format(col, pm, se, sizeof se);
@@ -40,8 +43,30 @@ static void write_value_cell(FILE *o, const MetricColumn *col, const MetricCell 
     fputs("</td>", o);
 }
 
-static void write_results(FILE *o, const MetricTable *t) {
-    fputs("<h2 id=\"results\">Results</h2>\n<table class=\"results\">\n<thead><tr><th>Run</th>", o);
+/* A paragraph of class note holding text (escaped); nothing for NULL. */
+static void write_note(FILE *o, const char *text, const char *prefix, const char *suffix) {
+    if (!text) return;
+    fputs("<p class=\"note\">", o);
+    fputs(prefix, o);
+    escape_html_str(o, text);
+    fputs(suffix, o);
+    fputs("</p>\n", o);
+}
+
+/* A results table under heading (an anchor id, its text), with its notes; files names the
+ * Markdown and LaTeX files that hold the same table. */
+static void write_table(FILE *o, const MetricTable *t, const char *id, const char *heading,
+                        const char *files) {
+    fprintf(o, "<h2 id=\"%s\">", id);
+    escape_html_str(o, heading);
+    fputs("</h2>\n<table class=\"results\">\n<thead><tr><th>", o);
+    escape_html_str(o, t->row_title ? t->row_title : "Run");
+    fputs("</th>", o);
+    for (int k = 0; k < t->n_text; k++) {
+        fputs("<th>", o);
+        escape_html_str(o, t->text_titles[k]);
+        fputs("</th>", o);
+    }
     for (int c = 0; c < t->n_cols; c++) {
         fputs("<th>", o);
         escape_html_str(o, t->cols[c].title);
@@ -52,23 +77,27 @@ static void write_results(FILE *o, const MetricTable *t) {
         fputs("<tr><th scope=\"row\">", o);
         escape_html_str(o, t->labels[r]);
         fputs("</th>", o);
+        for (int k = 0; k < t->n_text; k++) {
+            const char *text = t->text ? t->text[(size_t)r * t->n_text + k] : NULL;
+            fputs(text && text[0] ? "<td>" : "<td class=\"missing\">\xE2\x80\x94", o);
+            escape_html_str(o, text);
+            fputs("</td>", o);
+        }
         for (int c = 0; c < t->n_cols; c++)
             write_value_cell(o, &t->cols[c], metric_cell(t, r, c), t->sizes ? t->sizes[r] : 1);
         fputs("</tr>\n", o);
     }
-    fputs("</tbody>\n</table>\n<p class=\"note\">", o);
-    escape_html_str(o, metric_note());
-    fputs(" The same table is in tables.md and tables.tex.</p>\n", o);
-    if (t->grouped) {
-        fputs("<p class=\"note\">", o);
-        escape_html_str(o, metric_group_note());
-        fputs("</p>\n", o);
-    }
-    if (t->marker_note) {
-        fputs("<p class=\"note\">\xE2\x80\xA0 ", o);
-        escape_html_str(o, t->marker_note);
-        fputs("</p>\n", o);
-    }
+    fputs("</tbody>\n</table>\n", o);
+    write_note(o, t->note ? t->note : metric_note(), "", files);
+    if (t->grouped) write_note(o, metric_group_note(), "", "");
+    write_note(o, t->marker_note, "\xE2\x80\xA0 ", "");
+    char *variants = metric_variant_note(t);
+    write_note(o, variants, "", "");
+    free(variants);
+}
+
+static void write_results(FILE *o, const MetricTable *t) {
+    write_table(o, t, "results", "Results", " The same table is in tables.md and tables.tex.");
 }
 
 static void write_config_value(FILE *o, const cJSON *config, const char *key) {
@@ -222,6 +251,12 @@ void html_write_page(FILE *o, const HtmlPage *p) {
             "<a href=\"#plots\">Plots</a> \xC2\xB7 <a href=\"#examples\">Examples</a></p>\n",
             CUTKIT_VERSION, p->n_runs, p->n_runs == 1 ? "" : "s");
     if (p->table) write_results(o, p->table);
+    for (int k = 0; k < p->n_layouts; k++) {
+        char files[96];
+        snprintf(files, sizeof files, " The same table is in %s.md and %s.tex.", p->layout_names[k],
+                 p->layout_names[k]);
+        write_table(o, p->layouts[k], p->layout_names[k], p->layout_headings[k], files);
+    }
     write_runs(o, p->runs, p->n_runs);
     write_groups(o, p->groups, p->runs);
     write_plots(o, p->plots);

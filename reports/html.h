@@ -21,6 +21,10 @@ typedef struct {
     const ContrastCsv *contrasts; /* one per run; n = 0 where the run has no contrast.csv */
     int n_runs;
     const RunGroups *groups; /* the table's rows as groups of runs; NULL: a row per run */
+    int n_layouts;           /* the paper layouts (`--layout`), after the results table: */
+    const MetricTable *const *layouts;
+    const char *const *layout_names;    /* "table2": the anchor and the files' names */
+    const char *const *layout_headings; /* "Table 2 layout" */
 } HtmlPage;
 
 /* Writes the whole page (<!DOCTYPE html> to </html>, UTF-8) to out. */

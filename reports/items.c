@@ -12,17 +12,23 @@
 #include "util/jsonl.h"
 
 static const ItemMetric ITEM_METRICS[] = {
-    {"arc_c_acc_norm", ITEMS_MC, "arc_challenge", "acc_norm", 100.0, NULL},
-    {"tqa_mc1", ITEMS_MC, "truthfulqa_mc1", "acc", 100.0, NULL},
-    {"tqa_mc2", ITEMS_MC, "truthfulqa_mc2", "mc2", 100.0, NULL},
-    {"win_rate", ITEMS_ANNOTATIONS, NULL, NULL, 100.0, NULL},
+    {"arc_c_acc_norm", ITEMS_MC, "arc_challenge", "acc_norm", 100.0, NULL, NULL},
+    {"tqa_mc1", ITEMS_MC, "truthfulqa_mc1", "acc", 100.0, NULL, NULL},
+    {"tqa_mc2", ITEMS_MC, "truthfulqa_mc2", "mc2", 100.0, NULL, NULL},
+    {"hellaswag_acc_norm", ITEMS_MC, "hellaswag", "acc_norm", 100.0, NULL, "hellaswag_llamacpp"},
+    {"mmlu_acc", ITEMS_NONE, NULL, NULL, 0,
+     "the MMLU column is a macro average over 57 subject tasks, not a mean over items", NULL},
+    {"avg_open_llm_v1", ITEMS_NONE, NULL, NULL, 0, "Avg. is derived from four other columns", NULL},
+    {"rouge_lsum", ITEMS_NONE, NULL, NULL, 0, "ROUGE items are not read by the reports", NULL},
+    {"win_rate", ITEMS_ANNOTATIONS, NULL, NULL, 100.0, NULL, NULL},
     {"error_rate", ITEMS_NONE, NULL, NULL, 0,
-     "errors.json holds aggregates only (no per-response outcomes)"},
+     "errors.json holds aggregates only (no per-response outcomes)", NULL},
     {"misconception_rate", ITEMS_NONE, NULL, NULL, 0,
-     "errors.json holds aggregates only (no per-response outcomes)"},
+     "errors.json holds aggregates only (no per-response outcomes)", NULL},
     {"detection_f1", ITEMS_NONE, NULL, NULL, 0,
      "detection.json holds aggregates only (counts over the \xCE\xBB grid, no per-example "
-     "outcomes)"},
+     "outcomes)",
+     NULL},
 };
 
 /* Per-item files can be large (every choice's tokens in items.jsonl). */
@@ -133,7 +139,9 @@ static int mc_record(const cJSON *o, const ItemMetric *m, Entries *es, const cha
     const cJSON *task = cJSON_GetObjectItemCaseSensitive(o, "task");
     const cJSON *doc = cJSON_GetObjectItemCaseSensitive(o, "doc_index");
     if (!cJSON_IsString(task)) return ck_fail(err, "%s: line %ld: no \"task\" string", path, line);
-    if (strcmp(task->valuestring, m->task) != 0) return 0;
+    if (strcmp(task->valuestring, m->task) != 0 &&
+        !(m->alt_task && !strcmp(task->valuestring, m->alt_task)))
+        return 0;
     if (!cJSON_IsNumber(doc) || doc->valuedouble < 0 || doc->valuedouble > 9999999999.0 ||
         doc->valuedouble != floor(doc->valuedouble))
         return ck_fail(err, "%s: line %ld: \"doc_index\" is not an index", path, line);
@@ -141,7 +149,7 @@ static int mc_record(const cJSON *o, const ItemMetric *m, Entries *es, const cha
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
         return ck_fail(err, "%s: line %ld: no number at \"%s\"", path, line, m->field);
     char key[160];
-    snprintf(key, sizeof key, "%s/%010.0f", m->task, doc->valuedouble);
+    snprintf(key, sizeof key, "%.120s/%010.0f", task->valuestring, doc->valuedouble);
     if (entries_push(es, strdup(key), v->valuedouble, line) != 0)
         return ck_fail(err, "out of memory");
     return 0;
@@ -258,7 +266,7 @@ static int load_annotations(RunItems *it, int c, const RunDir *rd, CkError *err)
 
 int run_items_load(RunItems *it, const RunDir *rd, CkError *err) {
     int n_cols;
-    const MetricColumn *cols = metric_columns(&n_cols);
+    const MetricColumn *cols = metric_all_columns(&n_cols);
     it->n_cols = n_cols;
     it->cols = calloc((size_t)n_cols, sizeof *it->cols);
     const ItemMetric **ms = calloc((size_t)n_cols, sizeof *ms);
@@ -285,7 +293,7 @@ void run_items_free(RunItems *it) {
 
 const ItemScores *run_items_get(const RunItems *it, const MetricColumn *col) {
     int n_cols;
-    const MetricColumn *cols = metric_columns(&n_cols);
+    const MetricColumn *cols = metric_all_columns(&n_cols);
     for (int c = 0; c < n_cols && c < it->n_cols; c++)
         if (!strcmp(cols[c].slug, col->slug)) return &it->cols[c];
     return NULL;

@@ -5,6 +5,8 @@
  *   ARC-C acc_norm  eval/mc/items.jsonl     task arc_challenge "<task>/<doc_index>" acc_norm (0/1)
  *   TQA MC1         eval/mc/items.jsonl     truthfulqa_mc1     "<task>/<doc_index>" acc (0/1)
  *   TQA MC2         eval/mc/items.jsonl     truthfulqa_mc2     "<task>/<doc_index>" mc2 in [0, 1]
+ *   HellaSwag       eval/mc/items.jsonl     hellaswag (or      "<task>/<doc_index>" acc_norm (0/1)
+ *                                           hellaswag_llamacpp)
  *   Win rate        eval/annotations.json   every record       the instruction      preference - 1
  *
  * doc_index is written with ten digits ("arc_challenge/0000000012") so that keys sort in item
@@ -15,7 +17,9 @@
  * util/jsonl.h (an incomplete last line, an evaluation still writing, is left out); a second
  * record of the same task and doc index is an error naming both lines.
  *
- * Error rate, misconception rate and detection F1 have no per-item file (errors.json and
+ * MMLU (a macro average over 57 subject tasks), the layouts' Avg. (of four columns) and
+ * ROUGE-Lsum are not compared item by item. Error rate, misconception rate and detection F1
+ * have no per-item file (errors.json and
  * detection.json hold aggregates only): item_metric_for gives them with a why_not note. */
 #ifndef CK_ITEMS_H
 #define CK_ITEMS_H
@@ -33,10 +37,12 @@ typedef enum {
 typedef struct {
     const char *slug; /* the table column's (metrics.c) */
     ItemSource source;
-    const char *task;    /* ITEMS_MC: the records' "task" */
-    const char *field;   /* ITEMS_MC: the per-item value */
-    double scale;        /* an item value times scale is in the column's units (percent) */
-    const char *why_not; /* ITEMS_NONE: one sentence for the reader */
+    const char *task;     /* ITEMS_MC: the records' "task" */
+    const char *field;    /* ITEMS_MC: the per-item value */
+    double scale;         /* an item value times scale is in the column's units (percent) */
+    const char *why_not;  /* ITEMS_NONE: one sentence for the reader */
+    const char *alt_task; /* ITEMS_MC: records of this task count too (keyed by their own task,
+                             so that they never pair with the other task's items) */
 } ItemMetric;
 
 /* The per-item source of the table column with that slug, or NULL when the column is not an
@@ -55,7 +61,7 @@ typedef struct {
     double *values;
 } ItemScores;
 
-/* The outcomes of every metric of the default columns for one run (index as metric_columns). */
+/* The outcomes of every metric of all columns for one run (index as metric_all_columns). */
 typedef struct {
     int n_cols;
     ItemScores *cols;
@@ -69,7 +75,7 @@ int run_items_load(RunItems *it, const RunDir *rd, CkError *err);
 /* Releases it. */
 void run_items_free(RunItems *it);
 
-/* The scores of column col (a MetricColumn of metric_columns) in it, or NULL when col is not
+/* The scores of column col (by slug among metric_all_columns) in it, or NULL when col is not
  * one of them. */
 const ItemScores *run_items_get(const RunItems *it, const MetricColumn *col);
 

@@ -8,23 +8,57 @@
 
 #include "reports/stats.h"
 
-/* The paper's table: accuracies and rates in percent, detection on its own scale. */
+/* The llama.cpp-format HellaSwag copy (eval mc's labelled variant; ../shared/data/hellaswag). */
+#define HELLASWAG_VARIANT_NOTE                                                                     \
+    "\xE2\x80\xA1 HellaSwag from the llama.cpp-format copy (task hellaswag_llamacpp), a lossy "    \
+    "copy of the validation set, not the canonical jsonl: not comparable with published numbers."
+
+/* The four benchmarks of the Open LLM Leaderboard v1 that the paper's Avg. averages. */
+static const char *const OPEN_LLM_V1[] = {"arc_c_acc_norm", "hellaswag_acc_norm", "mmlu_acc",
+                                          "tqa_mc2", NULL};
+
+/* Every column: first the default table's (the paper's, as cutkit's demo fills it; accuracies
+ * and rates in percent, detection on its own scale), then those the default table shows only
+ * when a run has them (HellaSwag, MMLU) and those only the paper layouts show (layout.c). */
 static const MetricColumn COLUMNS[] = {
     {"ARC-C acc_norm", "arc_c_acc_norm", METRIC_JSON, RUN_MC, "results/arc_challenge/acc_norm,none",
-     NULL, 100.0, 2, +1},
+     NULL, 100.0, 2, +1, NULL, NULL, NULL},
     {"TQA MC1", "tqa_mc1", METRIC_JSON, RUN_MC, "results/truthfulqa_mc1/acc,none", NULL, 100.0, 2,
-     +1},
+     +1, NULL, NULL, NULL},
     {"TQA MC2", "tqa_mc2", METRIC_JSON, RUN_MC, "results/truthfulqa_mc2/acc,none", NULL, 100.0, 2,
-     +1},
+     +1, NULL, NULL, NULL},
     {"Win rate \xC2\xB1 SE", "win_rate", METRIC_JSON, RUN_WINRATE, "win_rate", "standard_error",
-     1.0, 2, +1},
-    {"Error rate", "error_rate", METRIC_JSON, RUN_ERRORS, "error_rate", NULL, 100.0, 2, -1},
+     1.0, 2, +1, NULL, NULL, NULL},
+    {"Error rate", "error_rate", METRIC_JSON, RUN_ERRORS, "error_rate", NULL, 100.0, 2, -1, NULL,
+     NULL, NULL},
     {"Misconception", "misconception_rate", METRIC_JSON, RUN_ERRORS, "misconception_rate", NULL,
-     100.0, 2, -1},
-    {"Detection F1", "detection_f1", METRIC_DETECTION_F1, RUN_DETECTION, NULL, NULL, 1.0, 3, +1},
+     100.0, 2, -1, NULL, NULL, NULL},
+    {"Detection F1", "detection_f1", METRIC_DETECTION_F1, RUN_DETECTION, NULL, NULL, 1.0, 3, +1,
+     NULL, NULL, NULL},
     {"Flagged fraction", "flagged_fraction", METRIC_FLAGGED_TAIL, RUN_N_FILES, NULL, NULL, 1.0, 3,
-     0},
+     0, NULL, NULL, NULL},
+    /* shown in the default table only when a run has them */
+    {"HellaSwag acc_norm", "hellaswag_acc_norm", METRIC_JSON, RUN_MC,
+     "results/hellaswag/acc_norm,none", NULL, 100.0, 2, +1,
+     "results/hellaswag_llamacpp/acc_norm,none", HELLASWAG_VARIANT_NOTE, NULL},
+    {"MMLU acc", "mmlu_acc", METRIC_JSON, RUN_MC, "results/mmlu/acc,none", NULL, 100.0, 2, +1, NULL,
+     NULL, NULL},
+    /* the paper layouts' own */
+    {"Avg.", "avg_open_llm_v1", METRIC_AVERAGE, RUN_N_FILES, NULL, NULL, 1.0, 2, +1, NULL, NULL,
+     OPEN_LLM_V1},
+    {"ROUGE-Lsum", "rouge_lsum", METRIC_JSON, RUN_ROUGE, "scores/rougeLsum/fmeasure", NULL, 100.0,
+     2, +1, NULL, NULL, NULL},
 };
+
+/* The default table's columns are the first N_DEFAULT. */
+#define N_DEFAULT 8
+
+/* The default table's order, with the columns it shows only when some run has a value. */
+static const struct {
+    int index;    /* into COLUMNS */
+    int fallback; /* kept in the all-dashes table of runs that have no value at all */
+} DEFAULT_ORDER[] = {{0, 1}, {8, 0}, {9, 0}, {1, 1}, {2, 1},
+                     {3, 1}, {4, 1}, {5, 1}, {6, 1}, {7, 1}};
 
 _Static_assert(sizeof COLUMNS / sizeof COLUMNS[0] <= METRIC_MAX_COLUMNS,
                "raise METRIC_MAX_COLUMNS");
@@ -33,6 +67,11 @@ _Static_assert(sizeof COLUMNS / sizeof COLUMNS[0] <= METRIC_MAX_COLUMNS,
 #define FLAGGED_TAIL_STEPS 10
 
 const MetricColumn *metric_columns(int *n) {
+    *n = N_DEFAULT;
+    return COLUMNS;
+}
+
+const MetricColumn *metric_all_columns(int *n) {
     *n = (int)(sizeof COLUMNS / sizeof COLUMNS[0]);
     return COLUMNS;
 }
@@ -84,10 +123,81 @@ static double detection_f1(const RunDir *rd) {
     return rundir_json_number(d, path);
 }
 
+const MetricColumn *metric_column_by_slug(const char *slug) {
+    for (size_t i = 0; i < sizeof COLUMNS / sizeof COLUMNS[0]; i++)
+        if (!strcmp(COLUMNS[i].slug, slug)) return &COLUMNS[i];
+    return NULL;
+}
+
+/* The mean of the scaled values of the columns in parts, NAN unless every one has a value. */
+static double average_of(const char *const *parts, const RunDir *rd) {
+    double sum = 0;
+    int n = 0;
+    for (int i = 0; parts && parts[i]; i++, n++) {
+        const MetricColumn *p = metric_column_by_slug(parts[i]);
+        double v = p ? metric_scaled_value(p, rd) : NAN;
+        if (!isfinite(v)) return NAN;
+        sum += v;
+    }
+    return n ? sum / n : NAN;
+}
+
+int metric_is_variant(const MetricColumn *c, const RunDir *rd) {
+    if (c->source == METRIC_AVERAGE) {
+        int any = 0;
+        for (int i = 0; c->parts && c->parts[i]; i++) {
+            const MetricColumn *p = metric_column_by_slug(c->parts[i]);
+            any |= p && metric_is_variant(p, rd);
+        }
+        return any && isfinite(average_of(c->parts, rd));
+    }
+    return c->source == METRIC_JSON && c->alt_path &&
+           !isfinite(rundir_json_number(rd->json[c->file], c->path)) &&
+           isfinite(rundir_json_number(rd->json[c->file], c->alt_path));
+}
+
+/* The alt_note behind a variant cell of column c (an average's from its parts). */
+static const char *variant_note_of(const MetricColumn *c) {
+    if (c->alt_note) return c->alt_note;
+    for (int i = 0; c->parts && c->parts[i]; i++) {
+        const MetricColumn *p = metric_column_by_slug(c->parts[i]);
+        if (p && p->alt_note) return p->alt_note;
+    }
+    return NULL;
+}
+
+char *metric_variant_note(const MetricTable *t) {
+    const char *notes[METRIC_MAX_COLUMNS];
+    int n = 0;
+    size_t len = 1;
+    for (int c = 0; c < t->n_cols; c++) {
+        int any = 0;
+        for (int r = 0; r < t->n_runs && !any; r++) any = metric_cell(t, r, c)->variant;
+        const char *note = any ? variant_note_of(&t->cols[c]) : NULL;
+        int seen = 0;
+        for (int k = 0; k < n && note; k++) seen |= !strcmp(notes[k], note);
+        if (note && !seen && n < METRIC_MAX_COLUMNS) notes[n++] = note, len += strlen(note) + 1;
+    }
+    if (n == 0) return NULL;
+    char *out = malloc(len);
+    if (!out) return NULL;
+    out[0] = '\0';
+    for (int k = 0; k < n; k++) {
+        if (k) strcat(out, " ");
+        strcat(out, notes[k]);
+    }
+    return out;
+}
+
 static double raw_value(const MetricColumn *c, const RunDir *rd) {
+    double v;
     switch (c->source) {
     case METRIC_JSON:
-        return rundir_json_number(rd->json[c->file], c->path);
+        v = rundir_json_number(rd->json[c->file], c->path);
+        if (!isfinite(v) && c->alt_path) v = rundir_json_number(rd->json[c->file], c->alt_path);
+        return v;
+    case METRIC_AVERAGE:
+        return average_of(c->parts, rd);
     case METRIC_DETECTION_F1:
         return detection_f1(rd);
     case METRIC_FLAGGED_TAIL:
@@ -107,15 +217,17 @@ double metric_scaled_value(const MetricColumn *c, const RunDir *rd) {
 }
 
 int metric_columns_present(const RunDir *runs, int n_runs, MetricColumn *out) {
-    int n_all, n = 0;
-    const MetricColumn *all = metric_columns(&n_all);
-    for (int c = 0; c < n_all; c++) {
+    const int n_order = (int)(sizeof DEFAULT_ORDER / sizeof DEFAULT_ORDER[0]);
+    int n = 0;
+    for (int k = 0; k < n_order; k++) {
+        const MetricColumn *c = &COLUMNS[DEFAULT_ORDER[k].index];
         int any = 0;
-        for (int r = 0; r < n_runs && !any; r++) any = isfinite(metric_value(&all[c], &runs[r]));
-        if (any) out[n++] = all[c];
+        for (int r = 0; r < n_runs && !any; r++) any = isfinite(metric_value(c, &runs[r]));
+        if (any) out[n++] = *c;
     }
     if (n == 0)
-        for (int c = 0; c < n_all; c++) out[n++] = all[c];
+        for (int k = 0; k < n_order; k++)
+            if (DEFAULT_ORDER[k].fallback) out[n++] = COLUMNS[DEFAULT_ORDER[k].index];
     return n;
 }
 
@@ -123,7 +235,8 @@ int metric_columns_present(const RunDir *runs, int n_runs, MetricColumn *out) {
  * mean and sd over the runs that have a value for more. */
 static MetricCell group_cell(const MetricColumn *col, const RunDir *runs, const int *members, int n,
                              double *scratch) {
-    MetricCell cell = {NAN, NAN, NAN, 0, 0, 0};
+    MetricCell cell = {NAN, NAN, NAN, 0, 0, 0, 0};
+    for (int m = 0; m < n; m++) cell.variant |= metric_is_variant(col, &runs[members[m]]);
     if (n == 1) {
         const RunDir *rd = &runs[members[0]];
         cell.value = metric_value(col, rd);

@@ -12,6 +12,7 @@ typedef enum {
     METRIC_JSON,         /* a number at `path` in `file` */
     METRIC_DETECTION_F1, /* detection.json token F1 at the run's λ, else the first λ */
     METRIC_FLAGGED_TAIL, /* mean flagged_fraction of the last 10 steps of steps.jsonl */
+    METRIC_AVERAGE,      /* the mean of the columns `parts` (by slug), only when all have one */
 } MetricSource;
 
 typedef struct {
@@ -23,7 +24,11 @@ typedef struct {
     const char *stderr_path; /* shown as "± se" when not NULL */
     double scale;            /* shown value = scale * stored value (fractions to percent) */
     int decimals;
-    int better; /* +1 higher is better, -1 lower is better, 0 no best (no bold) */
+    int better;           /* +1 higher is better, -1 lower is better, 0 no best (no bold) */
+    const char *alt_path; /* METRIC_JSON: read when `path` is missing; such a cell is marked
+                             as a variant (‡) with alt_note under the table */
+    const char *alt_note;
+    const char *const *parts; /* METRIC_AVERAGE: slugs of the averaged columns, NULL-ended */
 } MetricColumn;
 
 /* One value of the table; value, se and sd are already scaled and rounded to what is shown.
@@ -35,6 +40,7 @@ typedef struct {
     int n;            /* runs behind the value (0 when missing) */
     int best;         /* bold: equal (as shown) to the best shown value of its column */
     int marked;       /* differs significantly from the baseline row (compare.h) */
+    int variant;      /* a run behind it had the value only at the column's alt_path (‡) */
 } MetricCell;
 
 typedef struct {
@@ -45,20 +51,42 @@ typedef struct {
     int grouped;              /* 1 when a row has more than one run */
     char *marker_note;        /* what the marks mean (owned), NULL without a baseline */
     MetricCell *cells;        /* n_runs x n_cols, row-major */
+    /* Set by the paper layouts (layout.h), all borrowed; zero for the default table: */
+    const char *row_title;          /* header of the label column; NULL: "Run" */
+    int n_text;                     /* text columns between the label and the values */
+    const char *const *text_titles; /* n_text headers */
+    const char *const *text;        /* n_runs x n_text cells, row-major; NULL: a dash */
+    const char *note;               /* replaces metric_note() under the table when set */
 } MetricTable;
 
 /* The default columns: ARC-C acc_norm, TQA MC1, TQA MC2, win rate ± SE, error rate,
  * detection F1, final flagged fraction; *n gets their count. */
 const MetricColumn *metric_columns(int *n);
 
-/* At least the number of default columns (metrics.c checks it). */
+/* Every column the reports know: the default columns first (as metric_columns), then
+ * HellaSwag and MMLU (in the default table only when a run has them) and the paper layouts'
+ * Avg. and ROUGE-Lsum; *n gets their count. */
+const MetricColumn *metric_all_columns(int *n);
+
+/* At least the number of all columns (metrics.c checks it). */
 #define METRIC_MAX_COLUMNS 32
 
-/* Copies into out (room for METRIC_MAX_COLUMNS) the default columns that have a value in at least
- * one of the runs, in order, and returns their count: a report of runs that were never, say,
- * evaluated on ARC has no ARC column. With no value anywhere it keeps every column (a table
- * of dashes says what is missing). */
+/* Copies into out (room for METRIC_MAX_COLUMNS) the default columns, with HellaSwag and MMLU
+ * after ARC-C, that have a value in at least one of the runs, in order, and returns their
+ * count: a report of runs that were never, say, evaluated on ARC has no ARC column. With no
+ * value anywhere it keeps every default column (a table of dashes says what is missing). */
 int metric_columns_present(const RunDir *runs, int n_runs, MetricColumn *out);
+
+/* The column with that slug among the default columns and the layouts' extra ones (Avg.,
+ * ROUGE-Lsum), or NULL. */
+const MetricColumn *metric_column_by_slug(const char *slug);
+
+/* 1 when run rd has column c only at its alt_path (the value is a variant), else 0. */
+int metric_is_variant(const MetricColumn *c, const RunDir *rd);
+
+/* The alt_note of every column of t that has a variant cell, joined by spaces (malloc'd), or
+ * NULL when no cell is a variant (or out of memory). */
+char *metric_variant_note(const MetricTable *t);
 
 /* The value of column c for run rd, scaled, rounded to its decimals; NAN when missing. */
 double metric_value(const MetricColumn *c, const RunDir *rd);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reports/plot_lines.h"
 #include "reports/stats.h"
 #include "reports/svgplot.h"
 
@@ -175,20 +176,16 @@ static int curves(ReportPlots *out, const RunDir *runs, int n_runs, const RunGro
     return rc;
 }
 
-/* A point of a metric-vs-hyperparameter plot: a run, or a seed group's mean (sd; its runs'
- * values are fy[first .. first + count)). */
+/* A point of a metric-vs-config-value plot: a run, or a seed group's mean (sd; its runs'
+ * values are fy[first .. first + count)), on line `line` (plot_lines.h). */
 typedef struct {
-    double x, y, sd, group;
-    int first, count;
+    double x, y, sd;
+    int line, first, count;
 } Point;
 
-static int by_group_then_x(const void *a, const void *b) {
+static int by_line_then_x(const void *a, const void *b) {
     const Point *p = a, *q = b;
-    if (p->group != q->group) {
-        if (isnan(p->group)) return 1;
-        if (isnan(q->group)) return -1;
-        return p->group < q->group ? -1 : 1;
-    }
+    if (p->line != q->line) return p->line < q->line ? -1 : 1;
     return (p->x > q->x) - (p->x < q->x);
 }
 
@@ -202,21 +199,25 @@ static int count_distinct(const double *v, int n) {
     return distinct;
 }
 
-/* The points of column c against x_key: one per run of a single-run group (its value as
- * shown), one per seed group (the mean of its runs' values, their sd, the values in fy);
- * returns their count. */
+/* The points of column c against the axis: one per run of a single-run group (its value as
+ * shown), one per seed group (the mean of its runs' values, their sd, the values in fy), each
+ * on the line of its settings without the axis's keys; returns their count, or -1 when out
+ * of memory. */
 static int collect_points(const RunDir *runs, const RunGroups *groups, const MetricColumn *c,
-                          const char *x_key, const char *group_key, Point *pts, double *fy) {
+                          const PlotAxis *axis, PlotLines *lines, Point *pts, double *fy) {
     int n = 0, used = 0;
     for (int k = 0; k < groups->n; k++) {
         const RunGroup *g = &groups->groups[k];
-        Point p = {NAN, NAN, NAN, NAN, used, 0};
+        Point p = {NAN, NAN, NAN, 0, used, 0};
         for (int j = 0; j < g->n; j++) {
             const RunDir *rd = &runs[g->members[j]];
-            double x = rundir_config_number(rd, x_key);
+            double x = axis->x_of(rd);
             double y = g->n == 1 ? metric_value(c, rd) : metric_scaled_value(c, rd);
             if (!isfinite(x) || !isfinite(y)) continue;
-            if (p.count == 0) p.x = x, p.group = rundir_config_number(rd, group_key);
+            if (p.count == 0) {
+                p.x = x;
+                if ((p.line = plot_lines_add(lines, rd, axis->exclude)) < 0) return -1;
+            }
             fy[used + p.count++] = y;
         }
         if (p.count == 0) continue;
@@ -230,11 +231,11 @@ static int collect_points(const RunDir *runs, const RunGroups *groups, const Met
     return n;
 }
 
-/* The series of the sorted points: a line per value of the other hyperparameter (one line
- * "runs" when not grouped), each with the sd of its seed groups as error bars and, after it,
- * their runs as faint points. Labels go to labels[]; buffers to sc. Returns the count. */
-static int point_series(const Point *pts, int n, const double *fy, int grouped,
-                        const char *group_sym, SvgSeries *series, char (*labels)[64], Scratch *sc) {
+/* The series of the sorted points: a line per PlotLines line, each with the sd of its seed
+ * groups as error bars and, after it, their runs as faint points. Buffers go to sc. Returns
+ * the count. */
+static int point_series(const Point *pts, int n, const double *fy, const PlotLines *lines,
+                        SvgSeries *series, Scratch *sc) {
     double *xs = scratch_alloc(sc, n), *ys = scratch_alloc(sc, n), *sds = scratch_alloc(sc, n);
     int total = 0;
     for (int i = 0; i < n; i++) total += pts[i].count;
@@ -243,9 +244,7 @@ static int point_series(const Point *pts, int n, const double *fy, int grouped,
     int n_series = 0, f = 0;
     for (int i = 0; i < n;) {
         int end = i;
-        while (end + 1 < n && (pts[end + 1].group == pts[i].group ||
-                               (isnan(pts[end + 1].group) && isnan(pts[i].group))))
-            end++;
+        while (end + 1 < n && pts[end + 1].line == pts[i].line) end++;
         int f0 = f, spread = 0;
         for (int k = i; k <= end; k++) {
             xs[k] = pts[k].x, ys[k] = pts[k].y, sds[k] = pts[k].sd;
@@ -253,15 +252,8 @@ static int point_series(const Point *pts, int n, const double *fy, int grouped,
             for (int j = 0; j < pts[k].count; j++, f++)
                 fx[f] = pts[k].x, fyy[f] = fy[pts[k].first + j];
         }
-        if (!grouped)
-            snprintf(labels[n_series], sizeof labels[0], "%s", "runs");
-        else if (isnan(pts[i].group))
-            snprintf(labels[n_series], sizeof labels[0], "%s unset", group_sym);
-        else
-            snprintf(labels[n_series], sizeof labels[0], "%s = %g", group_sym, pts[i].group);
-        series[n_series] =
-            (SvgSeries){labels[n_series], &xs[i], &ys[i], end - i + 1, spread ? &sds[i] : NULL, 0};
-        n_series++;
+        series[n_series++] = (SvgSeries){lines->labels[pts[i].line], &xs[i], &ys[i], end - i + 1,
+                                         spread ? &sds[i] : NULL,    0};
         if (f > f0)
             series[n_series++] = (SvgSeries){"single runs", &fx[f0], &fyy[f0], f - f0, NULL, 1};
         i = end + 1;
@@ -269,53 +261,76 @@ static int point_series(const Point *pts, int n, const double *fy, int grouped,
     return n_series;
 }
 
-/* Column c against config key x_key (λ or α), one line per value of group_key among the runs
- * that have both (a single line when they all share it); a seed group is one point, its mean
- * with the sd as an error bar, and its runs as faint points. */
-static int metric_vs(ReportPlots *out, const RunDir *runs, int n_runs, const RunGroups *groups,
-                     const MetricColumn *c, const char *x_key, const char *x_sym,
-                     const char *group_key, const char *group_sym, CkError *err) {
+/* Renders column c against the axis into out as name (see plots_metric_vs). */
+static int render_metric_vs(ReportPlots *out, const Point *pts, int n, const double *fy,
+                            const PlotLines *lines, const MetricColumn *c, const PlotAxis *axis,
+                            const char *name, SvgSeries *series, Scratch *sc, CkError *err) {
+    int any_group = 0;
+    for (int i = 0; i < n; i++) any_group |= pts[i].count > 0;
+    int n_series = point_series(pts, n, fy, lines, series, sc);
+    if (n_series < 0) return ck_fail(err, "out of memory");
+    char title[200], caption[600];
+    snprintf(title, sizeof title, "%s vs %s", c->title, axis->sym);
+    snprintf(caption, sizeof caption, "%s of each run against its %s (config.json)%s%s%s.",
+             c->title, axis->what ? axis->what : axis->sym,
+             lines->n > 1 ? ", a line per setting: runs that differ in anything but this "
+                            "axis and the seed are never joined"
+                          : "",
+             any_group ? "; seed groups as their mean \xC2\xB1 sd, their runs as light points" : "",
+             axis->note ? axis->note : "");
+    SvgPlot p = {title, axis->sym, c->title, 0, 0, 1};
+    return add_plot(out, name, caption, &p, series, n_series, err);
+}
+
+int plots_metric_vs(ReportPlots *out, const RunDir *runs, const RunGroups *groups,
+                    const MetricColumn *c, const PlotAxis *axis, const char *name, CkError *err) {
+    int n_runs = 0;
+    for (int k = 0; k < groups->n; k++) n_runs += groups->groups[k].n;
     Point *pts = malloc(sizeof *pts * (size_t)(n_runs + 1));
     double *fy = malloc(sizeof(double) * (size_t)(n_runs + 1));
     double *vals = malloc(sizeof(double) * (size_t)(n_runs + 1));
     SvgSeries *series = calloc(2 * (size_t)n_runs + 1, sizeof *series);
-    char(*labels)[64] = calloc(2 * (size_t)n_runs + 1, sizeof *labels);
+    PlotLines lines = {0};
     Scratch sc = {0};
-    int rc = 0;
-    if (!pts || !fy || !vals || !series || !labels) {
-        rc = ck_fail(err, "out of memory");
-        goto done;
+    int rc = pts && fy && vals && series ? 0 : ck_fail(err, "out of memory");
+    int n = rc == 0 ? collect_points(runs, groups, c, axis, &lines, pts, fy) : 0;
+    if (n < 0) rc = ck_fail(err, "out of memory");
+    for (int i = 0; i < n; i++) vals[i] = pts[i].x;
+    if (rc == 0 && n > 0 && count_distinct(vals, n) >= 2) {
+        qsort(pts, (size_t)n, sizeof *pts, by_line_then_x);
+        if (plot_lines_label(&lines) != 0)
+            rc = ck_fail(err, "out of memory");
+        else
+            rc = render_metric_vs(out, pts, n, fy, &lines, c, axis, name, series, &sc, err);
     }
-    int n = collect_points(runs, groups, c, x_key, group_key, pts, fy), any_group = 0;
-    for (int i = 0; i < n; i++) vals[i] = pts[i].x, any_group |= pts[i].count > 0;
-    if (count_distinct(vals, n) < 2) goto done;
-    for (int i = 0; i < n; i++) vals[i] = pts[i].group;
-    int grouped = count_distinct(vals, n) > 1;
-    if (!grouped)
-        for (int i = 0; i < n; i++) pts[i].group = 0;
-    qsort(pts, (size_t)n, sizeof *pts, by_group_then_x);
-    int n_series = point_series(pts, n, fy, grouped, group_sym, series, labels, &sc);
-    if (n_series < 0) {
-        rc = ck_fail(err, "out of memory");
-        goto done;
-    }
-    char name[160], title[200], caption[400];
-    snprintf(name, sizeof name, "%s_vs_%s.svg", c->slug, x_key);
-    snprintf(title, sizeof title, "%s vs %s", c->title, x_sym);
-    snprintf(caption, sizeof caption, "%s of each run against its %s (config.json)%s%s.", c->title,
-             x_sym, grouped ? ", a line per value of the other hyperparameter" : "",
-             any_group ? "; seed groups as their mean \xC2\xB1 sd, their runs as light points"
-                       : "");
-    SvgPlot p = {title, x_sym, c->title, 0, 0, 1};
-    rc = add_plot(out, name, caption, &p, series, n_series, err);
-done:
     free(pts);
     free(fy);
     free(vals);
     free(series);
-    free(labels);
+    plot_lines_free(&lines);
     scratch_free(&sc);
     return rc;
+}
+
+static double config_lambda(const RunDir *rd) {
+    return rundir_config_number(rd, "lambda");
+}
+
+static double config_alpha(const RunDir *rd) {
+    return rundir_config_number(rd, "alpha");
+}
+
+static const char *const LAMBDA_KEYS[] = {"lambda", NULL};
+static const char *const ALPHA_KEYS[] = {"alpha", NULL};
+static const PlotAxis LAMBDA_AXIS = {"\xCE\xBB", NULL, LAMBDA_KEYS, config_lambda, NULL};
+static const PlotAxis ALPHA_AXIS = {"\xCE\xB1", NULL, ALPHA_KEYS, config_alpha, NULL};
+
+/* Column c against config's λ or α (<slug>_vs_<key>.svg). */
+static int metric_vs(ReportPlots *out, const RunDir *runs, const RunGroups *groups,
+                     const MetricColumn *c, const PlotAxis *axis, const char *key, CkError *err) {
+    char name[160];
+    snprintf(name, sizeof name, "%s_vs_%s.svg", c->slug, key);
+    return plots_metric_vs(out, runs, groups, c, axis, name, err);
 }
 
 /* detection.json's λ grid and token F1 of run rd into two arrays of sc (*m points), or 0. */
@@ -381,11 +396,9 @@ int plots_build_groups(ReportPlots *out, const RunDir *runs, const RunGroups *gr
     for (int k = 0; k < groups->n; k++) n_runs += groups->groups[k].n;
     int rc = curves(out, runs, n_runs, groups, err);
     for (int c = 0; rc == 0 && c < n_cols; c++)
-        rc = metric_vs(out, runs, n_runs, groups, &cols[c], "lambda", "\xCE\xBB", "alpha",
-                       "\xCE\xB1", err);
+        rc = metric_vs(out, runs, groups, &cols[c], &LAMBDA_AXIS, "lambda", err);
     for (int c = 0; rc == 0 && c < n_cols; c++)
-        rc = metric_vs(out, runs, n_runs, groups, &cols[c], "alpha", "\xCE\xB1", "lambda",
-                       "\xCE\xBB", err);
+        rc = metric_vs(out, runs, groups, &cols[c], &ALPHA_AXIS, "alpha", err);
     if (rc == 0) rc = detection(out, runs, n_runs, groups, err);
     if (rc != 0) plots_free(out);
     return rc;

@@ -12,13 +12,15 @@
 #include "reports/groups.h"
 #include "reports/html.h"
 #include "reports/items.h"
+#include "reports/layout.h"
+#include "reports/layout_plots.h"
 #include "reports/metrics.h"
 #include "reports/plots.h"
 #include "reports/table.h"
 #include "util/fileio.h"
 
 ReportOptions report_default_options(void) {
-    return (ReportOptions){NULL, 5, 0, NULL, 10000, 1};
+    return (ReportOptions){NULL, 5, 0, NULL, 10000, 1, NULL};
 }
 
 /* The Markdown and LaTeX renderings of t into malloc'd strings. */
@@ -66,11 +68,15 @@ int report_tables(const RunDir *runs, int n_runs, const char *title, char **mark
     return rc;
 }
 
-/* Marks the cells that differ from the baseline row (o->baseline), reading every run's
- * per-item files. */
-static int mark_baseline(MetricTable *t, const RunDir *runs, int n_runs, const RunGroups *groups,
+/* Marks the cells of the tables[0..n_tables) (rows: the groups) that differ from the baseline
+ * row (o->baseline: a row label or run directory of the main table, else a layout's row
+ * name), reading every run's per-item files. */
+static int mark_baseline(MetricTable *const *tables, int n_tables, const LayoutTable *layouts,
+                         int n_layouts, const RunDir *runs, int n_runs, const RunGroups *groups,
                          const ReportOptions *o, CkError *err) {
     int baseline = run_groups_find(groups, runs, o->baseline);
+    for (int k = 0; baseline < 0 && k < n_layouts; k++)
+        baseline = layout_table_find(&layouts[k], o->baseline);
     if (baseline < 0)
         return ck_fail(err, "--baseline %s: no row has that label and no run that directory",
                        o->baseline);
@@ -82,7 +88,8 @@ static int mark_baseline(MetricTable *t, const RunDir *runs, int n_runs, const R
     co.seed = o->seed;
     int rc = 0;
     for (int r = 0; rc == 0 && r < n_runs; r++) rc = run_items_load(&items[r], &runs[r], err);
-    if (rc == 0) rc = compare_mark_table(t, groups, items, baseline, &co, err);
+    for (int t = 0; rc == 0 && t < n_tables; t++)
+        rc = compare_mark_table(tables[t], groups, items, baseline, &co, err);
     for (int r = 0; r < n_runs; r++) run_items_free(&items[r]);
     free(items);
     return rc;
@@ -109,6 +116,10 @@ typedef struct {
     MetricTable table;
     ReportPlots plots;
     char *md, *tex, *html;
+    int want[LAYOUT_COUNT]; /* the layouts asked for */
+    LayoutTable layouts[3]; /* the table layouts asked for, in LayoutKind order */
+    int n_layouts;
+    char *layout_md[3], *layout_tex[3];
 } Report;
 
 static void report_free(Report *r) {
@@ -118,19 +129,42 @@ static void report_free(Report *r) {
     free(r->contrasts);
     run_groups_free(&r->groups);
     metric_table_free(&r->table);
+    for (int k = 0; k < r->n_layouts; k++) {
+        layout_table_free(&r->layouts[k]);
+        free(r->layout_md[k]);
+        free(r->layout_tex[k]);
+    }
     plots_free(&r->plots);
     free(r->md);
     free(r->tex);
     free(r->html);
 }
 
+/* Opens run_dirs[i] into r->runs[r->n_runs ..]: a row per iteration of an align-online run
+ * when Table 6 is asked for, else the run directory. */
+static int open_run(Report *r, const char *dir, int room, CkError *err) {
+    int added =
+        r->want[LAYOUT_TABLE6] ? layout_open_online(dir, r->runs, &r->n_runs, room, err) : 0;
+    if (added != 0) return added < 0 ? -1 : 0;
+    int rc = rundir_open(&r->runs[r->n_runs], dir, err);
+    r->n_runs++; /* closed by report_free also when it failed half-way */
+    return rc;
+}
+
 /* Reads the runs and their contrast.csv files. */
-static int read_runs(Report *r, const char *const *run_dirs, const ReportOptions *o, CkError *err) {
-    r->runs = calloc((size_t)r->n_runs + 1, sizeof *r->runs);
-    r->contrasts = calloc((size_t)r->n_runs + 1, sizeof *r->contrasts);
+static int read_runs(Report *r, const char *const *run_dirs, int n_dirs, const ReportOptions *o,
+                     CkError *err) {
+    int room = 0;
+    for (int i = 0; i < n_dirs; i++) {
+        int iterations = r->want[LAYOUT_TABLE6] ? layout_online_iterations(run_dirs[i]) : 0;
+        room += iterations > 0 ? iterations : 1;
+    }
+    r->runs = calloc((size_t)room + 1, sizeof *r->runs);
+    r->contrasts = calloc((size_t)room + 1, sizeof *r->contrasts);
     if (!r->runs || !r->contrasts) return ck_fail(err, "out of memory");
+    for (int i = 0; i < n_dirs; i++)
+        if (open_run(r, run_dirs[i], room, err) != 0) return -1;
     for (int i = 0; i < r->n_runs; i++) {
-        if (rundir_open(&r->runs[i], run_dirs[i], err) != 0) return -1;
         if (r->runs[i].contrast_path &&
             contrast_csv_read(&r->contrasts[i], r->runs[i].contrast_path, o->max_examples,
                               rundir_config_number(&r->runs[i], "lambda"), err) != 0)
@@ -139,21 +173,60 @@ static int read_runs(Report *r, const char *const *run_dirs, const ReportOptions
     return 0;
 }
 
+/* The table layouts asked for, rendered into r->layout_md / r->layout_tex. */
+static int build_layouts(Report *r, CkError *err) {
+    for (int k = 0; k < LAYOUT_COUNT; k++) {
+        if (!r->want[k] || !layout_is_table((LayoutKind)k)) continue;
+        if (layout_table_build(&r->layouts[r->n_layouts], (LayoutKind)k, r->runs, &r->groups,
+                               err) != 0)
+            return -1;
+        r->n_layouts++;
+    }
+    return 0;
+}
+
+/* The headings of the layout tables in the page. */
+static const char *layout_heading(LayoutKind k) {
+    return k == LAYOUT_TABLE2   ? "Table 2 layout: methods and benchmarks"
+           : k == LAYOUT_TABLE4 ? "Table 4 layout: CUT ablations"
+                                : "Table 6 layout: online iterations";
+}
+
 /* The tables, plots and page of the runs read. */
 static int render(Report *r, const ReportOptions *o, CkError *err) {
     r->n_cols = metric_columns_present(r->runs, r->n_runs, r->cols);
     if (run_groups_build(&r->groups, r->runs, r->n_runs, o->per_run, err) != 0 ||
-        metric_table_build_groups(&r->table, r->runs, &r->groups, r->cols, r->n_cols, err) != 0)
+        metric_table_build_groups(&r->table, r->runs, &r->groups, r->cols, r->n_cols, err) != 0 ||
+        build_layouts(r, err) != 0)
         return -1;
-    if (o->baseline && mark_baseline(&r->table, r->runs, r->n_runs, &r->groups, o, err) != 0)
+    MetricTable *tables[4] = {&r->table};
+    const MetricTable *shown[3];
+    const char *names[3], *headings[3];
+    for (int k = 0; k < r->n_layouts; k++) {
+        tables[k + 1] = &r->layouts[k].table;
+        shown[k] = &r->layouts[k].table;
+        names[k] = layout_name(r->layouts[k].kind);
+        headings[k] = layout_heading(r->layouts[k].kind);
+    }
+    if (o->baseline && mark_baseline(tables, 1 + r->n_layouts, r->layouts, r->n_layouts, r->runs,
+                                     r->n_runs, &r->groups, o, err) != 0)
         return -1;
     if (render_tables(&r->table, o->title, &r->md, &r->tex, err) != 0 ||
         plots_build_groups(&r->plots, r->runs, &r->groups, r->cols, r->n_cols, err) != 0)
         return -1;
+    for (int k = 0; k < r->n_layouts; k++)
+        if (render_tables(&r->layouts[k].table, o->title, &r->layout_md[k], &r->layout_tex[k],
+                          err) != 0)
+            return -1;
+    for (int k = 0; k < LAYOUT_COUNT; k++)
+        if (r->want[k] && layout_plots_build(&r->plots, (LayoutKind)k, r->runs, &r->groups, r->cols,
+                                             r->n_cols, err) != 0)
+            return -1;
     size_t len;
     FILE *out = open_memstream(&r->html, &len);
     if (!out) return ck_fail(err, "out of memory");
-    HtmlPage page = {o->title, &r->table, &r->plots, r->runs, r->contrasts, r->n_runs, &r->groups};
+    HtmlPage page = {o->title,   &r->table,    &r->plots, r->runs, r->contrasts, r->n_runs,
+                     &r->groups, r->n_layouts, shown,     names,   headings};
     html_write_page(out, &page);
     if (fclose(out) != 0 || !r->html) return ck_fail(err, "out of memory");
     return 0;
@@ -168,9 +241,17 @@ static int write_all(const Report *r, const char *out_dir, CkError *err) {
     for (int i = 0; rc == 0 && i < r->plots.n; i++)
         rc = write_file(plot_dir, r->plots.plots[i].name, r->plots.plots[i].svg, err);
     if (rc == 0 && (write_file(out_dir, "tables.md", r->md, err) != 0 ||
-                    write_file(out_dir, "tables.tex", r->tex, err) != 0 ||
-                    write_file(out_dir, "index.html", r->html, err) != 0))
+                    write_file(out_dir, "tables.tex", r->tex, err) != 0))
         rc = -1;
+    for (int k = 0; rc == 0 && k < r->n_layouts; k++) {
+        char md[32], tex[32];
+        snprintf(md, sizeof md, "%s.md", layout_name(r->layouts[k].kind));
+        snprintf(tex, sizeof tex, "%s.tex", layout_name(r->layouts[k].kind));
+        if (write_file(out_dir, md, r->layout_md[k], err) != 0 ||
+            write_file(out_dir, tex, r->layout_tex[k], err) != 0)
+            rc = -1;
+    }
+    if (rc == 0 && write_file(out_dir, "index.html", r->html, err) != 0) rc = -1;
     free(plot_dir);
     return rc;
 }
@@ -180,8 +261,8 @@ int report_write(const char *const *run_dirs, int n_runs, const char *out_dir,
     ReportOptions def = report_default_options();
     if (!o) o = &def;
     Report r = {0};
-    r.n_runs = n_runs;
-    int rc = read_runs(&r, run_dirs, o, err);
+    if (o->layouts && layout_parse_list(o->layouts, r.want, err) != 0) return -1;
+    int rc = read_runs(&r, run_dirs, n_runs, o, err);
     if (rc == 0) rc = render(&r, o, err);
     if (rc == 0) rc = write_all(&r, out_dir, err);
     report_free(&r);

@@ -17,6 +17,8 @@ typedef struct {
                              differences are marked (compare.h); NULL: no marks */
     int resamples;        /* of the paired bootstrap behind the marks (0: 10000) */
     uint64_t seed;        /* of its index draws */
+    const char *layouts;  /* the paper layouts to add (layout.h), comma-separated:
+                             "table2,table4,table6,fig4,fig7"; NULL: none */
 } ReportOptions;
 
 /* The defaults: no title of its own, 5 examples per run, seed groups, no baseline, 10000
@@ -30,9 +32,12 @@ int report_tables(const RunDir *runs, int n_runs, const char *title, char **mark
                   CkError *err);
 
 /* Reads the n_runs run directories and writes the whole report into out_dir (created with
- * its parents when missing). Missing files in a run give dashes or leave a plot out; a
- * malformed file fails naming it, and so does a baseline that names no row. Returns 0, or -1
- * with err set (files already written stay). */
+ * its parents when missing): tables.md, tables.tex, plots/ *.svg, index.html and, for each
+ * table layout of o->layouts, LAYOUT.md and LAYOUT.tex (table2.md, ...), for each figure
+ * layout plots/LAYOUT_<column>.svg, all also in index.html. With table6 an align-online run
+ * directory is read as a row per finished iteration (layout_open_online). Missing files in a run
+ * give dashes or leave a plot out; a malformed file fails naming it, and so does a baseline that
+ * names no row. Returns 0, or -1 with err set (files already written stay). */
 int report_write(const char *const *run_dirs, int n_runs, const char *out_dir,
                  const ReportOptions *o, CkError *err);
 

@@ -17,8 +17,12 @@
 #define RUNDIR_MAX_JSON (64u << 20)
 
 static const char *FILE_NAMES[RUN_N_FILES] = {
-    "config.json", "eval/mc/results.json", "eval/winrate.json", "detection.json", "errors.json",
+    "config.json",    "eval/mc/results.json", "eval/winrate.json",
+    "detection.json", "errors.json",          "eval/rouge/rouge.json",
 };
+
+/* Where `cutkit eval rouge --out RUN/rouge` (its README's example) puts the scores. */
+#define ROUGE_OTHER_NAME "rouge/rouge.json"
 
 const char *rundir_file_name(RunFile f) {
     return (f >= 0 && f < RUN_N_FILES) ? FILE_NAMES[f] : "";
@@ -155,6 +159,11 @@ int rundir_open(RunDir *rd, const char *path, CkError *err) {
         if (!p) return ck_fail(err, "out of memory");
         int rc = read_json(p, &rd->json[f], err);
         free(p);
+        if (rc == 0 && f == RUN_ROUGE && !rd->json[f]) {
+            if (!(p = join(path, ROUGE_OTHER_NAME))) return ck_fail(err, "out of memory");
+            rc = read_json(p, &rd->json[f], err);
+            free(p);
+        }
         if (rc != 0) return -1;
     }
     const cJSON *label = cJSON_GetObjectItemCaseSensitive(rd->json[RUN_CONFIG], "label");

@@ -16,6 +16,8 @@ typedef enum {
     RUN_WINRATE,   /* eval/winrate.json */
     RUN_DETECTION, /* detection.json */
     RUN_ERRORS,    /* errors.json */
+    RUN_ROUGE,     /* eval/rouge/rouge.json (`cutkit eval rouge --out RUN/eval/rouge`), else
+                      rouge/rouge.json */
     RUN_N_FILES
 } RunFile;
 
