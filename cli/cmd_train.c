@@ -21,6 +21,9 @@ static struct {
     uint64_t align_p_seed;
     int steps, batch_size, micro_batch, seq_len, warmup, save_every, keep, threads, lora, resume;
     int lr_from_first_step, lora_r, stop_after;
+    int no_l1, no_align_p, no_align_n_mle, no_detection, no_dynamic_weight;
+    double dpo_beta;
+    const char *ref_model, *chosen_field;
     double epochs;
     double lr, weight_decay, beta1, beta2, eps, max_grad_norm;
     float lora_alpha, lora_dropout;
@@ -29,13 +32,38 @@ static struct {
 
 static FlagSpec FLAGS[] = {
     {"data", FLAG_STRING, &opt.data, NULL, 0, -1,
-     "training text: .txt (windows), .jsonl with \"text\" or \"prompt\"/\"response\""},
+     "mle: training text: .txt (windows), .jsonl with \"text\" or \"prompt\"/\"response\"; "
+     "dpo: a pair file (JSONL {prompt|instruction[,input], chosen, rejected}, or "
+     "UltraFeedback-style message lists); ilf-mle, ilf-dpo: a refinement file (cutkit refine)"},
     FLAG_OUT_REQUIRED(&opt.out, "run directory (created)"),
     {"objective", FLAG_STRING, &opt.objective, "mle", 0, -1,
-     "mle (on --data), or cut (on --judgments: Align-P/Align-N MLE + unlikelihood on flagged "
-     "Misalign tokens)",
-     "mle|cut", 0},
-    {"judgments", FLAG_STRING, &opt.judgments, NULL, 0, -1, "judgment records for --objective cut"},
+     "mle (on --data); cut (on --judgments: Align-P/Align-N MLE + unlikelihood on flagged "
+     "Misalign tokens); the paper's baselines (train/OBJECTIVES.md): forward-prediction "
+     "(MLE on response + judgment) and hindsight (MLE on the response given the judgment) on "
+     "--judgments; dpo on a pair file; ilf-mle (MLE on refinements) and ilf-dpo (refinement "
+     "preferred over the output) on a refinement file",
+     "mle|cut|forward-prediction|hindsight|dpo|ilf-mle|ilf-dpo", 0},
+    {"judgments", FLAG_STRING, &opt.judgments, NULL, 0, -1,
+     "judgment records for --objective cut, forward-prediction, hindsight"},
+    {"beta", FLAG_DOUBLE, &opt.dpo_beta, "0.1", 1e-12, 1e6,
+     "dpo, ilf-dpo: beta of -log sigmoid(beta((pi_c - ref_c) - (pi_r - ref_r)))"},
+    {"ref-model", FLAG_STRING, &opt.ref_model, NULL, 0, -1,
+     "dpo, ilf-dpo: the frozen reference (default: the starting model); its log-probs are "
+     "computed once into OUT/ref_logps.jsonl"},
+    {"chosen-field", FLAG_STRING, &opt.chosen_field, NULL, 0, -1,
+     "dpo on --judgments (JSONL) instead of a pair file: chosen = the record's field NAME (e.g. "
+     "correct_output of `datasets synth`, i_ans), rejected = its output; records without it "
+     "(or with it equal to the output) are skipped and counted"},
+    {"no-l1", FLAG_BOOL, &opt.no_l1, NULL, 0, -1,
+     "CUT ablation -L1 (Table 4): no Misalign term (no unlikelihood, no Misalign MLE)"},
+    {"no-align-p", FLAG_BOOL, &opt.no_align_p, NULL, 0, -1,
+     "CUT ablation -Align-P: train on no positive (Align-P) example"},
+    {"no-align-n-mle", FLAG_BOOL, &opt.no_align_n_mle, NULL, 0, -1,
+     "CUT ablation -Align-N MLE: drop the MLE term on Align-N (still used for detection)"},
+    {"no-detection", FLAG_BOOL, &opt.no_detection, NULL, 0, -1,
+     "CUT ablation -detection: unlikelihood on every Misalign token, not only flagged ones"},
+    {"no-dynamic-weight", FLAG_BOOL, &opt.no_dynamic_weight, NULL, 0, -1,
+     "CUT ablation -dynamic weighting: gamma 0 (what the reference code does anyway)"},
     {"judgment-format", FLAG_STRING, &opt.judgment_format, "auto", 0, -1,
      "cut (CUT/Alpaca JSON array), shepherd (JSONL) or jsonl (generic); auto: by extension",
      "cut|shepherd|jsonl|auto", 0},
@@ -109,7 +137,7 @@ static FlagSpec FLAGS[] = {
 
 static const CommandSpec SPEC = {
     "train",
-    "train a model or LoRA adapters: MLE on a corpus, or CUT on judgments",
+    "train a model or LoRA adapters: MLE on a corpus, CUT or a baseline on judgments, DPO",
     "--data PATH --out DIR [--model PATH | --init random --config JSON] [--lora] ...",
     "Writes DIR/steps.jsonl (one line per update), DIR/checkpoints/checkpoint-N (weights or\n"
     "adapter + train_state.bin, atomically), and DIR/model (Hugging Face folder) or\n"
@@ -148,7 +176,13 @@ static void catch_stop_signals(void *ctx) {
  * on bad usage. */
 static int to_options(TrainRunOptions *o, const Preset *preset, char *command_line, CkError *err) {
     train_run_options_init(o);
-    o->objective = !strcmp(opt.objective, "cut") ? TRAIN_OBJECTIVE_CUT : TRAIN_OBJECTIVE_MLE;
+    if (train_objective_parse(opt.objective, &o->objective, err) != 0)
+        return cli_fail(&SPEC, 2, err);
+    o->beta = opt.dpo_beta;
+    o->ref_model = opt.ref_model;
+    o->chosen_field = opt.chosen_field;
+    o->no_align_p = opt.no_align_p;
+    o->no_dynamic_weight = opt.no_dynamic_weight;
     o->data = opt.data;
     o->judgments = opt.judgments;
     o->judgment_format = opt.judgment_format;
@@ -157,6 +191,9 @@ static int to_options(TrainRunOptions *o, const Preset *preset, char *command_li
     if (opt.lambda > 0) o->cut.lambda = opt.lambda;
     if (opt.alpha >= 0) o->cut.alpha = opt.alpha;
     o->cut.gamma = opt.gamma;
+    o->cut.no_l1 = opt.no_l1;
+    o->cut.no_align_n_mle = opt.no_align_n_mle;
+    o->cut.no_detection = opt.no_detection;
     o->preset = opt.preset;
     o->cutoff = opt.cutoff;
     if (preset_parse_ratio(opt.align_p_ratio, &o->align_p_ratio, err) != 0)

@@ -17,6 +17,8 @@ const char TEMPLATE_ALPACA_PROMPT_NO_INPUT_JUDGE[] =
     "the response should match the corresponding judgment.\n\n### Instruction:\n{instruction}"
     "\n\n### Judgment:\n{judgment}\n\n### Response:\n";
 const char TEMPLATE_ALPACA_RESPONSE_SPLIT[] = "### Response:";
+const char TEMPLATE_FORWARD_JUDGMENT_HEADING[] = "\n\n### Judgment:\n";
+const char TEMPLATE_POSITIVE_JUDGMENT[] = "Your response to the instruction is satisfactory.";
 
 static char *dup_str(const char *s) {
     size_t n = strlen(s) + 1;

@@ -11,6 +11,12 @@ extern const char TEMPLATE_ALPACA_PROMPT_NO_INPUT[];
 extern const char TEMPLATE_ALPACA_PROMPT_NO_INPUT_JUDGE[];
 extern const char TEMPLATE_ALPACA_RESPONSE_SPLIT[];
 
+/* The Forward Prediction baseline (train/OBJECTIVES.md): the response is followed by this
+ * heading and then its judgment, in the judge template's "### Judgment:" style; a positive
+ * record's judgment is TEMPLATE_POSITIVE_JUDGMENT, the paper's Table-1 wording. */
+extern const char TEMPLATE_FORWARD_JUDGMENT_HEADING[];
+extern const char TEMPLATE_POSITIVE_JUDGMENT[];
+
 typedef struct {
     char *prompt_no_input;       /* Align-P, Misalign and inference: uses {instruction} */
     char *prompt_no_input_judge; /* Align-N: uses {instruction} and {judgment} */

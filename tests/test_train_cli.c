@@ -531,8 +531,9 @@ static void test_bad_options(void **state) {
         {"train --out x", 2, "cutkit train: --data and --out are required"},
         {"train --objective cut --out x", 2, "--judgments and --out are required"},
         {"train --data stories.txt", 2, "--out is required"},
-        {"train --data stories.txt --out x --objective dpo", 2,
-         "--objective expects mle or cut, got 'dpo'"},
+        {"train --data stories.txt --out x --objective ppo", 2,
+         "--objective expects mle, cut, forward-prediction, hindsight, dpo, ilf-mle or ilf-dpo, got "
+         "'ppo'"},
         {"train --data stories.txt --out x --steps 3 --epochs 1", 2,
          "give --steps or --epochs, not both"},
         {"train --data stories.txt --out x --init random", 2,

@@ -6,7 +6,7 @@
 #include <string.h>
 
 CutOptions cut_default_options(void) {
-    CutOptions o = {1.1, 1.0, 0.0, 0, CUT_MEAN_PER_EXAMPLE, 0};
+    CutOptions o = {1.1, 1.0, 0.0, 0, CUT_MEAN_PER_EXAMPLE, 0, 0, 0, 0};
     return o;
 }
 
@@ -105,12 +105,14 @@ static int check_examples(const TokenBatch *b, const int *targets, const CutPair
  * without response tokens has an empty mean (NaN in the reference) and contributes nothing. */
 static void mean_factors(const CutOptions *opt, const CutStats *st, int any_neg, int neg, int na,
                          int nm, int n_step, double *wa, double *wm) {
+    /* an ablation that removes one of a negative's two terms leaves the other whole */
+    const int one_term = opt->no_l1 || opt->no_align_n_mle;
     if (opt->mean == CUT_MEAN_POOLED) {
-        const double half = any_neg && !opt->paper_sum ? 0.5 : 1.0;
+        const double half = any_neg && !opt->paper_sum && !one_term ? 0.5 : 1.0;
         *wa = st->n_a_tokens ? half / st->n_a_tokens : 0.0;
         *wm = st->n_m_tokens ? half / st->n_m_tokens : 0.0;
     } else {
-        const double half = neg && !opt->paper_sum ? 0.5 : 1.0;
+        const double half = neg && !opt->paper_sum && !one_term ? 0.5 : 1.0;
         *wa = na ? half / ((double)na * n_step) : 0.0;
         *wm = nm ? half / ((double)nm * n_step) : 0.0;
     }
@@ -127,7 +129,11 @@ static int assign_misalign(const double *logprobs, const int *pa, const int *pm,
         la[t] = logprobs[pa[t]];
         lm[t] = logprobs[pm[t]];
     }
-    const int n_flagged = cut_detect(la, lm, nm, opt->lambda, flags).n_flagged;
+    int n_flagged = cut_detect(la, lm, nm, opt->lambda, flags).n_flagged;
+    if (opt->no_detection) { /* -detection: every Misalign token is given unlikelihood */
+        memset(flags, 1, (size_t)nm);
+        n_flagged = nm;
+    }
     for (int t = 0; t < nm; t++) {
         if (flags[t]) {
             /* α pA^γ: pA is a number read off this forward, so the weight is detached */
@@ -195,13 +201,16 @@ static int assign(const TokenBatch *b, const int *targets, const double *logprob
             st.n_pos++;
         double wa, wm;
         mean_factors(opt, &st, any_neg, neg, na, nm, n_step, &wa, &wm);
+        /* -Align-N MLE keeps the Align-N rows as MLE of weight 0: no gradient, but the
+         * backward still reads their log p for detection */
+        const double wa_row = neg && opt->no_align_n_mle ? 0.0 : wa;
         for (int t = 0; t < na; t++) {
             kinds[pa[t]] = LOSS_MLE;
-            weights[pa[t]] = (float)wa;
+            weights[pa[t]] = (float)wa_row;
             if (logprobs) sum_a -= logprobs[pa[t]];
         }
-        if (!neg) continue;
-        if (!logprobs) { /* the plan: decided later, row by row (cut_decide) */
+        if (!neg || opt->no_l1) continue; /* -L1: the Misalign rows get no loss term */
+        if (!logprobs) {                  /* the plan: decided later, row by row (cut_decide) */
             for (int t = 0; t < nm; t++) {
                 kinds[pm[t]] = LOSS_MLE;
                 weights[pm[t]] = (float)wm;
@@ -244,8 +253,8 @@ static void cut_decide(void *ctx, int i, const double *logprobs, LossKind *kind,
     const int j = f->partner[i];
     if (j < 0) return;
     double la = logprobs[j], lm = logprobs[i];
-    unsigned char flag = 0;
-    cut_detect(&la, &lm, 1, f->lambda, &flag);
+    unsigned char flag = 1;
+    if (!f->flag_all) cut_detect(&la, &lm, 1, f->lambda, &flag);
     if (!flag) return;
     const double dyn = f->gamma > 0.0 ? exp(f->gamma * la) : 1.0;
     *kind = LOSS_UNLIKELIHOOD;
@@ -258,7 +267,7 @@ int cut_plan_fused(const TokenBatch *b, const int *targets, const CutPair *examp
     if (assign(b, targets, NULL, examples, n_examples, opt, kinds, weights, partner, base, spec,
                NULL, err) != 0)
         return -1;
-    *f = (CutFused){partner, base, opt->lambda, opt->alpha, opt->gamma};
+    *f = (CutFused){partner, base, opt->lambda, opt->alpha, opt->gamma, opt->no_detection};
     spec->logprobs = logprobs;
     spec->decide = cut_decide;
     spec->decide_ctx = f;

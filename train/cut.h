@@ -55,6 +55,11 @@ typedef struct {
     CutMean mean;      /* how the batch-level mean is formed (see above) */
     int step_examples; /* CUT_MEAN_PER_EXAMPLE: examples in the optimizer step; <= 0: this
                         * batch's */
+    /* Table-4 ablations (train/OBJECTIVES.md). A negative's two terms are halved only while
+     * both are on; with one of them off the other counts whole. */
+    int no_l1;          /* -L1: no Misalign term at all (Align-P / Align-N MLE only) */
+    int no_align_n_mle; /* -Align-N MLE: Align-N rows only feed detection (weight 0) */
+    int no_detection;   /* -detection: unlikelihood on every Misalign token, none by λ */
 } CutOptions;
 
 /* Returns the reference defaults of the online runs: λ 1.1, α 1, γ 0, halved, per example. */
@@ -106,6 +111,7 @@ typedef struct {
     const int *partner; /* [N] the Align-N row of a Misalign row, -1 elsewhere */
     const double *base; /* [N] a Misalign row's unflagged weight */
     double lambda, alpha, gamma;
+    int flag_all; /* CutOptions.no_detection: every Misalign row gets unlikelihood */
 } CutFused;
 
 /* The same objective as cut_assign_loss in one classifier pass: plans every token as

@@ -6,6 +6,11 @@
 
 #include "datasets/templates.h"
 
+/* The Align-P ratio in effect: -Align-P (o->no_align_p) keeps int(0 x negatives) = none. */
+static double align_p_ratio(const TrainRunOptions *o) {
+    return o->no_align_p ? 0.0 : o->align_p_ratio;
+}
+
 /* The tokens of the longer template filled with empty fields, BOS included: the least room a
  * sequence needs before its instruction, judgment and response. */
 static int template_tokens(const Template *tpl, const Tokenizer *tok, int *n, CkError *err) {
@@ -52,7 +57,7 @@ static int build(CutData *d, const TrainRunOptions *o, const Template *tpl, cons
     CutBuildOptions bo;
     judgments_build_options_init(&bo);
     bo.cutoff = d->cutoff;
-    bo.align_p_ratio = o->align_p_ratio;
+    bo.align_p_ratio = align_p_ratio(o);
     bo.align_p_seed = o->align_p_seed;
     if (judgments_build_examples(&d->set, tpl, tok, &bo, &d->examples, err) != 0)
         return ck_wrap(err, "%s", o->judgments);
@@ -82,9 +87,9 @@ void cut_data_free(CutData *d) {
 
 void cut_data_report(const CutData *d, const TrainRunOptions *o, FILE *log) {
     const CutBuildStats *st = &d->examples.stats;
-    if (o->align_p_ratio >= 0)
+    if (align_p_ratio(o) >= 0)
         fprintf(log, "Align-P ratio %g (seed %llu): %d of %d positives kept beside %d negatives\n",
-                o->align_p_ratio, (unsigned long long)o->align_p_seed, st->n_positive_kept,
+                align_p_ratio(o), (unsigned long long)o->align_p_seed, st->n_positive_kept,
                 st->n_positive, st->n_negative);
     char capped[64] = "";
     if (d->cutoff_requested <= 0)
@@ -110,7 +115,7 @@ int cut_data_config(const CutData *d, const TrainRunOptions *o, cJSON *c) {
     cJSON *counts = cJSON_CreateObject();
     int ok = counts && cJSON_AddNumberToObject(c, "cutoff", d->cutoff) &&
              cJSON_AddNumberToObject(c, "cutoff_requested", d->cutoff_requested) &&
-             (o->align_p_ratio >= 0 ? cJSON_AddNumberToObject(c, "align_p_ratio", o->align_p_ratio)
+             (align_p_ratio(o) >= 0 ? cJSON_AddNumberToObject(c, "align_p_ratio", align_p_ratio(o))
                                     : cJSON_AddStringToObject(c, "align_p_ratio", "off")) &&
              cJSON_AddNumberToObject(c, "align_p_seed", (double)o->align_p_seed) &&
              cJSON_AddBoolToObject(c, "keep_error", o->keep_error);

@@ -15,6 +15,7 @@
 #include "formats/lm.h"
 #include "train/cut_data.h"
 #include "train/dist.h"
+#include "train/objective_data.h"
 #include "util/fileio.h"
 #include "util/outdir.h"
 #include "util/threads.h"
@@ -41,6 +42,38 @@ void train_run_options_init(TrainRunOptions *o) {
     o->max_grad_norm = 1.0;
     o->keep = 1;
     o->seed = 42;
+    o->beta = 0.1; /* TRL's DPOConfig default */
+}
+
+static const char *const OBJECTIVE_NAMES[] = {
+    "mle", "cut", "forward-prediction", "hindsight", "dpo", "ilf-mle", "ilf-dpo",
+};
+enum { N_OBJECTIVES = sizeof OBJECTIVE_NAMES / sizeof OBJECTIVE_NAMES[0] };
+
+const char *train_objective_name(TrainObjective obj) {
+    return (int)obj >= 0 && (int)obj < N_OBJECTIVES ? OBJECTIVE_NAMES[obj] : "";
+}
+
+int train_objective_parse(const char *name, TrainObjective *obj, CkError *err) {
+    for (int i = 0; name && i < N_OBJECTIVES; i++)
+        if (!strcmp(name, OBJECTIVE_NAMES[i])) {
+            *obj = (TrainObjective)i;
+            return 0;
+        }
+    return ck_fail(err,
+                   "--objective expects mle, cut, forward-prediction, hindsight, dpo, ilf-mle or "
+                   "ilf-dpo, got '%s'",
+                   name ? name : "");
+}
+
+int train_objective_reads_judgments(TrainObjective obj) {
+    return obj == TRAIN_OBJECTIVE_CUT || obj == TRAIN_OBJECTIVE_FORWARD_PREDICTION ||
+           obj == TRAIN_OBJECTIVE_HINDSIGHT;
+}
+
+int train_run_reads_judgments(const TrainRunOptions *o) {
+    return train_objective_reads_judgments(o->objective) ||
+           (o->objective == TRAIN_OBJECTIVE_DPO && o->chosen_field);
 }
 
 /* The format of the judgments file: named, or by its extension. */
@@ -64,11 +97,25 @@ static int judgment_format(const TrainRunOptions *o, JudgmentFormat *fmt, CkErro
 }
 
 int train_run_check(const TrainRunOptions *o, CkError *err) {
-    const int cut = o->objective == TRAIN_OBJECTIVE_CUT;
+    const int cut = train_run_reads_judgments(o);
+    if (o->chosen_field && o->objective != TRAIN_OBJECTIVE_DPO)
+        return ck_fail(err, "--chosen-field needs --objective dpo");
+    if (!*train_objective_name(o->objective))
+        return ck_fail(err, "unknown objective %d", (int)o->objective);
     if (o->epochs > 0 && o->steps > 0) return ck_fail(err, "give --steps or --epochs, not both");
     if ((!cut && !o->data) || (cut && !o->judgments) || !o->out)
         return ck_fail(err, cut ? "--judgments and --out are required"
                                 : "--data and --out are required");
+    if ((o->objective == TRAIN_OBJECTIVE_DPO || o->objective == TRAIN_OBJECTIVE_ILF_DPO) &&
+        !(o->beta > 0))
+        return ck_fail(err, "--beta must be positive, got %g", o->beta);
+    const int ablation = o->no_align_p || o->no_dynamic_weight || o->cut.no_l1 ||
+                         o->cut.no_align_n_mle || o->cut.no_detection;
+    if (ablation && o->objective != TRAIN_OBJECTIVE_CUT)
+        return ck_fail(err, "the ablation flags (--no-l1, --no-align-p, --no-align-n-mle, "
+                            "--no-detection, --no-dynamic-weight) need --objective cut");
+    if (o->cut.no_l1 && o->cut.no_align_n_mle)
+        return ck_fail(err, "--no-l1 with --no-align-n-mle leaves a negative no loss at all");
     unsigned mask;
     if (o->lora && !o->lora_targets) return ck_fail(err, "--lora-targets: none given");
     if (o->lora && lora_parse_targets(o->lora_targets, &mask, err) != 0)
@@ -91,12 +138,14 @@ int train_run_check(const TrainRunOptions *o, CkError *err) {
 typedef struct {
     LanguageModel lm;
     HfConfig cfg;
-    Corpus corpus; /* MLE */
-    CutData cut;   /* CUT: the records and their examples */
+    Corpus corpus;     /* MLE */
+    CutData cut;       /* CUT: the records and their examples */
+    ObjectiveData obj; /* the baselines (objective_data.h) */
 } Inputs;
 
 static void inputs_free(Inputs *in) {
     corpus_free(&in->corpus);
+    objective_data_free(&in->obj);
     cut_data_free(&in->cut);
     lm_close(&in->lm);
 }
@@ -162,6 +211,9 @@ static TrainOptions trainer_options(const TrainRunOptions *o, const Inputs *in, 
     t.stop = o->stop;
     t.stop_after = o->stop_after;
     t.cut = o->cut;
+    if (o->no_dynamic_weight) t.cut.gamma = 0.0;
+    t.beta = o->beta;
+    t.dpo_ref_logps = in->obj.pair_ex ? in->obj.ref_logps : NULL;
     return t;
 }
 
@@ -184,6 +236,12 @@ static void print_opening(const TrainRunOptions *o, const Inputs *in, const Trai
                 st->n_negative, in->cut.set.n_error, o->keep_error ? "kept" : "dropped",
                 in->cut.set.n_skipped, o->cut.lambda, o->cut.alpha, (long long)t->steps,
                 t->batch_size, epochs_note, ranks_note);
+    else if (objective_data_applies(o->objective))
+        fprintf(stderr, "training %s with %s on %s: %d %s, %lld updates of %d%s%s\n",
+                in->lm.model_source, train_objective_name(o->objective),
+                train_run_reads_judgments(o) ? o->judgments : o->data, n_items,
+                in->obj.pair_ex ? "pairs" : "sequences", (long long)t->steps, t->batch_size,
+                epochs_note, ranks_note);
     else
         fprintf(stderr, "training %s on %s: %d sequences, %lld updates of %d%s%s\n",
                 in->lm.model_source, o->data, in->corpus.n_seqs, (long long)t->steps, t->batch_size,
@@ -195,21 +253,30 @@ static void print_opening(const TrainRunOptions *o, const Inputs *in, const Trai
 static int write_run_config(const TrainRunOptions *o, const Inputs *in, const TrainOptions *t,
                             const TrainReport *report, CkError *err) {
     const int cut = o->objective == TRAIN_OBJECTIVE_CUT;
+    const int judged = train_run_reads_judgments(o);
     const char *base = strrchr(o->out, '/');
     base = base && base[1] ? base + 1 : o->out;
     cJSON *c = cJSON_CreateObject();
     cJSON_AddStringToObject(c, "label", base);
-    cJSON_AddStringToObject(c, "objective", cut ? "cut" : "mle");
+    cJSON_AddStringToObject(c, "objective", train_objective_name(o->objective));
     cJSON_AddStringToObject(c, "model", o->model ? o->model : in->lm.model_source);
-    cJSON_AddStringToObject(c, cut ? "judgments" : "data", cut ? o->judgments : o->data);
-    if (cut) {
+    cJSON_AddStringToObject(c, judged ? "judgments" : "data", judged ? o->judgments : o->data);
+    if (o->objective != TRAIN_OBJECTIVE_MLE)
         cJSON_AddStringToObject(c, "template", o->template_path ? o->template_path : "alpaca");
+    if (cut) {
         cJSON_AddNumberToObject(c, "lambda", t->cut.lambda);
         cJSON_AddNumberToObject(c, "alpha", t->cut.alpha);
         cJSON_AddNumberToObject(c, "gamma", t->cut.gamma);
+        cJSON *ab = cJSON_AddObjectToObject(c, "ablations"); /* Table 4 (OBJECTIVES.md) */
+        cJSON_AddBoolToObject(ab, "no_l1", t->cut.no_l1);
+        cJSON_AddBoolToObject(ab, "no_align_p", o->no_align_p);
+        cJSON_AddBoolToObject(ab, "no_align_n_mle", t->cut.no_align_n_mle);
+        cJSON_AddBoolToObject(ab, "no_detection", t->cut.no_detection);
+        cJSON_AddBoolToObject(ab, "no_dynamic_weight", o->no_dynamic_weight);
     }
     if (o->preset) cJSON_AddStringToObject(c, "preset", o->preset);
-    if (cut && cut_data_config(&in->cut, o, c) != 0) {
+    if ((cut && cut_data_config(&in->cut, o, c) != 0) ||
+        (objective_data_applies(o->objective) && objective_data_config(&in->obj, o, c) != 0)) {
         cJSON_Delete(c);
         return ck_fail(err, "out of memory");
     }
@@ -268,27 +335,51 @@ static int open_run_dir(const TrainRunOptions *o, RunLock *lock, CkError *err) {
     return 0;
 }
 
+/* Reads the data of o's objective into in (the model is open). */
+static int load_data(const TrainRunOptions *o, Inputs *in, CkError *err) {
+    if (o->objective == TRAIN_OBJECTIVE_CUT) /* -Align-P: cut_data.c's ratio 0 */
+        return cut_data_load(&in->cut, o, &in->lm.tokenizer, in->lm.model.config.seq_len, err);
+    if (objective_data_applies(o->objective)) return objective_data_load(&in->obj, o, &in->lm, err);
+    return corpus_load(&in->corpus, o->data, &in->lm.tokenizer, o->seq_len, err);
+}
+
+/* What the trainer trains on for o's objective. */
+static TrainData train_data_of(const TrainRunOptions *o, const Inputs *in) {
+    TrainData d = {0};
+    if (o->objective == TRAIN_OBJECTIVE_CUT) {
+        d.examples = in->cut.examples.examples;
+        d.n_examples = in->cut.examples.n;
+    } else if (o->objective == TRAIN_OBJECTIVE_MLE) {
+        d.corpus = &in->corpus;
+    } else if (in->obj.pair_ex) {
+        d.examples = in->obj.pair_ex;
+        d.n_examples = in->obj.n_pairs;
+    } else {
+        d.corpus = &in->obj.corpus;
+    }
+    return d;
+}
+
 int train_run(const TrainRunOptions *o, TrainReport *report, CkError *err) {
     memset(report, 0, sizeof *report);
     if (train_run_check(o, err) != 0) return -1;
     RunLock lock = {0};
     if (open_run_dir(o, &lock, err) != 0) return -1;
     threads_set(o->threads);
-    const int cut = o->objective == TRAIN_OBJECTIVE_CUT;
     Inputs in;
     memset(&in, 0, sizeof in);
     int rc = open_model(o, &in, err);
-    if (rc == 0)
-        rc = cut ? cut_data_load(&in.cut, o, &in.lm.tokenizer, in.lm.model.config.seq_len, err)
-                 : corpus_load(&in.corpus, o->data, &in.lm.tokenizer, o->seq_len, err);
+    if (rc == 0) rc = load_data(o, &in, err);
     if (rc == 0) {
-        const CutExampleSet *ex = &in.cut.examples;
-        const int n_items = cut ? ex->n : in.corpus.n_seqs;
-        const TrainData data = {cut ? NULL : &in.corpus, ex->examples, ex->n};
+        const TrainData data = train_data_of(o, &in);
+        const int n_items = data.corpus ? data.corpus->n_seqs : data.n_examples;
         const TrainOptions t = trainer_options(o, &in, n_items);
         if (o->on_ready) o->on_ready(o->ready_ctx);
         print_opening(o, &in, &t, n_items);
-        if (cut && dist_rank() == 0) cut_data_report(&in.cut, o, stderr);
+        if (o->objective == TRAIN_OBJECTIVE_CUT && dist_rank() == 0)
+            cut_data_report(&in.cut, o, stderr);
+        if (objective_data_applies(o->objective) && dist_rank() == 0)
+            objective_data_report(&in.obj, o, stderr);
         rc = trainer_run(&in.lm.model, &in.cfg, &data, &t, report, err);
         if (rc == 0 && dist_rank() == 0) rc = write_run_config(o, &in, &t, report, err);
     }

@@ -18,21 +18,51 @@
 #include "train/trainer.h"
 #include "util/ck_error.h"
 
+/* The objectives (train/OBJECTIVES.md: definitions and citations). */
 typedef enum {
-    TRAIN_OBJECTIVE_MLE = 0, /* next-token likelihood on a corpus */
-    TRAIN_OBJECTIVE_CUT = 1, /* CUT on judgment records (train/cut.h) */
+    TRAIN_OBJECTIVE_MLE = 0,                /* next-token likelihood on a corpus */
+    TRAIN_OBJECTIVE_CUT = 1,                /* CUT on judgment records (train/cut.h) */
+    TRAIN_OBJECTIVE_FORWARD_PREDICTION = 2, /* MLE on response + judgment (judgments) */
+    TRAIN_OBJECTIVE_HINDSIGHT = 3,          /* MLE on the response given the judgment */
+    TRAIN_OBJECTIVE_DPO = 4,                /* DPO on a pair file (train/dpo.h) */
+    TRAIN_OBJECTIVE_ILF_MLE = 5,            /* MLE on refinements (a refinement file) */
+    TRAIN_OBJECTIVE_ILF_DPO = 6,            /* DPO, refinement over the original output */
 } TrainObjective;
 
+/* The objective's name as `--objective` takes it and config.json records it ("mle", "cut",
+ * "forward-prediction", "hindsight", "dpo", "ilf-mle", "ilf-dpo"). */
+const char *train_objective_name(TrainObjective obj);
+
+/* The objective called name; -1 with err listing the names for any other. */
+int train_objective_parse(const char *name, TrainObjective *obj, CkError *err);
+
+/* Which file an objective reads: 1 judgments (--judgments: cut, forward-prediction,
+ * hindsight), 0 --data (mle: a corpus; dpo: a pair file; ilf-*: a refinement file). DPO with
+ * TrainRunOptions.chosen_field reads --judgments too (train_run_reads_judgments). */
+int train_objective_reads_judgments(TrainObjective obj);
+
+/* Whether the run reads o->judgments (else o->data). */
+struct TrainRunOptions;
+int train_run_reads_judgments(const struct TrainRunOptions *o);
+
 /* The settings of a run; train_run_options_init gives `cutkit train`'s defaults. */
-typedef struct {
+typedef struct TrainRunOptions {
     /* what to train on */
     TrainObjective objective;
-    const char *data;      /* MLE: .txt (windows), .jsonl with "text" or "prompt"/"response" */
+    const char *data;      /* MLE: .txt (windows), .jsonl with "text" or "prompt"/"response"; DPO:
+                              a pair file; ILF: a refinement file (train/pairs.h) */
     const char *judgments; /* CUT: the judgment records */
     const char *judgment_format; /* "auto" (.jsonl: jsonl, else cut), "cut", "shepherd", "jsonl" */
     const char *template_path;   /* CUT: prompt templates JSON; NULL: the reference Alpaca ones */
-    CutOptions cut;              /* CUT: λ, α, γ (cut_preset_options) */
-    const char *preset;          /* the --preset the settings came from (recorded; NULL: none) */
+    CutOptions cut;        /* CUT: λ, α, γ (cut_preset_options) and the Table-4 ablations no_l1,
+                              no_align_n_mle, no_detection */
+    int no_align_p;        /* CUT ablation -Align-P: train on no positive (Align-P) example */
+    int no_dynamic_weight; /* CUT ablation -dynamic weighting: γ forced to 0 */
+    double beta;           /* DPO, ILF-DPO: β (0.1) */
+    const char *ref_model; /* DPO, ILF-DPO: the frozen reference; NULL: the starting model */
+    const char *chosen_field; /* DPO: pairs from the JSONL judgments (chosen = this field,
+                                 rejected = output) instead of a pair file in data */
+    const char *preset;       /* the --preset the settings came from (recorded; NULL: none) */
     int cutoff; /* CUT: the reference's cutoff_len (2048): a longer sequence keeps its last N
                    tokens, then EOS; capped at the model's context - 1; 0: that cap */
     double align_p_ratio;  /* CUT: keep int(ratio x negatives) positives (judgments_downsample);

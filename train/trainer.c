@@ -27,6 +27,7 @@
 #include "formats/peft.h"
 #include "model/backward.h"
 #include "train/checkpoint.h"
+#include "train/dpo.h"
 #include "train/dist.h"
 #include "train/run_log.h"
 #include "train/train_state.h"
@@ -63,9 +64,13 @@ typedef struct {
     double misalign_tokens;         /* CUT: Misalign response tokens */
     double flagged;                 /* CUT: of those, flagged by detection */
     double stop_requests;           /* ranks asked to stop after this update */
+    double pairs;                   /* DPO: pairs of the update */
+    double chosen_reward;           /* DPO: Σ β (π_c − r_c) */
+    double rejected_reward;         /* DPO: Σ β (π_r − r_r) */
+    double correct;                 /* DPO: pairs whose chosen reward is the larger */
 } UpdateSums;
 
-enum { UPDATE_SUMS_N = 9 };
+enum { UPDATE_SUMS_N = 13 };
 _Static_assert(sizeof(UpdateSums) == UPDATE_SUMS_N * sizeof(double),
                "UpdateSums is summed over the ranks as UPDATE_SUMS_N contiguous doubles");
 
@@ -85,6 +90,7 @@ typedef struct {
     int *partner;     /* CUT: each Misalign row's Align-N row (cut_plan_fused) */
     double *base;     /* CUT: each Misalign row's unflagged weight */
     CutPair *pairs;   /* CUT: the sequences of each example of a micro-batch */
+    double *dpo_ref;  /* DPO: the reference log-probs of a micro-batch's pairs */
     CorpusCursor cursor;
     FILE *log;
     FILE *tokens_csv;                    /* CUT: per-token detection records (rank 0) */
@@ -120,6 +126,7 @@ static void run_free(Run *r) {
     free(r->partner);
     free(r->base);
     free(r->pairs);
+    free(r->dpo_ref);
     corpus_cursor_free(&r->cursor);
     if (r->log) fclose(r->log);
     if (r->tokens_csv) fclose(r->tokens_csv);
@@ -169,11 +176,12 @@ static int run_alloc(Run *r, Model *m, const TrainData *d, const TrainOptions *o
     r->partner = malloc(sizeof(int) * (size_t)max_tokens);
     r->base = malloc(sizeof(double) * (size_t)max_tokens);
     r->pairs = malloc(sizeof(CutPair) * (size_t)o->micro_batch);
+    r->dpo_ref = malloc(sizeof(double) * (size_t)(2 * o->micro_batch));
     r->n_mb = o->batch_size / o->micro_batch;
-    const int gather_csv = r->ranks > 1 && !c;
+    const int gather_csv = r->ranks > 1 && !c && !o->dpo_ref_logps;
     if (gather_csv) r->csv_ends = malloc(sizeof(int64_t) * (size_t)(r->n_mb + 1));
     if (!r->grads || !r->seqs || !r->tokens || !r->targets || !r->weights || !r->offsets ||
-        !r->logprobs || !r->kinds || !r->partner || !r->base || !r->pairs ||
+        !r->logprobs || !r->kinds || !r->partner || !r->base || !r->pairs || !r->dpo_ref ||
         (gather_csv && !r->csv_ends))
         return ck_fail(err, "out of memory");
     return 0;
@@ -282,6 +290,9 @@ static int check_ranks_agree(const Run *r, const Model *m, const TrainData *d,
         h = chain(h, r->opt.m, r->opt.n * sizeof(float));
         h = chain(h, r->opt.v, r->opt.n * sizeof(float));
         if (d->corpus) h = chain(h, d->corpus->tokens, sizeof(int) * (size_t)shape[10]);
+        if (o->dpo_ref_logps)
+            h = chain(h, o->dpo_ref_logps, sizeof(double) * 2 * (size_t)d->n_examples);
+        h = chain(h, &o->beta, sizeof o->beta);
         for (int i = 0; !d->corpus && i < d->n_examples; i++) {
             h = chain(h, d->examples[i].a.tokens, sizeof(int) * (size_t)d->examples[i].a.n);
             if (d->examples[i].negative)
@@ -342,7 +353,7 @@ static int run_start(Run *r, Model *m, const TrainData *d, const TrainOptions *o
                 "warning: %d ranks but %d micro-batches per update: %d ranks will idle (use a "
                 "smaller --micro-batch or a larger --batch-size)\n",
                 r->ranks, r->n_mb, r->ranks - r->n_mb);
-    if (open_logs(r, o, !d->corpus, err) != 0) return -1;
+    if (open_logs(r, o, !d->corpus && !o->dpo_ref_logps, err) != 0) return -1;
     r->tty = isatty(2);
     r->start = timer_seconds();
     r->first_step = r->step;
@@ -453,7 +464,7 @@ static int mle_micro_batch(Run *r, Model *m, const TrainData *d, const TrainOpti
  * token, log pA (Align-N), log pM (Misalign) and whether detection flagged it under the
  * run's lambda. */
 static int format_token_records(Run *r, const TokenBatch *b, const int *items, int n_items,
-                                double lambda, int64_t step) {
+                                double lambda, const CutOptions *copt, int64_t step) {
     for (int k = 0; k < n_items; k++) {
         if (r->pairs[k].seq_m < 0) continue;
         const int sa = r->pairs[k].seq_a, sm = r->pairs[k].seq_m;
@@ -469,8 +480,9 @@ static int format_token_records(Run *r, const TokenBatch *b, const int *items, i
                 continue;
             }
             double lpa = r->logprobs[ia], lpm = r->logprobs[im];
-            unsigned char flag = 0;
-            cut_detect(&lpa, &lpm, 1, lambda, &flag);
+            /* the flag the loss used: -detection gives every token UL, -L1 none */
+            unsigned char flag = !copt->no_l1;
+            if (flag && !copt->no_detection) cut_detect(&lpa, &lpm, 1, lambda, &flag);
             if (strbuf_printf(&r->csv, "%lld,%d,%d,%d,%.9g,%.9g,%d\n", (long long)step, items[k],
                               pos, r->targets[im], lpa, lpm, flag) != 0)
                 return -1;
@@ -503,7 +515,7 @@ static int log_write(const Run *r, FILE *f, const char *path, const char *data, 
 static int keep_token_records(Run *r, const TokenBatch *b, const int *items, const TrainOptions *o,
                               double lambda, int64_t step, CkError *err) {
     if (!r->csv_ends && !r->tokens_csv) return 0;
-    if (format_token_records(r, b, items, o->micro_batch, lambda, step) != 0)
+    if (format_token_records(r, b, items, o->micro_batch, lambda, &o->cut, step) != 0)
         return ck_fail(err, "out of memory for the token records of an update");
     if (r->csv_ends) {
         r->csv_ends[++r->csv_ends[0]] = (int64_t)r->csv.n;
@@ -568,6 +580,38 @@ static int cut_micro_batch(Run *r, Model *m, const TrainData *d, const TrainOpti
     return 0;
 }
 
+/* One micro-batch of DPO pairs: one training forward of the chosen and rejected sequences,
+ * log p of every target, the per-pair weights β σ(−z) / (pairs in the update) on the chosen
+ * response and their negatives on the rejected one (dpo_assign_weights), then the backward
+ * of that weighted token MLE, whose gradient is the DPO loss's. */
+static int dpo_micro_batch(Run *r, Model *m, const TrainData *d, const TrainOptions *o,
+                           const int *items, UpdateSums *sums, CkError *err) {
+    const TokenBatch b = pack_examples(r, d, o, items);
+    LoraAdapters *lora = o->use_lora ? &r->lora : NULL;
+    for (int k = 0; k < o->micro_batch; k++) {
+        r->dpo_ref[2 * k] = o->dpo_ref_logps[2 * items[k]];
+        r->dpo_ref[2 * k + 1] = o->dpo_ref_logps[2 * items[k] + 1];
+    }
+    DpoStats st = {0};
+    LossResult res;
+    if (model_forward_train(m, &r->acts, &b, lora, err) != 0 ||
+        model_logprobs(m, &r->acts, r->targets, r->logprobs, err) != 0 ||
+        dpo_assign_weights(&b, r->targets, r->logprobs, r->pairs, o->micro_batch, r->dpo_ref,
+                           o->beta, o->batch_size, r->weights, &st, err) != 0)
+        return -1;
+    const LossSpec spec = {.targets = r->targets, .weights = r->weights};
+    if (model_backward(m, &r->acts, &b, &spec, o->use_lora ? NULL : r->grads, lora,
+                       o->use_lora ? r->grads : NULL, &res, err) != 0)
+        return -1;
+    sums->loss += st.loss / o->batch_size;
+    sums->tokens += b.offsets[b.n_seqs];
+    sums->pairs += o->micro_batch;
+    sums->chosen_reward += st.chosen_reward;
+    sums->rejected_reward += st.rejected_reward;
+    sums->correct += st.correct;
+    return 0;
+}
+
 /* Forward and backward of this rank's micro-batches of the batch, accumulating the gradient
  * into r->grads and the update's sums. */
 static int forward_backward(Run *r, Model *m, const TrainData *d, const TrainOptions *o,
@@ -591,7 +635,9 @@ static int forward_backward(Run *r, Model *m, const TrainData *d, const TrainOpt
             continue;
         }
         const int rc = d->corpus ? mle_micro_batch(r, m, d, o, items, w, sums, err)
-                                 : cut_micro_batch(r, m, d, o, items, r->step + 1, sums, err);
+                       : o->dpo_ref_logps
+                           ? dpo_micro_batch(r, m, d, o, items, sums, err)
+                           : cut_micro_batch(r, m, d, o, items, r->step + 1, sums, err);
         if (rc != 0) return -1;
     }
     return 0;
@@ -681,7 +727,8 @@ static int update(Run *r, Model *m, const TrainOptions *o, const UpdateSums *sum
 
 /* Formats the update's line of steps.jsonl into b (-1 when out of memory). */
 static int format_step_line(StrBuf *b, int64_t step, double lr, const UpdateSums *s, double gnorm,
-                            double seconds, int cut, int ranks, double allreduce_seconds) {
+                            double seconds, int mode, int ranks, double allreduce_seconds) {
+    const int cut = mode == 1;
     const long tokens = (long)s->tokens;
     int rc = strbuf_printf(b,
                            "{\"step\": %lld, \"lr\": %.17g, \"loss\": %.17g, \"loss_mle\": %.17g, "
@@ -695,6 +742,13 @@ static int format_step_line(StrBuf *b, int64_t step, double lr, const UpdateSums
                             (int)s->positives, (int)s->negatives, m_tokens, flagged,
                             m_tokens ? (double)flagged / m_tokens : 0.0);
     }
+    if (mode == 2 && s->pairs > 0) /* DPO: TRL's rewards/chosen, /rejected, /margins, /accuracies */
+        rc |= strbuf_printf(
+            b,
+            ", \"pairs\": %d, \"reward_chosen\": %.17g, \"reward_rejected\": "
+            "%.17g, \"reward_margin\": %.17g, \"reward_accuracy\": %.6f",
+            (int)s->pairs, s->chosen_reward / s->pairs, s->rejected_reward / s->pairs,
+            (s->chosen_reward - s->rejected_reward) / s->pairs, s->correct / s->pairs);
     rc |= strbuf_printf(b, ", \"seconds\": %.6f, \"tokens_per_s\": %.1f", seconds,
                         seconds > 0 ? tokens / seconds : 0.0);
     /* several ranks: the time the update spent summing over them (the rest is compute) */
@@ -708,9 +762,9 @@ static int format_step_line(StrBuf *b, int64_t step, double lr, const UpdateSums
 /* Appends the update's line to steps.jsonl in one write, flushed so that a crash loses
  * nothing. */
 static int write_step_line(const Run *r, double lr, const UpdateSums *s, double gnorm,
-                           double seconds, double allreduce_seconds, int cut, CkError *err) {
+                           double seconds, double allreduce_seconds, int mode, CkError *err) {
     StrBuf line = {0};
-    int rc = format_step_line(&line, r->step, lr, s, gnorm, seconds, cut, r->ranks,
+    int rc = format_step_line(&line, r->step, lr, s, gnorm, seconds, mode, r->ranks,
                               allreduce_seconds) != 0
                  ? ck_fail(err, "out of memory")
                  : log_write(r, r->log, r->log_path, line.p, line.n, r->step, err);
@@ -745,13 +799,13 @@ static void watch_flagging(Run *r, const UpdateSums *s) {
 
 /* Logs the update just taken: its steps.jsonl line (tokens.csv's rows are written as the
  * micro-batches run), the progress line. A log write error fails (log_write_failed). */
-static int log_update(Run *r, const TrainOptions *o, int cut, const UpdateSums *s, double lr,
+static int log_update(Run *r, const TrainOptions *o, int mode, const UpdateSums *s, double lr,
                       double gnorm, double allreduce_s, TrainReport *report, CkError *err) {
     r->tokens_total += (long)s->tokens;
     const double now = timer_seconds();
     const double dt = now - r->update_start, elapsed = timer_seconds() - r->start;
-    if (r->log && write_step_line(r, lr, s, gnorm, dt, allreduce_s, cut, err) != 0) return -1;
-    if (cut) watch_flagging(r, s);
+    if (r->log && write_step_line(r, lr, s, gnorm, dt, allreduce_s, mode, err) != 0) return -1;
+    if (mode == 1) watch_flagging(r, s);
     const double tok_s = elapsed > 0 ? r->tokens_total / elapsed : 0;
     const double eta =
         r->step > r->first_step ? elapsed / (r->step - r->first_step) * (o->steps - r->step) : 0;
@@ -824,7 +878,7 @@ static int stop_requested(const TrainOptions *o, int64_t step) {
 int trainer_run(Model *m, const HfConfig *cfg, const TrainData *d, const TrainOptions *o,
                 TrainReport *report, CkError *err) {
     memset(report, 0, sizeof *report);
-    const int cut = !d->corpus;
+    const int mode = d->corpus ? 0 : o->dpo_ref_logps ? 2 : 1; /* MLE, CUT, DPO */
     Run r;
     int rc = run_start(&r, m, d, o, err);
     while (rc == 0 && r.step < o->steps) {
@@ -836,7 +890,7 @@ int trainer_run(Model *m, const HfConfig *cfg, const TrainData *d, const TrainOp
         sums.stop_requests = stop_requested(o, r.step);
         if (rc == 0) rc = reduce_over_ranks(&r, &sums, &allreduce_s, err);
         if (rc == 0) rc = update(&r, m, o, &sums, &gnorm, &lr, err);
-        if (rc == 0) rc = log_update(&r, o, cut, &sums, lr, gnorm, allreduce_s, report, err);
+        if (rc == 0) rc = log_update(&r, o, mode, &sums, lr, gnorm, allreduce_s, report, err);
         if (rc != 0) break;
         const int stop = sums.stop_requests > 0;
         rc = checkpoint_if_due(&r, m, cfg, d, o, stop, report, err);

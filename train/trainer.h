@@ -23,11 +23,13 @@
 #include "train/optim.h"
 #include "train/schedule.h"
 
-/* What one update trains on: sequences of a corpus (MLE), or judgment examples of one
- * (Align-P) or two (Align-N + Misalign) sequences trained with the CUT objective. */
+/* What one update trains on: sequences of a corpus (MLE), judgment examples of one
+ * (Align-P) or two (Align-N + Misalign) sequences trained with the CUT objective, or
+ * chosen/rejected pairs with their reference log-probs trained with DPO (train/dpo.h). */
 typedef struct {
     const Corpus *corpus;       /* MLE when non-NULL */
-    const CutExample *examples; /* CUT otherwise */
+    const CutExample *examples; /* CUT otherwise, or DPO pairs (a chosen, m rejected) when
+                                 * TrainOptions.dpo_ref_logps is set */
     int n_examples;
 } TrainData;
 
@@ -53,6 +55,11 @@ typedef struct {
     volatile sig_atomic_t *stop; /* set by a signal handler: finish the step, save, return */
     int64_t stop_after;          /* > 0: behave as if stopped after this update (tests) */
     CutOptions cut;              /* the CUT objective's settings (TrainData.examples) */
+    /* DPO instead of CUT on TrainData.examples when non-NULL: [2 n_examples] the frozen
+     * reference's summed response log-probs of each pair's chosen and rejected sequence
+     * (train/dpo.h); beta its β */
+    const double *dpo_ref_logps;
+    double beta;
 } TrainOptions;
 
 typedef struct {
