@@ -24,6 +24,9 @@ int cmd_train(int argc, char **argv);
 const CommandSpec *cmd_merge_spec(void);
 int cmd_merge(int argc, char **argv);
 
+const CommandSpec *cmd_refine_spec(void);
+int cmd_refine(int argc, char **argv);
+
 const CommandSpec *cmd_score_spec(void);
 int cmd_score(int argc, char **argv);
 

@@ -13,6 +13,7 @@ static const Command COMMANDS[] = {
     {cmd_convert_spec, cmd_convert},
     {cmd_train_spec, cmd_train},
     {cmd_merge_spec, cmd_merge},
+    {cmd_refine_spec, cmd_refine},
     {cmd_score_spec, cmd_score},
     {cmd_datasets_synth_spec, cmd_datasets_synth},
     {cmd_eval_mc_spec, cmd_eval_mc},

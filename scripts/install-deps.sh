@@ -5,8 +5,11 @@
 set -euo pipefail
 
 # libopenmpi-dev + openmpi-bin: data-parallel training (-DCUTKIT_MPI=ON, mpirun), which CI builds
+# libutf8proc-dev: Unicode normalization (NFC etc.) for tokenizer.json normalizers (Qwen)
+# libdnnl-dev: oneDNN, bf16 and small-M products (optional at build time: -DCUTKIT_DNNL=OFF)
 packages=(gcc make cmake pkg-config libopenblas-dev libopenblas-openmp-dev libcjson-dev
-          libcsv-dev libcmocka-dev libpcre2-dev gnuplot-nox libopenmpi-dev openmpi-bin "$@")
+          libcsv-dev libcmocka-dev libpcre2-dev libutf8proc-dev gnuplot-nox libopenmpi-dev openmpi-bin
+          libdnnl-dev "$@")
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

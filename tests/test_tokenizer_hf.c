@@ -655,8 +655,9 @@ static void expect_text_refusal(const char *text, size_t len, const char *want) 
 
 static void test_refusals(void **state) {
     (void)state;
-    expect_refusal("normalizer", "{\"type\": \"NFKC\"}",
-                   "t.json: normalizer.type: unsupported normalizer 'NFKC'");
+    expect_refusal("normalizer", "{\"type\": \"Lowercase\"}",
+                   "t.json: normalizer.type: unsupported normalizer 'Lowercase' (cutkit reads "
+                   "Sequence, Prepend, Replace, NFC, NFD, NFKC and NFKD)");
     expect_refusal("model.type", "\"Unigram\"",
                    "t.json: model.type: unsupported model type "
                    "'Unigram'");

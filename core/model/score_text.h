@@ -1,4 +1,5 @@
-/* score_text.h — teacher-forced log-probabilities of one text, token by token. */
+/* score_text.h — teacher-forced log-probabilities of one text, or one sequence of token ids,
+ * token by token. */
 #ifndef CK_SCORE_TEXT_H
 #define CK_SCORE_TEXT_H
 
@@ -22,6 +23,14 @@ typedef struct {
  * filled and out empty. */
 int score_text(const Model *m, const Tokenizer *tok, const LoraAdapters *lora, const char *text,
                TextScore *out, CkError *err);
+
+/* Scores the token sequence ids[0..n) as given (no BOS is added: include it when the model
+ * expects one): every token after the first given the ones before it, through m with lora
+ * applied (NULL: none); out->ids is a copy. Refuses an empty sequence, one longer than the
+ * model's context, and an id outside [0, vocab_size) ("element K: id V is outside the
+ * model's vocabulary [0, N)"). Returns 0 with out filled, or -1 with err and out empty. */
+int score_ids(const Model *m, const LoraAdapters *lora, const int *ids, int n, TextScore *out,
+              CkError *err);
 
 /* Releases what out owns and zeroes it. */
 void score_text_free(TextScore *out);

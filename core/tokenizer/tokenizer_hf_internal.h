@@ -97,6 +97,7 @@ typedef enum {
     STEP_BYTE_FALLBACK, /* decoder */
     STEP_FUSE,          /* decoder */
     STEP_STRIP,         /* decoder */
+    STEP_UNICODE,       /* normalizer: NFC, NFD, NFKC, NFKD (utf8proc) */
 } StepKind;
 
 typedef enum {
@@ -123,12 +124,21 @@ typedef struct {
     PrependScheme scheme; /* Metaspace */
     int split;            /* Metaspace */
     int start, stop;      /* Strip: how many characters at most */
+    int unicode_options;  /* Unicode normalizer: utf8proc's UTF8PROC_COMPOSE/DECOMPOSE/COMPAT */
 } Step;
 
 typedef struct {
     Step *p;
     int n;
 } StepList;
+
+/* The utf8proc options of a Unicode normalizer type ("NFC", "NFD", "NFKC", "NFKD"), or 0 for
+ * any other name (tokenizer_hf_unicode.c). */
+int hf_unicode_form(const char *type);
+
+/* Appends s[0..len) in the normalization form of options (hf_unicode_form) to out. Fails on
+ * text that is not UTF-8 (the reference's strings always are). */
+int hf_unicode_normalize(int options, const char *s, size_t len, StrBuf *out, CkError *err);
 
 /* ---- tables ---------------------------------------------------------------------------------- */
 

@@ -332,7 +332,17 @@ static int load_normalizer(Load *l, const cJSON *j, const char *path) {
         if (!s || dup_text(l, s, content) != 0) return -1;
         return load_pattern(l, j, path, &s->re);
     }
-    return lfail(l, sub(p, sizeof p, path, "type"), "unsupported normalizer '%s'", type);
+    int unicode = hf_unicode_form(type);
+    if (unicode) {
+        Step *s = add_step(l, &hf->norm, path, STEP_UNICODE);
+        if (!s) return -1;
+        s->unicode_options = unicode;
+        return 0;
+    }
+    return lfail(l, sub(p, sizeof p, path, "type"),
+                 "unsupported normalizer '%s' (cutkit reads Sequence, Prepend, Replace, NFC, "
+                 "NFD, NFKC and NFKD)",
+                 type);
 }
 
 /* GPT-2's pre-tokenizer pattern, which ByteLevel applies when use_regex is true. */

@@ -271,6 +271,8 @@ int hf_normalize(const HfTokenizer *hf, pcre2_match_data *md, RangeVec *tmp, con
             if (cur_len == 0) continue; /* an empty string stays empty */
             if (strbuf_put(dst, st->text, st->text_len) != 0 || strbuf_put(dst, cur, cur_len) != 0)
                 return ck_fail(err, "out of memory");
+        } else if (st->kind == STEP_UNICODE) {
+            if (hf_unicode_normalize(st->unicode_options, cur, cur_len, dst, err) != 0) return -1;
         } else if (hf_replace_all(&st->re, md, tmp, cur, cur_len, st->text, st->text_len, dst,
                                   err) != 0) {
             return -1;
