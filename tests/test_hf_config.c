@@ -79,18 +79,23 @@ static void test_refusals(void **state) {
     (void)state;
     expect_refused("\"LlamaForCausalLM\"", "\"GPT2LMHeadModel\"",
                    "config.json: unsupported architecture \"GPT2LMHeadModel\" (cutkit reads "
-                   "LlamaForCausalLM and MistralForCausalLM)");
+                   "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, "
+                   "GemmaForCausalLM and Gemma2ForCausalLM)");
+    expect_refused("\"rope_scaling\": null",
+                   "\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4}",
+                   "config.json: unsupported option \"rope_scaling.type\": \"yarn\" (cutkit "
+                   "implements default, linear and llama3)");
     expect_refused("\"rope_scaling\": null", "\"rope_scaling\": {\"type\": \"linear\"}",
-                   "config.json: unsupported option \"rope_scaling\" (scaled rotary embeddings "
-                   "are not implemented)");
+                   "config.json: field \"rope_scaling.factor\" must be a number");
     expect_refused("\"attention_bias\": false", "\"attention_bias\": true",
-                   "config.json: unsupported option \"attention_bias\" (biases are not "
+                   "config.json: unsupported option \"attention_bias\" (a bias on o_proj is not "
                    "implemented)");
-    expect_refused("\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"",
-                   "config.json: unsupported option \"hidden_act\" (only silu is implemented)");
+    expect_refused("\"hidden_act\": \"silu\"", "\"hidden_act\": \"relu\"",
+                   "config.json: unsupported option \"hidden_act\": \"relu\" (cutkit implements "
+                   "silu, gelu, gelu_pytorch_tanh and gelu_new)");
     expect_refused("\"use_cache\": true", "\"sliding_window\": 1024",
-                   "config.json: unsupported option \"sliding_window\" (a window shorter than "
-                   "max_position_embeddings is not implemented)");
+                   "config.json: unsupported option \"sliding_window\": 1024 (a window shorter "
+                   "than max_position_embeddings is not implemented for LlamaForCausalLM)");
     expect_refused("\"hidden_size\": 2048, ", "", "config.json: missing field \"hidden_size\"");
     expect_refused("\"num_hidden_layers\": 22", "\"num_hidden_layers\": 2.5",
                    "config.json: field \"num_hidden_layers\" must be an integer");

@@ -420,6 +420,108 @@ static void test_branches_match_full_forward(void **state) {
     lora_free(&ad);
 }
 
+/* Largest |a - b| / max(1, |b|) over row `row` of a's last forward and the reference row. */
+static double row_rel_diff(const Model *m, const Activations *a, int row, const float *want) {
+    float got[512];
+    model_logits_row(m, a, row, got);
+    double d = 0.0;
+    for (int i = 0; i < 512; i++)
+        d = fmax(d, fabs((double)got[i] - want[i]) / fmax(1.0, fabs((double)want[i])));
+    return d;
+}
+
+/* model_forward_cached: four sequences, each over its own cache, prefilled together with mixed
+ * lengths and then decoded one token each for several steps (caches of different lengths), give
+ * row for row the logits of model_forward run on each sequence alone with its own cache (the
+ * same steps; within 1e-5 relative to max(1, |logit|), the bound of batch composition above:
+ * BLAS rounds differently shaped products differently; measured 7e-6) and of a
+ * full forward (within 1e-4), with and without LoRA, on 1 and 2 threads; a batch whose caches are
+ * missing or full is refused. */
+static void test_forward_cached_matches_per_sequence(void **state) {
+    (void)state;
+    const Model *m = &lm.model;
+    enum { NS = 4, STEPS = 5, CAP = 20 };
+    const int prefill[NS] = {3, 1, 9, 6};
+    int tokens[NS][CAP];
+    Rng rng;
+    rng_seed(&rng, 17);
+    for (int s = 0; s < NS; s++)
+        for (int i = 0; i < CAP; i++) tokens[s][i] = (int)(rng_next(&rng) % 512);
+    CkError err = {{0}};
+    LoraAdapters ad;
+    LoraConfig lc = {4, 8.0f, 0.0f, LORA_TARGET_ALL};
+    assert_int_equal(lora_init(&ad, m, &lc, 5, &err), 0);
+    for (int t = 0; t < ad.n_tensors; t++)
+        if (ad.tensors[t].is_b)
+            for (size_t j = 0; j < ad.tensors[t].size; j++)
+                ad.params[ad.tensors[t].offset + j] = 0.05f * (rng_float(&rng) - 0.5f);
+    KVCache caches[NS], solo[NS];
+    KVCache *ptrs[NS];
+    for (int s = 0; s < NS; s++) {
+        assert_int_equal(kvcache_init(&caches[s], m, CAP, &err), 0);
+        assert_int_equal(kvcache_init(&solo[s], m, CAP, &err), 0);
+        ptrs[s] = &caches[s];
+    }
+    Activations a, sa;
+    assert_int_equal(activations_init(&a, m, 32, CAP, 0, &err), 0);
+    assert_int_equal(activations_init(&sa, m, 32, CAP, 0, &err), 0);
+    float *want = malloc(sizeof(float) * CAP * 512), got[512];
+    double worst_solo = 0.0, worst_full = 0.0;
+    for (int run = 0; run < 4; run++) {
+        const LoraAdapters *lora = (run & 1) ? &ad : NULL;
+        threads_set(1 + run / 2);
+        for (int s = 0; s < NS; s++) caches[s].len = solo[s].len = 0;
+        for (int step = 0; step <= STEPS; step++) {
+            /* step 0: the prefills of mixed lengths; then one token each */
+            int off[NS + 1] = {0}, packed[32], start[NS];
+            for (int s = 0; s < NS; s++) {
+                start[s] = caches[s].len;
+                int len = step == 0 ? prefill[s] : 1;
+                memcpy(packed + off[s], tokens[s] + start[s], sizeof(int) * len);
+                off[s + 1] = off[s] + len;
+            }
+            TokenBatch b = {NS, off, packed};
+            assert_int_equal(model_forward_cached(m, &a, &b, ptrs, lora, &err), 0);
+            for (int s = 0; s < NS; s++) {
+                int len = off[s + 1] - off[s], soff[2] = {0, len};
+                TokenBatch sb = {1, soff, tokens[s] + start[s]};
+                assert_int_equal(model_forward(m, &sa, &sb, &solo[s], lora, &err), 0);
+                assert_int_equal(caches[s].len, start[s] + len);
+                full_logits(m, tokens[s], start[s] + len, lora, want);
+                for (int i = 0; i < len; i++) {
+                    model_logits_row(m, &sa, i, got);
+                    worst_solo = fmax(worst_solo, row_rel_diff(m, &a, off[s] + i, got));
+                    worst_full = fmax(worst_full, row_diff(m, &a, off[s] + i,
+                                                           want + (size_t)(start[s] + i) * 512));
+                }
+            }
+        }
+    }
+    printf("cached batch vs per-sequence cache: %.2e (relative), vs full forward: %.2e\n",
+           worst_solo, worst_full);
+    assert_close(worst_solo, 0, 1e-5);
+    assert_close(worst_full, 0, 1e-4);
+    /* refusals: a missing cache, a full one */
+    int one[NS] = {1, 2, 3, 4}, off1[NS + 1] = {0, 1, 2, 3, 4};
+    TokenBatch b1 = {NS, off1, one};
+    ptrs[2] = NULL;
+    assert_int_equal(model_forward_cached(m, &a, &b1, ptrs, NULL, &err), -1);
+    assert_string_equal(err.msg, "cache of sequence 2 is missing or does not fit the model");
+    ptrs[2] = &caches[2];
+    caches[1].len = CAP;
+    assert_int_equal(model_forward_cached(m, &a, &b1, ptrs, NULL, &err), -1);
+    assert_string_equal(err.msg, "sequence 1 attends to 21 positions; activations allow 20");
+    threads_set(0);
+    for (int s = 0; s < NS; s++) {
+        kvcache_free(&caches[s]);
+        kvcache_free(&solo[s]);
+    }
+    free(want);
+    activations_free(&a);
+    activations_free(&sa);
+    lora_free(&ad);
+}
+
 /* Seeded sampling is deterministic and differs between seeds. */
 static void test_sampling_is_seeded(void **state) {
     (void)state;
@@ -634,6 +736,7 @@ int main(void) {
         cmocka_unit_test(test_batch_equals_single_and_threads),
         cmocka_unit_test(test_kv_cache_matches_full_forward),
         cmocka_unit_test(test_branches_match_full_forward),
+        cmocka_unit_test(test_forward_cached_matches_per_sequence),
         cmocka_unit_test(test_sampling_is_seeded),
         cmocka_unit_test(test_versions_1_and_2_load),
         cmocka_unit_test(test_bad_checkpoints),

@@ -93,7 +93,11 @@ int adamw_exclude_norms(AdamW *opt, const Model *m, int embeddings_too, CkError 
     if (opt->n != m->n_params)
         return ck_fail(err, "AdamW: sized for %zu parameters, the model has %zu", opt->n,
                        m->n_params);
-    static const ParamId norms[] = {PARAM_RMS_ATT, PARAM_RMS_FFN, PARAM_RMS_FINAL};
+    /* norm gains and biases, as Hugging Face's trainer leaves out every bias and LayerNorm;
+     * the families' tensors are empty on a Llama model */
+    static const ParamId norms[] = {
+        PARAM_RMS_ATT, PARAM_RMS_FFN, PARAM_RMS_FINAL, PARAM_BQ,           PARAM_BK,
+        PARAM_BV,      PARAM_Q_NORM,  PARAM_K_NORM,    PARAM_RMS_POST_ATT, PARAM_RMS_POST_FFN};
     for (size_t i = 0; i < sizeof norms / sizeof norms[0]; i++) {
         const ParamTensor *t = &m->tensors[norms[i]];
         if (adamw_set_decay(opt, t->offset, t->size, 0, err) != 0) return -1;
@@ -217,7 +221,7 @@ void optim_name_model(const void *ctx, size_t index, char *buf, size_t size) {
             within %= per;
         }
         char name[160];
-        hf_param_name((ParamId)id, layer, name, sizeof name);
+        hf_param_name_arch(&m->arch, (ParamId)id, layer, name, sizeof name);
         snprintf(buf, size, "%s, element %zu", name, within);
         return;
     }

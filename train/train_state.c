@@ -40,6 +40,29 @@ static uint64_t hash_str(uint64_t h, const char *s) {
     return hash_fnv1a64(h, s, strlen(s) + 1);
 }
 
+/* The family's options, field by field (a struct's padding bytes are not data). */
+static uint64_t hash_arch(uint64_t h, const ModelArch *a) {
+    const double v[] = {a->family,
+                        a->head_dim,
+                        a->rope_scaling,
+                        a->rope_factor,
+                        a->rope_low_freq,
+                        a->rope_high_freq,
+                        a->rope_original_len,
+                        a->qkv_bias,
+                        a->qk_norm,
+                        a->sliding_window,
+                        a->sliding_alternate,
+                        a->norm_plus_one,
+                        a->embed_scale,
+                        a->act,
+                        a->attn_scale,
+                        a->attn_softcap,
+                        a->final_softcap,
+                        a->sandwich_norms};
+    return hash_fnv1a64(h, v, sizeof v);
+}
+
 static const char *rope_name(RopeStyle s) {
     return s == ROPE_INTERLEAVED ? "interleaved" : "half-split";
 }
@@ -51,10 +74,14 @@ void train_layout_model(TrainLayout *l, const Model *m) {
                          c->n_kv_heads, c->vocab_size, c->shared_classifier, (int)c->rope_style};
     for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++) h = hash_u64(h, (uint64_t)shape[i]);
     for (int i = 0; i < PARAM_COUNT; i++) {
+        /* the families' tensors (after the classifier) count only when present, so a Llama
+         * state saved before they existed still matches */
+        if (i > PARAM_WCLS && m->tensors[i].size == 0) continue;
         h = hash_str(h, m->tensors[i].name);
         h = hash_u64(h, m->tensors[i].offset);
         h = hash_u64(h, m->tensors[i].size);
     }
+    if (!model_is_llama2(m)) h = hash_arch(h, &m->arch);
     l->hash = h;
     l->n_params = m->n_params;
     snprintf(l->desc, sizeof l->desc,

@@ -1,6 +1,8 @@
-/* hf_model.c — Hugging Face Llama folders. Names follow transformers' LlamaForCausalLM:
- * model.embed_tokens, model.layers.N.{input_layernorm, self_attn.{q,k,v,o}_proj,
- * post_attention_layernorm, mlp.{gate,up,down}_proj}, model.norm, lm_head. */
+/* hf_model.c — Hugging Face folders of the families hf_config reads. Names follow
+ * transformers' LlamaForCausalLM: model.embed_tokens, model.layers.N.{input_layernorm,
+ * self_attn.{q,k,v,o}_proj, post_attention_layernorm, mlp.{gate,up,down}_proj}, model.norm,
+ * lm_head; plus Qwen2's self_attn.{q,k,v}_proj.bias, Qwen3's self_attn.{q,k}_norm and Gemma 2's
+ * pre/post_feedforward_layernorm (hf_param_name_arch). */
 #include "formats/hf_model.h"
 
 #include "util/fileio.h"
@@ -15,12 +17,34 @@
 #include <unistd.h>
 
 void hf_param_name(ParamId id, int layer, char *buf, size_t size) {
+    hf_param_name_arch(NULL, id, layer, buf, size);
+}
+
+void hf_param_name_arch(const ModelArch *arch, ParamId id, int layer, char *buf, size_t size) {
     static const char *layer_names[PARAM_COUNT] = {
-        [PARAM_RMS_ATT] = "input_layernorm", [PARAM_WQ] = "self_attn.q_proj",
-        [PARAM_WK] = "self_attn.k_proj",     [PARAM_WV] = "self_attn.v_proj",
-        [PARAM_WO] = "self_attn.o_proj",     [PARAM_RMS_FFN] = "post_attention_layernorm",
-        [PARAM_W1] = "mlp.gate_proj",        [PARAM_W2] = "mlp.down_proj",
-        [PARAM_W3] = "mlp.up_proj"};
+        [PARAM_RMS_ATT] = "input_layernorm.weight",
+        [PARAM_WQ] = "self_attn.q_proj.weight",
+        [PARAM_WK] = "self_attn.k_proj.weight",
+        [PARAM_WV] = "self_attn.v_proj.weight",
+        [PARAM_WO] = "self_attn.o_proj.weight",
+        [PARAM_RMS_FFN] = "post_attention_layernorm.weight",
+        [PARAM_W1] = "mlp.gate_proj.weight",
+        [PARAM_W2] = "mlp.down_proj.weight",
+        [PARAM_W3] = "mlp.up_proj.weight",
+        [PARAM_BQ] = "self_attn.q_proj.bias",
+        [PARAM_BK] = "self_attn.k_proj.bias",
+        [PARAM_BV] = "self_attn.v_proj.bias",
+        [PARAM_Q_NORM] = "self_attn.q_norm.weight",
+        [PARAM_K_NORM] = "self_attn.k_norm.weight",
+        [PARAM_RMS_POST_ATT] = "post_attention_norm.weight", /* Gemma 2's name below */
+        [PARAM_RMS_POST_FFN] = "post_feedforward_layernorm.weight"};
+    const char *name = layer_names[id];
+    /* Gemma 2 names its four norms differently: post_attention_layernorm is the norm of the
+     * attention output, the FFN's input norm is pre_feedforward_layernorm */
+    if (arch && arch->sandwich_norms && id == PARAM_RMS_FFN)
+        name = "pre_feedforward_layernorm.weight";
+    if (arch && arch->sandwich_norms && id == PARAM_RMS_POST_ATT)
+        name = "post_attention_layernorm.weight";
     switch (id) {
     case PARAM_TOKEN_EMBEDDING:
         snprintf(buf, size, "model.embed_tokens.weight");
@@ -32,7 +56,7 @@ void hf_param_name(ParamId id, int layer, char *buf, size_t size) {
         snprintf(buf, size, "lm_head.weight");
         break;
     default:
-        snprintf(buf, size, "model.layers.%d.%s.weight", layer, layer_names[id]);
+        snprintf(buf, size, "model.layers.%d.%s", layer, name);
         break;
     }
 }
@@ -58,7 +82,7 @@ void rope_permute_rows(float *w, int n_heads, int hs, int cols, int to_half_spli
 void model_set_rope_style(Model *m, RopeStyle style) {
     ModelConfig *c = &m->config;
     if (c->rope_style == style) return;
-    const int hs = c->dim / c->n_heads;
+    const int hs = model_head_dim(m);
     float *tmp = malloc((size_t)hs * c->dim * sizeof(float));
     if (!tmp) return; /* a head's rows: tiny; cannot fail in practice */
     for (int l = 0; l < c->n_layers; l++) {
@@ -208,8 +232,9 @@ int hf_model_load(Model *m, HfConfig *cfg, const char *dir, CkError *err) {
     memset(m, 0, sizeof *m);
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    if (hf_config_load(cfg, path, err) != 0) return -1;
-    if (model_init(m, &cfg->model, err) != 0) return -1;
+    ModelArch arch;
+    if (hf_config_load_arch(cfg, &arch, path, err) != 0) return -1;
+    if (model_init_arch(m, &cfg->model, &arch, err) != 0) return -1;
     ShardSet shards;
     int rc = shards_open(&shards, dir, err);
     for (int id = 0; rc == 0 && id < PARAM_COUNT; id++) {
@@ -218,7 +243,7 @@ int hf_model_load(Model *m, HfConfig *cfg, const char *dir, CkError *err) {
         int layers = t->per_layer ? cfg->model.n_layers : 1;
         for (int l = 0; rc == 0 && l < layers; l++) {
             char name[128];
-            hf_param_name((ParamId)id, l, name, sizeof name);
+            hf_param_name_arch(&m->arch, (ParamId)id, l, name, sizeof name);
             rc = load_tensor(&shards, dir, name, t->shape[0], t->shape[1],
                              model_param(m, (ParamId)id, l), err);
         }
@@ -262,7 +287,7 @@ int hf_model_save(const Model *m, const HfConfig *cfg, const char *dir, Safetens
         if (t->size == 0) continue;
         int layers = t->per_layer ? src->config.n_layers : 1;
         for (int l = 0; rc == 0 && l < layers; l++) {
-            hf_param_name((ParamId)id, l, name, sizeof name);
+            hf_param_name_arch(&src->arch, (ParamId)id, l, name, sizeof name);
             size_t shape[2] = {(size_t)t->shape[0], (size_t)t->shape[1]};
             rc = safetensors_writer_add(&w, name, dtype, t->rank, shape,
                                         model_param(src, (ParamId)id, l), err);
@@ -281,7 +306,7 @@ int hf_model_save(const Model *m, const HfConfig *cfg, const char *dir, Safetens
     HfConfig out = *cfg;
     out.model = m->config;
     out.model.rope_style = ROPE_HALF_SPLIT;
-    char *json = hf_config_to_json(&out);
+    char *json = hf_config_to_json_arch(&out, &m->arch);
     if (!json) return ck_fail(err, "out of memory");
     snprintf(path, sizeof path, "%s/config.json", dir);
     rc = fileio_write_atomic(path, json, strlen(json), err);

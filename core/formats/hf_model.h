@@ -14,7 +14,13 @@
  * (e.g. "model.layers.3.mlp.gate_proj.weight"). */
 void hf_param_name(ParamId id, int layer, char *buf, size_t size);
 
-/* Loads the folder dir into m (initialised here) and cfg: every tensor the config requires
+/* hf_param_name for a model of family options arch (NULL: Llama), whose extra tensors are
+ * named as transformers names them: self_attn.{q,k,v}_proj.bias, self_attn.{q,k}_norm, and
+ * Gemma 2's pre_feedforward_layernorm, post_attention_layernorm, post_feedforward_layernorm. */
+void hf_param_name_arch(const ModelArch *arch, ParamId id, int layer, char *buf, size_t size);
+
+/* Loads the folder dir into m (initialised here, with the family options as m->arch) and cfg: every
+ * tensor the config requires
  * must be present with its shape, in F32, F16 or BF16 (converted to fp32 straight from the
  * memory map, so the file is read once); missing tensors are named, extra ones listed. The
  * model keeps Hugging Face's rotary convention (ROPE_HALF_SPLIT). */
@@ -23,7 +29,8 @@ int hf_model_load(Model *m, HfConfig *cfg, const char *dir, CkError *err);
 /* Writes m into dir (created if missing) as config.json and model.safetensors in dtype
  * (ST_F32, ST_F16 or ST_BF16), with metadata {"format": "pt", "cutkit_version", "command_line"}.
  * A model in llama2.c's interleaved rotary convention has its q/k rows permuted on the way
- * out, so that transformers computes the same function. Each file is written atomically. */
+ * out, so that transformers computes the same function. The config is written in m->arch's
+ * architecture with its options (hf_config_to_json_arch). Each file is written atomically. */
 int hf_model_save(const Model *m, const HfConfig *cfg, const char *dir, SafetensorsDtype dtype,
                   const char *command_line, CkError *err);
 

@@ -23,7 +23,7 @@
 static int permute_qk_b(const LoraAdapters *ad, const Model *m, float *buf, int to_half_split,
                         CkError *err) {
     const ModelConfig *c = &m->config;
-    const int hs = c->dim / c->n_heads, r = ad->config.rank;
+    const int hs = model_head_dim(m), r = ad->config.rank;
     float *tmp = malloc((size_t)hs * r * sizeof(float));
     if (!tmp) return ck_fail(err, "out of memory");
     for (int l = 0; l < ad->n_layers; l++) {

@@ -149,6 +149,12 @@ static void classifier_loss_backward(const Model *m, Activations *a, const LossS
         }
         if (count == 0) continue;
         matmul_forward(a->logits, a->stage, wcls, count, C, V);
+        const float cap = m->arch.final_softcap;
+        if (cap > 0.0f) {
+            /* Gemma 2: the loss sees cap tanh(z / cap); keep it for the chain rule below */
+            model_softcap_logits(m, a->logits, (size_t)count * V);
+            memcpy(a->logits_capped, a->logits, (size_t)count * V * sizeof(float));
+        }
         /* each row's kind and weight: as given, or decided in position order from the log p
          * of this and earlier rows (read before any row of the block is overwritten) */
         for (int r = 0; r < count; r++) {
@@ -195,6 +201,14 @@ static void classifier_loss_backward(const Model *m, Activations *a, const LossS
             res->loss += row_loss[r];
             if (loss->logprobs) loss->logprobs[i] = row_logp[r];
         }
+        if (cap > 0.0f) {
+            /* d z = d capped * (1 - tanh^2), tanh = capped / cap */
+            const size_t total = (size_t)count * V;
+            for (size_t i = 0; i < total; i++) {
+                const float t = a->logits_capped[i] / cap;
+                a->logits[i] *= 1.0f - t * t;
+            }
+        }
         if (dxn_final) {
             matmul_backward_input_overwrite(a->d_stage, a->logits, wcls, count, C, V);
             for (int r = 0; r < count; r++)
@@ -208,20 +222,21 @@ static void classifier_loss_backward(const Model *m, Activations *a, const LossS
 /* ---------------------------------------------------------------------------------------- */
 /* the blocks' backward passes */
 
-/* forward: out (N, C) = x * inv_rms * g, inv_rms = 1 / sqrt(mean(x^2) + eps).
- * backward: dx (N, C) += inv dout*g - inv^3 / C * x * sum_k(dout_k g_k x_k);
+/* forward: out (N, C) = x * inv_rms * w, inv_rms = 1 / sqrt(mean(x^2) + eps), w = g + offset
+ * (offset 1: Gemma's (1 + g)).
+ * backward: dx (N, C) += inv dout*w - inv^3 / C * x * sum_k(dout_k w_k x_k);
  *           dg (C) += sum_i dout_i * x_i * inv_i (dg NULL: skipped). */
 static void rmsnorm_backward(float *dx, float *dg, const float *dout, const float *x,
-                             const float *inv_rms, const float *g, int n, int C) {
+                             const float *inv_rms, const float *g, int n, int C, float offset) {
 #pragma omp parallel for if ((long)n * C > PARALLEL_MIN_WORK)
     for (int i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * C, *di = dout + (size_t)i * C;
         float *dxi = dx + (size_t)i * C;
         double dot = 0.0;
-        for (int j = 0; j < C; j++) dot += (double)di[j] * g[j] * xi[j];
+        for (int j = 0; j < C; j++) dot += (double)di[j] * (g[j] + offset) * xi[j];
         const float inv = inv_rms[i];
         const float coef = (float)((double)inv * inv * inv * dot / C);
-        for (int j = 0; j < C; j++) dxi[j] += inv * di[j] * g[j] - coef * xi[j];
+        for (int j = 0; j < C; j++) dxi[j] += inv * di[j] * (g[j] + offset) - coef * xi[j];
     }
     if (!dg) return;
     /* column tiles, each summed over all rows in row order (no cross-thread reduction) */
@@ -241,16 +256,18 @@ static void rmsnorm_backward(float *dx, float *dg, const float *dout, const floa
 }
 
 /* forward (one sequence of T positions, one query head of a kv head, no cache):
- *   S (T, T) = scale Q K^T,  P = causal softmax(S),  O (T, hs) = P V.
+ *   S (T, T) = scale Q K^T,  P = causal softmax(cap(S)),  O (T, hs) = P V,
+ *   cap(s) = c tanh(s / c) with a soft cap c (else the identity); outside a sliding window P = 0.
  * backward, with dO (T, hs) given and ds (T, T) scratch:
- *   dP = dO V^T;  dV += P^T dO;  dS = P * (dP - rowsum(P * dP));
+ *   dP = dO V^T;  dV += P^T dO;  dS = P * (dP - rowsum(P * dP)) * cap'(S);
  *   dQ = scale dS K (overwrites);  dK += scale dS^T Q.
+ * cap'(s) = 1 - tanh^2(s / c) needs S, which is recomputed for the keys the query saw.
  * h gives q, k, v and the forward's P (h->prob) with their strides; dq and dout have q's
  * stride, dk and dv k's. */
 static void attention_head_backward(const AttentionHead *h, const float *dout, float *dq, float *dk,
                                     float *dv, float *ds) {
     const int T = h->T, hs = h->hs, ldp = h->ldp, ldq = h->ldq, ldkv = h->ldkv;
-    const float scale = 1.0f / sqrtf((float)hs);
+    const float scale = h->scale, cap = h->softcap;
     const float *prob = h->prob;
     matmul_strided(0, 1, T, T, hs, 1.0f, dout, ldq, h->v, ldkv, 0.0f, ds, T);
     matmul_strided(1, 0, T, hs, T, 1.0f, prob, ldp, dout, ldq, 1.0f, dv, ldkv);
@@ -262,19 +279,32 @@ static void attention_head_backward(const AttentionHead *h, const float *dout, f
         const float fdot = (float)dot;
         for (int j = 0; j <= t; j++) dst[j] = pt[j] * (dst[j] - fdot);
         for (int j = t + 1; j < T; j++) dst[j] = 0.0f; /* masked: P is 0 there */
+        if (cap > 0.0f)
+            for (int j = 0; j <= t; j++) {
+                if (pt[j] == 0.0f) continue; /* outside the window (or underflowed): dS is 0 */
+                const float *qt = h->q + (size_t)t * ldq, *kj = h->k + (size_t)j * ldkv;
+                float dot_qk = 0.0f;
+                for (int d = 0; d < hs; d++) dot_qk += qt[d] * kj[d];
+                const float th = tanhf(scale * dot_qk / cap);
+                dst[j] *= 1.0f - th * th;
+            }
     }
     matmul_strided(0, 0, T, hs, T, scale, ds, T, h->k, ldkv, 0.0f, dq, ldq);
     matmul_strided(1, 0, T, hs, T, scale, ds, T, h->q, ldq, 1.0f, dk, ldkv);
 }
 
-/* Attention backward of layer l over the batch: dq (N, C) overwritten, dk and dv (N, KV)
+/* Attention backward of layer l over the batch: dq (N, QD) overwritten, dk and dv (N, KV)
  * overwritten. Parallel over (sequence, kv head) pairs: each pair owns the dk/dv rows of its
  * kv head and the dq of its query heads, so there are no races and no reductions. */
 static void attention_backward(const Model *m, Activations *a, const TokenBatch *b, int l,
                                float *dq, float *dk, float *dv, const float *datt) {
     const ModelConfig *c = &m->config;
-    const int C = c->dim, NH = c->n_heads, NKV = c->n_kv_heads, hs = C / NH;
+    const int NH = c->n_heads, NKV = c->n_kv_heads, hs = model_head_dim(m);
+    const int C = NH * hs; /* the query width QD */
     const int KV = NKV * hs, group = NH / NKV;
+    float scale, softcap;
+    int window;
+    model_attention_params(m, l, &scale, &softcap, &window);
     const size_t N = (size_t)a->n_tokens;
     const float *q = a->q + (size_t)l * N * C, *k = a->k + (size_t)l * N * KV;
     const float *v = a->v + (size_t)l * N * KV;
@@ -300,31 +330,53 @@ static void attention_backward(const Model *m, Activations *a, const TokenBatch 
                 .ldp = a->max_keys,
                 .T = T,
                 .hs = hs,
+                .scale = scale,
+                .softcap = softcap,
+                .window = window,
             };
             attention_head_backward(&head, datt + q_at, dq + q_at, dk + kv_at, dv + kv_at, ds);
         }
     }
 }
 
-/* forward: h (N·H) = silu(g) * u, silu(g) = g σ(g).
- * backward: dg = dh * u * σ(g) (1 + g (1 - σ(g))) (written over dh), du = dh * silu(g). */
-static void swiglu_backward(float *dh_dgate, float *dup, const float *gate, const float *up,
-                            size_t n) {
+/* forward: h (N·H) = act(g) * u; silu(g) = g σ(g), or GELU (fastmath.h).
+ * backward: dg = dh * u * act'(g) (written over dh), du = dh * act(g);
+ *           silu'(g) = σ(g) (1 + g (1 - σ(g))). */
+static void gated_backward(float *dh_dgate, float *dup, const float *gate, const float *up,
+                           size_t n, Activation act) {
+    if (act == ACT_SILU) {
+#pragma omp parallel for if (n > PARALLEL_MIN_WORK)
+        for (size_t i = 0; i < n; i++) {
+            const float g = gate[i], sig = sigmoid_fast(g), dh = dh_dgate[i];
+            dup[i] = dh * g * sig;
+            dh_dgate[i] = dh * up[i] * sig * (1.0f + g * (1.0f - sig));
+        }
+        return;
+    }
+    const int tanh_form = act == ACT_GELU_TANH;
 #pragma omp parallel for if (n > PARALLEL_MIN_WORK)
     for (size_t i = 0; i < n; i++) {
-        const float g = gate[i], sig = sigmoid_fast(g), dh = dh_dgate[i];
-        dup[i] = dh * g * sig;
-        dh_dgate[i] = dh * up[i] * sig * (1.0f + g * (1.0f - sig));
+        const float g = gate[i], dh = dh_dgate[i];
+        dup[i] = dh * (tanh_form ? gelu_tanh(g) : gelu_erf(g));
+        dh_dgate[i] = dh * up[i] * (tanh_form ? gelu_tanh_grad(g) : gelu_erf_grad(g));
     }
 }
 
-/* forward: x (N, C) = emb[tokens]. backward: demb[tokens[i]] += dx_i, in position order
- * (repeated tokens add up; a serial loop keeps the order fixed, and it is O(N C)). */
-static void embedding_backward(float *demb, const float *dx, const int *tokens, int n, int C) {
+/* forward: y (N, width) += b. backward: db (width) += column sums of dy, in row order. */
+static void bias_backward(float *db, const float *dy, int n, int width) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < width; j++) db[j] += dy[(size_t)i * width + j];
+}
+
+/* forward: x (N, C) = emb[tokens] * scale (scale 1 unless the config scales the embedding).
+ * backward: demb[tokens[i]] += scale dx_i, in position order (repeated tokens add up; a serial
+ * loop keeps the order fixed, and it is O(N C)). */
+static void embedding_backward(float *demb, const float *dx, const int *tokens, int n, int C,
+                               float scale) {
     for (int i = 0; i < n; i++) {
         float *row = demb + (size_t)tokens[i] * C;
         const float *di = dx + (size_t)i * C;
-        for (int j = 0; j < C; j++) row[j] += di[j];
+        for (int j = 0; j < C; j++) row[j] += scale * di[j];
     }
 }
 
@@ -345,8 +397,23 @@ typedef struct {
     float *lora_grads;
 } GradTargets;
 
-/* The FFN block of layer l, x_next = x_mid + W2 h_act, h_act = silu(W1 xn) * (W3 xn), with
- * a->d_res = dL/d x_next on entry and dL/d x_mid on return (the residual path keeps it). */
+/* With sandwich norms a block's output is proj -> rmsnorm(proj) before the residual add:
+ * returns the gradient of proj (in a->d_xn, overwritten) from dres = dL/d output; without
+ * them the output is proj itself and dres is returned. */
+static const float *post_norm_backward(const Model *m, Activations *a, const GradTargets *g,
+                                       ParamId norm, int l, const float *proj,
+                                       const float *inv_rms) {
+    const ModelConfig *c = &m->config;
+    if (!m->arch.sandwich_norms) return a->d_res;
+    const int C = c->dim, n = a->n_tokens;
+    memset(a->d_xn, 0, (size_t)n * C * sizeof(float));
+    rmsnorm_backward(a->d_xn, grad_of(m, g->grads, norm, l), a->d_res, proj, inv_rms,
+                     model_param(m, norm, l), n, C, m->arch.norm_plus_one ? 1.0f : 0.0f);
+    return a->d_xn;
+}
+
+/* The FFN block of layer l, x_next = x_mid + post(W2 h_act), h_act = act(W1 xn) * (W3 xn),
+ * with a->d_res = dL/d x_next on entry and dL/d x_mid on return (the residual path keeps it). */
 static void ffn_block_backward(const Model *m, Activations *a, int l, const GradTargets *g) {
     const ModelConfig *c = &m->config;
     const int C = c->dim, H = c->hidden_dim, n = a->n_tokens;
@@ -357,11 +424,14 @@ static void ffn_block_backward(const Model *m, Activations *a, int l, const Grad
     float *dres = a->d_res, *dxn = a->d_xn, *dh = a->d_h, *dup = a->d_h2;
     float *grads = g->grads, *lora_grads = g->lora_grads;
     const LoraAdapters *lora = g->lora;
-    /* dh (N, H) = dres · W2; dW2 += dres^T h_act */
-    matmul_backward_input_overwrite(dh, dres, model_param(m, PARAM_W2, l), n, H, C);
-    if (grads) matmul_backward_weight(grad_of(m, grads, PARAM_W2, l), dres, h_act, n, H, C);
-    if (lora) lora_backward(lora, a, l, LORA_DOWN, dh, dres, h_act, n, lora_grads);
-    swiglu_backward(dh, dup, h_gate, h_up, N * H);
+    const float *dy = post_norm_backward(m, a, g, PARAM_RMS_POST_FFN, l,
+                                         m->arch.sandwich_norms ? a->ffn_proj + li * N * C : NULL,
+                                         m->arch.sandwich_norms ? a->rms_post_ffn + li * N : NULL);
+    /* dh (N, H) = dy · W2; dW2 += dy^T h_act */
+    matmul_backward_input_overwrite(dh, dy, model_param(m, PARAM_W2, l), n, H, C);
+    if (grads) matmul_backward_weight(grad_of(m, grads, PARAM_W2, l), dy, h_act, n, H, C);
+    if (lora) lora_backward(lora, a, l, LORA_DOWN, dh, dy, h_act, n, lora_grads);
+    gated_backward(dh, dup, h_gate, h_up, N * H, m->arch.act);
     /* dxn (N, C) = dgate · W1 + dup · W3; dW1 += dgate^T xn; dW3 += dup^T xn */
     matmul_backward_input_overwrite(dxn, dh, model_param(m, PARAM_W1, l), n, C, H);
     matmul_backward_input(dxn, dup, model_param(m, PARAM_W3, l), n, C, H);
@@ -375,43 +445,75 @@ static void ffn_block_backward(const Model *m, Activations *a, int l, const Grad
     }
     /* dres += RMSNorm backward: now dL/d x_mid */
     rmsnorm_backward(dres, grad_of(m, grads, PARAM_RMS_FFN, l), dxn, x_mid, a->rms_ffn + li * N,
-                     model_param(m, PARAM_RMS_FFN, l), n, C);
+                     model_param(m, PARAM_RMS_FFN, l), n, C, m->arch.norm_plus_one ? 1.0f : 0.0f);
 }
 
-/* The attention block of layer l, x_mid = x + Wo att_out, with a->d_res = dL/d x_mid on
+/* The head norms' backward (qk_norm): dq and dk are the gradients of the normalised q and k;
+ * returns those of the raw projections in *dq_raw (a->d_att, free after attention's
+ * backward) and *dk_raw (a->d_k_raw); without head norms they are dq and dk. */
+static void head_norm_backward(const Model *m, Activations *a, int l, const GradTargets *g,
+                               float *dq, float *dk, float **dq_raw, float **dk_raw) {
+    const ModelConfig *c = &m->config;
+    *dq_raw = dq;
+    *dk_raw = dk;
+    if (!m->arch.qk_norm) return;
+    const int NH = c->n_heads, NKV = c->n_kv_heads, hs = model_head_dim(m), n = a->n_tokens;
+    const size_t N = (size_t)n, li = (size_t)l, QD = (size_t)NH * hs, KV = (size_t)NKV * hs;
+    const float one = m->arch.norm_plus_one ? 1.0f : 0.0f;
+    memset(a->d_att, 0, N * QD * sizeof(float));
+    memset(a->d_k_raw, 0, N * KV * sizeof(float));
+    rmsnorm_backward(a->d_att, grad_of(m, g->grads, PARAM_Q_NORM, l), dq, a->q_raw + li * N * QD,
+                     a->rms_q + li * N * NH, model_param(m, PARAM_Q_NORM, l), n * NH, hs, one);
+    rmsnorm_backward(a->d_k_raw, grad_of(m, g->grads, PARAM_K_NORM, l), dk, a->k_raw + li * N * KV,
+                     a->rms_k + li * N * NKV, model_param(m, PARAM_K_NORM, l), n * NKV, hs, one);
+    *dq_raw = a->d_att;
+    *dk_raw = a->d_k_raw;
+}
+
+/* The attention block of layer l, x_mid = x + post(Wo att_out), with a->d_res = dL/d x_mid on
  * entry and dL/d x on return; for layer 0 with a frozen base the input gradient, which only
  * feeds the embedding, is skipped. */
 static void attention_block_backward(const Model *m, Activations *a, const TokenBatch *b, int l,
                                      const GradTargets *g) {
     const ModelConfig *c = &m->config;
-    const int C = c->dim, NH = c->n_heads, NKV = c->n_kv_heads, KV = NKV * (C / NH);
-    const int n = a->n_tokens;
+    const int C = c->dim, NH = c->n_heads, NKV = c->n_kv_heads;
+    const int QD = model_q_dim(m), KV = model_kv_dim(m), n = a->n_tokens;
     const size_t N = (size_t)n, li = (size_t)l;
     const float *x = a->x + li * N * C, *xn_att = a->xn_att + li * N * C;
-    const float *att_out = a->att_out + li * N * C;
+    const float *att_out = a->att_out + li * N * QD;
     float *dres = a->d_res, *dxn = a->d_xn, *datt = a->d_att;
     float *dq = a->d_q, *dk = a->d_k, *dv = a->d_v;
     float *grads = g->grads, *lora_grads = g->lora_grads;
     const LoraAdapters *lora = g->lora;
-    /* datt (N, C) = dres · Wo; dWo += dres^T att */
-    matmul_backward_input_overwrite(datt, dres, model_param(m, PARAM_WO, l), n, C, C);
-    if (grads) matmul_backward_weight(grad_of(m, grads, PARAM_WO, l), dres, att_out, n, C, C);
-    if (lora) lora_backward(lora, a, l, LORA_O, datt, dres, att_out, n, lora_grads);
+    const float *dy = post_norm_backward(m, a, g, PARAM_RMS_POST_ATT, l,
+                                         m->arch.sandwich_norms ? a->att_proj + li * N * C : NULL,
+                                         m->arch.sandwich_norms ? a->rms_post_att + li * N : NULL);
+    /* datt (N, QD) = dy · Wo; dWo += dy^T att */
+    matmul_backward_input_overwrite(datt, dy, model_param(m, PARAM_WO, l), n, QD, C);
+    if (grads) matmul_backward_weight(grad_of(m, grads, PARAM_WO, l), dy, att_out, n, QD, C);
+    if (lora) lora_backward(lora, a, l, LORA_O, datt, dy, att_out, n, lora_grads);
     attention_backward(m, a, b, l, dq, dk, dv, datt);
     /* RoPE's backward: the forward rotated each pair of a head by the position's angle
      * (y_a = x_a cos - x_b sin, y_b = x_a sin + x_b cos); the gradient goes through the
      * transposed rotation, i.e. the rotation by -angle */
     model_rope_rotate(m, dq, a->positions, n, NH, 1);
     model_rope_rotate(m, dk, a->positions, n, NKV, 1);
-    /* q, k, v = projections of xn: dW += d^T xn; dxn = dq · Wq + dk · Wk + dv · Wv */
+    head_norm_backward(m, a, l, g, dq, dk, &dq, &dk);
+    /* q, k, v = projections of xn (+ b): dW += d^T xn; db += colsum d;
+     * dxn = dq · Wq + dk · Wk + dv · Wv */
     if (grads) {
-        matmul_backward_weight(grad_of(m, grads, PARAM_WQ, l), dq, xn_att, n, C, C);
+        matmul_backward_weight(grad_of(m, grads, PARAM_WQ, l), dq, xn_att, n, C, QD);
         matmul_backward_weight(grad_of(m, grads, PARAM_WK, l), dk, xn_att, n, C, KV);
         matmul_backward_weight(grad_of(m, grads, PARAM_WV, l), dv, xn_att, n, C, KV);
+        if (m->arch.qkv_bias) {
+            bias_backward(grad_of(m, grads, PARAM_BQ, l), dq, n, QD);
+            bias_backward(grad_of(m, grads, PARAM_BK, l), dk, n, KV);
+            bias_backward(grad_of(m, grads, PARAM_BV, l), dv, n, KV);
+        }
     }
     const int need_dx = l > 0 || grads;
     if (need_dx) {
-        matmul_backward_input_overwrite(dxn, dq, model_param(m, PARAM_WQ, l), n, C, C);
+        matmul_backward_input_overwrite(dxn, dq, model_param(m, PARAM_WQ, l), n, C, QD);
         matmul_backward_input(dxn, dk, model_param(m, PARAM_WK, l), n, C, KV);
         matmul_backward_input(dxn, dv, model_param(m, PARAM_WV, l), n, C, KV);
     }
@@ -423,7 +525,8 @@ static void attention_block_backward(const Model *m, Activations *a, const Token
     /* dres += RMSNorm backward: now dL/d x, the input of this layer */
     if (need_dx)
         rmsnorm_backward(dres, grad_of(m, grads, PARAM_RMS_ATT, l), dxn, x, a->rms_att + li * N,
-                         model_param(m, PARAM_RMS_ATT, l), n, C);
+                         model_param(m, PARAM_RMS_ATT, l), n, C,
+                         m->arch.norm_plus_one ? 1.0f : 0.0f);
 }
 
 int model_backward(const Model *m, Activations *a, const TokenBatch *b, const LossSpec *loss,
@@ -451,7 +554,8 @@ int model_backward(const Model *m, Activations *a, const TokenBatch *b, const Lo
     classifier_loss_backward(m, a, loss, a->d_xn, grad_of(m, grads, PARAM_WCLS, 0), &res);
     memset(a->d_res, 0, (size_t)n * C * sizeof(float));
     rmsnorm_backward(a->d_res, grad_of(m, grads, PARAM_RMS_FINAL, 0), a->d_xn, a->x_out,
-                     a->rms_final, model_param(m, PARAM_RMS_FINAL, 0), n, C);
+                     a->rms_final, model_param(m, PARAM_RMS_FINAL, 0), n, C,
+                     m->arch.norm_plus_one ? 1.0f : 0.0f);
     /* the layers in reverse, each block's backward the reverse of its forward (model.c) */
     const GradTargets g = {grads, lora, lora_grads};
     for (int l = c->n_layers - 1; l >= 0; l--) {
@@ -459,7 +563,8 @@ int model_backward(const Model *m, Activations *a, const TokenBatch *b, const Lo
         attention_block_backward(m, a, b, l, &g);
     }
     if (grads)
-        embedding_backward(grad_of(m, grads, PARAM_TOKEN_EMBEDDING, 0), a->d_res, b->tokens, n, C);
+        embedding_backward(grad_of(m, grads, PARAM_TOKEN_EMBEDDING, 0), a->d_res, b->tokens, n, C,
+                           m->arch.embed_scale > 0.0f ? m->arch.embed_scale : 1.0f);
     if (out) *out = res;
     return 0;
 }

@@ -4,6 +4,7 @@
 #ifndef CK_FASTMATH_H
 #define CK_FASTMATH_H
 
+#include <math.h>
 #include <stdint.h>
 
 /* e^x for x <= 0 (from a softmax: logits minus their maximum) in a form the compiler
@@ -81,6 +82,30 @@ static inline float max_of(const float *z, int n) {
 static inline float sigmoid_fast(float g) {
     const float e = exp_nonpositive(g >= 0.0f ? -g : g);
     return (g >= 0.0f ? 1.0f : e) / (1.0f + e);
+}
+
+/* GELU in its tanh approximation (PyTorch's gelu(approximate="tanh"), transformers'
+ * gelu_pytorch_tanh): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), and its derivative. */
+static inline float gelu_tanh(float x) {
+    const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+    return 0.5f * x * (1.0f + tanhf(u));
+}
+
+static inline float gelu_tanh_grad(float x) {
+    const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+    const float t = tanhf(u);
+    const float du = 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * x * x);
+    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+}
+
+/* The exact GELU x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)), and its derivative Phi(x) + x phi(x). */
+static inline float gelu_erf(float x) {
+    return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f));
+}
+
+static inline float gelu_erf_grad(float x) {
+    return 0.5f * (1.0f + erff(x * 0.7071067811865476f)) +
+           x * 0.3989422804014327f * expf(-0.5f * x * x);
 }
 
 #endif

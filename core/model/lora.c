@@ -22,9 +22,9 @@ const char *lora_module_name(LoraModule mod) {
 
 /* (in, out) of a module's projection */
 static void module_shape(const LoraAdapters *ad, LoraModule mod, int *in, int *out) {
-    const int C = ad->dim, H = ad->hidden_dim, KV = ad->kv_dim;
-    const int ins[LORA_MODULES] = {C, C, C, C, C, C, H};
-    const int outs[LORA_MODULES] = {C, KV, KV, C, H, H, C};
+    const int C = ad->dim, H = ad->hidden_dim, KV = ad->kv_dim, QD = ad->q_dim;
+    const int ins[LORA_MODULES] = {C, C, C, QD, C, C, H};
+    const int outs[LORA_MODULES] = {QD, KV, KV, C, H, H, C};
     *in = ins[mod];
     *out = outs[mod];
 }
@@ -85,7 +85,8 @@ int lora_init(LoraAdapters *ad, const Model *m, const LoraConfig *c, uint64_t se
     ad->n_layers = mc->n_layers;
     ad->dim = mc->dim;
     ad->hidden_dim = mc->hidden_dim;
-    ad->kv_dim = mc->n_kv_heads * (mc->dim / mc->n_heads);
+    ad->kv_dim = model_kv_dim(m);
+    ad->q_dim = model_q_dim(m);
     for (int i = 0; i < LORA_MODULES; i++)
         ad->slot[i] = (c->target_mask & LORA_BIT(i)) ? ad->n_targets++ : -1;
     ad->n_tensors = 2 * ad->n_layers * ad->n_targets;
@@ -166,7 +167,7 @@ const LoraTensor *lora_find(const LoraAdapters *ad, const char *name) {
 static int check_fits(const LoraAdapters *ad, const Model *m, CkError *err) {
     const ModelConfig *c = &m->config;
     if (ad->n_layers != c->n_layers || ad->dim != c->dim || ad->hidden_dim != c->hidden_dim ||
-        ad->kv_dim != c->n_kv_heads * (c->dim / c->n_heads))
+        ad->kv_dim != model_kv_dim(m) || ad->q_dim != model_q_dim(m))
         return ck_fail(err,
                        "LoRA adapters for (dim %d, hidden_dim %d, n_layers %d, kv_dim %d) do "
                        "not fit a model with dim %d, hidden_dim %d, n_layers %d",
@@ -195,6 +196,12 @@ int lora_merge(Model *m, const LoraAdapters *ad, CkError *err) {
 /* ---------------------------------------------------------------------------------------- */
 /* forward and backward of one adapted projection */
 
+/* The widest input of an adapted projection: C, H or QD (o_proj's input). */
+static size_t lora_in_max(const LoraAdapters *ad) {
+    int w = ad->dim > ad->hidden_dim ? ad->dim : ad->hidden_dim;
+    return (size_t)(ad->q_dim > w ? ad->q_dim : w);
+}
+
 /* Grows *p to hold n elements of elem bytes; *cap counts elements. Called once per shape. */
 static int reserve(void **p, size_t *cap, size_t n, size_t elem) {
     if (n <= *cap) return 0;
@@ -210,7 +217,7 @@ int lora_prepare(const LoraAdapters *ad, const Model *m, Activations *a, int wit
     if (check_fits(ad, m, err) != 0) return -1;
     const size_t N = (size_t)a->max_tokens, r = (size_t)ad->config.rank;
     const size_t L = a->keep_per_layer ? (size_t)ad->n_layers : 1;
-    const size_t in_max = (size_t)(ad->dim > ad->hidden_dim ? ad->dim : ad->hidden_dim);
+    const size_t in_max = lora_in_max(ad);
     int fail = 0;
     fail |= reserve((void **)&a->lora_u, &a->lora_u_size, L * ad->n_targets * N * r, sizeof(float));
     fail |= reserve((void **)&a->lora_x, &a->lora_x_size, N * in_max, sizeof(float));
@@ -233,7 +240,7 @@ static unsigned char *slot_mask(const LoraAdapters *ad, const Activations *a, in
                                 LoraModule mod) {
     const size_t li = a->keep_per_layer ? (size_t)l : 0;
     const size_t N = (size_t)a->max_tokens;
-    const size_t in_max = (size_t)(ad->dim > ad->hidden_dim ? ad->dim : ad->hidden_dim);
+    const size_t in_max = lora_in_max(ad);
     return a->lora_mask + (li * ad->n_targets + ad->slot[mod]) * N * in_max;
 }
 

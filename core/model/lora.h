@@ -7,7 +7,8 @@
  * handles adapters like any other parameter buffer.
  *
  * Modules by their Hugging Face names, and the Model tensors they adapt:
- *   q_proj wq, k_proj wk, v_proj wv, o_proj wo, gate_proj w1, up_proj w3, down_proj w2. */
+ *   q_proj wq, k_proj wk, v_proj wv, o_proj wo, gate_proj w1, up_proj w3, down_proj w2.
+ * A q_proj bias (Qwen2) stays frozen: the adapter adds to the biased output, as in PEFT. */
 #ifndef CK_LORA_H
 #define CK_LORA_H
 
@@ -19,10 +20,10 @@
 #include "util/rng.h"
 
 typedef enum {
-    LORA_Q,    /* q_proj:    C -> C */
+    LORA_Q,    /* q_proj:    C -> QD (QD = n_heads * head size; C unless head_dim is set) */
     LORA_K,    /* k_proj:    C -> KV */
     LORA_V,    /* v_proj:    C -> KV */
-    LORA_O,    /* o_proj:    C -> C */
+    LORA_O,    /* o_proj:    QD -> C */
     LORA_GATE, /* gate_proj: C -> H */
     LORA_UP,   /* up_proj:   C -> H */
     LORA_DOWN, /* down_proj: H -> C */
@@ -57,6 +58,7 @@ typedef struct LoraAdapters {
     LoraConfig config;
     float scale;                           /* alpha / rank */
     int n_layers, dim, hidden_dim, kv_dim; /* of the model they were made for */
+    int q_dim;                             /* n_heads * head size: q_proj out, o_proj in */
     int n_targets;                         /* adapted modules per layer */
     int slot[LORA_MODULES];                /* index of a module among the adapted ones, or -1 */
     int n_tensors;                         /* 2 * n_layers * n_targets: A then B, layer-major */

@@ -1,4 +1,5 @@
-/* model.c — parameters, activations and the forward pass of a Llama-architecture network.
+/* model.c — parameters, activations and the forward pass of a Llama-architecture network
+ * and of the other families' options (ModelArch; each is a no-op at its zero value).
  *
  * Read top to bottom: the parameter table, the building blocks (RMSNorm, RoPE, attention,
  * SwiGLU), the forward pass over a packed batch, then scoring. Every block takes all N
@@ -10,6 +11,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +23,37 @@
 /* ---------------------------------------------------------------------------------------- */
 /* configuration and parameter table */
 
-int model_config_validate(const ModelConfig *c, CkError *err) {
+/* The head size of config c with family options ar. */
+static int arch_head_dim(const ModelConfig *c, const ModelArch *ar) {
+    return ar->head_dim > 0 ? ar->head_dim : c->dim / c->n_heads;
+}
+
+int model_head_dim(const Model *m) {
+    return arch_head_dim(&m->config, &m->arch);
+}
+
+int model_is_llama2(const Model *m) {
+    const ModelArch llama = {0};
+    return memcmp(&m->arch, &llama, sizeof llama) == 0;
+}
+
+int model_q_dim(const Model *m) {
+    return m->config.n_heads * model_head_dim(m);
+}
+
+int model_kv_dim(const Model *m) {
+    return m->config.n_kv_heads * model_head_dim(m);
+}
+
+int model_layer_window(const Model *m, int l) {
+    if (m->arch.sliding_window <= 0 || (m->arch.sliding_alternate && l % 2 != 0)) return 0;
+    return m->arch.sliding_window;
+}
+
+/* The checks of every config, in the order of their messages: positive sizes, heads that
+ * divide dim (unless the family sets head_dim) and that KV heads divide, an even head size,
+ * plausible sizes, positive epsilon and theta. */
+static int config_validate_sizes(const ModelConfig *c, const ModelArch *ar, CkError *err) {
     if (c->dim <= 0 || c->hidden_dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 ||
         c->n_kv_heads <= 0 || c->vocab_size <= 0 || c->seq_len <= 0)
         return ck_fail(err,
@@ -29,16 +61,17 @@ int model_config_validate(const ModelConfig *c, CkError *err) {
                        "n_heads %d, n_kv_heads %d, vocab_size %d, seq_len %d)",
                        c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size,
                        c->seq_len);
-    if (c->dim % c->n_heads != 0)
+    if (ar->head_dim < 0 || ar->head_dim > 4096)
+        return ck_fail(err, "head_dim %d outside 0..4096", ar->head_dim);
+    if (ar->head_dim == 0 && c->dim % c->n_heads != 0)
         return ck_fail(err, "n_heads %d does not divide dim %d", c->n_heads, c->dim);
     if (c->n_heads % c->n_kv_heads != 0)
         return ck_fail(err, "n_kv_heads %d does not divide n_heads %d", c->n_kv_heads, c->n_heads);
-    if ((c->dim / c->n_heads) % 2 != 0)
-        return ck_fail(err, "head size %d is odd; rotary embeddings need pairs",
-                       c->dim / c->n_heads);
+    const int hs = arch_head_dim(c, ar);
+    if (hs % 2 != 0) return ck_fail(err, "head size %d is odd; rotary embeddings need pairs", hs);
     /* Refuse sizes whose buffers would overflow an int index or be absurd for fp32 on CPU. */
     if (c->dim > 65536 || c->hidden_dim > 262144 || c->n_layers > 1024 || c->vocab_size > 4194304 ||
-        c->seq_len > 1048576)
+        c->seq_len > 1048576 || (int64_t)hs * c->n_heads > 262144)
         return ck_fail(err,
                        "implausibly large config (dim %d, hidden_dim %d, n_layers %d, "
                        "vocab_size %d, seq_len %d)",
@@ -48,21 +81,85 @@ int model_config_validate(const ModelConfig *c, CkError *err) {
     return 0;
 }
 
+/* The family options: values the math accepts. */
+static int arch_validate_options(const ModelArch *ar, CkError *err) {
+    if (ar->rope_scaling != ROPE_SCALING_NONE && ar->rope_scaling != ROPE_SCALING_LINEAR &&
+        ar->rope_scaling != ROPE_SCALING_LLAMA3)
+        return ck_fail(err, "unknown rope scaling %d", (int)ar->rope_scaling);
+    if (ar->rope_scaling != ROPE_SCALING_NONE && !(ar->rope_factor > 0.0f))
+        return ck_fail(err, "rope scaling factor %g must be positive", ar->rope_factor);
+    if (ar->rope_scaling == ROPE_SCALING_LLAMA3 &&
+        (!(ar->rope_low_freq > 0.0f) || !(ar->rope_high_freq > ar->rope_low_freq) ||
+         ar->rope_original_len <= 0))
+        return ck_fail(err,
+                       "llama3 rope scaling needs 0 < low_freq_factor (%g) < high_freq_factor "
+                       "(%g) and a positive original_max_position_embeddings (%d)",
+                       ar->rope_low_freq, ar->rope_high_freq, ar->rope_original_len);
+    if (ar->sliding_window < 0)
+        return ck_fail(err, "sliding window %d is negative", ar->sliding_window);
+    if (ar->act != ACT_SILU && ar->act != ACT_GELU_TANH && ar->act != ACT_GELU)
+        return ck_fail(err, "unknown activation %d", (int)ar->act);
+    if (!(ar->embed_scale >= 0.0f) || !(ar->attn_scale >= 0.0f) || !(ar->attn_softcap >= 0.0f) ||
+        !(ar->final_softcap >= 0.0f))
+        return ck_fail(err, "embed_scale, attn_scale and the soft caps must be >= 0");
+    return 0;
+}
+
+int model_config_validate(const ModelConfig *c, CkError *err) {
+    return model_arch_validate(c, NULL, err);
+}
+
+int model_arch_validate(const ModelConfig *c, const ModelArch *arch, CkError *err) {
+    const ModelArch llama = {0};
+    if (!arch) arch = &llama;
+    if (config_validate_sizes(c, arch, err) != 0) return -1;
+    return arch_validate_options(arch, err);
+}
+
 size_t model_param_layout(const ModelConfig *c, ParamTensor t[PARAM_COUNT]) {
+    return model_param_layout_arch(c, NULL, t);
+}
+
+size_t model_param_layout_arch(const ModelConfig *c, const ModelArch *arch,
+                               ParamTensor t[PARAM_COUNT]) {
+    const ModelArch llama = {0};
+    const ModelArch *ar = arch ? arch : &llama;
     const int C = c->dim, H = c->hidden_dim, L = c->n_layers, V = c->vocab_size;
-    const int KV = c->n_kv_heads * (c->dim / c->n_heads);
+    const int hs = arch_head_dim(c, ar), QD = c->n_heads * hs, KV = c->n_kv_heads * hs;
     /* name, per-layer, rows, cols (cols 0: a vector) */
-    static const char *names[PARAM_COUNT] = {
-        "token_embedding", "rms_att", "wq", "wk", "wv",        "wo",
-        "rms_ffn",         "w1",      "w2", "w3", "rms_final", "wcls"};
-    const int per_layer[PARAM_COUNT] = {0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
-    const int rows[PARAM_COUNT] = {V, C, C, KV, KV, C, C, H, C, H, C, V};
-    const int cols[PARAM_COUNT] = {C, 0, C, C, C, C, 0, C, H, C, 0, C};
+    static const char *names[PARAM_COUNT] = {"token_embedding",
+                                             "rms_att",
+                                             "wq",
+                                             "wk",
+                                             "wv",
+                                             "wo",
+                                             "rms_ffn",
+                                             "w1",
+                                             "w2",
+                                             "w3",
+                                             "rms_final",
+                                             "wcls",
+                                             "bq",
+                                             "bk",
+                                             "bv",
+                                             "q_norm",
+                                             "k_norm",
+                                             "rms_post_att",
+                                             "rms_post_ffn"};
+    const int per_layer[PARAM_COUNT] = {0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1};
+    const int rows[PARAM_COUNT] = {V, C, QD, KV, KV, C, C, H, C, H, C, V, QD, KV, KV, hs, hs, C, C};
+    const int cols[PARAM_COUNT] = {C, 0, C, C, C, QD, 0, C, H, C, 0, C, 0, 0, 0, 0, 0, 0, 0};
+    /* tensors present only with their option */
+    int absent[PARAM_COUNT] = {0};
+    absent[PARAM_WCLS] = c->shared_classifier;
+    absent[PARAM_BQ] = absent[PARAM_BK] = absent[PARAM_BV] = !ar->qkv_bias;
+    absent[PARAM_Q_NORM] = absent[PARAM_K_NORM] = !ar->qk_norm;
+    absent[PARAM_RMS_POST_ATT] = absent[PARAM_RMS_POST_FFN] = !ar->sandwich_norms;
     size_t offset = 0;
     for (int i = 0; i < PARAM_COUNT; i++) {
         size_t per = (size_t)rows[i] * (cols[i] ? (size_t)cols[i] : 1);
         size_t size = per * (per_layer[i] ? (size_t)L : 1);
-        if (i == PARAM_WCLS && c->shared_classifier) size = 0;
+        if (absent[i]) size = 0;
         t[i].name = names[i];
         t[i].offset = offset;
         t[i].size = size;
@@ -80,18 +177,38 @@ size_t model_matmul_params(const ModelConfig *c) {
     return (size_t)c->n_layers * (2 * C * C + 2 * KV * C + 3 * H * C) + (size_t)c->vocab_size * C;
 }
 
+/* The rotary frequency of pair i, theta^(-2i/hs), rescaled as the config asks: linear divides
+ * it by the factor; llama3 (transformers' _compute_llama3_parameters) divides the frequencies
+ * whose wavelength exceeds original_len / low_freq_factor, keeps those below original_len /
+ * high_freq_factor, and between the two interpolates between freq / factor and freq by
+ * s = (original_len / wavelength - low) / (high - low). In fp32, as transformers computes it. */
+static float rope_frequency(const Model *m, int i, int hs) {
+    const ModelConfig *c = &m->config;
+    float freq = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)hs);
+    if (m->arch.rope_scaling == ROPE_SCALING_LINEAR) return freq / m->arch.rope_factor;
+    if (m->arch.rope_scaling != ROPE_SCALING_LLAMA3) return freq;
+    const float pi = 3.14159265358979323846f, old_len = (float)m->arch.rope_original_len;
+    const float low = m->arch.rope_low_freq, high = m->arch.rope_high_freq,
+                factor = m->arch.rope_factor;
+    const float wavelen = 2.0f * pi / freq;
+    if (wavelen < old_len / high) return freq;
+    if (wavelen > old_len / low) return freq / factor;
+    const float smooth = (old_len / wavelen - low) / (high - low);
+    return (1.0f - smooth) * freq / factor + smooth * freq;
+}
+
 /* Precomputes cos/sin of position * frequency for every position and pair index; the
- * frequency of pair i is theta^(-2i/hs) under both pairing conventions. */
+ * frequency of pair i (rope_frequency) is the same under both pairing conventions. */
 static int rope_tables_init(Model *m, CkError *err) {
     const ModelConfig *c = &m->config;
-    const int hs = c->dim / c->n_heads, half = hs / 2;
+    const int hs = model_head_dim(m), half = hs / 2;
     m->rope_cos = malloc((size_t)c->seq_len * half * sizeof(float));
     m->rope_sin = malloc((size_t)c->seq_len * half * sizeof(float));
     if (!m->rope_cos || !m->rope_sin) return ck_fail(err, "out of memory for RoPE tables");
     for (int pos = 0; pos < c->seq_len; pos++) {
         for (int i = 0; i < half; i++) {
             /* fp32 frequency and angle, as llama2.c and Hugging Face compute them. */
-            float freq = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)hs);
+            float freq = rope_frequency(m, i, hs);
             float angle = (float)pos * freq;
             m->rope_cos[(size_t)pos * half + i] = cosf(angle);
             m->rope_sin[(size_t)pos * half + i] = sinf(angle);
@@ -101,10 +218,15 @@ static int rope_tables_init(Model *m, CkError *err) {
 }
 
 int model_init(Model *m, const ModelConfig *c, CkError *err) {
+    return model_init_arch(m, c, NULL, err);
+}
+
+int model_init_arch(Model *m, const ModelConfig *c, const ModelArch *arch, CkError *err) {
     memset(m, 0, sizeof *m);
-    if (model_config_validate(c, err) != 0) return -1;
+    if (model_arch_validate(c, arch, err) != 0) return -1;
     m->config = *c;
-    m->n_params = model_param_layout(c, m->tensors);
+    if (arch) m->arch = *arch;
+    m->n_params = model_param_layout_arch(c, arch, m->tensors);
     m->params = calloc(m->n_params, sizeof(float));
     if (!m->params) {
         ck_fail(err, "out of memory for %zu parameters", m->n_params);
@@ -143,7 +265,7 @@ int kvcache_init(KVCache *c, const Model *m, int capacity, CkError *err) {
     if (capacity <= 0 || capacity > mc->seq_len)
         return ck_fail(err, "KV cache capacity %d outside 1..%d", capacity, mc->seq_len);
     c->capacity = capacity;
-    c->kv_dim = mc->n_kv_heads * (mc->dim / mc->n_heads);
+    c->kv_dim = model_kv_dim(m);
     c->n_layers = mc->n_layers;
     size_t n = (size_t)mc->n_layers * capacity * c->kv_dim;
     c->k = calloc(n, sizeof(float));
@@ -165,11 +287,15 @@ void kvcache_free(KVCache *c) {
 void activations_free(Activations *a) {
     if (!a) return;
     float **bufs[] = {
-        &a->x,       &a->xn_att,   &a->rms_att,   &a->q,       &a->k,      &a->v,     &a->att_out,
-        &a->x_mid,   &a->xn_ffn,   &a->rms_ffn,   &a->h_gate,  &a->h_up,   &a->h_act, &a->att_prob,
-        &a->x_out,   &a->xn_final, &a->rms_final, &a->scratch, &a->logits, &a->stage, &a->d_res,
-        &a->d_xn,    &a->d_att,    &a->d_q,       &a->d_k,     &a->d_v,    &a->d_h,   &a->d_h2,
-        &a->d_stage, &a->lora_u,   &a->lora_x,    &a->lora_du};
+        &a->x,        &a->xn_att,       &a->rms_att,      &a->q,        &a->k,
+        &a->v,        &a->att_out,      &a->x_mid,        &a->xn_ffn,   &a->rms_ffn,
+        &a->h_gate,   &a->h_up,         &a->h_act,        &a->att_prob, &a->x_out,
+        &a->xn_final, &a->rms_final,    &a->scratch,      &a->logits,   &a->stage,
+        &a->d_res,    &a->d_xn,         &a->d_att,        &a->d_q,      &a->d_k,
+        &a->d_v,      &a->d_h,          &a->d_h2,         &a->d_stage,  &a->lora_u,
+        &a->lora_x,   &a->lora_du,      &a->q_raw,        &a->k_raw,    &a->rms_q,
+        &a->rms_k,    &a->att_proj,     &a->rms_post_att, &a->ffn_proj, &a->rms_post_ffn,
+        &a->d_k_raw,  &a->logits_capped};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]);
     free(a->positions);
     free(a->block_rows);
@@ -197,7 +323,7 @@ int activations_init(Activations *a, const Model *m, int max_tokens, int max_key
     if (max_tokens <= 0) return ck_fail(err, "activations for %d tokens", max_tokens);
     if (max_keys <= 0 || max_keys > c->seq_len) max_keys = c->seq_len;
     const size_t N = (size_t)max_tokens, C = c->dim, H = c->hidden_dim;
-    const size_t KV = (size_t)c->n_kv_heads * (c->dim / c->n_heads);
+    const size_t QD = (size_t)model_q_dim(m), KV = (size_t)model_kv_dim(m);
     const size_t L = keep_per_layer ? (size_t)c->n_layers : 1;
     a->max_tokens = max_tokens;
     a->max_keys = max_keys;
@@ -210,10 +336,22 @@ int activations_init(Activations *a, const Model *m, int max_tokens, int max_key
     fail |= alloc_floats(&a->x, L * N * C);
     fail |= alloc_floats(&a->xn_att, L * N * C);
     fail |= alloc_floats(&a->rms_att, L * N);
-    fail |= alloc_floats(&a->q, L * N * C);
+    fail |= alloc_floats(&a->q, L * N * QD);
     fail |= alloc_floats(&a->k, L * N * KV);
     fail |= alloc_floats(&a->v, L * N * KV);
-    fail |= alloc_floats(&a->att_out, L * N * C);
+    fail |= alloc_floats(&a->att_out, L * N * QD);
+    if (m->arch.qk_norm) {
+        fail |= alloc_floats(&a->q_raw, L * N * QD);
+        fail |= alloc_floats(&a->k_raw, L * N * KV);
+        fail |= alloc_floats(&a->rms_q, L * N * (size_t)c->n_heads);
+        fail |= alloc_floats(&a->rms_k, L * N * (size_t)c->n_kv_heads);
+    }
+    if (m->arch.sandwich_norms) {
+        fail |= alloc_floats(&a->att_proj, L * N * C);
+        fail |= alloc_floats(&a->rms_post_att, L * N);
+        fail |= alloc_floats(&a->ffn_proj, L * N * C);
+        fail |= alloc_floats(&a->rms_post_ffn, L * N);
+    }
     fail |= alloc_floats(&a->x_mid, L * N * C);
     fail |= alloc_floats(&a->xn_ffn, L * N * C);
     fail |= alloc_floats(&a->rms_ffn, L * N);
@@ -234,13 +372,16 @@ int activations_init(Activations *a, const Model *m, int max_tokens, int max_key
     if (keep_per_layer) {
         fail |= alloc_floats(&a->d_res, N * C);
         fail |= alloc_floats(&a->d_xn, N * C);
-        fail |= alloc_floats(&a->d_att, N * C);
-        fail |= alloc_floats(&a->d_q, N * C);
+        fail |= alloc_floats(&a->d_att, N * QD);
+        fail |= alloc_floats(&a->d_q, N * QD);
         fail |= alloc_floats(&a->d_k, N * KV);
         fail |= alloc_floats(&a->d_v, N * KV);
         fail |= alloc_floats(&a->d_h, N * H);
         fail |= alloc_floats(&a->d_h2, N * H);
         fail |= alloc_floats(&a->d_stage, (size_t)a->logit_rows * C);
+        if (m->arch.qk_norm) fail |= alloc_floats(&a->d_k_raw, N * KV);
+        if (m->arch.final_softcap > 0.0f)
+            fail |= alloc_floats(&a->logits_capped, (size_t)a->logit_rows * c->vocab_size);
         a->d_row = malloc(5 * (size_t)a->logit_rows * sizeof(double));
         fail |= !a->d_row;
     }
@@ -257,9 +398,10 @@ int activations_init(Activations *a, const Model *m, int max_tokens, int max_key
 /* Work below this many floats runs on one thread: a parallel region costs more. */
 #define PARALLEL_MIN_WORK 32768
 
-/* out (N, C) = x * g / sqrt(mean(x^2) + eps); inv_rms (N) keeps 1/rms for the backward. */
+/* out (N, C) = x * (g + offset) / sqrt(mean(x^2) + eps), offset 1 for Gemma's (1 + w) and 0
+ * otherwise; inv_rms (N) keeps 1/rms for the backward. */
 static void rmsnorm_forward(float *out, float *inv_rms, const float *x, const float *g, int n,
-                            int C, float eps) {
+                            int C, float eps, float offset) {
 #pragma omp parallel for if ((long)n * C > PARALLEL_MIN_WORK)
     for (int i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * C;
@@ -268,13 +410,13 @@ static void rmsnorm_forward(float *out, float *inv_rms, const float *x, const fl
         float inv = (float)(1.0 / sqrt(ss / C + eps));
         inv_rms[i] = inv;
         float *oi = out + (size_t)i * C;
-        for (int j = 0; j < C; j++) oi[j] = xi[j] * inv * g[j];
+        for (int j = 0; j < C; j++) oi[j] = xi[j] * inv * (g[j] + offset);
     }
 }
 
 void model_rope_rotate(const Model *m, float *vec, const int *positions, int n, int n_heads,
                        int inverse) {
-    const int hs = m->config.dim / m->config.n_heads, half = hs / 2;
+    const int hs = model_head_dim(m), half = hs / 2;
     const int width = n_heads * hs;
     const int interleaved = m->config.rope_style == ROPE_INTERLEAVED;
     /* the inverse rotation is the rotation by -angle: the same cosines, negated sines */
@@ -297,31 +439,44 @@ void model_rope_rotate(const Model *m, float *vec, const int *positions, int n, 
     }
 }
 
-/* Softmax of row[0..valid) with max-subtraction; entries from valid to width become 0. */
-static void softmax_causal_row(float *row, int valid, int width) {
-    const float maxv = max_of(row, valid);
-    const double sum = exp_and_sum(row, row, valid, maxv);
+/* Softmax of the scores row[first..valid) of a query with max-subtraction, after the soft cap
+ * s -> cap tanh(s / cap) when cap > 0; entries before first (outside a sliding window) and from
+ * valid to width become 0. */
+static void softmax_causal_row(float *row, int first, int valid, int width, float cap) {
+    for (int j = 0; j < first; j++) row[j] = 0.0f;
+    float *live = row + first;
+    const int n = valid - first;
+    if (cap > 0.0f)
+        for (int j = 0; j < n; j++) live[j] = cap * tanhf(live[j] / cap);
+    const float maxv = max_of(live, n);
+    const double sum = exp_and_sum(live, live, n, maxv);
     float inv = (float)(1.0 / sum);
-    for (int j = 0; j < valid; j++) row[j] *= inv;
+    for (int j = 0; j < n; j++) live[j] *= inv;
     for (int j = valid; j < width; j++) row[j] = 0.0f;
+}
+
+/* The first key a query at position pos sees: all from 0, or the last `window` positions. */
+static int window_start(int pos, int window) {
+    return window > 0 && pos + 1 > window ? pos + 1 - window : 0;
 }
 
 /* Causal attention of one (sequence, head) pair: h->prob receives softmax(scale Q K^T) over
  * the past + T keys, and out (T, hs), with the queries' stride, receives P V. */
 static void attention_head_forward(const AttentionHead *h, float *out) {
     const int T = h->T, Tk = h->past + T, hs = h->hs;
-    const float scale = 1.0f / sqrtf((float)hs);
+    const float scale = h->scale;
     if (T == 1) {
         /* Generation: one query; plain loops beat a BLAS call of this size. */
-        for (int j = 0; j < Tk; j++) {
+        const int first = window_start(Tk - 1, h->window);
+        for (int j = first; j < Tk; j++) {
             const float *kj = h->k + (size_t)j * h->ldkv;
             float dot = 0.0f;
             for (int d = 0; d < hs; d++) dot += h->q[d] * kj[d];
             h->prob[j] = dot * scale;
         }
-        softmax_causal_row(h->prob, Tk, Tk);
+        softmax_causal_row(h->prob, first, Tk, Tk, h->softcap);
         for (int d = 0; d < hs; d++) out[d] = 0.0f;
-        for (int j = 0; j < Tk; j++) {
+        for (int j = first; j < Tk; j++) {
             const float *vj = h->v + (size_t)j * h->ldkv;
             float p = h->prob[j];
             for (int d = 0; d < hs; d++) out[d] += p * vj[d];
@@ -331,7 +486,8 @@ static void attention_head_forward(const AttentionHead *h, float *out) {
     /* scores (T, Tk) = scale · Q K^T */
     matmul_strided(0, 1, T, Tk, hs, scale, h->q, h->ldq, h->k, h->ldkv, 0.0f, h->prob, h->ldp);
     for (int t = 0; t < T; t++)
-        softmax_causal_row(h->prob + (size_t)t * h->ldp, h->past + t + 1, Tk);
+        softmax_causal_row(h->prob + (size_t)t * h->ldp, window_start(h->past + t, h->window),
+                           h->past + t + 1, Tk, h->softcap);
     /* out (T, hs) = P (T, Tk) · V (Tk, hs) */
     matmul_strided(0, 0, T, hs, Tk, 1.0f, h->prob, h->ldp, h->v, h->ldkv, 0.0f, out, h->ldq);
 }
@@ -345,22 +501,38 @@ static void attention_head_forward(const AttentionHead *h, float *out) {
 static void attention_branch_forward(const AttentionHead *h, const float *kp, const float *vp,
                                      float *out) {
     const int T = h->T, P = h->past, hs = h->hs, ldq = h->ldq, ldkv = h->ldkv, ldp = h->ldp;
-    const float scale = 1.0f / sqrtf((float)hs);
+    const float scale = h->scale;
     float *prob = h->prob;
     if (P > 0) matmul_strided(0, 1, T, P, hs, scale, h->q, ldq, kp, ldkv, 0.0f, prob, ldp);
     matmul_strided(0, 1, T, T, hs, scale, h->q, ldq, h->k, ldkv, 0.0f, prob + P, ldp);
-    for (int t = 0; t < T; t++) softmax_causal_row(prob + (size_t)t * ldp, P + t + 1, P + T);
+    for (int t = 0; t < T; t++)
+        softmax_causal_row(prob + (size_t)t * ldp, window_start(P + t, h->window), P + t + 1, P + T,
+                           h->softcap);
     if (P > 0) matmul_strided(0, 0, T, hs, P, 1.0f, prob, ldp, vp, ldkv, 0.0f, out, ldq);
     matmul_strided(0, 0, T, hs, T, 1.0f, prob + P, ldp, h->v, ldkv, P > 0 ? 1.0f : 0.0f, out, ldq);
 }
 
-/* h_act (N·H) = silu(gate) * up, silu(z) = z σ(z) = z / (1 + e^-z). */
-static void swiglu_forward(float *h_act, const float *gate, const float *up, size_t n) {
+/* h_act (N·H) = act(gate) * up: silu(z) = z σ(z) = z / (1 + e^-z) (SwiGLU), or GELU
+ * (GeGLU) in its tanh form or exact (fastmath.h). */
+static void gated_forward(float *h_act, const float *gate, const float *up, size_t n,
+                          Activation act) {
+    if (act == ACT_SILU) {
 #pragma omp parallel for if (n > PARALLEL_MIN_WORK)
-    for (size_t i = 0; i < n; i++) {
-        const float g = gate[i];
-        h_act[i] = g * sigmoid_fast(g) * up[i];
+        for (size_t i = 0; i < n; i++) {
+            const float g = gate[i];
+            h_act[i] = g * sigmoid_fast(g) * up[i];
+        }
+        return;
     }
+#pragma omp parallel for if (n > PARALLEL_MIN_WORK)
+    for (size_t i = 0; i < n; i++)
+        h_act[i] = (act == ACT_GELU_TANH ? gelu_tanh(gate[i]) : gelu_erf(gate[i])) * up[i];
+}
+
+/* y (n, width) += bias (width) on every row. */
+static void add_bias(float *y, const float *bias, int n, int width) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < width; j++) y[(size_t)i * width + j] += bias[j];
 }
 
 static void add_inplace(float *y, const float *x, size_t n) {
@@ -373,8 +545,8 @@ static void add_inplace(float *y, const float *x, size_t n) {
 
 /* Checks a batch against the model, the activations and the cache; fills positions. */
 static int batch_check(const Model *m, const Activations *a, const TokenBatch *b,
-                       const KVCache *cache, int prefix_len, int tree, int *positions,
-                       CkError *err) {
+                       const KVCache *cache, KVCache *const *caches, int prefix_len, int tree,
+                       int *positions, CkError *err) {
     const ModelConfig *c = &m->config;
     if (b->n_seqs <= 0 || b->offsets[0] != 0)
         return ck_fail(err, "empty or malformed batch (%d sequences)", b->n_seqs);
@@ -389,6 +561,12 @@ static int batch_check(const Model *m, const Activations *a, const TokenBatch *b
         int len = b->offsets[s + 1] - b->offsets[s];
         if (len <= 0) return ck_fail(err, "sequence %d of the batch is empty", s);
         if (tree && s == 1) past = b->offsets[1]; /* branches continue sequence 0 */
+        if (caches) {
+            cache = caches[s];
+            if (!cache || cache->n_layers != c->n_layers || cache->kv_dim != model_kv_dim(m))
+                return ck_fail(err, "cache of sequence %d is missing or does not fit the model", s);
+            past = cache->len;
+        }
         if (past + len > c->seq_len)
             return ck_fail(err, "sequence %d needs %d positions; the model has %d", s, past + len,
                            c->seq_len);
@@ -412,25 +590,50 @@ static int batch_check(const Model *m, const Activations *a, const TokenBatch *b
 /* What a forward pass attends to besides each sequence's own earlier tokens, and its mode:
  * at most one of cache, prefix and tree is set. */
 typedef struct {
-    KVCache *cache;        /* this one-sequence pass extends the cache */
-    const KVCache *prefix; /* read-only: every sequence continues its first prefix_len positions */
+    KVCache *cache;         /* this one-sequence pass extends the cache */
+    KVCache *const *caches; /* sequence s extends caches[s] (batched decoding) */
+    const KVCache *prefix;  /* read-only: every sequence continues its first prefix_len positions */
     int prefix_len;
     int tree;     /* sequence 0 of the batch is the prefix that every other sequence continues */
     int training; /* keep every layer for the backward; LoRA dropout masks drawn from rng */
     Rng *rng;
 } PassMode;
 
-/* Attention of layer l over (sequence, head) pairs, in parallel: att_out (N, C) from the
+/* Copies each sequence's new keys and values of layer l (k, v: packed rows of width KV) to
+ * its own cache, after the positions it already holds. */
+static void append_to_caches(KVCache *const *caches, const TokenBatch *b, const float *k,
+                             const float *v, int KV, int l) {
+    for (int s = 0; s < b->n_seqs; s++) {
+        KVCache *cs = caches[s];
+        const size_t off = (size_t)b->offsets[s], len = (size_t)(b->offsets[s + 1] - b->offsets[s]);
+        const size_t dst = ((size_t)l * cs->capacity + (size_t)cs->len) * KV;
+        memcpy(cs->k + dst, k + off * KV, len * KV * sizeof(float));
+        memcpy(cs->v + dst, v + off * KV, len * KV * sizeof(float));
+    }
+}
+
+/* The score scale, soft cap and window of layer l's attention heads. */
+void model_attention_params(const Model *m, int l, float *scale, float *softcap, int *window) {
+    *scale =
+        m->arch.attn_scale > 0.0f ? m->arch.attn_scale : 1.0f / sqrtf((float)model_head_dim(m));
+    *softcap = m->arch.attn_softcap;
+    *window = model_layer_window(m, l);
+}
+
+/* Attention of layer l over (sequence, head) pairs, in parallel: att_out (N, QD) from the
  * layer's q, k, v (already rotated). With a cache the new keys and values are appended to it
  * first and attention reads the whole cache. */
 static void attention_layer(const Model *m, Activations *a, const TokenBatch *b,
                             const PassMode *mode, int l) {
     const ModelConfig *c = &m->config;
-    const int C = c->dim, NH = c->n_heads, hs = C / NH;
+    const int NH = c->n_heads, hs = model_head_dim(m), C = NH * hs; /* C: the query width */
     const int KV = c->n_kv_heads * hs, group = NH / c->n_kv_heads;
     const size_t N = (size_t)a->n_tokens, li = a->keep_per_layer ? (size_t)l : 0;
     const float *q = a->q + li * N * C, *k = a->k + li * N * KV, *v = a->v + li * N * KV;
     float *att_out = a->att_out + li * N * C;
+    float scale, softcap;
+    int window;
+    model_attention_params(m, l, &scale, &softcap, &window);
     KVCache *cache = mode->cache;
     const KVCache *prefix = mode->prefix;
     const int past = cache ? cache->len : prefix ? mode->prefix_len : 0;
@@ -438,15 +641,10 @@ static void attention_layer(const Model *m, Activations *a, const TokenBatch *b,
     const int branch_past = mode->tree ? b->offsets[1] : past;
 
     /* keys and values that attention reads: the cache (old + new) or this batch */
-    const float *keys = k, *values = v;
-    if (cache) {
-        float *ck = cache->k + (size_t)l * cache->capacity * KV;
-        float *cv = cache->v + (size_t)l * cache->capacity * KV;
-        memcpy(ck + (size_t)past * KV, k, N * KV * sizeof(float));
-        memcpy(cv + (size_t)past * KV, v, N * KV * sizeof(float));
-        keys = ck;
-        values = cv;
-    }
+    KVCache *const *caches = mode->caches ? mode->caches : cache ? &cache : NULL;
+    if (caches) append_to_caches(caches, b, k, v, KV, l);
+    const float *keys = cache ? cache->k + (size_t)l * cache->capacity * KV : k;
+    const float *values = cache ? cache->v + (size_t)l * cache->capacity * KV : v;
     const int pairs = b->n_seqs * NH;
     const size_t query_rows = N < (size_t)a->max_keys ? N : (size_t)a->max_keys;
 #pragma omp parallel for schedule(dynamic) num_threads(a->n_threads) if (pairs > 1)
@@ -455,8 +653,14 @@ static void attention_layer(const Model *m, Activations *a, const TokenBatch *b,
         const int off = b->offsets[s], T = b->offsets[s + 1] - off;
         float *out = att_out + (size_t)off * C + (size_t)h * hs;
         float *scratch = a->scratch + (size_t)omp_get_thread_num() * query_rows * a->max_keys;
-        AttentionHead head = {
-            .q = q + (size_t)off * C + (size_t)h * hs, .ldq = C, .ldkv = KV, .T = T, .hs = hs};
+        AttentionHead head = {.q = q + (size_t)off * C + (size_t)h * hs,
+                              .ldq = C,
+                              .ldkv = KV,
+                              .T = T,
+                              .hs = hs,
+                              .scale = scale,
+                              .softcap = softcap,
+                              .window = window};
         if (prefix || (mode->tree && s > 0)) {
             /* inference only: the scores go to this thread's scratch */
             const float *pk = prefix ? prefix->k + (size_t)l * prefix->capacity * KV : k;
@@ -467,6 +671,18 @@ static void attention_layer(const Model *m, Activations *a, const TokenBatch *b,
             head.ldp = branch_past + T;
             head.past = branch_past;
             attention_branch_forward(&head, pk + (size_t)kvh * hs, pv + (size_t)kvh * hs, out);
+            continue;
+        }
+        if (mode->caches) {
+            /* inference only: sequence s reads its own cache, which already holds its new keys */
+            const KVCache *cs = mode->caches[s];
+            const size_t layer_off = (size_t)l * cs->capacity * KV + (size_t)kvh * hs;
+            head.k = cs->k + layer_off;
+            head.v = cs->v + layer_off;
+            head.past = cs->len;
+            head.prob = scratch;
+            head.ldp = cs->len + T;
+            attention_head_forward(&head, out);
             continue;
         }
         /* with a cache the keys start at position 0 of the cache, else at this sequence */
@@ -485,41 +701,82 @@ static void attention_layer(const Model *m, Activations *a, const TokenBatch *b,
     }
 }
 
+/* Per-head RMSNorm (Qwen3's q_norm / k_norm): each of the n · heads rows of hs values of raw
+ * is normalised with gains g (hs) into out; inv_rms (n · heads) kept for the backward. */
+static void head_norm_forward(const Model *m, float *out, float *inv_rms, const float *raw,
+                              const float *g, int n, int heads) {
+    const ModelConfig *c = &m->config;
+    rmsnorm_forward(out, inv_rms, raw, g, n * heads, model_head_dim(m), c->norm_eps,
+                    m->arch.norm_plus_one ? 1.0f : 0.0f);
+}
+
+/* q, k, v (N, QD / KV / KV) of layer l from xn: the projections, their biases and adapters,
+ * the per-head norms, then RoPE on q and k. */
+static void qkv_forward(const Model *m, Activations *a, const PassMode *mode,
+                        const LoraAdapters *lora, int l, const float *xn) {
+    const ModelConfig *c = &m->config;
+    const int C = c->dim, NH = c->n_heads, NKV = c->n_kv_heads, n = a->n_tokens;
+    const int QD = model_q_dim(m), KV = model_kv_dim(m);
+    const size_t N = (size_t)n, li = a->keep_per_layer ? (size_t)l : 0;
+    float *q = a->q + li * N * QD, *k = a->k + li * N * KV, *v = a->v + li * N * KV;
+    /* with head norms the projections land in q_raw / k_raw and are normalised into q / k */
+    float *qp = m->arch.qk_norm ? a->q_raw + li * N * QD : q;
+    float *kp = m->arch.qk_norm ? a->k_raw + li * N * KV : k;
+    matmul_forward(qp, xn, model_param(m, PARAM_WQ, l), n, C, QD);
+    matmul_forward(kp, xn, model_param(m, PARAM_WK, l), n, C, KV);
+    matmul_forward(v, xn, model_param(m, PARAM_WV, l), n, C, KV);
+    if (m->arch.qkv_bias) {
+        add_bias(qp, model_param(m, PARAM_BQ, l), n, QD);
+        add_bias(kp, model_param(m, PARAM_BK, l), n, KV);
+        add_bias(v, model_param(m, PARAM_BV, l), n, KV);
+    }
+    if (lora) {
+        lora_forward(lora, a, l, LORA_Q, qp, xn, n, mode->rng);
+        lora_forward(lora, a, l, LORA_K, kp, xn, n, mode->rng);
+        lora_forward(lora, a, l, LORA_V, v, xn, n, mode->rng);
+    }
+    if (m->arch.qk_norm) {
+        head_norm_forward(m, q, a->rms_q + li * N * NH, qp, model_param(m, PARAM_Q_NORM, l), n, NH);
+        head_norm_forward(m, k, a->rms_k + li * N * NKV, kp, model_param(m, PARAM_K_NORM, l), n,
+                          NKV);
+    }
+    model_rope_rotate(m, q, a->positions, n, NH, 0);
+    model_rope_rotate(m, k, a->positions, n, NKV, 0);
+}
+
 /* The attention block of layer l: x_mid = x + wo · attention(rope(q), rope(k), v), with
- * q, k, v the projections of rmsnorm(x) (+ adapters). */
+ * q, k, v the projections of rmsnorm(x) (+ biases, adapters, head norms); with sandwich
+ * norms the block's output is normalised before the residual add. */
 static void attention_block(const Model *m, Activations *a, const TokenBatch *b,
                             const PassMode *mode, const LoraAdapters *lora, int l) {
     const ModelConfig *c = &m->config;
-    const int C = c->dim, NH = c->n_heads, KV = c->n_kv_heads * (C / NH), n = a->n_tokens;
+    const int C = c->dim, QD = model_q_dim(m), n = a->n_tokens;
+    const float one = m->arch.norm_plus_one ? 1.0f : 0.0f;
     const size_t N = (size_t)n, li = a->keep_per_layer ? (size_t)l : 0;
     const float *x = a->x + li * N * C;
-    float *xn_att = a->xn_att + li * N * C, *q = a->q + li * N * C;
-    float *k = a->k + li * N * KV, *v = a->v + li * N * KV;
-    float *att_out = a->att_out + li * N * C, *x_mid = a->x_mid + li * N * C;
+    float *xn_att = a->xn_att + li * N * C;
+    float *att_out = a->att_out + li * N * QD, *x_mid = a->x_mid + li * N * C;
     rmsnorm_forward(xn_att, a->rms_att + li * N, x, model_param(m, PARAM_RMS_ATT, l), n, C,
-                    c->norm_eps);
-    matmul_forward(q, xn_att, model_param(m, PARAM_WQ, l), n, C, C);
-    matmul_forward(k, xn_att, model_param(m, PARAM_WK, l), n, C, KV);
-    matmul_forward(v, xn_att, model_param(m, PARAM_WV, l), n, C, KV);
-    if (lora) {
-        lora_forward(lora, a, l, LORA_Q, q, xn_att, n, mode->rng);
-        lora_forward(lora, a, l, LORA_K, k, xn_att, n, mode->rng);
-        lora_forward(lora, a, l, LORA_V, v, xn_att, n, mode->rng);
-    }
-    model_rope_rotate(m, q, a->positions, n, NH, 0);
-    model_rope_rotate(m, k, a->positions, n, c->n_kv_heads, 0);
+                    c->norm_eps, one);
+    qkv_forward(m, a, mode, lora, l, xn_att);
     attention_layer(m, a, b, mode, l);
-    matmul_forward(x_mid, att_out, model_param(m, PARAM_WO, l), n, C, C);
-    if (lora) lora_forward(lora, a, l, LORA_O, x_mid, att_out, n, mode->rng);
+    float *proj = m->arch.sandwich_norms ? a->att_proj + li * N * C : x_mid;
+    matmul_forward(proj, att_out, model_param(m, PARAM_WO, l), n, QD, C);
+    if (lora) lora_forward(lora, a, l, LORA_O, proj, att_out, n, mode->rng);
+    if (m->arch.sandwich_norms)
+        rmsnorm_forward(x_mid, a->rms_post_att + li * N, proj,
+                        model_param(m, PARAM_RMS_POST_ATT, l), n, C, c->norm_eps, one);
     add_inplace(x_mid, x, N * C);
 }
 
-/* The FFN block of layer l: x_next = x_mid + w2 · (silu(w1 · xn) * (w3 · xn)), xn =
- * rmsnorm(x_mid); x_next is the next layer's input, or the final residual after the last. */
+/* The FFN block of layer l: x_next = x_mid + w2 · (act(w1 · xn) * (w3 · xn)), xn =
+ * rmsnorm(x_mid) (with sandwich norms, the w2 product is normalised before the add); x_next
+ * is the next layer's input, or the final residual after the last. */
 static void ffn_block(const Model *m, Activations *a, const PassMode *mode,
                       const LoraAdapters *lora, int l) {
     const ModelConfig *c = &m->config;
     const int C = c->dim, H = c->hidden_dim, n = a->n_tokens;
+    const float one = m->arch.norm_plus_one ? 1.0f : 0.0f;
     const size_t N = (size_t)n, keep = a->keep_per_layer ? 1 : 0, li = keep * (size_t)l;
     const float *x_mid = a->x_mid + li * N * C;
     float *xn_ffn = a->xn_ffn + li * N * C;
@@ -527,16 +784,20 @@ static void ffn_block(const Model *m, Activations *a, const PassMode *mode,
     float *h_act = a->h_act + li * N * H;
     float *x_next = (l + 1 < c->n_layers) ? a->x + keep * (size_t)(l + 1) * N * C : a->x_out;
     rmsnorm_forward(xn_ffn, a->rms_ffn + li * N, x_mid, model_param(m, PARAM_RMS_FFN, l), n, C,
-                    c->norm_eps);
+                    c->norm_eps, one);
     matmul_forward(h_gate, xn_ffn, model_param(m, PARAM_W1, l), n, C, H);
     matmul_forward(h_up, xn_ffn, model_param(m, PARAM_W3, l), n, C, H);
     if (lora) {
         lora_forward(lora, a, l, LORA_GATE, h_gate, xn_ffn, n, mode->rng);
         lora_forward(lora, a, l, LORA_UP, h_up, xn_ffn, n, mode->rng);
     }
-    swiglu_forward(h_act, h_gate, h_up, N * H);
-    matmul_forward(x_next, h_act, model_param(m, PARAM_W2, l), n, H, C);
-    if (lora) lora_forward(lora, a, l, LORA_DOWN, x_next, h_act, n, mode->rng);
+    gated_forward(h_act, h_gate, h_up, N * H, m->arch.act);
+    float *proj = m->arch.sandwich_norms ? a->ffn_proj + li * N * C : x_next;
+    matmul_forward(proj, h_act, model_param(m, PARAM_W2, l), n, H, C);
+    if (lora) lora_forward(lora, a, l, LORA_DOWN, proj, h_act, n, mode->rng);
+    if (m->arch.sandwich_norms)
+        rmsnorm_forward(x_next, a->rms_post_ffn + li * N, proj,
+                        model_param(m, PARAM_RMS_POST_FFN, l), n, C, c->norm_eps, one);
     add_inplace(x_next, x_mid, N * C);
 }
 
@@ -548,8 +809,8 @@ static int forward(const Model *m, Activations *a, const TokenBatch *b, const Lo
     const ModelConfig *c = &m->config;
     const int C = c->dim;
     a->trained = 0; /* until this pass is complete, no backward may use a */
-    if (batch_check(m, a, b, mode->cache, mode->prefix ? mode->prefix_len : 0, mode->tree,
-                    a->positions, err) != 0)
+    if (batch_check(m, a, b, mode->cache, mode->caches, mode->prefix ? mode->prefix_len : 0,
+                    mode->tree, a->positions, err) != 0)
         return -1;
     if (lora && lora_prepare(lora, m, a, mode->training, err) != 0) return -1;
     const int n_tokens = b->offsets[b->n_seqs];
@@ -560,14 +821,20 @@ static int forward(const Model *m, Activations *a, const TokenBatch *b, const Lo
     const float *emb = model_param(m, PARAM_TOKEN_EMBEDDING, 0);
     for (size_t i = 0; i < N; i++)
         memcpy(a->x + i * C, emb + (size_t)b->tokens[i] * C, (size_t)C * sizeof(float));
+    /* Gemma scales the embedding by sqrt(C), rounded to the activations' dtype (fp32) */
+    if (m->arch.embed_scale > 0.0f)
+        for (size_t i = 0; i < N * C; i++) a->x[i] *= m->arch.embed_scale;
 
     for (int l = 0; l < c->n_layers; l++) {
         attention_block(m, a, b, mode, lora, l);
         ffn_block(m, a, mode, lora, l);
     }
     rmsnorm_forward(a->xn_final, a->rms_final, a->x_out, model_param(m, PARAM_RMS_FINAL, 0),
-                    n_tokens, C, c->norm_eps);
+                    n_tokens, C, c->norm_eps, m->arch.norm_plus_one ? 1.0f : 0.0f);
     if (mode->cache) mode->cache->len += n_tokens;
+    if (mode->caches)
+        for (int s = 0; s < b->n_seqs; s++)
+            mode->caches[s]->len += b->offsets[s + 1] - b->offsets[s];
     a->trained = mode->training;
     return 0;
 }
@@ -578,15 +845,21 @@ int model_forward(const Model *m, Activations *a, const TokenBatch *b, KVCache *
     return forward(m, a, b, lora, &mode, err);
 }
 
+int model_forward_cached(const Model *m, Activations *a, const TokenBatch *b,
+                         KVCache *const *caches, const LoraAdapters *lora, CkError *err) {
+    a->trained = 0;
+    if (!caches) return ck_fail(err, "batched decoding needs one cache per sequence");
+    PassMode mode = {.caches = caches};
+    return forward(m, a, b, lora, &mode, err);
+}
+
 int model_forward_branches(const Model *m, Activations *a, const KVCache *prefix, int prefix_len,
                            const TokenBatch *b, const LoraAdapters *lora, CkError *err) {
     a->trained = 0;
     if (!prefix) return ck_fail(err, "branches need a prefix cache");
-    if (prefix->n_layers != m->config.n_layers ||
-        prefix->kv_dim != m->config.n_kv_heads * (m->config.dim / m->config.n_heads))
+    if (prefix->n_layers != m->config.n_layers || prefix->kv_dim != model_kv_dim(m))
         return ck_fail(err, "prefix cache of %d layers x %d does not fit the model (%d x %d)",
-                       prefix->n_layers, prefix->kv_dim, m->config.n_layers,
-                       m->config.n_kv_heads * (m->config.dim / m->config.n_heads));
+                       prefix->n_layers, prefix->kv_dim, m->config.n_layers, model_kv_dim(m));
     if (prefix_len < 0 || prefix_len > prefix->len)
         return ck_fail(err, "prefix of %d positions; the cache holds %d", prefix_len, prefix->len);
     PassMode mode = {.prefix = prefix, .prefix_len = prefix_len};
@@ -607,10 +880,17 @@ int model_forward_train(const Model *m, Activations *a, const TokenBatch *b, Lor
     return forward(m, a, b, lora, &mode, err);
 }
 
+void model_softcap_logits(const Model *m, float *logits, size_t n) {
+    const float cap = m->arch.final_softcap;
+    if (cap <= 0.0f) return;
+    for (size_t i = 0; i < n; i++) logits[i] = cap * tanhf(logits[i] / cap);
+}
+
 void model_logits_row(const Model *m, const Activations *a, int row, float *logits) {
     const ModelConfig *c = &m->config;
     matmul_forward(logits, a->xn_final + (size_t)row * c->dim, model_param(m, PARAM_WCLS, 0), 1,
                    c->dim, c->vocab_size);
+    model_softcap_logits(m, logits, (size_t)c->vocab_size);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -650,6 +930,7 @@ int model_logprobs(const Model *m, Activations *a, const int *targets, double *l
         }
         if (count == 0) continue;
         matmul_forward(a->logits, a->stage, model_param(m, PARAM_WCLS, 0), count, C, V);
+        model_softcap_logits(m, a->logits, (size_t)count * V);
 #pragma omp parallel for if ((long)count * V > PARALLEL_MIN_WORK)
         for (int r = 0; r < count; r++)
             logprobs[rows[r]] = log_softmax_at(a->logits + (size_t)r * V, V, targets[rows[r]]);
