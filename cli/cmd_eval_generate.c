@@ -43,6 +43,8 @@ static FlagSpec FLAGS[] = {
     {"limit", FLAG_INT, &opt.limit, "0", 0, 1e9, "answer only the first N instructions (0: all)"},
     {"save-every", FLAG_INT, &opt.save_every, "10", 1, 1e9,
      "rewrite the output file (atomically) every N responses"},
+    {"batch", FLAG_INT, &opt.batch, "16", 1, 4096,
+     "responses decoded together (continuous batching; the responses do not depend on it)"},
     FLAG_THREADS(&flag.threads),
 };
 
@@ -86,7 +88,9 @@ static int run_eval_generate(int argc, char **argv) {
         return cli_fail(&SPEC, 1, &err);
     }
     if (report.wrote)
-        fprintf(stderr, "%s: %d responses by %s\n", opt.out, report.n_records, report.generator);
+        fprintf(stderr, "%s: %d responses by %s (batch %d, %ld tokens, %.1f tokens/s)\n", opt.out,
+                report.n_records, report.generator, report.batch, report.tokens,
+                report.seconds > 0 ? report.tokens / report.seconds : 0.0);
     return 0;
 }
 

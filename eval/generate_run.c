@@ -1,7 +1,10 @@
 /* generate_run.c — see generate_run.h. The steps: read the instructions and, on rank 0, the
  * partial file to resume (load_done); open the template and the model; answer the remaining
  * instructions through the sharding loop (rank 0 appends each gathered response and saves
- * every save_every); save once more after a failure, so that a rerun resumes after it. */
+ * every save_every); save once more after a failure, so that a rerun resumes after it.
+ * The loop asks for one record at a time; the first ask of a chunk decodes the whole chunk
+ * (this rank's share of the round under mpirun, about 4 batches on one process) with
+ * generate_batch, and the following asks take its responses. */
 #include "eval/generate_run.h"
 
 #include <cjson/cJSON.h>
@@ -15,6 +18,7 @@
 #include "eval/shard.h"
 #include "formats/lm.h"
 #include "formats/peft.h"
+#include "model/generate_batch.h"
 #include "train/dist.h"
 #include "util/hash.h"
 #include "util/outdir.h"
@@ -26,6 +30,7 @@ void generate_run_options_init(GenerateRunOptions *o) {
     o->top_p = 0.9f;
     o->seed = 42;
     o->save_every = 10;
+    o->batch = 16;
 }
 
 void generate_stops_free(char **stops, int n) {
@@ -99,6 +104,11 @@ typedef struct {
     int no_resave;  /* a failure after which saving again would not help */
     long tokens;
     double t0;
+    int per_rank; /* records per rank in a round under mpirun */
+    /* responses decoded ahead: records ready_lo .. ready_hi - 1 (this rank's) */
+    char **ready; /* malloc'd texts, NULL once taken */
+    int *ready_tokens;
+    int ready_lo, ready_hi;
 } GenerateRun;
 
 /* Every rank must answer the same instructions as the same generator: a hash of them agrees
@@ -164,25 +174,164 @@ static int open_model(GenerateRun *g, CkError *err) {
     return merged;
 }
 
-/* The loop's work: answers instruction start + k and packs its token count and text. */
-static int answer_work(void *ctx, int64_t k, StrBuf *out, CkError *err) {
-    GenerateRun *g = ctx;
+/* A response being decoded: its text so far, cut at the first stop string. */
+typedef struct {
+    StrBuf text;
+    const GenerateRunOptions *o;
+    int *ids; /* the encoded prompt */
+    int n_ids;
+    int n_tokens; /* generated, from generate_batch's count */
+    int oom;
+} Pending;
+
+/* Appends a piece; ends the response when a stop string appears (as respond.c's on_piece: one
+ * may span pieces, so the search starts early enough to see one that began in earlier
+ * pieces; the text is cut at the earliest hit of any stop string). */
+static int pending_piece(void *ctx, int token, const char *piece, size_t len) {
+    (void)token;
+    Pending *p = ctx;
+    StrBuf *t = &p->text;
+    if (strbuf_put(t, piece, len) != 0) {
+        p->oom = 1;
+        return 1;
+    }
+    size_t cut = t->n;
+    for (int i = 0; i < p->o->n_stops; i++) {
+        const char *s = p->o->stops[i];
+        size_t k = strlen(s);
+        if (k == 0) continue;
+        size_t from = t->n >= len + k ? t->n - len - k + 1 : 0;
+        const char *hit = memmem(t->p + from, t->n - from, s, k);
+        if (hit && (size_t)(hit - t->p) < cut) cut = (size_t)(hit - t->p);
+    }
+    if (cut == t->n) return 0;
+    t->n = cut;
+    t->p[cut] = '\0';
+    return 1;
+}
+
+static int pending_done(void *ctx, int index, const GenerateStats *st, CkError *err) {
+    (void)index;
+    Pending *p = ctx;
+    p->n_tokens = st->generated_tokens;
+    return p->oom ? ck_fail(err, "out of memory") : 0;
+}
+
+static int is_space(char ch) {
+    return ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r' || ch == '\v' || ch == '\f';
+}
+
+/* The response as respond_generate returns it: trimmed, each bad UTF-8 byte a U+FFFD. */
+static char *pending_text(const Pending *p) {
+    const char *t = p->text.p ? p->text.p : "";
+    size_t a = 0, b = p->text.n;
+    while (a < b && is_space(t[a])) a++;
+    while (b > a && is_space(t[b - 1])) b--;
+    return respond_utf8_clean(t + a, b - a);
+}
+
+static void ready_free(GenerateRun *g) {
+    for (int i = 0; g->ready && i < g->ready_hi - g->ready_lo; i++) free(g->ready[i]);
+    free(g->ready);
+    free(g->ready_tokens);
+    g->ready = NULL;
+    g->ready_tokens = NULL;
+    g->ready_lo = g->ready_hi = 0;
+}
+
+/* Formats and encodes instruction i into p, with its request. */
+static int pending_open(GenerateRun *g, int i, Pending *p, GenerateRequest *r, CkError *err) {
     const GenerateRunOptions *o = g->o;
-    const int i = g->start + (int)k;
+    p->o = o;
     char *prompt = template_format(g->tpl.prompt_no_input, g->list.items[i].instruction, NULL, err);
     if (!prompt) {
         g->no_resave = 1;
         return ck_wrap(err, "instruction %d", i);
     }
-    RespondOptions ro = {o->max_tokens, o->temperature, o->top_p, respond_record_seed(o->seed, i),
-                         o->stops,      o->n_stops};
-    char *text = NULL;
-    int n_tokens = 0;
-    int rc = respond_generate(&g->lm.model, &g->lm.tokenizer, prompt, &ro, &text, &n_tokens, err);
+    int rc = tokenizer_encode(&g->lm.tokenizer, prompt, 1, 0, &p->ids, &p->n_ids, err);
     free(prompt);
+    const int ctx = g->lm.model.config.seq_len;
+    if (rc == 0 && p->n_ids >= ctx)
+        rc = ck_fail(err, "the prompt has %d tokens; the model's context is %d", p->n_ids, ctx);
     if (rc != 0) return ck_wrap(err, "%s: instruction %d", o->instructions, i);
-    rc = shard_put_int(out, n_tokens, err) || shard_put_str(out, text, err) ? -1 : 0;
-    free(text);
+    GenerateOptions go = {o->max_tokens, o->temperature, o->top_p, respond_record_seed(o->seed, i),
+                          1};
+    *r = (GenerateRequest){p->ids, p->n_ids, go, pending_piece, p};
+    return 0;
+}
+
+/* Decodes instructions lo .. hi - 1 together into g->ready. */
+static int answer_chunk(GenerateRun *g, int lo, int hi, CkError *err) {
+    ready_free(g);
+    const int n = hi - lo;
+    Pending *p = calloc((size_t)n, sizeof *p);
+    GenerateRequest *reqs = calloc((size_t)n, sizeof *reqs);
+    g->ready = calloc((size_t)n, sizeof(char *));
+    g->ready_tokens = calloc((size_t)n, sizeof(int));
+    int rc = p && reqs && g->ready && g->ready_tokens ? 0 : ck_fail(err, "out of memory");
+    for (int k = 0; k < n && rc == 0; k++) rc = pending_open(g, lo + k, &p[k], &reqs[k], err);
+    GenerateBatchOptions bo;
+    generate_batch_options_init(&bo);
+    bo.max_batch = g->o->batch;
+    bo.on_done = pending_done;
+    if (rc == 0 && generate_batch(&g->lm.model, &g->lm.tokenizer, reqs, n, &bo, NULL, err) != 0)
+        rc = ck_wrap(err, "%s: instructions %d..%d", g->o->instructions, lo, hi - 1);
+    for (int k = 0; k < n && rc == 0; k++) {
+        g->ready_tokens[k] = p[k].n_tokens;
+        if (!(g->ready[k] = pending_text(&p[k]))) rc = ck_fail(err, "out of memory");
+    }
+    for (int k = 0; p && k < n; k++) {
+        strbuf_free(&p[k].text);
+        free(p[k].ids);
+    }
+    free(p);
+    free(reqs);
+    if (rc != 0) {
+        free(g->ready);
+        free(g->ready_tokens);
+        g->ready = NULL;
+        g->ready_tokens = NULL;
+        return -1;
+    }
+    g->ready_lo = lo;
+    g->ready_hi = hi;
+    return 0;
+}
+
+/* Where the chunk that starts at record start + k ends: this rank's share of the round
+ * (shard.c's rounds) under mpirun; on one process, whose rounds are one record each, about
+ * four batches (or save_every records, when more) so that the slots stay full. */
+static int chunk_end(const GenerateRun *g, int64_t k) {
+    const int64_t n = g->n - g->start;
+    int64_t end;
+    if (dist_size() == 1) {
+        int64_t w = 4 * (int64_t)g->o->batch;
+        if (w < g->o->save_every) w = g->o->save_every;
+        end = k + w;
+    } else {
+        const int64_t round = (int64_t)dist_size() * g->per_rank;
+        const int64_t lo = k / round * round, hi = lo + round < n ? lo + round : n;
+        int64_t a = 0, b = 0;
+        dist_shard_range(hi - lo, &a, &b);
+        end = lo + b;
+    }
+    return g->start + (int)(end < n ? end : n);
+}
+
+/* The loop's work: packs record start + k's token count and text, decoding its chunk first
+ * when it is not ready. */
+static int answer_work(void *ctx, int64_t k, StrBuf *out, CkError *err) {
+    GenerateRun *g = ctx;
+    const int i = g->start + (int)k;
+    if ((i < g->ready_lo || i >= g->ready_hi) && answer_chunk(g, i, chunk_end(g, k), err) != 0)
+        return -1;
+    const char *text = g->ready[i - g->ready_lo];
+    int rc =
+        shard_put_int(out, g->ready_tokens[i - g->ready_lo], err) || shard_put_str(out, text, err)
+            ? -1
+            : 0;
+    free(g->ready[i - g->ready_lo]);
+    g->ready[i - g->ready_lo] = NULL;
     return rc;
 }
 
@@ -215,17 +364,21 @@ static int answer_round_done(void *ctx, int64_t lo, int64_t hi, CkError *err) {
     }
     g->since_save = 0;
     double s = timer_seconds() - g->t0;
+    const int made = b - g->start;
     if (g->o->log)
-        fprintf(g->o->log, "%d/%d responses, %ld tokens, %.1f tokens/s\n", b, g->n, g->tokens,
-                s > 0 ? g->tokens / s : 0.0);
+        fprintf(g->o->log, "%d/%d responses, %ld tokens, %.1f tokens/s, ETA %.0f s\n", b, g->n,
+                g->tokens, s > 0 ? g->tokens / s : 0.0, made > 0 ? s / made * (g->n - b) : 0.0);
     return 0;
 }
 
 /* Answers instructions start .. n-1: rounds of about save_every records, each rank its share. */
 static int answer_all(GenerateRun *g, CkError *err) {
-    const int per_rank = (g->o->save_every + dist_size() - 1) / dist_size();
+    /* a round saves about save_every records, and gives each rank at least a batch */
+    g->per_rank = (g->o->save_every + dist_size() - 1) / dist_size();
+    if (g->per_rank < g->o->batch) g->per_rank = g->o->batch;
     g->t0 = timer_seconds();
-    ShardLoop loop = {g->n - g->start, per_rank, g, answer_work, answer_collect, answer_round_done};
+    ShardLoop loop = {g->n - g->start, g->per_rank,    g,
+                      answer_work,     answer_collect, answer_round_done};
     if (shard_run(&loop, err) == 0) return 0;
     /* keep what was generated (rank 0: what was gathered), so that a rerun resumes after it */
     if (dist_rank() == 0 && g->since_save > 0 && !g->no_resave) {
@@ -241,6 +394,7 @@ static int answer_all(GenerateRun *g, CkError *err) {
 static int run_open(GenerateRun *g, CkError *err) {
     const GenerateRunOptions *o = g->o;
     if (!o->instructions || !o->out) return ck_fail(err, "instructions and out are required");
+    if (o->batch < 1) return ck_fail(err, "batch must be >= 1, got %d", o->batch);
     if (outputs_load(&g->list, o->instructions, 0, err) != 0) return -1;
     g->n = g->list.n;
     if (o->limit > 0 && o->limit < g->n) g->n = o->limit;
@@ -257,6 +411,7 @@ static int run_open(GenerateRun *g, CkError *err) {
 }
 
 static void run_close(GenerateRun *g) {
+    ready_free(g);
     if (g->have_lm) lm_close(&g->lm);
     template_free(&g->tpl);
     outputs_free(&g->list);
@@ -280,6 +435,9 @@ int generate_run(const GenerateRunOptions *o, GenerateRunReport *report, CkError
     /* an empty list still gets its (empty) file */
     if (rc == 0 && dist_rank() == 0 && g.done.n == 0) rc = outputs_save(&g.done, o->out, err);
     report->n_records = g.done.n;
+    report->batch = o->batch;
+    report->tokens = g.tokens;
+    report->seconds = g.t0 > 0 ? timer_seconds() - g.t0 : 0.0;
     report->wrote = rc == 0 && dist_rank() == 0;
     run_close(&g);
     return rc;

@@ -11,8 +11,11 @@
 
 #include "train/online_config.h"
 #include "train/online_journal.h"
+#include "model/generate_batch.h"
 #include "util/fileio.h"
 #include "util/outdir.h"
+#include "util/pystr.h"
+#include "util/strbuf.h"
 #include "util/utf8.h"
 
 /* Room for a path below the run directory (whose length is checked once, at the start). */
@@ -79,27 +82,125 @@ static int step_file_done(const char *path, const char *partial) {
     return 1;
 }
 
-/* Generates and journals the responses first + n_done .. first + per_iteration - 1. */
-static int generate_items(const OnlineLoop *L, const LanguageModel *lm, int first, int n_done,
-                          FILE *f, const char *partial, CkError *err) {
+/* One response being decoded in a batch: the model's bytes so far. */
+typedef struct {
+    const OnlineRunOptions *o;
+    StrBuf text;
+    int *ids; /* the encoded prompt */
+    int n_ids;
+    int failed; /* out of memory */
+} GenItem;
+
+/* Collects a piece; a requested stop ends every sequence (the chunk is then dropped). */
+static int item_piece(void *ctx, int token, const char *piece, size_t len) {
+    (void)token;
+    GenItem *it = ctx;
+    if (strbuf_put(&it->text, piece, len) != 0) it->failed = 1;
+    return it->failed || stopped(it->o);
+}
+
+/* The response as online_generate (train/online.h) makes it from the model's bytes: cut at
+ * the template's response_split unless kept, made valid UTF-8, stripped when asked. */
+static char *item_response(const OnlineLoop *L, GenItem *it) {
     const OnlineRunOptions *o = L->o;
-    OnlineGenerateOptions g = {o->max_tokens, o->temperature,      o->top_p,
-                               o->seed,       o->keep_after_split, o->strip};
+    if (strbuf_put(&it->text, "", 0) != 0) return NULL;
+    char *split = L->tpl.response_split[0] && !o->keep_after_split
+                      ? strstr(it->text.p, L->tpl.response_split)
+                      : NULL;
+    if (split) *split = '\0';
+    StrBuf clean = {0};
+    if (utf8_put_lossy(&clean, it->text.p, strlen(it->text.p)) != 0 ||
+        strbuf_put(&clean, "", 0) != 0) {
+        strbuf_free(&clean);
+        return NULL;
+    }
+    if (o->strip) {
+        size_t start, len;
+        pystr_strip(clean.p, clean.n, &start, &len);
+        memmove(clean.p, clean.p + start, len);
+        clean.p[len] = '\0';
+    }
+    return clean.p;
+}
+
+/* Formats and encodes the instruction of item `index` into it, with its request (sampled with
+ * seed + index, as online_generate samples it). */
+static int item_open(const OnlineLoop *L, const LanguageModel *lm, int index, GenItem *it,
+                     GenerateRequest *r, CkError *err) {
+    const OnlineRunOptions *o = L->o;
+    it->o = o;
+    const char *instruction = L->pool.instructions[index % L->pool.n];
+    char *prompt = template_format(L->tpl.prompt_no_input, instruction, NULL, err);
+    if (!prompt) return ck_wrap(err, "instruction %d", index % L->pool.n);
+    int rc = tokenizer_encode(&lm->tokenizer, prompt, 1, 0, &it->ids, &it->n_ids, err);
+    free(prompt);
+    if (rc != 0) return ck_wrap(err, "instruction %d", index % L->pool.n);
+    GenerateOptions g = {o->max_tokens, o->temperature, o->top_p, o->seed + (uint64_t)index, 1};
+    *r = (GenerateRequest){it->ids, it->n_ids, g, item_piece, it};
+    return 0;
+}
+
+/* Journals the responses of items first + lo .. first + hi - 1 (done together in one batch
+ * run) in order. */
+static int journal_items(const OnlineLoop *L, GenItem *items, int first, int lo, int hi, FILE *f,
+                         const char *partial, CkError *err) {
     int rc = 0;
-    for (int i = n_done; rc == 0 && i < o->per_iteration && !stopped(o); i++) {
-        int index = first + i;
-        const char *instruction = L->pool.instructions[index % L->pool.n];
-        char *response = NULL;
-        if (online_generate(lm, &L->tpl, instruction, &g, index, &response, err) != 0)
-            return ck_wrap(err, "instruction %d", index % L->pool.n);
+    for (int i = lo; i < hi && rc == 0; i++) {
+        const int index = first + i;
+        char *response = item_response(L, &items[i - lo]);
+        if (!response) return ck_fail(err, "out of memory");
         cJSON *obj = cJSON_CreateObject();
         cJSON_AddNumberToObject(obj, "id", index);
-        cJSON_AddStringToObject(obj, "instruction", instruction);
+        cJSON_AddStringToObject(obj, "instruction", L->pool.instructions[index % L->pool.n]);
         cJSON_AddStringToObject(obj, "output", response);
         free(response);
         rc = online_journal_append(f, partial, obj, err);
         cJSON_Delete(obj);
-        if (log_is_tty(o)) fprintf(o->log, "\r  generated %d/%d", i + 1, o->per_iteration);
+    }
+    return rc;
+}
+
+/* Decodes items first + lo .. first + hi - 1 together and journals them, unless a stop was
+ * requested meanwhile (then nothing of the chunk is kept: a rerun redoes it). */
+static int generate_chunk(const OnlineLoop *L, const LanguageModel *lm, int first, int lo, int hi,
+                          FILE *f, const char *partial, CkError *err) {
+    const int n = hi - lo;
+    GenItem *items = calloc((size_t)n, sizeof *items);
+    GenerateRequest *reqs = calloc((size_t)n, sizeof *reqs);
+    int rc = items && reqs ? 0 : ck_fail(err, "out of memory");
+    for (int k = 0; k < n && rc == 0; k++)
+        rc = item_open(L, lm, first + lo + k, &items[k], &reqs[k], err);
+    GenerateBatchOptions bo;
+    generate_batch_options_init(&bo);
+    if (rc == 0 && generate_batch(&lm->model, &lm->tokenizer, reqs, n, &bo, NULL, err) != 0)
+        rc = ck_wrap(err, "instructions of items %d..%d", first + lo, first + hi - 1);
+    for (int k = 0; k < n && rc == 0; k++)
+        if (items[k].failed) rc = ck_fail(err, "out of memory");
+    if (rc == 0 && !stopped(L->o)) rc = journal_items(L, items, first, lo, hi, f, partial, err);
+    for (int k = 0; items && k < n; k++) {
+        strbuf_free(&items[k].text);
+        free(items[k].ids);
+    }
+    free(items);
+    free(reqs);
+    return rc;
+}
+
+/* Generates and journals the responses first + n_done .. first + per_iteration - 1, a chunk
+ * of a few batches at a time (model/generate_batch.h decodes up to 16 together; each response
+ * depends only on its own seed, so the chunks change nothing in the file). */
+static int generate_items(const OnlineLoop *L, const LanguageModel *lm, int first, int n_done,
+                          FILE *f, const char *partial, CkError *err) {
+    const OnlineRunOptions *o = L->o;
+    GenerateBatchOptions bo;
+    generate_batch_options_init(&bo);
+    const int chunk = 4 * bo.max_batch;
+    int rc = 0;
+    for (int i = n_done; rc == 0 && i < o->per_iteration && !stopped(o); i += chunk) {
+        int hi = i + chunk < o->per_iteration ? i + chunk : o->per_iteration;
+        rc = generate_chunk(L, lm, first, i, hi, f, partial, err);
+        if (rc == 0 && log_is_tty(o) && !stopped(o))
+            fprintf(o->log, "\r  generated %d/%d", hi, o->per_iteration);
     }
     return rc;
 }

@@ -1,4 +1,6 @@
-/* generate.c — prefill the prompt in one batch, then decode token by token from the cache. */
+/* generate.c — prefill the prompt in one batch, then decode token by token from the cache.
+ * The per-token path allocates nothing, computes the classifier for the one new row only and
+ * takes a greedy pick by argmax (no sort); many prompts at once: generate_batch.h. */
 #include "model/generate.h"
 
 #include <stdlib.h>
@@ -45,10 +47,12 @@ int generate_text(const Model *m, const Tokenizer *tok, const char *prompt,
         if (opt->stop_at_eos && (next == tok->bos_id || next == tok->eos_id)) break;
         if (out_ids) out_ids[generated] = next;
         generated++;
-        char byte_buf[2];
-        size_t len = 0;
-        const char *piece = tokenizer_decode_piece(tok, prev, next, byte_buf, &len);
-        if (on_token && on_token(ctx, next, piece, len) != 0) break;
+        if (on_token) { /* the text only for a caller who reads it */
+            char byte_buf[2];
+            size_t len = 0;
+            const char *piece = tokenizer_decode_piece(tok, prev, next, byte_buf, &len);
+            if (on_token(ctx, next, piece, len) != 0) break;
+        }
         prev = next;
         if (step + 1 == steps) break; /* no need to compute logits nobody samples */
         offsets[1] = 1;

@@ -4,17 +4,22 @@
 #include <math.h>
 #include <stdlib.h>
 
-int sampler_init(Sampler *s, int vocab_size, float temperature, float top_p, uint64_t seed,
-                 CkError *err) {
-    s->candidates = NULL;
+int sampler_reset(Sampler *s, float temperature, float top_p, uint64_t seed, CkError *err) {
     if (!(temperature >= 0.0f) || !isfinite(temperature))
         return ck_fail(err, "temperature must be >= 0, got %g", temperature);
     if (!(top_p > 0.0f && top_p <= 1.0f))
         return ck_fail(err, "top-p must be in (0, 1], got %g", top_p);
-    s->vocab_size = vocab_size;
     s->temperature = temperature;
     s->top_p = top_p;
     rng_seed(&s->rng, seed);
+    return 0;
+}
+
+int sampler_init(Sampler *s, int vocab_size, float temperature, float top_p, uint64_t seed,
+                 CkError *err) {
+    s->candidates = NULL;
+    if (sampler_reset(s, temperature, top_p, seed, err) != 0) return -1;
+    s->vocab_size = vocab_size;
     s->candidates = malloc((size_t)vocab_size * sizeof(ProbId));
     if (!s->candidates) return ck_fail(err, "out of memory");
     return 0;

@@ -24,6 +24,10 @@ typedef struct {
 int sampler_init(Sampler *s, int vocab_size, float temperature, float top_p, uint64_t seed,
                  CkError *err);
 
+/* Starts s over for another sequence (same vocabulary, no allocation): new temperature,
+ * top_p (checked as sampler_init checks them) and seed. */
+int sampler_reset(Sampler *s, float temperature, float top_p, uint64_t seed, CkError *err);
+
 /* Releases the sampler's scratch memory. */
 void sampler_free(Sampler *s);
 

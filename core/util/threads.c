@@ -4,6 +4,8 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 int threads_available(void) {
     return omp_get_num_procs();
@@ -14,4 +16,23 @@ int threads_set(int n) {
     omp_set_num_threads(n);
     openblas_set_num_threads(n);
     return n;
+}
+
+int threads_for_work(double flops) {
+    const int max = omp_get_max_threads();
+    if (max <= 1 || !(flops >= 2.0 * THREADS_MIN_FLOPS_PER_THREAD)) return 1;
+    const double fit = flops / THREADS_MIN_FLOPS_PER_THREAD;
+    return fit < (double)max ? (int)fit : max;
+}
+
+int threads_env_defaults(void) {
+    /* the user's choice (either variable sets how long threads spin) always stands */
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return 0;
+    return setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0;
+}
+
+void threads_env_ensure(char **argv) {
+    if (!threads_env_defaults()) return;
+    execv("/proc/self/exe", argv);
+    /* exec failed (no /proc): carry on with the runtime's default wait policy */
 }
