@@ -2,11 +2,15 @@
  * with the cmd_* files, that prints usage or exits. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "model/blas_env.h"
 #include "cli/commands.h"
 #include "util/parentdeath.h"
+#include "util/threads.h"
 
+/* one command a line */
+/* clang-format off */
 static const Command COMMANDS[] = {
     {cmd_generate_spec, cmd_generate},
     {cmd_tokenize_spec, cmd_tokenize},
@@ -27,6 +31,7 @@ static const Command COMMANDS[] = {
     {cmd_contrast_spec, cmd_contrast},
     {cmd_demo_spec, cmd_demo},
 };
+/* clang-format on */
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 
 static void print_overview(FILE *out) {
@@ -77,8 +82,13 @@ static int print_group(const char *group, FILE *out) {
 }
 
 int main(int argc, char **argv) {
-    /* may re-execute this program; the environment, CUTKIT_PARENT_PID included, survives */
-    blas_env_ensure(argv);
+    /* The OpenMP and OpenBLAS runtimes read their environment when they load, before main:
+     * set the defaults (passive OpenMP waits, so idle threads never spin on a shared core;
+     * OpenBLAS's kernel for this CPU) and re-execute this program once, with the environment
+     * (CUTKIT_PARENT_PID included) surviving. The user's own settings always stand. */
+    const int omp_changed = threads_env_defaults();
+    blas_env_ensure(argv);                          /* re-executes when it sets OPENBLAS_CORETYPE */
+    if (omp_changed) execv("/proc/self/exe", argv); /* failing, run with the runtime's default */
     /* a command spawned by a pipeline (train/stage.h) dies with it: before any thread starts */
     CkError err = {{0}};
     if (parentdeath_arm_from_env(&err) != 0) {
