@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# bench/run.sh [--quick] [--coretype auto|none|NAME] — cutkit against PyTorch, both measured in
-# the same run on the same machine, one process at a time. See bench/README.md.
+# bench/run.sh [--quick] [--coretype auto|none|NAME] [--only score|generate] [--rounds N] —
+# cutkit against PyTorch (and, with RUNC=/path/to/run, llama2.c's run.c on generation), all
+# measured in the same run on the same machine, one process at a time. See bench/README.md.
 #
 # Writes: build-bench/ (Release build of cutkit-bench), build-bench/models/ (random 15M model),
 #         build-bench/bench.md (the table), build-bench/bench-logs/ (every process's output).
@@ -16,10 +17,15 @@ LOGS=$BUILD/bench-logs
 CUTKIT=$BUILD/bench/cutkit-bench
 M260K=core/formats/data/stories260K.bin
 M15=$BUILD/models/stories15M-random.bin
+M15_V0=$BUILD/models/stories15M-random-v0.bin          # the same weights in run.c's legacy layout
+RUNC=${RUNC:-}                                       # a run.c binary the user built (never in the repo)
+RUNC_TOKENIZER=${RUNC_TOKENIZER:-}                   # default: tokenizer.bin beside $RUNC
 TIMEOUT=900                                          # seconds per process
 
 QUICK=0
 CORETYPE=auto
+ONLY=
+ROUNDS=1
 usage() {
     cat <<'EOF'
 usage: bash bench/run.sh [--quick] [--coretype auto|none|NAME]
@@ -28,6 +34,14 @@ usage: bash bench/run.sh [--quick] [--coretype auto|none|NAME]
                 auto (default) sets OPENBLAS_CORETYPE=SkylakeX when OpenBLAS falls back to its
                 generic Prescott kernels on an AVX-512 CPU it does not recognise; none leaves
                 OpenBLAS alone; NAME forces OPENBLAS_CORETYPE=NAME.
+  --only        score or generate: run only those cases
+  --rounds N    measure every case N times, sides interleaved; the table shows each side's
+                best round (for a machine other processes share: the least disturbed run)
+environment:
+  RUNC=/path/to/run   llama2.c's run.c built by you (gcc -Ofast -march=native -fopenmp run.c
+                      -lm -o run, in a folder outside this repository, beside llama2.c's
+                      tokenizer.bin or with RUNC_TOKENIZER=...): adds a run.c column to the
+                      generation rows, on the same model file
 EOF
 }
 while [ $# -gt 0 ]; do
@@ -35,11 +49,25 @@ while [ $# -gt 0 ]; do
         --quick) QUICK=1 ;;
         --coretype) [ $# -ge 2 ] || { usage >&2; exit 2; }; CORETYPE=$2; shift ;;
         --coretype=*) CORETYPE=${1#*=} ;;
+        --only) [ $# -ge 2 ] || { usage >&2; exit 2; }; ONLY=$2; shift ;;
+        --rounds) [ $# -ge 2 ] && [[ $2 =~ ^[1-9][0-9]*$ ]] || { usage >&2; exit 2; }; ROUNDS=$2; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
     esac
     shift
 done
+
+case "$ONLY" in ''|score|generate) ;; *) echo "run.sh: --only score|generate, got '$ONLY'" >&2; exit 2 ;; esac
+RUNC_OK=0
+if [ -n "$RUNC" ]; then
+    [ -n "$RUNC_TOKENIZER" ] || RUNC_TOKENIZER="$(dirname "$RUNC")/tokenizer.bin"
+    if [ -x "$RUNC" ] && [ -f "$RUNC_TOKENIZER" ]; then
+        RUNC_OK=1
+    else
+        echo "run.sh: RUNC=$RUNC is not an executable beside a tokenizer.bin (RUNC_TOKENIZER=$RUNC_TOKENIZER)" >&2
+        exit 2
+    fi
+fi
 
 if [ "$QUICK" = 1 ]; then
     S_REP=3; S_WARM=1; G_REP=1; G_WARM=1
@@ -77,6 +105,10 @@ fi
 if [ ! -f "$M15" ]; then
     log "writing $M15"
     "$PY" bench/make_model.py --preset stories15M --seed 1234 --out "$M15"
+fi
+if [ ! -f "$M15_V0" ] || [ "$M15" -nt "$M15_V0" ]; then
+    log "writing $M15_V0 (run.c reads only the legacy layout)"
+    "$PY" bench/legacy_model.py "$M15" "$M15_V0"
 fi
 
 # --- OpenBLAS kernel selection ------------------------------------------------------------
@@ -117,6 +149,7 @@ CORE_OMP=$( [ -d "$OMP_BLAS_DIR" ] && openblas_core "$OMP_BLAS_DIR" || echo unkn
 log "OpenBLAS kernels: system default ($SYS_BLAS_DIR) $CORE_DEFAULT, OpenMP build $CORE_OMP"
 
 # --- one measurement = one process, run alone ---------------------------------------------
+round=1
 busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
 children_cpu() {    # CPU seconds used by this shell's finished children, as saved by `times > FILE`
     awk 'NR == 2 { split($1, a, /[ms]/); split($2, b, /[ms]/); printf "%.3f", a[1] * 60 + a[2] + b[1] * 60 + b[2] }' "$1"
@@ -126,7 +159,7 @@ HZ=$(getconf CLK_TCK)
 # run_one CASE_ID THREADS SIDE -- command...   (SIDE: cutkit | torch_default | torch_best)
 run_one() {
     local id=$1 th=$2 side=$3; shift 4
-    local base="$LOGS/$id-t$th-$side" rc=0
+    local base="$LOGS/$id-t$th-$side-r$round" rc=0   # one file per round (--rounds)
     local b0 c0 t0 b1 c1 t1
     # `times` must run in this shell (not in $(...)) to see the CPU time of our children
     times > "$LOGS/.times0"; b0=$(busy_jiffies); t0=$(date +%s.%N)
@@ -147,12 +180,14 @@ run_one() {
 CASES=(
     "score260K|score, stories260K, B8 x T512|$M260K|score|8|512|0"
     "score15M|score, 15M random, B4 x T256|$M15|score|4|256|0"
-    "gen15M|generate, 15M random, 256 tokens|$M15|generate|1|0|256"
+    "gen15M|generate, 15M random, 256 tokens|$M15_V0|generate|1|0|256"
 )
 THREADS=(1 2)
 
+for ((round = 1; round <= ROUNDS; round++)); do
 for c in "${CASES[@]}"; do
     IFS='|' read -r id label model mode batch seq steps <<< "$c"
+    if [ -n "$ONLY" ] && [ "$mode" != "$ONLY" ]; then continue; fi
     for th in "${THREADS[@]}"; do
         log "$label, $th thread(s)"
         if [ "$mode" = score ]; then
@@ -167,15 +202,19 @@ for c in "${CASES[@]}"; do
         fi
         run_one "$id" "$th" torch_default -- env -u LD_LIBRARY_PATH "$PY" bench/torch_ref.py "${targs[@]}"
         run_one "$id" "$th" torch_best -- env LD_LIBRARY_PATH="$OMP_BLAS_DIR" "$PY" bench/torch_ref.py "${targs[@]}"
+        if [ "$mode" = generate ] && [ "$RUNC_OK" = 1 ]; then
+            run_one "$id" "$th" runc -- bash bench/runc_json.sh "$RUNC" "$RUNC_TOKENIZER" "$model" "$steps" "$G_REP" "$G_WARM"
+        fi
     done
+done
 done
 
 # --- the table ----------------------------------------------------------------------------
 CASE_LABELS=$(printf '%s\n' "${CASES[@]}" | cut -d'|' -f1,2)
 "$PY" - "$LOGS/runs.tsv" "$BUILD/bench.md" "$QUICK" "${OPENBLAS_CORETYPE:-}" "$CORE_DEFAULT" "$CORE_OMP" \
-        "$CUTKIT_OK" "$LOAD1" "$CASE_LABELS" <<'EOF'
+        "$CUTKIT_OK" "$LOAD1" "$CASE_LABELS" "$RUNC_OK" "$ROUNDS" <<'EOF'
 import json, os, platform, subprocess, sys, time
-tsv, out_md, quick, coretype, core_def, core_omp, cutkit_ok, load1, labels = sys.argv[1:10]
+tsv, out_md, quick, coretype, core_def, core_omp, cutkit_ok, load1, labels, runc_ok, rounds = sys.argv[1:12]
 labels = dict(l.split("|", 1) for l in labels.splitlines() if l)
 runs = {}
 for line in open(tsv):
@@ -189,7 +228,13 @@ for line in open(tsv):
                 except ValueError:
                     pass
                 break
-    runs[(cid, int(th), side)] = dict(rc=int(rc), bg=float(bg), res=res)
+    # with --rounds, keep each side's best round (highest tokens/s)
+    new = dict(rc=int(rc), bg=float(bg), res=res)
+    old = runs.get((cid, int(th), side))
+    def rate(r):
+        return float(r["res"]["tokens_per_s"]) if r and r["res"] and "tokens_per_s" in r["res"] else -1.0
+    if old is None or rate(new) > rate(old):
+        runs[(cid, int(th), side)] = new
 
 def tps(cid, th, side):
     r = runs.get((cid, th, side))
@@ -202,8 +247,10 @@ def tps(cid, th, side):
     return v, f"{v:,.0f}{mark}"
 
 blas_seen = {}
-rows = ["| case | threads | cutkit tok/s | torch default tok/s | torch best tok/s | ratio cutkit/torch-best |",
-        "|---|---:|---:|---:|---:|---:|"]
+with_runc = runc_ok == "1"
+rows = ["| case | threads | cutkit tok/s | torch default tok/s | torch best tok/s | ratio cutkit/torch-best |"
+        + (" run.c tok/s | ratio cutkit/run.c |" if with_runc else ""),
+        "|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if with_runc else "")]
 order = []
 for (cid, th, side) in runs:
     if (cid, th) not in order:
@@ -217,7 +264,13 @@ for cid, th in order:
         if r and r["res"]:
             blas_seen.setdefault(side, set()).add(r["res"].get("blas", "?"))
     ratio = f"{ck / tb:.2f}x" if ck and tb else "n/a"
-    rows.append(f"| {labels.get(cid, cid)} | {th} | {ck_s} | {td_s} | {tb_s} | {ratio} |")
+    row = f"| {labels.get(cid, cid)} | {th} | {ck_s} | {td_s} | {tb_s} | {ratio} |"
+    if with_runc:
+        rc_v, rc_s = tps(cid, th, "runc")
+        if (cid, th, "runc") not in runs:
+            rc_s = "-"
+        row += f" {rc_s} | {f'{ck / rc_v:.2f}x' if ck and rc_v else '-'} |"
+    rows.append(row)
 
 torch_ver = next((r["res"].get("torch") for r in runs.values() if r["res"] and r["res"].get("impl") == "torch"), "?")
 cpu = "?"
@@ -236,6 +289,12 @@ notes = [
        "; OPENBLAS_CORETYPE not set."),
     "- Every process ran alone with OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = threads.",
 ]
+if with_runc:
+    notes.append("- run.c = llama2.c's run.c built by the user (RUNC=...), greedy from BOS (-t 0 -n 256 -i \"\"), "
+                 "on the same model file as the other columns (the legacy layout, bench/legacy_model.py); "
+                 "its own 'achieved tok/s', which starts timing after the first token.")
+if rounds != "1":
+    notes.append(f"- {rounds} rounds, sides interleaved; each cell is that side's best round.")
 if cutkit_ok != "1":
     notes.append("- cutkit-bench did not build (see build-bench/build.log): cutkit column n/a.")
 if bgs and max(bgs) > 0.10:

@@ -1,37 +1,286 @@
-/* matmul.c — the BLAS calls (OpenBLAS, OpenMP build) and their naive oracle. */
+/* matmul.c — the layer products: which backend runs each, the compute type, the BLAS calls
+ * (OpenBLAS, OpenMP build) and their naive oracle. */
 #include "model/matmul.h"
 
 #include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-void matmul_forward(float *y, const float *x, const float *w, int n, int in, int out) {
-    if (n == 1) {
-        /* One row (generation): a matrix-vector product streams W once. */
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, w, in, x, 1, 0.0f, y, 1);
+#include "model/matmul_backend.h"
+
+/* oneDNN's fp32 matmul beats OpenBLAS sgemm up to about this many rows (issue 18: 3-6x at
+ * M <= 16; bench/bench_products.c measures it); above, OpenBLAS stays the default. */
+#define DNNL_F32_MAX_M 16
+
+/* Typed weights are widened about this many elements at a time (1 MB of fp32: stays in L2). */
+#define WEIGHT_BLOCK_ELEMS (1 << 18)
+
+static MatmulCompute g_compute = MATMUL_FP32;
+static MatmulBackend g_backend = MATMUL_BACKEND_AUTO;
+
+int compute_parse(const char *s, MatmulCompute *out, CkError *err) {
+    if (s && !strcmp(s, "fp32"))
+        *out = MATMUL_FP32;
+    else if (s && !strcmp(s, "bf16"))
+        *out = MATMUL_BF16;
+    else
+        return ck_fail(err, "--compute: '%s', expected fp32 or bf16", s ? s : "(none)");
+    return 0;
+}
+
+static int cpu_has_avx512_bf16(void) {
+#if defined(__x86_64__) && defined(__GNUC__) && __GNUC__ >= 12
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
+int matmul_bf16_available(CkError *err) {
+    if (mm_dnnl_present() || cpu_has_avx512_bf16()) return 0;
+    return ck_fail(err, "bf16 compute needs oneDNN (this build has none: install libdnnl-dev and "
+                        "rebuild with -DCUTKIT_DNNL=ON) or a CPU with avx512_bf16 (this one has "
+                        "neither)");
+}
+
+int matmul_set_compute(MatmulCompute c, CkError *err) {
+    if (c != MATMUL_FP32 && c != MATMUL_BF16) return ck_fail(err, "unknown compute type %d", c);
+    if (c == MATMUL_BF16 && matmul_bf16_available(err) != 0) return -1;
+    g_compute = c;
+    return 0;
+}
+
+MatmulCompute matmul_get_compute(void) {
+    return g_compute;
+}
+
+const char *matmul_compute_name(void) {
+    return g_compute == MATMUL_BF16 ? "bf16" : "fp32";
+}
+
+int matmul_backend_available(MatmulBackend b) {
+    return b == MATMUL_BACKEND_DNNL ? mm_dnnl_present() : 1;
+}
+
+int matmul_set_backend(MatmulBackend b, CkError *err) {
+    if (b != MATMUL_BACKEND_AUTO && b != MATMUL_BACKEND_OPENBLAS && b != MATMUL_BACKEND_DNNL)
+        return ck_fail(err, "unknown matmul backend %d", b);
+    if (!matmul_backend_available(b))
+        return ck_fail(err, "the oneDNN backend is absent (built without oneDNN, or its engine "
+                            "could not start)");
+    g_backend = b;
+    return 0;
+}
+
+static int use_dnnl(void) {
+    return g_backend != MATMUL_BACKEND_OPENBLAS && mm_dnnl_present();
+}
+
+const char *matmul_backend_name(void) {
+    static char name[96];
+    const char *v = mm_dnnl_version();
+    if (g_compute == MATMUL_BF16)
+        snprintf(name, sizeof name, use_dnnl() ? "onednn-bf16 %s" : "openblas-bf16-rounded%s",
+                 use_dnnl() ? v : "");
+    else if (g_backend == MATMUL_BACKEND_DNNL)
+        snprintf(name, sizeof name, "onednn-f32 %s", v);
+    else if (use_dnnl())
+        snprintf(name, sizeof name, "openblas+gemv+onednn-f32 %s (M<=%d)", v, DNNL_F32_MAX_M);
+    else
+        snprintf(name, sizeof name, "openblas+gemv");
+    return name;
+}
+
+/* --- scratch ------------------------------------------------------------------------------- */
+
+/* Per-thread growable buffers (products may be called from several threads at once). */
+typedef struct {
+    float *p;
+    size_t cap;
+} Scratch;
+static _Thread_local Scratch tl_scratch[3];
+
+static float *scratch(int slot, size_t n) {
+    Scratch *s = &tl_scratch[slot];
+    if (n > s->cap) {
+        float *p = realloc(s->p, n * sizeof(float));
+        if (!p) {
+            fprintf(stderr, "cutkit: out of memory for a %zu-element product buffer\n", n);
+            abort(); /* the products return nothing: there is no error path to take */
+        }
+        s->p = p;
+        s->cap = n;
+    }
+    return s->p;
+}
+
+/* --- one product, dispatched ---------------------------------------------------------------- */
+
+size_t mm_extent_a(const MmGemm *g) {
+    return g->ta ? (size_t)(g->k - 1) * g->lda + g->m : (size_t)(g->m - 1) * g->lda + g->k;
+}
+
+size_t mm_extent_b(const MmGemm *g) {
+    return g->tb ? (size_t)(g->n - 1) * g->ldb + g->k : (size_t)(g->k - 1) * g->ldb + g->n;
+}
+
+static void gemm_openblas(const MmGemm *g) {
+    cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans,
+                g->m, g->n, g->k, 1.0f, g->a, g->lda, g->b, g->ldb, g->beta, g->c, g->ldc);
+}
+
+/* bf16 without oneDNN: the operands rounded to bf16 (held as fp32), then sgemm. The products
+ * of two bf16 values are exact in fp32, so this computes what a bf16 product computes. */
+static void gemm_bf16_rounded(const MmGemm *g) {
+    MmGemm r = *g;
+    size_t na = mm_extent_a(g), nb = mm_extent_b(g);
+    float *a = scratch(1, na), *b = scratch(2, nb);
+    if (g->a_bf16) {
+        weight_bf16_to_f32_n(a, g->a, na);
+    } else {
+        memcpy(a, g->a, na * sizeof(float));
+        weight_round_bf16_n(a, na);
+    }
+    if (g->b_bf16) {
+        weight_bf16_to_f32_n(b, g->b, nb);
+    } else {
+        memcpy(b, g->b, nb * sizeof(float));
+        weight_round_bf16_n(b, nb);
+    }
+    r.a = a;
+    r.b = b;
+    gemm_openblas(&r);
+}
+
+static void gemm_run(const MmGemm *g) {
+    if (g->m == 0 || g->n == 0) return;
+    if (g->k == 0) { /* BLAS semantics: C = beta C */
+        for (int i = 0; i < g->m; i++)
+            for (int j = 0; j < g->n; j++)
+                g->c[(size_t)i * g->ldc + j] =
+                    g->beta == 0.0f ? 0.0f : g->c[(size_t)i * g->ldc + j];
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in, 0.0f, y,
-                out);
+    if (g_compute == MATMUL_BF16) {
+        if (use_dnnl() && mm_dnnl_run(g, 1) == 0) return;
+        gemm_bf16_rounded(g);
+        return;
+    }
+    /* fp32: operands are fp32 here (typed weights were widened by the caller) */
+    int small = g->m <= DNNL_F32_MAX_M;
+    if (use_dnnl() && (small || g_backend == MATMUL_BACKEND_DNNL) && mm_dnnl_run(g, 0) == 0) return;
+    gemm_openblas(g);
+}
+
+/* y = x W^T (+ y) for one row: our gemv, or oneDNN when the backend is forced to it. */
+static void forward_row(float *y, const float *x, const WeightRef *w, int in, int out, float beta) {
+    int bf16 = g_compute == MATMUL_BF16;
+    if (g_backend == MATMUL_BACKEND_DNNL &&
+        (w->dtype == WEIGHT_F32 || (bf16 && w->dtype == WEIGHT_BF16))) {
+        MmGemm g = {1, out, in, x, w->data, 0, 1, in, in, 0, w->dtype == WEIGHT_BF16, y, out, beta};
+        if (mm_dnnl_run(&g, bf16) == 0) return;
+    }
+    if (!bf16) {
+        mm_gemv(y, x, w, in, out, beta, 0);
+        return;
+    }
+    float *xr = scratch(0, (size_t)in); /* bf16 inputs: x rounded, fp32 W rounded as read */
+    memcpy(xr, x, (size_t)in * sizeof(float));
+    weight_round_bf16_n(xr, (size_t)in);
+    mm_gemv(y, xr, w, in, out, beta, 1);
+}
+
+/* bf16 weights go to oneDNN's bf16 product as stored (no widening) when compute is bf16. */
+static int bf16_weights_direct(const WeightRef *w) {
+    return w->dtype == WEIGHT_BF16 && g_compute == MATMUL_BF16 && use_dnnl();
+}
+
+/* Y (n, out) = X W^T + beta Y through a stored weight. */
+static void forward_any(float *y, const float *x, const WeightRef *w, int n, int in, int out,
+                        float beta) {
+    if (n == 1) {
+        forward_row(y, x, w, in, out, beta);
+        return;
+    }
+    MmGemm g = {n, out, in, x, w->data, 0, 1, in, in, 0, w->dtype == WEIGHT_BF16, y, out, beta};
+    if (w->dtype == WEIGHT_F32) {
+        gemm_run(&g);
+        return;
+    }
+    if (bf16_weights_direct(w) && mm_dnnl_run(&g, 1) == 0) return;
+    /* widen rows [r0, r0 + R) of W, then Y[:, r0 : r0 + R] = X Wb^T */
+    int rows = WEIGHT_BLOCK_ELEMS / (in > 0 ? in : 1);
+    if (rows < 64) rows = 64;
+    for (int r0 = 0; r0 < out; r0 += rows) {
+        int R = out - r0 < rows ? out - r0 : rows;
+        float *wb = scratch(0, (size_t)R * in);
+#pragma omp parallel for if ((size_t)R * in >= (1 << 16))
+        for (int i = 0; i < R; i++) weight_rows_to_f32(wb + (size_t)i * in, w, in, r0 + i, 1);
+        MmGemm g = {n, R, in, x, wb, 0, 1, in, in, 0, 0, y + r0, out, beta};
+        gemm_run(&g);
+    }
+}
+
+/* dX (n, in) = dY W + beta dX through a stored weight. */
+static void backward_input_any(float *dx, const float *dy, const WeightRef *w, int n, int in,
+                               int out, float beta) {
+    MmGemm g = {n, in, out, dy, w->data, 0, 0, out, in, 0, w->dtype == WEIGHT_BF16, dx, in, beta};
+    if (w->dtype == WEIGHT_F32) {
+        gemm_run(&g);
+        return;
+    }
+    if (bf16_weights_direct(w) && mm_dnnl_run(&g, 1) == 0) return;
+    /* dX = sum over row blocks of dY[:, r0 : r0 + R] Wb (the first block applies beta) */
+    int rows = WEIGHT_BLOCK_ELEMS / (in > 0 ? in : 1);
+    if (rows < 64) rows = 64;
+    for (int r0 = 0; r0 < out; r0 += rows) {
+        int R = out - r0 < rows ? out - r0 : rows;
+        float *wb = scratch(0, (size_t)R * in);
+#pragma omp parallel for if ((size_t)R * in >= (1 << 16))
+        for (int i = 0; i < R; i++) weight_rows_to_f32(wb + (size_t)i * in, w, in, r0 + i, 1);
+        MmGemm g = {n, in, R, dy + r0, wb, 0, 0, out, in, 0, 0, dx, in, r0 == 0 ? beta : 1.0f};
+        gemm_run(&g);
+    }
+}
+
+/* --- the public products -------------------------------------------------------------------- */
+
+void matmul_forward(float *y, const float *x, const float *w, int n, int in, int out) {
+    WeightRef wr = weight_f32(w);
+    forward_any(y, x, &wr, n, in, out, 0.0f);
 }
 
 void matmul_forward_accumulate(float *y, const float *x, const float *w, int n, int in, int out) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in, 1.0f, y,
-                out);
+    WeightRef wr = weight_f32(w);
+    forward_any(y, x, &wr, n, in, out, 1.0f);
+}
+
+void matmul_forward_w(float *y, const float *x, const WeightRef *w, int n, int in, int out) {
+    forward_any(y, x, w, n, in, out, 0.0f);
 }
 
 void matmul_backward_input(float *dx, const float *dy, const float *w, int n, int in, int out) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dy, out, w, in, 1.0f,
-                dx, in);
+    WeightRef wr = weight_f32(w);
+    backward_input_any(dx, dy, &wr, n, in, out, 1.0f);
 }
 
 void matmul_backward_input_overwrite(float *dx, const float *dy, const float *w, int n, int in,
                                      int out) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dy, out, w, in, 0.0f,
-                dx, in);
+    WeightRef wr = weight_f32(w);
+    backward_input_any(dx, dy, &wr, n, in, out, 0.0f);
+}
+
+void matmul_backward_input_w(float *dx, const float *dy, const WeightRef *w, int n, int in,
+                             int out) {
+    backward_input_any(dx, dy, w, n, in, out, 1.0f);
 }
 
 void matmul_backward_weight(float *dw, const float *dy, const float *x, int n, int in, int out) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw,
-                in);
+    /* dW (out, in) += dY^T (out, n) · X (n, in) */
+    MmGemm g = {out, in, n, dy, x, 1, 0, out, in, 0, 0, dw, in, 1.0f};
+    gemm_run(&g);
 }
 
 void matmul_strided(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
