@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/compute_flag.h"
 #include "cli/preset_flags.h"
 #include "train/dist.h"
 #include "train/presets.h"
@@ -23,7 +24,7 @@ static struct {
     int lr_from_first_step, lora_r, stop_after;
     int no_l1, no_align_p, no_align_n_mle, no_detection, no_dynamic_weight;
     double dpo_beta;
-    const char *ref_model, *chosen_field;
+    const char *ref_model, *chosen_field, *compute;
     double epochs;
     double lr, weight_decay, beta1, beta2, eps, max_grad_norm;
     float lora_alpha, lora_dropout;
@@ -133,6 +134,7 @@ static FlagSpec FLAGS[] = {
     {"stop-after", FLAG_INT, &opt.stop_after, "0", 0, 1e9,
      "act as if interrupted after N updates: checkpoint and exit (for testing --resume)"},
     FLAG_THREADS(&opt.threads),
+    FLAG_COMPUTE(&opt.compute),
 };
 
 static const CommandSpec SPEC = {
@@ -242,6 +244,7 @@ static int run_train(int argc, char **argv) {
     const Preset *preset;
     int rc = preset_flags_parse(&SPEC, &opt.preset, argc, argv, NULL, 0, &n_positional, &preset);
     if (rc != 0) return rc;
+    if ((rc = cli_apply_compute(&SPEC, opt.compute)) != 0) return rc;
     char command_line[2048] = "cutkit train";
     for (int i = 0; i < argc; i++)
         snprintf(command_line + strlen(command_line), sizeof command_line - strlen(command_line),

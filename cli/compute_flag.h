@@ -15,4 +15,8 @@
             "fp32|bf16", 0                                                                         \
     }
 
+/* Parses value and sets the process's compute type; returns 0, or the exit code after printing
+ * why (2: not fp32 or bf16; 1: bf16 cannot run on this machine or build). */
+int cli_apply_compute(const CommandSpec *cmd, const char *value);
+
 #endif

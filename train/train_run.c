@@ -13,6 +13,7 @@
 #include "datasets/templates.h"
 #include "formats/hf_config.h"
 #include "formats/lm.h"
+#include "model/matmul.h"
 #include "train/cut_data.h"
 #include "train/dist.h"
 #include "train/objective_data.h"
@@ -289,6 +290,7 @@ static int write_run_config(const TrainRunOptions *o, const Inputs *in, const Tr
     cJSON_AddNumberToObject(c, "batch_size", t->batch_size);
     cJSON_AddNumberToObject(c, "micro_batch", t->micro_batch);
     cJSON_AddNumberToObject(c, "seq_len", o->seq_len);
+    cJSON_AddStringToObject(c, "compute", matmul_compute_name()); /* fp32, or bf16 products */
     cJSON_AddNumberToObject(c, "weight_decay", t->adamw.weight_decay);
     cJSON_AddNumberToObject(c, "beta1", t->adamw.beta1);
     cJSON_AddNumberToObject(c, "beta2", t->adamw.beta2);
