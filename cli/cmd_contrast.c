@@ -6,12 +6,14 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/compute_flag.h"
 #include "analysis/contrast_pipeline.h"
 #include "util/threads.h"
 
 static struct {
     ContrastPipelineOptions c;
     int threads;
+    const char *compute;
 } opt;
 
 static FlagSpec FLAGS[] = {
@@ -43,6 +45,7 @@ static FlagSpec FLAGS[] = {
      "[[token]]{+ratio} otherwise)"},
     {"skip-bad", FLAG_BOOL, &opt.c.skip_bad, NULL, 0, -1, "skip and count malformed records"},
     FLAG_THREADS(&opt.threads),
+    FLAG_COMPUTE(&opt.compute),
 };
 
 static const CommandSpec SPEC = {
@@ -119,6 +122,7 @@ int cmd_contrast(int argc, char **argv) {
                          CONTRAST_MAX_LAMBDAS, opt.c.lambdas);
     if (n_lambdas == 0) return cli_error(&SPEC, 2, "--lambda is empty");
     threads_set(opt.threads);
+    if ((rc = cli_apply_compute(&SPEC, opt.compute)) != 0) return rc;
     opt.c.show = stdout;
     opt.c.show_colour = isatty(1);
     opt.c.progress = stderr;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "cli/commands.h"
+#include "cli/compute_flag.h"
 #include "eval/judge_run.h"
 #include "eval/shard.h"
 #include "train/dist.h"
@@ -13,6 +14,7 @@ static JudgeRunOptions opt;
 static struct {
     const char *judge;
     int no_randomize, threads;
+    const char *compute;
 } flag;
 
 static FlagSpec FLAGS[] = {
@@ -54,6 +56,7 @@ static FlagSpec FLAGS[] = {
     {"save-every", FLAG_INT, &opt.save_every, "20", 1, 1e9,
      "rewrite --out (atomically) every N judgments"},
     FLAG_THREADS(&flag.threads),
+    FLAG_COMPUTE(&flag.compute),
 };
 
 static const CommandSpec SPEC = {
@@ -89,6 +92,7 @@ static int run_eval_judge(int argc, char **argv) {
     opt.log = stderr;
     if (judge_run_options_check(&opt, &err) != 0) return cli_fail(&SPEC, 2, &err);
     threads_set(flag.threads);
+    if ((rc = cli_apply_compute(&SPEC, flag.compute)) != 0) return rc;
     JudgeRunReport r;
     if (judge_run(&opt, &r, &err) != 0) {
         shard_abort_ranks(SPEC.name, &err);
