@@ -4,28 +4,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datasets/mmlu_prompt.h"
 #include "util/strbuf.h"
+
+#define NONE    HARNESS_BOS_NONE
+#define TOK     HARNESS_BOS_TOKENIZER
+#define V2      MC2_BEFORE_FIRST_FALSE
+#define V3      MC2_LABELS
+#define CURRENT MMLU_PROMPT_CURRENT
 
 /* oldest first; the names and order of HARNESS_VERSION_CHOICES */
 static const HarnessVersion VERSIONS[] = {
-    {"0.4.0", HARNESS_BOS_NONE, MC2_BEFORE_FIRST_FALSE},
-    {"0.4.1", HARNESS_BOS_NONE, MC2_BEFORE_FIRST_FALSE},
-    {"0.4.2", HARNESS_BOS_NONE, MC2_BEFORE_FIRST_FALSE},
-    {"0.4.3", HARNESS_BOS_NONE, MC2_BEFORE_FIRST_FALSE},
-    {"0.4.4", HARNESS_BOS_NONE, MC2_BEFORE_FIRST_FALSE},
-    {"0.4.5", HARNESS_BOS_NONE, MC2_BEFORE_FIRST_FALSE},
-    {"0.4.6", HARNESS_BOS_NONE, MC2_BEFORE_FIRST_FALSE},
-    {"0.4.7", HARNESS_BOS_NONE, MC2_BEFORE_FIRST_FALSE},
-    {"0.4.8", HARNESS_BOS_NONE, MC2_BEFORE_FIRST_FALSE},
+    /* the Open LLM Leaderboard v1's pin */
+    {"b281b09", NONE, V2, MC_DRAW_B281B09, MMLU_PROMPT_LEADERBOARD, 1},
+    {"0.4.0", NONE, V2, MC_DRAW_V04, CURRENT, 0},
+    {"0.4.1", NONE, V2, MC_DRAW_V04, CURRENT, 0},
+    /* the description through Jinja lost one newline */
+    {"0.4.2", NONE, V2, MC_DRAW_V04, MMLU_PROMPT_HARNESS_042, 0},
+    {"0.4.3", NONE, V2, MC_DRAW_V04, MMLU_PROMPT_HARNESS_042, 0},
+    {"0.4.4", NONE, V2, MC_DRAW_V04, CURRENT, 0},
+    {"0.4.5", NONE, V2, MC_DRAW_V04, CURRENT, 0},
+    {"0.4.6", NONE, V2, MC_DRAW_V04, CURRENT, 0},
+    {"0.4.7", NONE, V2, MC_DRAW_V04, CURRENT, 0},
+    {"0.4.8", NONE, V2, MC_DRAW_V04, CURRENT, 0},
     /* MC2 3.0 from here; BOS still off by default */
-    {"0.4.9", HARNESS_BOS_NONE, MC2_LABELS},
-    {"0.4.9.1", HARNESS_BOS_NONE, MC2_LABELS},
+    {"0.4.9", NONE, V3, MC_DRAW_V04, CURRENT, 0},
+    {"0.4.9.1", NONE, V3, MC_DRAW_V04, CURRENT, 0},
     /* add_bos_token=None: the tokenizer's default decides */
-    {"0.4.9.2", HARNESS_BOS_TOKENIZER, MC2_LABELS},
-    {"0.4.10", HARNESS_BOS_TOKENIZER, MC2_LABELS},
-    {"0.4.11", HARNESS_BOS_TOKENIZER, MC2_LABELS},
-    {"0.4.12", HARNESS_BOS_TOKENIZER, MC2_LABELS},
-    {"current", HARNESS_BOS_TOKENIZER, MC2_LABELS},
+    {"0.4.9.2", TOK, V3, MC_DRAW_V04, CURRENT, 0},
+    {"0.4.10", TOK, V3, MC_DRAW_V04, CURRENT, 0},
+    {"0.4.11", TOK, V3, MC_DRAW_V04, CURRENT, 0},
+    {"0.4.12", TOK, V3, MC_DRAW_V04, CURRENT, 0},
+    {"current", TOK, V3, MC_DRAW_V04, CURRENT, 0},
 };
 
 enum { N_VERSIONS = sizeof VERSIONS / sizeof VERSIONS[0] };
@@ -73,6 +83,8 @@ int harness_bos(const HarnessVersion *v, const Tokenizer *t, int *bos, CkError *
 }
 
 double harness_task_version(const HarnessVersion *v, const McTask *task) {
+    if (v && v->draw == MC_DRAW_B281B09) /* the task classes' VERSION */
+        return task->is_truthfulqa || task->kind == MC_KIND_MMLU ? 1.0 : 0.0;
     switch (task->id) {
     case MC_TRUTHFULQA_MC1:
         return 2.0;

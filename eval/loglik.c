@@ -192,6 +192,7 @@ static void classify(LoglikScorer *s) {
             }
         if (count == 0) continue;
         matmul_forward(s->logits, s->stage, wcls, count, C, V);
+        model_softcap_logits(s->model, s->logits, (size_t)count * V); /* Gemma 2; else nothing */
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < count; r++) {
             float *z = s->logits + (size_t)r * V;
@@ -256,25 +257,27 @@ static int score_separately(LoglikScorer *s, const LoglikRequest *reqs, const in
     return 0;
 }
 
-/* Scores the requests idx[0..m), which all start with the same n_ctx context tokens and need
- * no truncation. The prefix is the context minus its last token; every request is a branch
- * after it: the last context token followed by the continuation without its last token, so
+/* Scores the requests idx[0..m), which all start with the same n_ctx context tokens and lose
+ * the same `start` tokens to left truncation (0: none), so their inputs share the context
+ * tokens from `start` on. The prefix is that context minus its last token; every request is a
+ * branch after it: the last context token followed by the continuation without its last token, so
  * that each branch's rows predict exactly its continuation (the first token included, hence
  * one classifier pass for all). When the prefix and all branches fit the activations they run
  * as one tree (model_forward_tree: one pass over the weights); otherwise the prefix goes once
  * into the cache and the branches follow in as few batched forwards as fit
  * (model_forward_branches). */
 static int score_shared(LoglikScorer *s, const LoglikRequest *reqs, const int *idx, int m,
-                        LoglikResult *out, CkError *err) {
+                        int start, LoglikResult *out, CkError *err) {
     const LoglikRequest *r0 = &reqs[idx[0]];
-    const int prefix_len = r0->n_ctx - 1;
+    const int *t0 = r0->tokens + start; /* the model's input starts here (left truncation) */
+    const int prefix_len = r0->n_ctx - start - 1;
     long total = prefix_len;
     for (int q = 0; q < m; q++) total += reqs[idx[q]].n_cont;
     const int tree = prefix_len > 0 && total <= s->act.max_tokens && m < s->max_offsets;
     s->cache.len = 0;
     if (prefix_len > 0 && !tree) {
         int off[2] = {0, prefix_len};
-        TokenBatch b = {1, off, r0->tokens};
+        TokenBatch b = {1, off, t0};
         if (model_forward(s->model, &s->act, &b, &s->cache, s->lora, err) != 0) return -1;
     }
     int q = 0;
@@ -282,7 +285,7 @@ static int score_shared(LoglikScorer *s, const LoglikRequest *reqs, const int *i
         int n_seqs = 0, n_tok = 0, first = q;
         s->offsets[0] = 0;
         if (tree) { /* sequence 0: the prefix, which predicts nothing */
-            memcpy(s->tokens, r0->tokens, sizeof(int) * (size_t)prefix_len);
+            memcpy(s->tokens, t0, sizeof(int) * (size_t)prefix_len);
             for (int p = 0; p < prefix_len; p++) s->targets[p] = -1;
             n_tok = prefix_len;
             s->offsets[++n_seqs] = n_tok;
@@ -290,12 +293,13 @@ static int score_shared(LoglikScorer *s, const LoglikRequest *reqs, const int *i
         const int first_seq = n_seqs;
         while (q < m && n_seqs < s->max_offsets) {
             const LoglikRequest *r = &reqs[idx[q]];
-            /* inputs tokens[prefix_len .. n_ctx + n_cont - 1), targets one further */
+            const int *rt = r->tokens + start;
+            /* inputs rt[prefix_len .. n_ctx - start + n_cont - 1), targets one further */
             int len = r->n_cont;
             if (n_seqs > 0 && n_tok + len > s->act.max_tokens) break;
             for (int p = 0; p < len; p++) {
-                s->tokens[n_tok + p] = r->tokens[prefix_len + p];
-                s->targets[n_tok + p] = r->tokens[prefix_len + p + 1];
+                s->tokens[n_tok + p] = rt[prefix_len + p];
+                s->targets[n_tok + p] = rt[prefix_len + p + 1];
             }
             n_tok += len;
             s->offsets[++n_seqs] = n_tok;
@@ -312,7 +316,7 @@ static int score_shared(LoglikScorer *s, const LoglikRequest *reqs, const int *i
             o->logprob = 0.0;
             o->is_greedy = 1;
             o->n_tokens = reqs[idx[first + j - first_seq]].n_cont;
-            o->truncated = 0;
+            o->truncated = start;
             for (int p = s->offsets[j]; p < s->offsets[j + 1]; p++) {
                 o->logprob += s->lp[p];
                 o->is_greedy &= s->greedy[p];
@@ -342,11 +346,18 @@ int loglik_score(LoglikScorer *s, const LoglikRequest *reqs, int n, LoglikResult
         free(rest);
         return ck_fail(err, "out of memory");
     }
-    int n_shared = 0, n_rest = 0, ref = -1;
+    /* the group: requests with the first reusable one's context and the same left cut (the
+     * same input start, so the same context tokens reach the model: choices of one length,
+     * e.g. MMLU's " A" ... " D", share their truncated context too) */
+    int n_shared = 0, n_rest = 0, ref = -1, start = 0;
     for (int i = 0; i < n; i++) {
-        int reuse = s->prefix_reuse && input_start(s, &reqs[i]) == 0;
-        if (reuse && ref < 0) ref = i;
-        if (reuse && reqs[i].n_ctx == reqs[ref].n_ctx &&
+        const int st = input_start(s, &reqs[i]);
+        int reuse = s->prefix_reuse && st < reqs[i].n_ctx;
+        if (reuse && ref < 0) {
+            ref = i;
+            start = st;
+        }
+        if (reuse && st == start && reqs[i].n_ctx == reqs[ref].n_ctx &&
             memcmp(reqs[i].tokens, reqs[ref].tokens, sizeof(int) * (size_t)reqs[ref].n_ctx) == 0)
             shared[n_shared++] = i;
         else
@@ -355,10 +366,10 @@ int loglik_score(LoglikScorer *s, const LoglikRequest *reqs, int n, LoglikResult
     int rc = 0;
     if (n_shared > 0) {
         /* in the automatic mode, a context pass that saves little costs more than it saves */
-        long saved = (long)(n_shared - 1) * (reqs[ref].n_ctx - 1);
+        long saved = (long)(n_shared - 1) * (reqs[ref].n_ctx - start - 1);
         int worth = s->prefix_reuse == LOGLIK_REUSE_ALWAYS || saved >= LOGLIK_REUSE_MIN_SAVED ||
                     n_shared > s->max_seqs;
-        rc = worth ? score_shared(s, reqs, shared, n_shared, out, err)
+        rc = worth ? score_shared(s, reqs, shared, n_shared, start, out, err)
                    : score_separately(s, reqs, shared, n_shared, out, err);
     }
     if (rc == 0 && n_rest > 0) rc = score_separately(s, reqs, rest, n_rest, out, err);

@@ -14,14 +14,15 @@
  * empty ones); here the continuation is then encoded alone (no special tokens) after
  * context_enc, and the request is flagged `fallback` for the caller to warn about.
  *
- * Prefix reuse: requests that share their context tokens (the choices of one question) run
- * the context once, and all continuations as branches after it: prefix and branches in one
- * tree forward (model_forward_tree) when they fit the activations, else the prefix into a KV
- * cache and the branches in batched forwards (model_forward_branches). The results equal the
- * separate passes up to float rounding (tests/test_loglik.c checks 1e-5). In the automatic
- * mode a group is reused when it saves at least LOGLIK_REUSE_MIN_SAVED tokens,
- * (choices - 1) * (context tokens - 1), or when its choices would not fit one packed forward
- * anyway; below that the two cost the same within noise (bench/bench_mc.c --context). */
+ * Prefix reuse: requests that share their context tokens (the choices of one question; with
+ * left truncation, those that lose the same tokens) run the context once, and all continuations as
+ * branches after it: prefix and branches in one tree forward (model_forward_tree) when they fit the
+ * activations, else the prefix into a KV cache and the branches in batched forwards
+ * (model_forward_branches). The results equal the separate passes up to float rounding
+ * (tests/test_loglik.c checks 1e-5). In the automatic mode a group is reused when it saves at least
+ * LOGLIK_REUSE_MIN_SAVED tokens, (choices - 1) * (context tokens - 1), or when its choices would
+ * not fit one packed forward anyway; below that the two cost the same within noise
+ * (bench/bench_mc.c --context). */
 #ifndef CK_LOGLIK_H
 #define CK_LOGLIK_H
 
@@ -105,10 +106,11 @@ int loglik_scorer_init(LoglikScorer *s, const Model *m, const LoraAdapters *lora
 void loglik_scorer_free(LoglikScorer *s);
 
 /* Scores reqs[0..n) into out[0..n). Each result depends only on its request (and the model):
- * with prefix reuse, the requests whose untruncated inputs start with the first such request's
- * context share one context pass (in the AUTO mode when that pays, see above); the others, and
- * all without reuse, are packed max_seqs per forward. Refuses a continuation longer than the
- * model's context. */
+ * with prefix reuse, the requests whose inputs start with the first such request's context
+ * after the same left truncation (none, or the same number of tokens cut because their
+ * continuations are as long) share one context pass (in the AUTO mode when that pays, see above);
+ * the others, and all without reuse, are packed max_seqs per forward. Refuses a continuation longer
+ * than the model's context. */
 int loglik_score(LoglikScorer *s, const LoglikRequest *reqs, int n, LoglikResult *out,
                  CkError *err);
 

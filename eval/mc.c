@@ -23,12 +23,26 @@
 #define TRUTHFULQA_PROMPT                                                                          \
     { MC_TRUTHFULQA_PRIMER, "\n\nQ: {question}\nA:", NULL, " " }
 
+/* hellaswag.yaml: doc_to_text "{{query}}" (the preprocessed query), delimiters as ARC's; the
+ * MMLU description and exemplars are per subject (eval/mc_mmlu.c), its question block is the
+ * doc's question */
+#define QUERY_PROMPT                                                                               \
+    { NULL, "{question}", "\n\n", " " }
+
 static const McTask TASKS[MC_TASK_COUNT] = {
     {MC_ARC_CHALLENGE, "arc_challenge", "arc_challenge_test.jsonl", "arc_challenge_train.jsonl", 0,
-     ARC_PROMPT},
-    {MC_ARC_EASY, "arc_easy", "arc_easy_test.jsonl", "arc_easy_train.jsonl", 0, ARC_PROMPT},
-    {MC_TRUTHFULQA_MC1, "truthfulqa_mc1", "truthfulqa_mc_task.json", NULL, 1, TRUTHFULQA_PROMPT},
-    {MC_TRUTHFULQA_MC2, "truthfulqa_mc2", "truthfulqa_mc_task.json", NULL, 1, TRUTHFULQA_PROMPT},
+     ARC_PROMPT, MC_KIND_ARC},
+    {MC_ARC_EASY, "arc_easy", "arc_easy_test.jsonl", "arc_easy_train.jsonl", 0, ARC_PROMPT,
+     MC_KIND_ARC},
+    {MC_TRUTHFULQA_MC1, "truthfulqa_mc1", "truthfulqa_mc_task.json", NULL, 1, TRUTHFULQA_PROMPT,
+     MC_KIND_TRUTHFULQA},
+    {MC_TRUTHFULQA_MC2, "truthfulqa_mc2", "truthfulqa_mc_task.json", NULL, 1, TRUTHFULQA_PROMPT,
+     MC_KIND_TRUTHFULQA},
+    {MC_HELLASWAG, "hellaswag", "hellaswag_val.jsonl", "hellaswag_train.jsonl", 0, QUERY_PROMPT,
+     MC_KIND_HELLASWAG},
+    {MC_HELLASWAG_LLAMACPP, "hellaswag_llamacpp", "hellaswag_val_llamacpp.txt",
+     "hellaswag_train.jsonl", 0, QUERY_PROMPT, MC_KIND_HELLASWAG},
+    {MC_MMLU, "mmlu", NULL, NULL, 0, QUERY_PROMPT, MC_KIND_MMLU},
 };
 
 const McTask *mc_task_find(const char *name) {
@@ -124,51 +138,98 @@ uint64_t mc_prompt_hash(const McTask *task) {
 
 int mc_build_items(const McTask *task, const McDocSet *test, const McDocSet *train, int shots,
                    uint64_t seed, int limit, McItem **items, int *n_items, CkError *err) {
-    *items = NULL;
-    *n_items = 0;
-    if (shots < 0) return ck_fail(err, "%s: negative number of shots", task->name);
-    if (task->is_truthfulqa && shots > 0)
+    McBuildOptions b = {shots, seed, limit, MC_DRAW_V04, 0};
+    return mc_build_items_ex(task, test, train, &b, items, n_items, err);
+}
+
+/* random.shuffle(x) of a list of n, as Python 3 does it, applied to order[0..n) */
+static void py_shuffle(PyRandom *rng, int *order, int n) {
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)pyrandom_below(rng, (uint32_t)i + 1);
+        int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+}
+
+/* The draw order of the docs: 0..n-1, or for b281b09 the random.Random(42) shuffle of the
+ * whole eval split (rng is left where the harness's is, ready for the exemplar draws). */
+static int *draw_order(const McBuildOptions *b, int n_docs, PyRandom *rng) {
+    int *order = malloc(sizeof(int) * (size_t)(n_docs > 0 ? n_docs : 1));
+    if (!order) return NULL;
+    for (int i = 0; i < n_docs; i++) order[i] = i;
+    pyrandom_seed(rng, b->draw == MC_DRAW_B281B09 ? 42 : b->seed);
+    if (b->draw == MC_DRAW_B281B09) py_shuffle(rng, order, n_docs);
+    return order;
+}
+
+/* Draws doc d's exemplars into ex[0..shots): sample(pool, k) from the pool (train, or the
+ * eval docs with one more drawn and d itself removed). */
+static int draw_exemplars(PyRandom *rng, const McBuildOptions *b, const McDocSet *pool, int d,
+                          int *picks, const McDoc **ex) {
+    int k = b->shots + (b->fewshot_from_test ? 1 : 0);
+    if (pyrandom_sample(rng, pool->n, k, picks) != 0) return -1;
+    int m = 0;
+    for (int s = 0; s < k && m < b->shots; s++)
+        if (!(b->fewshot_from_test && picks[s] == d)) ex[m++] = &pool->docs[picks[s]];
+    return 0;
+}
+
+/* Checks that the few-shot request can be served. */
+static int check_shots(const McTask *task, const McDocSet *test, const McDocSet *train,
+                       const McBuildOptions *b, CkError *err) {
+    if (b->shots < 0) return ck_fail(err, "%s: negative number of shots", task->name);
+    if (task->is_truthfulqa && b->shots > 0)
         return ck_fail(err, "%s: the 6-shot QA primer is part of the prompt; --shots must be 0",
                        task->name);
-    if (shots > 0 && (!train || train->n < shots))
-        return ck_fail(err, "%s: %d-shot needs a train split of at least %d questions (%d given)",
-                       task->name, shots, shots, train ? train->n : 0);
-    int n = limit > 0 && limit < test->n ? limit : test->n;
+    const McDocSet *pool = b->fewshot_from_test ? test : train;
+    int need = b->shots + (b->fewshot_from_test ? 1 : 0);
+    if (b->shots > 0 && (!pool || pool->n < need))
+        return ck_fail(err,
+                       "%s: %d-shot needs a few-shot split of at least %d questions (%d given)",
+                       task->name, b->shots, need, pool ? pool->n : 0);
+    return 0;
+}
+
+int mc_build_items_ex(const McTask *task, const McDocSet *test, const McDocSet *train,
+                      const McBuildOptions *b, McItem **items, int *n_items, CkError *err) {
+    *items = NULL;
+    *n_items = 0;
+    if (check_shots(task, test, train, b, err) != 0) return -1;
+    const McDocSet *pool = b->fewshot_from_test ? test : train;
+    const int shots = b->shots;
+    int n = b->limit > 0 && b->limit < test->n ? b->limit : test->n;
+    size_t k = (size_t)(shots > 0 ? shots + 1 : 1);
     McItem *it = calloc((size_t)(n > 0 ? n : 1), sizeof(McItem));
-    int *picks = malloc(sizeof(int) * (size_t)(shots > 0 ? shots : 1));
-    const McDoc **exemplars = malloc(sizeof(McDoc *) * (size_t)(shots > 0 ? shots : 1));
-    if (!it || !picks || !exemplars) {
-        free(it);
-        free(picks);
-        free(exemplars);
-        return ck_fail(err, "out of memory");
+    int *picks = malloc(sizeof(int) * k);
+    const McDoc **ex = malloc(sizeof(McDoc *) * k);
+    /* the exemplars of every doc in the draw order; only the first n docs are kept */
+    const McDoc **all = shots > 0 ? calloc((size_t)n * (size_t)shots + 1, sizeof(McDoc *)) : NULL;
+    PyRandom rng; /* the harness's random.Random */
+    int *order = draw_order(b, test->n, &rng);
+    int rc = it && picks && ex && order && (shots == 0 || all) ? 0 : ck_fail(err, "out of memory");
+    for (int j = 0; rc == 0 && shots > 0 && j < test->n; j++) {
+        int d = order[j];
+        /* the test split is not the few-shot split, so no extra draw */
+        if (draw_exemplars(&rng, b, pool, d, picks, ex) != 0) rc = ck_fail(err, "out of memory");
+        if (d < n) memcpy(all + (size_t)d * shots, ex, sizeof(McDoc *) * (size_t)shots);
+        if (b->draw == MC_DRAW_V04 && j + 1 >= n) break; /* later docs draw after these */
     }
-    PyRandom rng; /* the harness's random.Random(seed) */
-    pyrandom_seed(&rng, seed);
-    int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         const McDoc *d = &test->docs[i];
-        /* the test split is not the few-shot split, so no extra draw */
-        if (shots > 0 && pyrandom_sample(&rng, train->n, shots, picks) != 0) {
+        StrBuf sb = {0};
+        if (mc_prompt_build(task, d, shots > 0 ? all + (size_t)i * shots : NULL, shots, &sb) != 0) {
+            strbuf_free(&sb);
             rc = ck_fail(err, "out of memory");
             break;
         }
-        for (int s = 0; s < shots; s++) exemplars[s] = &train->docs[picks[s]];
-        StrBuf b = {0};
-        if (mc_prompt_build(task, d, exemplars, shots, &b) != 0) {
-            strbuf_free(&b);
-            rc = ck_fail(err, "out of memory");
-            break;
-        }
-        it[i].doc_index = i;
-        it[i].task = task;
-        it[i].doc = d;
-        it[i].context = strbuf_take(&b);
-        it[i].shots = shots;
+        it[i] = (McItem){i, -1, task, d, strbuf_take(&sb), shots};
         if (!it[i].context) rc = ck_fail(err, "out of memory");
     }
     free(picks);
-    free(exemplars);
+    free(ex);
+    free(all);
+    free(order);
     if (rc) {
         mc_items_free(it, n);
         return -1;
@@ -333,9 +394,14 @@ void mc_mean_stderr(const double *x, int n, double *mean, double *stderr_) {
 static const char *const ARC_METRICS[] = {"acc", "acc_norm", "acc_bytes", "acc_per_token"};
 static const char *const TQA_METRICS[] = {"acc"};
 
+/* 1: the task reports acc alone (TruthfulQA, MMLU) */
+static int acc_only(const McTask *task) {
+    return task->is_truthfulqa || task->kind == MC_KIND_MMLU;
+}
+
 int mc_harness_metrics(const McTask *task, const char *const **names) {
-    *names = task->is_truthfulqa ? TQA_METRICS : ARC_METRICS;
-    return task->is_truthfulqa ? 1 : 2;
+    *names = acc_only(task) ? TQA_METRICS : ARC_METRICS;
+    return acc_only(task) ? 1 : 2;
 }
 
 double mc_item_metric(const McTask *task, Mc2Variant mc2, const McItemResult *r, const char *name) {
@@ -344,7 +410,7 @@ double mc_item_metric(const McTask *task, Mc2Variant mc2, const McItemResult *r,
     McItemScores sc;
     mc_item_scores(r, &sc);
     if (strcmp(name, "acc") == 0) return sc.acc;
-    if (task->is_truthfulqa) return NAN; /* MC1: acc alone */
+    if (acc_only(task)) return NAN; /* MC1, MMLU: acc alone */
     if (strcmp(name, "acc_norm") == 0) return sc.acc_norm;
     if (strcmp(name, "acc_bytes") == 0) return sc.acc_bytes;
     if (strcmp(name, "acc_per_token") == 0) return sc.acc_per_token;
@@ -355,8 +421,8 @@ void mc_metrics(const McTask *task, Mc2Variant mc2, const McItemResult *results,
                 McMetrics *out) {
     memset(out, 0, sizeof *out);
     out->n = n;
-    const char *const *names = task->is_truthfulqa ? TQA_METRICS : ARC_METRICS;
-    const int k = task->is_truthfulqa ? 1 : 4;
+    const char *const *names = acc_only(task) ? TQA_METRICS : ARC_METRICS;
+    const int k = acc_only(task) ? 1 : 4;
     out->n_metrics = k;
     double *x = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
     for (int j = 0; j < k; j++) {

@@ -1,5 +1,7 @@
 /* mc.h — multiple-choice tasks as lm-evaluation-harness defines them: ARC-Challenge, ARC-Easy,
- * TruthfulQA MC1 and MC2; prompts (few-shot included), per-item scoring and metrics.
+ * TruthfulQA MC1 and MC2, HellaSwag (and its llama.cpp-copy variant), MMLU (eval/mc_mmlu.h
+ * builds its items and aggregates its subjects); prompts (few-shot included), per-item scoring
+ * and metrics.
  *
  * The work splits into three pure steps, so that items can be scored anywhere (threads, MPI
  * ranks) and gathered: mc_build_items (docs -> prompts; the few-shot draw is sequential over
@@ -21,8 +23,19 @@ typedef enum {
     MC_ARC_EASY,
     MC_TRUTHFULQA_MC1,
     MC_TRUTHFULQA_MC2,
+    MC_HELLASWAG,          /* the canonical hellaswag_val.jsonl */
+    MC_HELLASWAG_LLAMACPP, /* llama.cpp's lossy copy: a variant, labelled so in the results */
+    MC_MMLU,               /* the 57 subjects, reported per subject, category and in all */
     MC_TASK_COUNT
 } McTaskId;
+
+/* Where a task's docs come from and how its prompt is assembled. */
+typedef enum {
+    MC_KIND_ARC,        /* ARC JSONL (benchmarks.h) */
+    MC_KIND_TRUTHFULQA, /* mc_task.json with the QA primer */
+    MC_KIND_HELLASWAG,  /* datasets/hellaswag.h: query and endings */
+    MC_KIND_MMLU        /* datasets/mmlu.h: a description per subject, dev exemplars */
+} McTaskKind;
 
 /* How a task's prompt is laid out, as the harness's task YAML says it: the one description
  * that mc_prompt_build follows and mc_prompt_hash fingerprints. */
@@ -36,10 +49,11 @@ typedef struct {
 typedef struct {
     McTaskId id;
     const char *name;       /* lm-eval's task name, e.g. "arc_challenge" */
-    const char *test_file;  /* file name in datasets/data */
+    const char *test_file;  /* file name in datasets/data (or in a --data folder) */
     const char *train_file; /* few-shot exemplars (datasets/data), NULL: none */
     int is_truthfulqa;      /* 1: the QA primer, mc_task.json */
     McPromptFormat prompt;
+    McTaskKind kind;
 } McTask;
 
 /* The task called name, or NULL. */
@@ -72,7 +86,8 @@ uint64_t mc_prompt_hash(const McTask *task);
 
 /* One question ready to score. */
 typedef struct {
-    int doc_index;      /* position of the doc in its file */
+    int doc_index;      /* position of the doc in its file (MMLU: in the list evaluated) */
+    int group;          /* MMLU: the subject (datasets/mmlu.h); -1 elsewhere */
     const McTask *task; /* its task (the prompt format) */
     const McDoc *doc;   /* borrowed from the McDocSet */
     char *context;      /* the whole prompt: exemplars, then the question (owned) */
@@ -87,6 +102,29 @@ typedef struct {
  * refuses shots > 0. */
 int mc_build_items(const McTask *task, const McDocSet *test, const McDocSet *train, int shots,
                    uint64_t seed, int limit, McItem **items, int *n_items, CkError *err);
+
+/* How the few-shot exemplars are drawn (for tasks with a train split: ARC, HellaSwag). */
+typedef enum {
+    /* harness 0.4.x ContextSampler: random.Random(seed), sample(train, k) per doc in doc order */
+    MC_DRAW_V04,
+    /* harness b281b09 (Open LLM Leaderboard v1): random.Random(42) shuffles the eval docs, then
+     * draws sample(train, k) per doc in that shuffled order (the seed is not used) */
+    MC_DRAW_B281B09
+} McDraw;
+
+typedef struct {
+    int shots;
+    uint64_t seed;
+    int limit; /* first N docs (0: all) */
+    McDraw draw;
+    int fewshot_from_test; /* 1: no train split: exemplars from the evaluated docs, k + 1
+                              drawn and the doc itself removed, as the harness does when the
+                              few-shot split is the evaluation split */
+} McBuildOptions;
+
+/* mc_build_items with the draw of b (mc_build_items is MC_DRAW_V04 from train). */
+int mc_build_items_ex(const McTask *task, const McDocSet *test, const McDocSet *train,
+                      const McBuildOptions *b, McItem **items, int *n_items, CkError *err);
 
 /* Releases items built by mc_build_items. */
 void mc_items_free(McItem *items, int n_items);
@@ -164,14 +202,15 @@ typedef struct {
     McMetric m[MC_MAX_METRICS];
 } McMetrics;
 
-/* The task's metrics over results[0..n): ARC reports acc, acc_norm (the harness's two),
- * acc_bytes and acc_per_token (cutkit's); MC1 acc alone, as the harness; MC2 acc = the mean
- * mass of variant mc2 (as the harness names it). */
+/* The task's metrics over results[0..n): ARC and HellaSwag report acc, acc_norm (the
+ * harness's two), acc_bytes and acc_per_token (cutkit's); MC1 and MMLU acc alone, as the
+ * harness; MC2 acc = the mean mass of variant mc2 (as the harness names it). */
 void mc_metrics(const McTask *task, Mc2Variant mc2, const McItemResult *results, int n,
                 McMetrics *out);
 
 /* The metrics the harness itself reports for task (its YAML's metric_list): names[0..n), the
- * return value n (ARC: acc, acc_norm; TruthfulQA: acc). Each is a mean, higher is better. */
+ * return value n (ARC, HellaSwag: acc, acc_norm; TruthfulQA, MMLU: acc). Each is a mean,
+ * higher is better. */
 int mc_harness_metrics(const McTask *task, const char *const **names);
 
 /* The value the harness records for metric `name` of one item (its process_results): ARC's

@@ -17,13 +17,17 @@
 #include <unistd.h>
 
 #include "datasets/benchmarks.h"
+#include "datasets/hellaswag.h"
 #include "eval/harness.h"
 #include "eval/loglik.h"
+#include "eval/mc_mmlu.h"
 #include "eval/mc_resume.h"
+#include "eval/mc_suite.h"
 #include "eval/results.h"
 #include "eval/shard.h"
 #include "eval/tracker.h"
 #include "formats/lm.h"
+#include "model/matmul.h"
 #include "formats/peft.h"
 #include "train/dist.h"
 #include "util/fileio.h"
@@ -43,14 +47,27 @@ void mc_run_options_init(McRunOptions *o) {
     o->batch = 16;
     o->prefix_reuse = 1;
     o->bos = MC_BOS_VERSION;
+    for (int i = 0; i < MC_TASK_COUNT; i++) o->task_shots[i] = -1;
+}
+
+int mc_run_task_shots(const McRunOptions *o, const McTask *task) {
+    int s = o->task_shots[task->id];
+    return s >= 0 ? s : o->shots;
 }
 
 int mc_run_options_check(const McRunOptions *o, CkError *err) {
     if (o->n_tasks < 1) return ck_fail(err, "no task given");
     for (int i = 0; i < o->n_tasks; i++)
-        if (o->tasks[i]->is_truthfulqa && o->shots > 0)
+        if (o->tasks[i]->is_truthfulqa && mc_run_task_shots(o, o->tasks[i]) > 0)
             return ck_fail(err, "--shots: %s has its 6-shot primer built in; use --shots 0",
                            o->tasks[i]->name);
+    if (o->log_samples)
+        for (int i = 0; i < o->n_tasks; i++)
+            if (o->tasks[i]->kind == MC_KIND_HELLASWAG || o->tasks[i]->kind == MC_KIND_MMLU)
+                return ck_fail(err,
+                               "--log-samples: not available for %s yet (ARC and TruthfulQA "
+                               "only)",
+                               o->tasks[i]->name);
     /* a flag combination, refused before the model is read (a missing path is data_path's) */
     struct stat st;
     if (o->data && o->n_tasks > 1 && stat(o->data, &st) == 0 && !S_ISDIR(st.st_mode))
@@ -84,6 +101,10 @@ typedef struct {
     const McTask *task;
     char test_path[4096];
     McDocSet test, train;
+    HellaswagSet hs;       /* HellaSwag: the evaluated file as read (variant, sha256) */
+    McMmluData mmlu;       /* MMLU: the subjects' test and dev rows */
+    int shots;             /* exemplars per question */
+    int fewshot_from_test; /* 1: exemplars drawn from the evaluated split (no train given) */
     McItem *items;
     int n_items;
     McItemResult *results; /* [n_items], complete on rank 0 after the loop */
@@ -181,8 +202,91 @@ static int check_same_items(const McTaskRun *t, CkError *err) {
     return 0;
 }
 
-/* Loads the task's test (and few-shot train) docs and builds its items. */
-static int task_load(McTaskRun *t, CkError *err) {
+/* 1 when path exists and is a folder */
+static int is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* 1 when path exists */
+static int exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* HellaSwag's file: --hellaswag-data, else --data (a file for one task; a folder holding
+ * hellaswag_val.jsonl, else the llama.cpp copy's name), else the shipped llama.cpp copy. */
+static int hellaswag_path(const McRunOptions *o, char *out, size_t cap, CkError *err) {
+    if (o->hellaswag_data) {
+        snprintf(out, cap, "%s", o->hellaswag_data);
+        return exists(out) ? 0 : ck_fail(err, "--hellaswag-data %s: %s", out, strerror(ENOENT));
+    }
+    if (o->data && is_dir(o->data)) {
+        snprintf(out, cap, "%s/%s", o->data, mc_task_get(MC_HELLASWAG)->test_file);
+        if (!exists(out)) snprintf(out, cap, "%s/%s", o->data, HELLASWAG_LLAMACPP_FILE);
+        return 0;
+    }
+    if (o->data) return data_path(o->data, "", o->n_tasks, out, cap, err);
+    return benchmarks_data_path(HELLASWAG_LLAMACPP_FILE, out, cap, err);
+}
+
+/* MMLU's folder: --mmlu-data, else --data when it holds the CSV folders (or DIR/mmlu does),
+ * else NULL (mc_mmlu_load says how to give it). */
+static const char *mmlu_dir(const McRunOptions *o, char *buf, size_t cap) {
+    if (o->mmlu_data) return o->mmlu_data;
+    if (!o->data || !is_dir(o->data)) return NULL;
+    const char *probe[] = {"test", "data/test", "mmlu"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(buf, cap, "%s/%s", o->data, probe[i]);
+        if (is_dir(buf)) {
+            snprintf(buf, cap, i < 2 ? "%s" : "%s/mmlu", o->data);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+/* Loads the HellaSwag file (the task becomes the variant its format is) and, for shots, the
+ * canonical train split when given; otherwise exemplars come from the evaluated split. */
+static int load_hellaswag(McTaskRun *t, CkError *err) {
+    const McRunOptions *o = t->run->o;
+    if (hellaswag_path(o, t->test_path, sizeof t->test_path, err) != 0 ||
+        hellaswag_load(&t->hs, t->test_path, HELLASWAG_AUTO, err) != 0 ||
+        hellaswag_to_mc_docs(&t->hs, &t->test, err) != 0)
+        return -1;
+    t->task = mc_task_find(t->hs.task);
+    FILE *log = dist_rank() == 0 ? o->log : NULL; /* once, not per rank */
+    if (log && t->hs.lossy)
+        fprintf(log,
+                "cutkit eval mc: %s is llama.cpp's lossy copy of HellaSwag: scored and "
+                "reported as hellaswag_llamacpp, not the harness's hellaswag\n",
+                t->test_path);
+    if (log && t->hs.warning[0]) fprintf(log, "cutkit eval mc: warning: %s\n", t->hs.warning);
+    if (t->shots == 0) return 0;
+    char train[4096] = "";
+    if (o->train_data && !is_dir(o->train_data))
+        snprintf(train, sizeof train, "%s", o->train_data);
+    else if (o->train_data)
+        snprintf(train, sizeof train, "%s/%s", o->train_data, t->task->train_file);
+    if (train[0] && exists(train)) {
+        HellaswagSet hs_train = {0};
+        int rc = hellaswag_load(&hs_train, train, HELLASWAG_CANONICAL, err);
+        if (rc == 0) rc = hellaswag_to_mc_docs(&hs_train, &t->train, err);
+        hellaswag_free(&hs_train);
+        return rc;
+    }
+    t->fewshot_from_test = 1;
+    if (log)
+        fprintf(log,
+                "cutkit eval mc: warning: %s: no train split (--train-data FILE: the "
+                "canonical hellaswag_train.jsonl); the %d exemplars come from the "
+                "validation docs, the doc itself excluded\n",
+                t->task->name, t->shots);
+    return 0;
+}
+
+/* Loads ARC or TruthfulQA test docs (and ARC's few-shot train docs). */
+static int load_arc_tqa(McTaskRun *t, CkError *err) {
     const McRunOptions *o = t->run->o;
     const McTask *task = t->task;
     if (data_path(o->data, task->test_file, o->n_tasks, t->test_path, sizeof t->test_path, err))
@@ -193,16 +297,36 @@ static int task_load(McTaskRun *t, CkError *err) {
                                          task->id == MC_TRUTHFULQA_MC1 ? TQA_MC1 : TQA_MC2, err)
             : benchmarks_load_arc(&t->test, t->test_path, err);
     if (loaded != 0) return -1;
-    if (o->shots > 0 && task->train_file) {
+    if (t->shots > 0 && task->train_file) {
         char train_path[4096];
         if (data_path(o->train_data, task->train_file, 1, train_path, sizeof train_path, err) ||
             benchmarks_load_arc(&t->train, train_path, err))
             return -1;
     }
-    if (mc_build_items(task, &t->test, &t->train, o->shots, o->seed, o->limit, &t->items,
-                       &t->n_items, err) != 0)
-        return -1;
-    if (check_same_items(t, err) != 0) return -1;
+    return 0;
+}
+
+/* Loads the task's test (and few-shot) docs and builds its items. */
+static int task_load(McTaskRun *t, CkError *err) {
+    const McRunOptions *o = t->run->o;
+    const HarnessVersion *hv = t->run->hv;
+    int rc;
+    t->shots = mc_run_task_shots(o, t->task);
+    if (t->task->kind == MC_KIND_MMLU) {
+        char buf[4096];
+        const char *dir = mmlu_dir(o, buf, sizeof buf);
+        rc = mc_mmlu_load(&t->mmlu, dir, o->mmlu_subjects, (MmluPrompt)hv->mmlu_prompt, err);
+        if (rc == 0) snprintf(t->test_path, sizeof t->test_path, "%s", dir);
+        if (rc == 0)
+            rc = mc_mmlu_build_items(t->task, &t->mmlu, t->shots, o->limit, &t->items, &t->n_items,
+                                     err);
+    } else {
+        rc = t->task->kind == MC_KIND_HELLASWAG ? load_hellaswag(t, err) : load_arc_tqa(t, err);
+        McBuildOptions b = {t->shots, o->seed, o->limit, hv->draw, t->fewshot_from_test};
+        if (rc == 0)
+            rc = mc_build_items_ex(t->task, &t->test, &t->train, &b, &t->items, &t->n_items, err);
+    }
+    if (rc != 0 || check_same_items(t, err) != 0) return -1;
     size_t n = (size_t)(t->n_items > 0 ? t->n_items : 1);
     t->results = calloc(n, sizeof(McItemResult));
     t->todo = calloc(n, sizeof(int));
@@ -342,6 +466,54 @@ static int task_score(McTaskRun *t, CkError *err) {
     return shard_run(&loop, err);
 }
 
+/* The task's truncation counts: choices (requests) whose input lost tokens on the left, and
+ * items with at least one; and the join fallbacks. */
+static void count_truncated(const McTaskRun *t, int *fallbacks, int *requests, int *items) {
+    *fallbacks = *requests = *items = 0;
+    for (int i = 0; i < t->n_items; i++) {
+        int tr = 0;
+        for (int c = 0; c < t->results[i].n_choices; c++) {
+            *fallbacks += t->results[i].fallback[c];
+            *requests += t->results[i].truncated[c] > 0;
+            tr |= t->results[i].truncated[c] > 0;
+        }
+        *items += tr;
+    }
+}
+
+/* HellaSwag's provenance in config.hellaswag_data: the variant, the file's sha256 against the
+ * published one, and where the exemplars came from. */
+static void record_hellaswag(const McTaskRun *t, cJSON *cfg) {
+    cJSON *h = cJSON_AddObjectToObject(cfg, "hellaswag_data");
+    cJSON_AddStringToObject(h, "task", t->task->name);
+    cJSON_AddStringToObject(h, "variant",
+                            t->hs.lossy ? "llama.cpp copy (klosax; lossy: ctx_b not capitalised, "
+                                          "some tags kept): not the harness's hellaswag"
+                                        : "canonical hellaswag_val.jsonl (rowanz)");
+    cJSON_AddStringToObject(h, "sha256", t->hs.sha256);
+    cJSON_AddBoolToObject(h, "sha256_matches_published", t->hs.sha256_match);
+    cJSON_AddStringToObject(h, "published_sha256",
+                            t->hs.lossy ? HELLASWAG_LLAMACPP_SHA256 : HELLASWAG_VAL_SHA256);
+    if (t->hs.warning[0]) cJSON_AddStringToObject(h, "warning", t->hs.warning);
+    cJSON_AddStringToObject(h, "fewshot_split",
+                            t->shots == 0          ? "none"
+                            : t->fewshot_from_test ? "validation (no train split given; the doc "
+                                                     "itself excluded)"
+                                                   : "train");
+}
+
+/* Adds the task's entries (MMLU: its subjects and groups) to results.json. */
+static int record_results(McTaskRun *t, McMetrics *m, CkError *err) {
+    McRun *run = t->run;
+    if (t->task->kind == MC_KIND_MMLU)
+        return mc_mmlu_record(run->json, t->task, run->hv, t->items, t->results, t->n_items,
+                              t->shots, &t->mmlu, m, err);
+    mc_metrics(t->task, run->hv->mc2, t->results, t->n_items, m);
+    if (results_mc_add_task(run->json, t->task, run->hv, m, t->shots, t->test.n, t->n_items) != 0)
+        return ck_fail(err, "out of memory");
+    return 0;
+}
+
 /* Adds the task's metrics (as harness version hv computes them), its config, version, sample
  * counts, template hash, data path and diagnostics to results.json (rank 0), keeps its
  * per-sample records when asked, logs its headline numbers and fills its report. */
@@ -350,37 +522,36 @@ static int task_record(McTaskRun *t, McTaskReport *rep, CkError *err) {
     McRun *run = t->run;
     cJSON *root = run->json;
     McMetrics *m = &rep->metrics;
-    mc_metrics(task, run->hv->mc2, t->results, t->n_items, m);
-    if (results_mc_add_task(root, task, run->hv, m, run->o->shots, t->test.n, t->n_items) != 0)
-        return ck_fail(err, "out of memory");
+    if (record_results(t, m, err) != 0) return -1;
     if (run->o->log_samples && tracker_add_samples(&run->tracker, task, run->hv->mc2, t->test_path,
                                                    t->items, t->results, t->n_items, err) != 0)
         return -1;
-    int fallbacks = 0, truncated = 0;
-    for (int i = 0; i < t->n_items; i++) {
-        int tr = 0;
-        for (int c = 0; c < t->results[i].n_choices; c++) {
-            fallbacks += t->results[i].fallback[c];
-            tr |= t->results[i].truncated[c] > 0;
-        }
-        truncated += tr;
-    }
+    int fallbacks, requests, truncated;
+    count_truncated(t, &fallbacks, &requests, &truncated);
     cJSON *cfg = cJSON_GetObjectItemCaseSensitive(root, "config");
+    uint64_t h = mc_prompt_hash(task);
+    if (task->kind == MC_KIND_MMLU) { /* the template's name: its strings are mmlu_prompt.c's */
+        const char *name = mmlu_prompt_name(t->mmlu.prompt);
+        h = hash_fnv1a64(h, name, strlen(name) + 1);
+    }
     char hex[20];
-    snprintf(hex, sizeof hex, "%016" PRIx64, mc_prompt_hash(task));
+    snprintf(hex, sizeof hex, "%016" PRIx64, h);
     cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(cfg, "template_hash"), task->name,
                             hex);
     cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(cfg, "data"), task->name,
                             t->test_path);
+    if (task->kind == MC_KIND_HELLASWAG) record_hellaswag(t, cfg);
     cJSON *diag =
         cJSON_AddObjectToObject(cJSON_GetObjectItemCaseSensitive(root, "diagnostics"), task->name);
     cJSON_AddNumberToObject(diag, "join_fallbacks", fallbacks);
     cJSON_AddNumberToObject(diag, "items_truncated", truncated);
+    cJSON_AddNumberToObject(diag, "requests_truncated", requests);
     FILE *log = t->run->o->log;
     if (log) {
         fprintf(log, "cutkit eval mc: %s: %s %.4f", task->name, m->m[0].name, m->m[0].value);
         if (m->n_metrics > 1) fprintf(log, ", %s %.4f", m->m[1].name, m->m[1].value);
-        fprintf(log, " (n %d)\n", t->n_items);
+        fprintf(log, " (n %d, %d-shot, %d of %d requests truncated)\n", t->n_items, t->shots,
+                requests, t->n_items > 0 ? t->n_items * t->results[0].n_choices : 0);
     }
     return 0;
 }
@@ -393,6 +564,8 @@ static void task_free(McTaskRun *t) {
     mc_items_free(t->items, t->n_items);
     benchmarks_free(&t->test);
     benchmarks_free(&t->train);
+    hellaswag_free(&t->hs);
+    mc_mmlu_free(&t->mmlu);
 }
 
 static int task_run(McRun *run, const McTask *task, McTaskReport *rep, CkError *err) {
@@ -410,7 +583,8 @@ static int task_run(McRun *run, const McTask *task, McTaskReport *rep, CkError *
                     task->name, t.warnings);
         rc = task_record(&t, rep, err);
     }
-    rep->task = task;
+    rep->task = t.task;
+    rep->shots = t.shots;
     rep->n_items = t.n_items;
     rep->n_resumed = t.n_resumed;
     task_free(&t);
@@ -474,7 +648,12 @@ static cJSON *results_start(const McRun *run) {
         cJSON_AddNullToObject(cfg, "adapter");
     cJSON_AddStringToObject(cfg, "harness_version", run->hv->name);
     cJSON_AddBoolToObject(cfg, "bos", run->bos);
-    cJSON_AddNumberToObject(cfg, "num_fewshot", o->shots);
+    if (o->suite) { /* shots per task: the n-shot section */
+        cJSON_AddStringToObject(cfg, "suite", o->suite);
+        cJSON_AddNullToObject(cfg, "num_fewshot");
+    } else {
+        cJSON_AddNumberToObject(cfg, "num_fewshot", o->shots);
+    }
     cJSON_AddNumberToObject(cfg, "fewshot_seed", (double)o->seed);
     if (o->limit > 0)
         cJSON_AddNumberToObject(cfg, "limit", o->limit);
@@ -483,6 +662,7 @@ static cJSON *results_start(const McRun *run) {
     cJSON_AddNumberToObject(cfg, "max_length", run->lm.model.config.seq_len);
     cJSON_AddBoolToObject(cfg, "prefix_reuse", o->prefix_reuse);
     cJSON_AddNumberToObject(cfg, "batch_size", o->batch);
+    cJSON_AddStringToObject(cfg, "compute", matmul_compute_name()); /* fp32, or bf16 products */
     cJSON_AddStringToObject(cfg, "cutkit_version", CUTKIT_VERSION);
     cJSON_AddObjectToObject(cfg, "template_hash");
     cJSON_AddObjectToObject(cfg, "data");
@@ -521,6 +701,7 @@ int mc_run(const McRunOptions *o, McRunReport *report, CkError *err) {
         if (rc == 0)
             snprintf(report->harness_path, sizeof report->harness_path, "%s",
                      run.tracker.results_path);
+        if (rc == 0 && o->suite) rc = mc_suite_write(o, report, run.json, err);
         report->wrote = rc == 0;
     }
     run_close(&run);

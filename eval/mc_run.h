@@ -27,13 +27,25 @@ typedef struct {
     const char *tokenizer;  /* NULL: the model's */
     const char *adapter;    /* PEFT LoRA adapter folder; NULL: none */
     const char *data;       /* test data: a file (one task) or a folder; NULL: the shipped one */
-    const char *train_data; /* ARC train split for shots (file or folder); NULL: shipped */
-    const char *out;        /* output folder (created, locked while written: util/outdir.h) */
-    int shots;              /* few-shot exemplars per ARC question */
-    uint64_t seed;          /* few-shot sampler seed */
-    int limit;              /* score only the first N questions of each task (0: all) */
-    int batch;              /* sequences per forward when a choice is scored on its own */
-    int prefix_reuse;       /* 1: shared context passes where they pay (LOGLIK_REUSE_AUTO) */
+    const char *train_data; /* train split for shots (file or folder): ARC (NULL: shipped),
+                               HellaSwag's canonical hellaswag_train.jsonl (NULL: exemplars
+                               from the evaluated split, as the harness when the few-shot
+                               split is the evaluation split; recorded) */
+    const char *hellaswag_data;    /* HellaSwag file (canonical jsonl or the llama.cpp copy); NULL:
+                                      --data (a file for one task, or DIR/hellaswag_val.jsonl, else
+                                      DIR/hellaswag_val_llamacpp.txt), else the shipped copy */
+    const char *mmlu_data;         /* the hendrycks data folder; NULL: --data when it is one (or
+                                      DIR/mmlu); not shipped */
+    const char *mmlu_subjects;     /* comma-separated subjects; NULL: all 57 */
+    int task_shots[MC_TASK_COUNT]; /* per task id: exemplars, or -1: `shots` */
+    const char *suite;             /* the suite these options came from ("open-llm-v1"), or NULL */
+    const char *out;             /* output folder (created, locked while written: util/outdir.h) */
+    int shots;                   /* few-shot exemplars per question (ARC, HellaSwag, MMLU) */
+    uint64_t seed;               /* few-shot sampler seed */
+    int limit;                   /* score only the first N questions of each task, of each subject
+                                    for MMLU (0: all) */
+    int batch;                   /* sequences per forward when a choice is scored on its own */
+    int prefix_reuse;            /* 1: shared context passes where they pay (LOGLIK_REUSE_AUTO) */
     const char *harness_version; /* the lm-evaluation-harness version to follow (eval/harness.h:
                                     its BOS default and MC2 variant); NULL: "current" */
     int bos;                     /* 1: BOS before the context, 0: none, MC_BOS_VERSION: as the
@@ -52,6 +64,10 @@ typedef struct {
  * (the tokenizer's: on for LLaMA and llama2.c tokenizers), no resume, no samples, no log. */
 void mc_run_options_init(McRunOptions *o);
 
+/* The exemplars per question of task under o: task_shots[id] when set, else shots (0 for
+ * TruthfulQA unless asked). */
+int mc_run_task_shots(const McRunOptions *o, const McTask *task);
+
 /* Checks o for combinations that can never run (no task; shots for TruthfulQA, whose 6-shot
  * primer is built in; an unknown harness version; a --data file, not a folder, for several
  * tasks): -1 with a message naming the option, before anything is loaded. */
@@ -59,7 +75,8 @@ int mc_run_options_check(const McRunOptions *o, CkError *err);
 
 /* One task's outcome. */
 typedef struct {
-    const McTask *task;
+    const McTask *task; /* as scored: hellaswag_llamacpp when the data was llama.cpp's copy */
+    int shots;
     int n_items;   /* items evaluated (limit applied) */
     int n_resumed; /* of them, taken from items.jsonl */
     McMetrics metrics;
@@ -74,6 +91,8 @@ typedef struct {
     char items_path[4096];       /* OUT/items.jsonl */
     char results_path[4096];     /* OUT/results.json */
     char harness_path[4096];     /* OUT/<model>/results_<date>.json (eval/tracker.h) */
+    char suite_path[4096];       /* OUT/open_llm_v1.json with a suite (eval/mc_suite.h), else "" */
+    double suite_average;        /* the suite's average of its headline numbers */
 } McRunReport;
 
 /* Runs the evaluation o describes into OUT and fills report. Fails (-1, err naming the task,

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datasets/mmlu.h"
+#include "datasets/mmlu_prompt.h"
 #include "eval/pyjson.h"
 #include "util/fileio.h"
 #include "util/strbuf.h"
@@ -51,23 +53,74 @@ static cJSON *metric_entry(const char *name) {
     return m;
 }
 
+/* The harness's dataset fields of the HellaSwag and MMLU task YAMLs (hellaswag.yaml;
+ * mmlu/default/_default_template_yaml with mmlu_<subject>.yaml). */
+static void dataset_fields(cJSON *c, const McTask *task, const char *name) {
+    if (task->kind == MC_KIND_HELLASWAG) {
+        cJSON *tag = cJSON_AddArrayToObject(c, "tag");
+        cJSON_AddItemToArray(tag, cJSON_CreateString("multiple_choice"));
+        cJSON_AddStringToObject(c, "dataset_path", "Rowan/hellaswag");
+        cJSON_AddStringToObject(c, "training_split", "train");
+        cJSON_AddStringToObject(c, "validation_split", "validation");
+        cJSON_AddStringToObject(c, "process_docs", "process_docs");
+        cJSON_AddStringToObject(c, "doc_to_text", "{{query}}");
+        cJSON_AddStringToObject(c, "doc_to_target", "{{label}}");
+        cJSON_AddStringToObject(c, "doc_to_choice", "choices");
+        cJSON_AddStringToObject(c, "description", "");
+        return;
+    }
+    /* MMLU: name is "mmlu_<subject>" */
+    const char *subject = strncmp(name, "mmlu_", 5) == 0 ? name + 5 : name;
+    cJSON *tag = cJSON_AddArrayToObject(c, "tag");
+    int s = mmlu_subject_find(subject);
+    char buf[160];
+    snprintf(buf, sizeof buf, "mmlu_%s_tasks",
+             s >= 0 ? mmlu_category_name(mmlu_subject_category(s)) : "");
+    cJSON_AddItemToArray(tag, cJSON_CreateString(buf));
+    cJSON_AddStringToObject(c, "dataset_path", "cais/mmlu");
+    cJSON_AddStringToObject(c, "dataset_name", subject);
+    cJSON_AddStringToObject(c, "test_split", "test");
+    cJSON_AddStringToObject(c, "fewshot_split", "dev");
+    cJSON_AddStringToObject(c, "doc_to_text",
+                            "{{question.strip()}}\nA. {{choices[0]}}\nB. "
+                            "{{choices[1]}}\nC. {{choices[2]}}\nD. "
+                            "{{choices[3]}}\nAnswer:");
+    cJSON_AddStringToObject(c, "doc_to_target", "answer");
+    cJSON *ch = cJSON_AddArrayToObject(c, "doc_to_choice");
+    for (const char *l = "ABCD"; *l; l++)
+        cJSON_AddItemToArray(ch, cJSON_CreateString((char[]){*l, 0}));
+    StrBuf d = {0};
+    if (s >= 0) mmlu_description(MMLU_PROMPT_CURRENT, s, &d);
+    cJSON_AddStringToObject(c, "description", d.p ? d.p : "");
+    strbuf_free(&d);
+}
+
 /* The task's config as the harness's TaskConfig.to_dict() dumps it (fields that are None left
- * out) from arc_easy.yaml / arc_challenge.yaml / truthfulqa_mc1.yaml / truthfulqa_mc2.yaml,
- * with the dataset paths of 0.4.10 on. TruthfulQA's doc_to_text is the Jinja text the YAML
- * holds; MC2's process_results names the function the harness would print the source of. */
-static cJSON *task_config(const McTask *task, const HarnessVersion *v, int shots) {
+ * out) from arc_easy.yaml / arc_challenge.yaml / truthfulqa_mc1.yaml / truthfulqa_mc2.yaml /
+ * hellaswag.yaml / mmlu's template, with the dataset paths of 0.4.10 on. TruthfulQA's
+ * doc_to_text is the Jinja text the YAML holds; MC2's process_results (and HellaSwag's
+ * process_docs) names the function the harness would print the source of. */
+static cJSON *task_config(const char *name, const McTask *task, const HarnessVersion *v,
+                          int shots) {
     const int tqa = task->is_truthfulqa;
     cJSON *c = cJSON_CreateObject();
-    cJSON_AddStringToObject(c, "task", task->name);
-    cJSON *tag = cJSON_AddArrayToObject(c, "tag");
-    cJSON_AddItemToArray(tag, cJSON_CreateString(tqa ? "truthfulqa" : "ai2_arc"));
-    cJSON_AddStringToObject(c, "dataset_path", tqa ? "truthfulqa/truthful_qa" : "allenai/ai2_arc");
-    cJSON_AddStringToObject(c, "dataset_name",
-                            tqa ? "multiple_choice"
-                                : (task->id == MC_ARC_EASY ? "ARC-Easy" : "ARC-Challenge"));
-    if (!tqa) cJSON_AddStringToObject(c, "training_split", "train");
-    cJSON_AddStringToObject(c, "validation_split", "validation");
-    if (!tqa) cJSON_AddStringToObject(c, "test_split", "test");
+    cJSON_AddStringToObject(c, "task", name);
+    if (task->kind == MC_KIND_MMLU)
+        cJSON_AddStringToObject(c, "task_alias", name + (strncmp(name, "mmlu_", 5) == 0 ? 5 : 0));
+    if (task->kind == MC_KIND_HELLASWAG || task->kind == MC_KIND_MMLU) {
+        dataset_fields(c, task, name);
+    } else {
+        cJSON *tag = cJSON_AddArrayToObject(c, "tag");
+        cJSON_AddItemToArray(tag, cJSON_CreateString(tqa ? "truthfulqa" : "ai2_arc"));
+        cJSON_AddStringToObject(c, "dataset_path",
+                                tqa ? "truthfulqa/truthful_qa" : "allenai/ai2_arc");
+        cJSON_AddStringToObject(c, "dataset_name",
+                                tqa ? "multiple_choice"
+                                    : (task->id == MC_ARC_EASY ? "ARC-Easy" : "ARC-Challenge"));
+        if (!tqa) cJSON_AddStringToObject(c, "training_split", "train");
+        cJSON_AddStringToObject(c, "validation_split", "validation");
+        if (!tqa) cJSON_AddStringToObject(c, "test_split", "test");
+    }
     if (tqa) {
         StrBuf t = {0};
         strbuf_puts(&t, "{% set prompt_qa = '");
@@ -81,14 +134,18 @@ static cJSON *task_config(const McTask *task, const HarnessVersion *v, int shots
                                                               : "{{mc2_targets.choices}}");
         if (task->id == MC_TRUTHFULQA_MC2)
             cJSON_AddStringToObject(c, "process_results", "process_results_mc2");
-    } else {
+    } else if (task->kind == MC_KIND_ARC) {
         cJSON_AddStringToObject(c, "doc_to_text", "Question: {{question}}\nAnswer:");
         cJSON_AddStringToObject(c, "doc_to_target", "{{choices.label.index(answerKey)}}");
         cJSON_AddStringToObject(c, "doc_to_choice", "{{choices.text}}");
     }
-    cJSON_AddStringToObject(c, "description", "");
+    if (task->kind == MC_KIND_ARC || tqa) cJSON_AddStringToObject(c, "description", "");
     cJSON_AddStringToObject(c, "target_delimiter", task->prompt.target_delimiter);
     cJSON_AddStringToObject(c, "fewshot_delimiter", "\n\n");
+    if (task->kind == MC_KIND_MMLU) {
+        cJSON *fc = cJSON_AddObjectToObject(c, "fewshot_config");
+        cJSON_AddStringToObject(fc, "sampler", "first_n");
+    }
     cJSON_AddNumberToObject(c, "num_fewshot", shots);
     cJSON *metrics = cJSON_AddArrayToObject(c, "metric_list");
     const char *const *names;
@@ -98,7 +155,9 @@ static cJSON *task_config(const McTask *task, const HarnessVersion *v, int shots
     cJSON_AddNumberToObject(c, "repeats", 1);
     cJSON_AddTrueToObject(c, "should_decontaminate");
     cJSON_AddStringToObject(c, "doc_to_decontamination_query",
-                            tqa ? "question" : "Question: {{question}}\nAnswer:");
+                            tqa                         ? "question"
+                            : task->kind == MC_KIND_ARC ? "Question: {{question}}\nAnswer:"
+                                                        : "{{query}}");
     cJSON *meta = cJSON_AddObjectToObject(c, "metadata");
     pyjson_add_float(meta, "version", harness_task_version(v, task));
     return c;
@@ -106,30 +165,54 @@ static cJSON *task_config(const McTask *task, const HarnessVersion *v, int shots
 
 int results_mc_add_task(cJSON *root, const McTask *task, const HarnessVersion *v,
                         const McMetrics *m, int shots, int n_original, int n_effective) {
+    return results_mc_add_entry(root, task->name, task->name, task, v, m, shots, n_original,
+                                n_effective);
+}
+
+int results_mc_add_entry(cJSON *root, const char *name, const char *alias, const McTask *task,
+                         const HarnessVersion *v, const McMetrics *m, int shots, int n_original,
+                         int n_effective) {
     cJSON *sec[N_SECTIONS];
     for (int i = 0; i < N_SECTIONS; i++) {
         sec[i] = cJSON_GetObjectItemCaseSensitive(root, SECTIONS[i]);
         if (!sec[i]) return -1;
     }
-    cJSON *cfg = task_config(task, v, shots);
-    if (!cfg || !cJSON_AddItemToObject(sec[2], task->name, cfg)) {
+    cJSON *cfg = task_config(name, task, v, shots);
+    if (!cfg || !cJSON_AddItemToObject(sec[2], name, cfg)) {
         cJSON_Delete(cfg);
         return -1;
     }
-    cJSON *res = cJSON_AddObjectToObject(sec[0], task->name);
-    cJSON *hib = cJSON_AddObjectToObject(sec[5], task->name);
-    cJSON *ns = cJSON_AddObjectToObject(sec[6], task->name);
+    cJSON *res = cJSON_AddObjectToObject(sec[0], name);
+    cJSON *hib = cJSON_AddObjectToObject(sec[5], name);
+    cJSON *ns = cJSON_AddObjectToObject(sec[6], name);
     if (!res || !hib || !ns) return -1;
-    cJSON_AddStringToObject(res, "alias", task->name);
+    cJSON_AddStringToObject(res, "alias", alias);
     for (int k = 0; k < m->n_metrics; k++) {
         results_add_metric(res, m->m[k].name, m->m[k].value, m->m[k].stderr_);
         cJSON_AddTrueToObject(hib, m->m[k].name);
     }
-    cJSON_AddArrayToObject(sec[1], task->name);
-    pyjson_add_float(sec[3], task->name, harness_task_version(v, task));
-    cJSON_AddNumberToObject(sec[4], task->name, shots);
+    if (task->kind != MC_KIND_MMLU) cJSON_AddArrayToObject(sec[1], name);
+    pyjson_add_float(sec[3], name, harness_task_version(v, task));
+    cJSON_AddNumberToObject(sec[4], name, shots);
     cJSON_AddNumberToObject(ns, "original", n_original);
     cJSON_AddNumberToObject(ns, "effective", n_effective);
+    return 0;
+}
+
+int results_mc_add_group(cJSON *root, const char *name, const char *alias,
+                         const char *const *subtasks, int n_subtasks, double acc, double stderr_,
+                         int version) {
+    cJSON *res = cJSON_AddObjectToObject(cJSON_GetObjectItemCaseSensitive(root, "results"), name);
+    cJSON *sub =
+        cJSON_AddArrayToObject(cJSON_GetObjectItemCaseSensitive(root, "group_subtasks"), name);
+    cJSON *hib =
+        cJSON_AddObjectToObject(cJSON_GetObjectItemCaseSensitive(root, "higher_is_better"), name);
+    if (!res || !sub || !hib) return -1;
+    cJSON_AddStringToObject(res, "alias", alias);
+    results_add_metric(res, "acc", acc, stderr_);
+    for (int i = 0; i < n_subtasks; i++) cJSON_AddItemToArray(sub, cJSON_CreateString(subtasks[i]));
+    cJSON_AddTrueToObject(hib, "acc");
+    cJSON_AddNumberToObject(cJSON_GetObjectItemCaseSensitive(root, "versions"), name, version);
     return 0;
 }
 

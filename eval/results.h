@@ -41,6 +41,19 @@ cJSON *results_mc_root(void);
 int results_mc_add_task(cJSON *root, const McTask *task, const HarnessVersion *v,
                         const McMetrics *m, int shots, int n_original, int n_effective);
 
+/* results_mc_add_task for an entry called name (alias: its "alias") scored as task: MMLU's
+ * subjects ("mmlu_<subject>", task MC_MMLU, no group_subtasks entry of their own). */
+int results_mc_add_entry(cJSON *root, const char *name, const char *alias, const McTask *task,
+                         const HarnessVersion *v, const McMetrics *m, int shots, int n_original,
+                         int n_effective);
+
+/* Adds a group (MMLU's "mmlu" and categories) as the harness writes one: results {alias,
+ * acc, acc_stderr}, group_subtasks [its subtasks], higher_is_better, versions (an int, the
+ * group YAML's). Returns 0 or -1 (memory). */
+int results_mc_add_group(cJSON *root, const char *name, const char *alias,
+                         const char *const *subtasks, int n_subtasks, double acc, double stderr_,
+                         int version);
+
 /* Sorts root's task-keyed sections by task name (group_subtasks in reverse, as the harness
  * writes it), once every task is in. */
 void results_mc_finish(cJSON *root);

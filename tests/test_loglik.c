@@ -316,6 +316,30 @@ static void test_reuse_batch_threads(void **state) {
     for (int i = 0; i < n; i++) loglik_request_free(&reqs[i]);
 }
 
+/* Left-truncated choices of one question (MMLU 5-shot on a small model): the context fills
+ * the model's positions, four one-token continuations lose the same tokens and share the
+ * truncated context in one pass, a two-token one loses one more and is scored on its own;
+ * reuse equals separate passes within 1e-5 relative, truncation counts included. */
+static void test_reuse_truncated(void **state) {
+    (void)state;
+    const int T = lm.model.config.seq_len, n_ctx = T + 40;
+    int *ctx = malloc(sizeof(int) * (size_t)n_ctx);
+    ctx[0] = lm.tokenizer.bos_id;
+    for (int i = 1; i < n_ctx; i++) ctx[i] = 3 + (i * 71) % 480;
+    LoglikRequest reqs[5];
+    const int conts[5][2] = {{65}, {66}, {67}, {68}, {69, 70}};
+    for (int i = 0; i < 5; i++) token_request(&reqs[i], ctx, n_ctx, conts[i], i < 4 ? 1 : 2);
+    free(ctx);
+    LoglikResult base[5], other[5];
+    score_all(reqs, 5, 1, 0, base);
+    assert_int_equal(base[0].truncated, n_ctx + 1 - (T + 1));
+    assert_int_equal(base[4].truncated, base[0].truncated + 1);
+    double wa, w = worst(base, (score_all(reqs, 5, 8, LOGLIK_REUSE_AUTO, other), other), 5, &wa);
+    printf("truncated group, reuse vs none: relative %.2e, absolute %.2e\n", w, wa);
+    assert_close(w, 0, 1e-5);
+    for (int i = 0; i < 5; i++) loglik_request_free(&reqs[i]);
+}
+
 /* Branches: a question whose continuations (1 to 200 tokens, 540 in all) exceed one forward's
  * token budget when the scorer packs one sequence (batch 1: the prefix goes into the cache and
  * the branches run in several batches; batch 8: all in one tree forward),
@@ -403,10 +427,15 @@ static void test_reuse_auto_rule(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_joint_split),         cmocka_unit_test(test_trailing_space_moves),
-        cmocka_unit_test(test_join_fallback),       cmocka_unit_test(test_sum_matches_model_score),
-        cmocka_unit_test(test_is_greedy),           cmocka_unit_test(test_left_truncation),
-        cmocka_unit_test(test_reuse_batch_threads), cmocka_unit_test(test_reuse_branch_batches),
+        cmocka_unit_test(test_joint_split),
+        cmocka_unit_test(test_trailing_space_moves),
+        cmocka_unit_test(test_join_fallback),
+        cmocka_unit_test(test_sum_matches_model_score),
+        cmocka_unit_test(test_is_greedy),
+        cmocka_unit_test(test_left_truncation),
+        cmocka_unit_test(test_reuse_truncated),
+        cmocka_unit_test(test_reuse_batch_threads),
+        cmocka_unit_test(test_reuse_branch_batches),
         cmocka_unit_test(test_reuse_auto_rule),
     };
     return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));
