@@ -18,12 +18,14 @@ static const CommandSpec SPEC = {
     "SPEC.json --out DIR",
     "SPEC.json: {\"train\": {flags of cutkit train}, \"grid\": {\"lambda\": [1.1, 1.2], "
     "\"alpha\":\n"
-    "[0.25, 0.5, 1]}, \"evaluate\": [[\"eval\", \"mc\", \"--model\", \"{run}/model\", ...]]}. "
-    "Each\n"
-    "point trains into DIR/<point> (e.g. DIR/lambda=1.1,alpha=0.5) and runs the evaluate\n"
-    "commands with {run} replaced by that directory. Finished points are skipped on a rerun;\n"
-    "DIR/summary.csv has one row per point: its grid values, state, final losses and flagged\n"
-    "fraction. Relative paths in the spec are relative to the working directory.",
+    "[0.25, 0.5, 1]}, \"seeds\": [1, 2, 3], \"evaluate\": [[\"eval\", \"mc\", \"--model\",\n"
+    "\"{run}/model\", ...]]}. Each point trains into DIR/<point> (e.g.\n"
+    "DIR/lambda=1.1,alpha=0.5,seed=2) and runs the evaluate commands with {run} replaced by\n"
+    "that directory and {seed} by its seed. \"seeds\" (optional) repeats every grid point per\n"
+    "seed, seed by seed; cutkit report shows the seeds of a point as one row, mean +- sd.\n"
+    "Finished points are skipped on a rerun; DIR/summary.csv has one row per point: its grid\n"
+    "values (its group and seed with \"seeds\"), state, final losses and flagged fraction.\n"
+    "Relative paths in the spec are relative to the working directory.",
     FLAGS,
     sizeof FLAGS / sizeof FLAGS[0],
 };

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "reports/groups.h"
 #include "tests/test_util.h"
 #include "train/sweep.h"
 
@@ -226,6 +227,105 @@ static void test_bad_spec_is_refused(void **state) {
     assert_int_equal(test_run(cmd, NULL, NULL), 2);
 }
 
+/* "seeds": every grid point once per seed, seed by seed, in folders named "...,seed=S" whose
+ * config.json files differ only in the seed, so that the report groups them (one row per grid
+ * point); {seed} in an evaluate command is the point's seed. */
+static void test_seeds_are_an_axis(void **state) {
+    const char *dir = *state;
+    char corpus[1024], spec[1024], out[1100], path[1300];
+    snprintf(corpus, sizeof corpus, "%s/corpus.txt", dir);
+    const char *line = "Tom had a red ball. He liked to play with it.\n";
+    assert_int_equal(test_write_file(corpus, line, strlen(line)), 0);
+    snprintf(spec, sizeof spec, "%s/spec.json", dir);
+    snprintf(out, sizeof out, "%s/sweep", dir);
+    /* --threads {seed}: a literal "{seed}" would fail the evaluation (not a number) */
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"train\": {\"data\": \"%s\", \"steps\": 1, \"batch-size\": 1, \"seq-len\": 16, "
+             "\"warmup\": 0, \"threads\": 1},\n \"grid\": {\"lr\": [0.0001, 0.001]},\n"
+             " \"seeds\": [2, 1],\n"
+             " \"evaluate\": [[\"score\", \"--model\", \"{run}/model\", \"--text\", \"Tom\", "
+             "\"--threads\", \"{seed}\"]]}\n",
+             corpus);
+    assert_int_equal(test_write_file(spec, text, strlen(text)), 0);
+    char *log = NULL;
+    SweepResult r;
+    assert_int_equal(run_sweep(spec, out, &r, &log), 0);
+    assert_int_equal(r.points, 4);
+    assert_int_equal(r.failed, 0);
+    /* the seeds are the slowest axis, in the order listed */
+    assert_non_null(strstr(log, "point 1/4 lr=0.0001,seed=2: running"));
+    assert_non_null(strstr(log, "point 2/4 lr=0.001,seed=2: running"));
+    assert_non_null(strstr(log, "point 4/4 lr=0.001,seed=1: running"));
+    free(log);
+    snprintf(path, sizeof path, "%s/summary.csv", out);
+    char *csv = test_read_file(path, NULL);
+    assert_non_null(csv);
+    assert_non_null(
+        strstr(csv, "point,group,lr,seed,state,steps,loss,loss_mle,loss_ul,flagged_fraction\n"));
+    assert_non_null(strstr(csv, "\"lr=0.001,seed=1\",lr=0.001,0.001,1,done,1,"));
+    free(csv);
+    /* each run's config.json carries its seed; the report groups the two seeds of each lr */
+    const char *names[4] = {"lr=0.0001,seed=2", "lr=0.001,seed=2", "lr=0.0001,seed=1",
+                            "lr=0.001,seed=1"};
+    RunDir runs[4];
+    CkError err = {{0}};
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", out, names[i]);
+        assert_int_equal(rundir_open(&runs[i], path, &err), 0);
+        snprintf(path, sizeof path, "%s/%s/evaluate-0.done", out, names[i]);
+        assert_true(mtime_ns(path) > 0);
+    }
+    assert_true(rundir_config_number(&runs[0], "seed") == 2);
+    assert_true(rundir_config_number(&runs[3], "seed") == 1);
+    RunGroups g;
+    assert_int_equal(run_groups_build(&g, runs, 4, 0, &err), 0);
+    assert_int_equal(g.n, 2);
+    assert_string_equal(g.groups[0].label, "lr=0.0001");
+    assert_int_equal(g.groups[0].n, 2);
+    assert_int_equal(g.groups[0].members[1], 2);
+    assert_string_equal(g.groups[1].label, "lr=0.001");
+    run_groups_free(&g);
+    for (int i = 0; i < 4; i++) rundir_close(&runs[i]);
+}
+
+/* A seed beside "seeds", a seed twice and a seed that is not an integer are refused; a spec
+ * with seeds needs no grid. */
+static void test_bad_seeds_are_refused(void **state) {
+    const char *dir = *state;
+    char spec[1024];
+    snprintf(spec, sizeof spec, "%s/spec.json", dir);
+    const struct {
+        const char *text, *error;
+    } cases[] = {
+        {"{\"train\": {\"seed\": 1}, \"seeds\": [1, 2]}",
+         "\"seed\" is both in \"train\" and given by \"seeds\""},
+        {"{\"grid\": {\"seed\": [1]}, \"seeds\": [1, 2]}",
+         "\"seed\" is both in \"grid\" and given by \"seeds\""},
+        {"{\"grid\": {\"lr\": [1]}, \"seeds\": [1, 2, 1]}", "\"seeds\": 1 is listed twice"},
+        {"{\"grid\": {\"lr\": [1]}, \"seeds\": [1, 2.5]}",
+         "\"seeds\" item 2: expected an integer from 0 to 2^53"},
+        {"{\"grid\": {\"lr\": [1]}, \"seeds\": [\"1\"]}",
+         "\"seeds\" item 1: expected an integer from 0 to 2^53"},
+        {"{\"grid\": {\"lr\": [1]}, \"seeds\": []}", "\"seeds\": expected a non-empty array"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(test_write_file(spec, cases[i].text, strlen(cases[i].text)), 0);
+        SweepSpec s;
+        CkError err = {{0}};
+        assert_int_equal(sweep_spec_load(&s, spec, &err), -1);
+        if (!strstr(err.msg, cases[i].error)) fprintf(stderr, "got: %s\n", err.msg);
+        assert_non_null(strstr(err.msg, cases[i].error));
+    }
+    const char *no_grid = "{\"train\": {\"steps\": 1}, \"seeds\": [1, 2, 3]}";
+    assert_int_equal(test_write_file(spec, no_grid, strlen(no_grid)), 0);
+    SweepSpec s;
+    CkError err = {{0}};
+    assert_int_equal(sweep_spec_load(&s, spec, &err), 0);
+    assert_int_equal(s.points, 3);
+    sweep_spec_free(&s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_grid_runs_and_resumes, make_temp, remove_temp),
@@ -234,6 +334,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_bad_spec_is_refused, make_temp, remove_temp),
         cmocka_unit_test_setup_teardown(test_points_have_their_own_folders, make_temp, remove_temp),
         cmocka_unit_test_setup_teardown(test_dry_run_says_nothing_ran, make_temp, remove_temp),
+        cmocka_unit_test_setup_teardown(test_seeds_are_an_axis, make_temp, remove_temp),
+        cmocka_unit_test_setup_teardown(test_bad_seeds_are_refused, make_temp, remove_temp),
     };
     return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

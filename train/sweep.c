@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include "util/fileio.h"
 #include "util/jsonl.h"
 #include "util/outdir.h"
+#include "util/strbuf.h"
 
 /* Room for a path: the sweep folder, a point name of several grid values and a file. */
 #define PATH_BUF 4096
@@ -19,6 +21,8 @@
 #define VALUE_BUF 128
 /* Far more trainings than a sweep could run; keeps the count and its tables small. */
 #define MAX_POINTS 100000
+/* The largest seed: every integer up to it is exact in a JSON number (a double). */
+#define MAX_SEED 9007199254740992.0
 
 void sweep_options_init(SweepOptions *o) {
     memset(o, 0, sizeof *o);
@@ -59,14 +63,43 @@ static int check_axis(const cJSON *axis, const cJSON *train, const char *path, C
     return 0;
 }
 
+/* Checks "seeds": distinct integers from 0 to 2^53, and no "seed" in "train" or "grid" (the
+ * seed of a point is the axis's). Returns the number of seeds (1 without the key), or -1. */
+static int check_seeds(const cJSON *seeds, const cJSON *train, const cJSON *grid, const char *path,
+                       CkError *err) {
+    if (!seeds) return 1;
+    if (!cJSON_IsArray(seeds) || cJSON_GetArraySize(seeds) == 0)
+        return ck_fail(err, "%s: \"seeds\": expected a non-empty array of integers", path);
+    int i = 0;
+    for (const cJSON *v = seeds->child; v; v = v->next, i++) {
+        double x = cJSON_IsNumber(v) ? v->valuedouble : -1;
+        if (!(x >= 0 && x <= MAX_SEED && x == (double)(uint64_t)x))
+            return ck_fail(err, "%s: \"seeds\" item %d: expected an integer from 0 to 2^53", path,
+                           i + 1);
+        for (const cJSON *u = seeds->child; u != v; u = u->next)
+            if (u->valuedouble == x)
+                return ck_fail(err, "%s: \"seeds\": %.0f is listed twice", path, x);
+    }
+    const char *where = train && cJSON_GetObjectItemCaseSensitive(train, "seed") ? "train"
+                        : grid && cJSON_GetObjectItemCaseSensitive(grid, "seed") ? "grid"
+                                                                                 : NULL;
+    if (where)
+        return ck_fail(err, "%s: \"seed\" is both in \"%s\" and given by \"seeds\"", path, where);
+    return i;
+}
+
 /* Checks the spec's shape; returns the number of points, or -1 with err. */
 static int check_spec(const cJSON *spec, const char *path, CkError *err) {
     const cJSON *train = cJSON_GetObjectItemCaseSensitive(spec, "train");
     const cJSON *grid = cJSON_GetObjectItemCaseSensitive(spec, "grid");
+    const cJSON *seeds = cJSON_GetObjectItemCaseSensitive(spec, "seeds");
     const cJSON *evaluate = cJSON_GetObjectItemCaseSensitive(spec, "evaluate");
-    if (!cJSON_IsObject(spec) || (train && !cJSON_IsObject(train)) || !cJSON_IsObject(grid))
+    /* a spec with seeds may leave the grid out: one setting, repeated over the seeds */
+    if (!cJSON_IsObject(spec) || (train && !cJSON_IsObject(train)) ||
+        !(cJSON_IsObject(grid) || (!grid && seeds)))
         return ck_fail(err, "%s: expected {\"train\": {...}, \"grid\": {...}}", path);
-    int points = 1;
+    int points = check_seeds(seeds, train, grid, path, err);
+    if (points < 0) return -1;
     const cJSON *axis;
     cJSON_ArrayForEach(axis, grid) {
         if (check_axis(axis, train, path, err) != 0) return -1;
@@ -89,7 +122,8 @@ static int check_spec(const cJSON *spec, const char *path, CkError *err) {
     return points;
 }
 
-static cJSON *point_settings(const cJSON *spec, int p, char *name, size_t name_size);
+static cJSON *point_settings(const cJSON *spec, int p, char *name, size_t name_size, char *group,
+                             size_t group_size);
 
 /* A point's folder name and its index, sorted by name to find two points with one folder. */
 typedef struct {
@@ -111,7 +145,7 @@ static int check_unique_folders(const cJSON *spec, int points, const char *path,
     int rc = names ? 0 : ck_fail(err, "out of memory");
     for (int p = 0; rc == 0 && p < points; p++) {
         char name[NAME_BUF];
-        cJSON_Delete(point_settings(spec, p, name, sizeof name));
+        cJSON_Delete(point_settings(spec, p, name, sizeof name, NULL, 0));
         names[p] = (PointName){strdup(name), p};
         if (!names[p].name) rc = ck_fail(err, "out of memory");
     }
@@ -150,11 +184,15 @@ void sweep_spec_free(SweepSpec *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* Point p of the grid: its settings (train + the grid values; the caller deletes them) and
- * its folder name. */
-static cJSON *point_settings(const cJSON *spec, int p, char *name, size_t name_size) {
+/* Point p of the grid: its settings (train + the grid values + its seed; the caller deletes
+ * them), its folder name and, when group is not NULL, the name of its seed group (the folder
+ * name without the seed). The seeds are the last axis, the slowest: every setting of the
+ * first seed comes before the second seed's. */
+static cJSON *point_settings(const cJSON *spec, int p, char *name, size_t name_size, char *group,
+                             size_t group_size) {
     const cJSON *train = cJSON_GetObjectItemCaseSensitive(spec, "train");
     const cJSON *grid = cJSON_GetObjectItemCaseSensitive(spec, "grid");
+    const cJSON *seeds = cJSON_GetObjectItemCaseSensitive(spec, "seeds");
     cJSON *s = train ? cJSON_Duplicate(train, 1) : cJSON_CreateObject();
     name[0] = '\0';
     const cJSON *axis;
@@ -170,27 +208,51 @@ static cJSON *point_settings(const cJSON *spec, int p, char *name, size_t name_s
         snprintf(name + len, name_size - len, "%s%s=%s", len ? "," : "", axis->string, text);
         cJSON_AddItemToObject(s, axis->string, cJSON_Duplicate(v, 1));
     }
+    if (group) snprintf(group, group_size, "%s", name);
+    if (seeds) {
+        /* what is left of p after the grid axes is the seed's index */
+        const double seed = cJSON_GetArrayItem(seeds, p)->valuedouble;
+        size_t len = strlen(name);
+        snprintf(name + len, name_size - len, "%sseed=%.0f", len ? "," : "", seed);
+        cJSON_AddNumberToObject(s, "seed", seed);
+    }
     return s;
 }
 
-/* The arguments of an evaluate command with "{run}" replaced by dir (NULL-terminated,
+/* arg with every "{run}" replaced by dir and, when seed is not NULL, every "{seed}" by seed;
+ * malloc'd, or NULL when out of memory. */
+static char *fill_holes(const char *arg, const char *dir, const char *seed) {
+    StrBuf b = {0};
+    int ok = strbuf_put(&b, "", 0) == 0;
+    for (const char *c = arg; ok && *c;) {
+        if (!strncmp(c, "{run}", 5)) {
+            ok = strbuf_puts(&b, dir) == 0;
+            c += 5;
+        } else if (seed && !strncmp(c, "{seed}", 6)) {
+            ok = strbuf_puts(&b, seed) == 0;
+            c += 6;
+        } else {
+            ok = strbuf_put(&b, c++, 1) == 0;
+        }
+    }
+    if (!ok) {
+        strbuf_free(&b);
+        return NULL;
+    }
+    return strbuf_take(&b);
+}
+
+/* The arguments of an evaluate command with its holes filled (fill_holes; NULL-terminated,
  * malloc'd; free with free_args), or NULL when out of memory. */
-static char **evaluation_args(const cJSON *cmd, const char *dir) {
+static char **evaluation_args(const cJSON *cmd, const char *dir, const char *seed) {
     int n = cJSON_GetArraySize(cmd);
     char **argv = calloc((size_t)n + 1, sizeof(char *));
     for (int a = 0; argv && a < n; a++) {
-        const char *arg = cJSON_GetArrayItem(cmd, a)->valuestring;
-        const char *hole = strstr(arg, "{run}");
-        size_t len = strlen(arg) + (hole ? strlen(dir) : 0) + 1;
-        if (!(argv[a] = malloc(len))) {
+        if (!(argv[a] = fill_holes(cJSON_GetArrayItem(cmd, a)->valuestring, dir, seed))) {
             for (int i = 0; i < a; i++) free(argv[i]);
             free(argv);
             return NULL;
         }
-        if (hole)
-            snprintf(argv[a], len, "%.*s%s%s", (int)(hole - arg), arg, dir, hole + 5);
-        else
-            memcpy(argv[a], arg, len);
     }
     return argv;
 }
@@ -202,11 +264,11 @@ static void free_args(char **argv) {
 
 /* Runs evaluate command i of the spec for the point in dir, once (a marker records it). */
 static int run_evaluation(const SweepOptions *o, const cJSON *cmd, int i, const char *dir,
-                          CkError *err) {
+                          const char *seed, CkError *err) {
     char marker[48];
     snprintf(marker, sizeof marker, "evaluate-%d.done", i);
     if (stage_marked(dir, marker)) return 0;
-    char **argv = evaluation_args(cmd, dir);
+    char **argv = evaluation_args(cmd, dir, seed);
     if (!argv) return ck_fail(err, "out of memory");
     int rc = stage_run(&o->runner, argv, err);
     free_args(argv);
@@ -229,8 +291,15 @@ static int run_point(const SweepOptions *o, const cJSON *spec, const cJSON *sett
     char *args[] = {"--settings", path, NULL};
     if (stage_train(&o->runner, dir, args, err) != 0) return -1;
     const cJSON *evaluate = cJSON_GetObjectItemCaseSensitive(spec, "evaluate");
+    char seed[32];
+    const int seeds = cJSON_GetObjectItemCaseSensitive(spec, "seeds") != NULL;
+    if (seeds)
+        snprintf(seed, sizeof seed, "%.0f",
+                 cJSON_GetObjectItemCaseSensitive(settings, "seed")->valuedouble);
     for (int i = 0; i < cJSON_GetArraySize(evaluate); i++) {
-        if (run_evaluation(o, cJSON_GetArrayItem(evaluate, i), i, dir, err) != 0) return -1;
+        if (run_evaluation(o, cJSON_GetArrayItem(evaluate, i), i, dir, seeds ? seed : NULL, err) !=
+            0)
+            return -1;
         if (stage_stop_requested(&o->runner)) return ck_fail(err, "stopped");
     }
     return stage_mark(dir, "done", err);
@@ -295,14 +364,17 @@ static void csv_field(FILE *f, const char *text, int last) {
  * without a logged update has empty loss fields, never zeros. */
 static void summary_row(FILE *f, const SweepOptions *o, const cJSON *spec, int p, int failed) {
     const cJSON *grid = cJSON_GetObjectItemCaseSensitive(spec, "grid"), *axis;
-    char name[NAME_BUF], dir[PATH_BUF], text[128];
-    cJSON *s = point_settings(spec, p, name, sizeof name);
+    const int seeds = cJSON_GetObjectItemCaseSensitive(spec, "seeds") != NULL;
+    char name[NAME_BUF], group[NAME_BUF], dir[PATH_BUF], text[128];
+    cJSON *s = point_settings(spec, p, name, sizeof name, group, sizeof group);
     fileio_path(dir, sizeof dir, o->out, name);
     csv_field(f, name, 0);
+    if (seeds) csv_field(f, group, 0);
     cJSON_ArrayForEach(axis, grid) {
         value_text(cJSON_GetObjectItemCaseSensitive(s, axis->string), text, sizeof text);
         csv_field(f, text, 0);
     }
+    if (seeds) fprintf(f, "%.0f,", cJSON_GetObjectItemCaseSensitive(s, "seed")->valuedouble);
     cJSON_Delete(s);
     StepSummary st;
     summarize_steps(dir, &st);
@@ -326,8 +398,11 @@ static int write_summary(const SweepOptions *o, const SweepSpec *spec, const uns
     AtomicFile a;
     if (atomic_file_open(&a, path, err) != 0) return -1;
     const cJSON *grid = cJSON_GetObjectItemCaseSensitive(spec->doc, "grid"), *axis;
+    const int seeds = cJSON_GetObjectItemCaseSensitive(spec->doc, "seeds") != NULL;
     csv_field(a.f, "point", 0);
+    if (seeds) csv_field(a.f, "group", 0);
     cJSON_ArrayForEach(axis, grid) csv_field(a.f, axis->string, 0);
+    if (seeds) csv_field(a.f, "seed", 0);
     fputs("state,steps,loss,loss_mle,loss_ul,flagged_fraction\n", a.f);
     for (int p = 0; p < spec->points; p++) summary_row(a.f, o, spec->doc, p, failed[p]);
     return atomic_file_commit(&a, err);
@@ -355,7 +430,7 @@ static int sweep_points(const SweepOptions *o, const SweepSpec *spec, unsigned c
                         SweepResult *r, CkError *err) {
     for (int p = 0; p < spec->points && !stage_stop_requested(&o->runner); p++) {
         char name[NAME_BUF], dir[PATH_BUF];
-        cJSON *settings = point_settings(spec->doc, p, name, sizeof name);
+        cJSON *settings = point_settings(spec->doc, p, name, sizeof name, NULL, 0);
         if (fileio_path(dir, sizeof dir, o->out, name) != 0 || strlen(dir) > PATH_BUF - 64) {
             cJSON_Delete(settings);
             return ck_fail(err, "the path of point %s is too long", name);

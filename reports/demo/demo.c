@@ -1,8 +1,10 @@
 /* demo.c — the demo's stages: world, warm-up, trainings, evaluations, report. */
 #include "reports/demo/demo.h"
+#include "reports/demo/demo_internal.h"
 
 #include <cjson/cJSON.h>
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,27 +33,31 @@ typedef struct {
 static const DemoSize FULL = {800, 100, 1200, 150, 16, 100, 8, 100, 96};
 static const DemoSize SMALL = {48, 12, 48, 6, 8, 4, 4, 8, 48};
 
-/* One training of the demo. */
-typedef struct {
-    const char *name;    /* run folder and report label */
-    const char *setting; /* "mixed" or "offline" training set */
-    const char *method;  /* mle-positive, mle-all, align-n, cut */
-    double lambda, alpha;
-} DemoRun;
-
-static const DemoRun RUNS[] = {
-    {"mixed-mle-positive", "mixed", "mle-positive", 0, 0},
-    {"mixed-mle-all", "mixed", "mle-all", 0, 0},
-    {"mixed-align-n", "mixed", "align-n", 0, 0},
-    {"mixed-cut", "mixed", "cut", 1.1, 1},
-    {"offline-mle-all", "offline", "mle-all", 0, 0},
-    {"offline-align-n", "offline", "align-n", 0, 0},
-    {"offline-cut-l1.1-a1", "offline", "cut", 1.1, 1},
-    {"offline-cut-l1.1-a0.5", "offline", "cut", 1.1, 0.5},
-    {"offline-cut-l2-a1", "offline", "cut", 2, 1},
-    {"offline-cut-l2-a0.5", "offline", "cut", 2, 0.5},
+const DemoRun DEMO_RUNS[] = {
+    {"mixed-mle-positive", "mixed", "mle-positive", 0, 0, NULL},
+    {"mixed-mle-all", "mixed", "mle-all", 0, 0, NULL},
+    {"mixed-align-n", "mixed", "align-n", 0, 0, NULL},
+    {"mixed-cut", "mixed", "cut", 1.1, 1, NULL},
+    {"offline-mle-all", "offline", "mle-all", 0, 0, NULL},
+    {"offline-align-n", "offline", "align-n", 0, 0, NULL},
+    /* the paper's baselines (Table 2) on the offline judgment file */
+    {"offline-forward-prediction", "offline", "forward-prediction", 0, 0, NULL},
+    {"offline-hindsight", "offline", "hindsight", 0, 0, NULL},
+    {"offline-dpo", "offline", "dpo", 0, 0, NULL},
+    {"offline-cut-l1.1-a1", "offline", "cut", 1.1, 1, NULL},
+    {"offline-cut-l1.1-a0.5", "offline", "cut", 1.1, 0.5, NULL},
+    {"offline-cut-l2-a1", "offline", "cut", 2, 1, NULL},
+    {"offline-cut-l2-a0.5", "offline", "cut", 2, 0.5, NULL},
+    /* Table 4's ablations of offline-cut-l1.1-a1 that change something here: the offline
+     * data has no positives (-Align-P changes nothing) and CUT's gamma is 0 (nor does
+     * -dynamic weighting) */
+    {"offline-cut-no-l1", "offline", "cut", 1.1, 1, "no-l1"},
+    {"offline-cut-no-align-n-mle", "offline", "cut", 1.1, 1, "no-align-n-mle"},
+    {"offline-cut-no-detection", "offline", "cut", 1.1, 1, "no-detection"},
 };
-#define N_RUNS (int)(sizeof RUNS / sizeof RUNS[0])
+const int DEMO_N_RUNS = (int)(sizeof DEMO_RUNS / sizeof DEMO_RUNS[0]);
+#define RUNS   DEMO_RUNS
+#define N_RUNS DEMO_N_RUNS
 
 /* What the stages share: the options, the sizes, the folders and the two worlds. */
 typedef struct {
@@ -63,12 +69,43 @@ typedef struct {
 } Demo;
 
 void demo_options_init(DemoOptions *o) {
+    static uint64_t defaults[DEMO_MAX_SEEDS];
+    CkError ignored = {{0}};
     memset(o, 0, sizeof *o);
     o->out = "cutkit-demo";
     o->size = DEMO_FULL;
-    o->seed = 1;
+    o->seeds = defaults;
+    o->n_seeds = demo_parse_seeds(DEMO_DEFAULT_SEEDS, defaults, &ignored);
+    o->report = 1;
     o->misconception = 0.9;
     o->threads = 1;
+}
+
+int demo_parse_seeds(const char *text, uint64_t *seeds, CkError *err) {
+    int n = 0;
+    for (const char *p = text;; p++) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(p, &end, 10);
+        /* a seed is recorded as a JSON number (config.json): at most 2^53, exact in a double */
+        if (end == p || *p == '-' || *p == '+' || errno || (*end && *end != ',') ||
+            v > (1ull << 53))
+            return ck_fail(err, "seed %d of '%s': expected an integer from 0 to 2^53", n + 1, text);
+        for (int i = 0; i < n; i++)
+            if (seeds[i] == v) return ck_fail(err, "seed %llu is listed twice in '%s'", v, text);
+        if (n == DEMO_MAX_SEEDS)
+            return ck_fail(err, "'%s': more than %d seeds", text, DEMO_MAX_SEEDS);
+        seeds[n++] = v;
+        if (!*end) return n;
+        p = end;
+    }
+}
+
+int demo_seed_dir(const DemoOptions *o, int i, char *buf, size_t size) {
+    int k = o->n_seeds == 1
+                ? snprintf(buf, size, "%s", o->out)
+                : snprintf(buf, size, "%s/seed-%llu", o->out, (unsigned long long)o->seeds[i]);
+    return k > 0 && (size_t)k < size ? 0 : -1;
 }
 
 const char *demo_size_name(DemoSizeKind size) {
@@ -155,7 +192,7 @@ static int write_corpora(const Demo *d, int k, const char *dir, CkError *err) {
 static int stage_world(Demo *d, CkError *err) {
     const DemoOptions *o = d->o;
     SynthOptions so = synth_default_options();
-    so.seed = o->seed;
+    so.seed = o->seeds[0];
     so.n_train = d->z->train;
     so.n_test = d->z->test;
     so.n_warmup = d->z->warmup;
@@ -178,18 +215,40 @@ static int stage_world(Demo *d, CkError *err) {
     return stage_mark(o->out, "world.done", err);
 }
 
-/* RUN/config.json: what `cutkit report` labels and groups the run by. */
-static int write_config(const Demo *d, const char *run_dir, const char *label, const char *setting,
-                        const char *objective, double lambda, double alpha, double lr,
+/* The warm-up run as a row of the report. */
+static const DemoRun WARMUP = {"warm-up", "-", "base", 0, 0, NULL};
+
+/* 1 when r trains on one of the world's MLE corpora, 0 when on its judgment file. */
+static int on_corpus(const DemoRun *r) {
+    return !strcmp(r->method, "mle-positive") || !strcmp(r->method, "mle-all") ||
+           !strcmp(r->method, "align-n");
+}
+
+/* RUN/config.json: what `cutkit report` labels and groups the run by (the objective and,
+ * for CUT, its Table-4 switches as `cutkit train` records them). */
+static int write_config(const Demo *d, const char *run_dir, const DemoRun *r, double lr,
                         CkError *err) {
+    static const char *const SWITCHES[] = {"no-l1", "no-align-p", "no-align-n-mle", "no-detection",
+                                           "no-dynamic-weight"};
     cJSON *obj = cJSON_CreateObject();
-    cJSON_AddStringToObject(obj, "label", label);
-    cJSON_AddStringToObject(obj, "setting", setting);
-    cJSON_AddStringToObject(obj, "objective", objective);
-    if (lambda > 0) cJSON_AddNumberToObject(obj, "lambda", lambda);
-    if (lambda > 0) cJSON_AddNumberToObject(obj, "alpha", alpha);
+    cJSON_AddStringToObject(obj, "label", r->name);
+    cJSON_AddStringToObject(obj, "setting", r->setting);
+    cJSON_AddStringToObject(obj, "objective", r->method);
+    if (r->lambda > 0) cJSON_AddNumberToObject(obj, "lambda", r->lambda);
+    if (r->lambda > 0) cJSON_AddNumberToObject(obj, "alpha", r->alpha);
+    if (!strcmp(r->method, "dpo")) cJSON_AddNumberToObject(obj, "beta", DEMO_DPO_BETA);
+    if (!strcmp(r->method, "cut")) {
+        cJSON *ab = cJSON_AddObjectToObject(obj, "ablations");
+        for (size_t i = 0; i < sizeof SWITCHES / sizeof SWITCHES[0]; i++) {
+            char key[32];
+            snprintf(key, sizeof key, "%s", SWITCHES[i]);
+            for (char *c = key; *c; c++)
+                if (*c == '-') *c = '_';
+            cJSON_AddBoolToObject(ab, key, r->ablation && !strcmp(r->ablation, SWITCHES[i]));
+        }
+    }
     cJSON_AddNumberToObject(obj, "lr", lr);
-    cJSON_AddNumberToObject(obj, "seed", (double)d->o->seed);
+    cJSON_AddNumberToObject(obj, "seed", (double)d->o->seeds[0]);
     cJSON_AddStringToObject(obj, "command", "cutkit demo");
     char path[PATH_BUF];
     fileio_path(path, sizeof path, run_dir, "config.json");
@@ -224,32 +283,43 @@ static int stage_warmup(const Demo *d, CkError *err) {
                     (char *)d->threads,
                     NULL};
     if (stage_train(&d->o->runner, d->warm, args, err) != 0) return -1;
-    return write_config(d, d->warm, "warm-up", "-", "base", 0, 0, 1e-3, err);
+    return write_config(d, d->warm, &WARMUP, 1e-3, err);
 }
 
 /* Stage 3 for one run: its training from the warm-up model, and its config.json. */
 static int stage_train_run(const Demo *d, const DemoRun *r, CkError *err) {
     char run_dir[PATH_BUF], data[PATH_BUF], world[PATH_BUF], tpl[PATH_BUF];
-    char lambda[32], alpha[32], steps[32], batch[32];
+    char lambda[32], alpha[32], beta[32], ablation[48], steps[32], batch[32];
     fileio_path(run_dir, sizeof run_dir, d->runs, r->name);
     snprintf(world, sizeof world, "%s/world-%s", d->o->out, r->setting);
     snprintf(steps, sizeof steps, "%d", d->z->steps);
     snprintf(batch, sizeof batch, "%d", d->z->batch);
-    int cut = !strcmp(r->method, "cut");
-    char *args[40], **a = args;
-    if (cut) {
-        fileio_path(data, sizeof data, world, "train.jsonl");
-        fileio_path(tpl, sizeof tpl, world, "template.json");
-        snprintf(lambda, sizeof lambda, "%g", r->lambda);
-        snprintf(alpha, sizeof alpha, "%g", r->alpha);
-        *a++ = "--objective", *a++ = "cut", *a++ = "--judgments", *a++ = data;
-        *a++ = "--template", *a++ = tpl, *a++ = "--lambda", *a++ = lambda;
-        *a++ = "--alpha", *a++ = alpha;
-    } else {
+    char *args[48], **a = args;
+    if (on_corpus(r)) {
         char file[64];
         snprintf(file, sizeof file, "corpus-%s.jsonl", r->method);
         fileio_path(data, sizeof data, world, file);
         *a++ = "--data", *a++ = data;
+    } else {
+        fileio_path(data, sizeof data, world, "train.jsonl");
+        fileio_path(tpl, sizeof tpl, world, "template.json");
+        *a++ = "--objective", *a++ = (char *)r->method, *a++ = "--judgments", *a++ = data;
+        *a++ = "--template", *a++ = tpl;
+    }
+    if (!strcmp(r->method, "cut")) {
+        snprintf(lambda, sizeof lambda, "%g", r->lambda);
+        snprintf(alpha, sizeof alpha, "%g", r->alpha);
+        *a++ = "--lambda", *a++ = lambda, *a++ = "--alpha", *a++ = alpha;
+    }
+    if (r->ablation) {
+        snprintf(ablation, sizeof ablation, "--%s", r->ablation);
+        *a++ = ablation;
+    }
+    if (!strcmp(r->method, "dpo")) {
+        /* chosen: the world's correct response to the record's instruction (a response CUT
+         * never sees); rejected: the judged one */
+        snprintf(beta, sizeof beta, "%g", DEMO_DPO_BETA);
+        *a++ = "--chosen-field", *a++ = "correct_output", *a++ = "--beta", *a++ = beta;
     }
     *a++ = "--model", *a++ = (char *)d->warm_model;
     *a++ = "--steps", *a++ = steps, *a++ = "--batch-size", *a++ = batch;
@@ -258,8 +328,7 @@ static int stage_train_run(const Demo *d, const DemoRun *r, CkError *err) {
     *a++ = "--threads", *a++ = (char *)d->threads;
     *a = NULL;
     if (stage_train(&d->o->runner, run_dir, args, err) != 0) return -1;
-    return write_config(d, run_dir, r->name, r->setting, cut ? "cut" : r->method, r->lambda,
-                        r->alpha, 5e-4, err);
+    return write_config(d, run_dir, r, 5e-4, err);
 }
 
 /* Writes the win rate of annotations (model vs the warm-up model) as RUN/eval/winrate.json,
@@ -288,7 +357,41 @@ static int write_winrate(const char *annotations, const char *path, CkError *err
     return rc;
 }
 
-/* RUN/errors.json: the fact errors of the responses in outputs (and the log's line). */
+/* RUN/eval/fact_items.jsonl: a line per response, in the order of outputs, with its
+ * instruction, "error" (1: at least one wrong fact) and "misconception" (1: it states the
+ * misconceived colour; null where the item cannot show it): the per-item outcomes behind
+ * errors.json, which the headline's paired comparisons read. */
+static int write_fact_items(const char *path, const char *const *ins, const char *const *res, int n,
+                            const int *misconceived, CkError *err) {
+    StrBuf buf = {0};
+    int rc = strbuf_put(&buf, "", 0);
+    for (int i = 0; rc == 0 && i < n; i++) {
+        FactErrorStats s;
+        if (fact_errors_measure(&ins[i], &res[i], 1, misconceived, &s, err) != 0) {
+            rc = -1;
+            break;
+        }
+        cJSON *obj = cJSON_CreateObject();
+        cJSON_AddStringToObject(obj, "instruction", ins[i]);
+        cJSON_AddNumberToObject(obj, "error", s.n_with_error);
+        if (s.n_misconception_items)
+            cJSON_AddNumberToObject(obj, "misconception", s.n_misconception_shown);
+        else
+            cJSON_AddNullToObject(obj, "misconception");
+        char *line = cJSON_PrintUnformatted(obj);
+        cJSON_Delete(obj);
+        rc = line && strbuf_puts(&buf, line) == 0 && strbuf_put(&buf, "\n", 1) == 0
+                 ? 0
+                 : ck_fail(err, "%s: out of memory", path);
+        free(line);
+    }
+    if (rc == 0) rc = fileio_write_atomic(path, buf.p, buf.n, err);
+    strbuf_free(&buf);
+    return rc;
+}
+
+/* RUN/errors.json and RUN/eval/fact_items.jsonl: the fact errors of the responses in outputs
+ * (and the log's line). */
 static int measure_fact_errors(const Demo *d, const char *run_dir, const char *name,
                                const char *outputs, CkError *err) {
     ModelOutputs mo;
@@ -300,13 +403,14 @@ static int measure_fact_errors(const Demo *d, const char *run_dir, const char *n
     for (int i = 0; rc == 0 && i < mo.n; i++)
         ins[i] = mo.items[i].instruction, res[i] = mo.items[i].output;
     const SynthWorld *w = &d->mixed;
-    if (rc == 0)
-        rc = fact_errors_measure(ins, res, mo.n,
-                                 w->options.misconception > 0 ? w->misconceived : NULL, &s, err);
+    const int *map = w->options.misconception > 0 ? w->misconceived : NULL;
+    char path[PATH_BUF];
+    fileio_path(path, sizeof path, run_dir, "eval/fact_items.jsonl");
+    if (rc == 0) rc = fact_errors_measure(ins, res, mo.n, map, &s, err);
+    if (rc == 0) rc = write_fact_items(path, ins, res, mo.n, map, err);
     free(ins);
     free(res);
     outputs_free(&mo);
-    char path[PATH_BUF];
     fileio_path(path, sizeof path, run_dir, "errors.json");
     if (rc == 0) rc = fact_errors_write_json(&s, path, err);
     if (rc != 0) return ck_wrap(err, "%s", run_dir);
@@ -336,6 +440,8 @@ static int evaluate(const Demo *d, const EvalInputs *in, const char *run_dir, co
     if (fileio_make_dirs(eval_dir, err) != 0) return -1;
     outdir_remove_stale_temps(eval_dir); /* winrate.json's; the children clean their own */
     const char *name = strrchr(run_dir, '/') ? strrchr(run_dir, '/') + 1 : run_dir;
+    /* every child gets the demo's --threads (1 by default): seeds run side by side, and
+     * OpenMP threads of several processes on the same cores wait for one another */
     char *gen[] = {"eval",
                    "generate",
                    "--instructions",
@@ -356,6 +462,8 @@ static int evaluate(const Demo *d, const EvalInputs *in, const char *run_dir, co
                    "Task:",
                    "--seed",
                    (char *)d->seed,
+                   "--threads",
+                   (char *)d->threads,
                    NULL};
     if (stage_run(&d->o->runner, gen, err) != 0 ||
         measure_fact_errors(d, run_dir, name, outputs, err) != 0)
@@ -368,10 +476,10 @@ static int evaluate(const Demo *d, const EvalInputs *in, const char *run_dir, co
         if (stage_run(&d->o->runner, judge, err) != 0 || write_winrate(annotations, path, err) != 0)
             return -1;
     }
-    char *contrast[] = {"contrast",        "--judgments", (char *)in->test, "--template",
-                        (char *)in->tpl,   "--model",     (char *)model,    "--out",
-                        (char *)run_dir,   "--lambda",    "1.1,1.5,2,4",    "--limit",
-                        (char *)in->limit, NULL};
+    char *contrast[] = {"contrast",        "--judgments", (char *)in->test,   "--template",
+                        (char *)in->tpl,   "--model",     (char *)model,      "--out",
+                        (char *)run_dir,   "--lambda",    "1.1,1.5,2,4",      "--limit",
+                        (char *)in->limit, "--threads",   (char *)d->threads, NULL};
     if (stage_run(&d->o->runner, contrast, err) != 0) return -1;
     return stage_mark(run_dir, "evaluated", err);
 }
@@ -398,26 +506,57 @@ static int stage_evaluate(const Demo *d, CkError *err) {
     return 0;
 }
 
-/* Stage 5: `cutkit report` over the warm-up model and every run, into OUT/report. */
-static int stage_report(const Demo *d, CkError *err) {
-    log_msg(d->o, "[5/5] the report\n");
-    char *argv[N_RUNS + 8], report[PATH_BUF];
-    char dirs[N_RUNS + 1][PATH_BUF];
-    int a = 0;
-    argv[a++] = "report";
-    fileio_path(dirs[0], sizeof dirs[0], d->runs, "warmup");
-    argv[a++] = dirs[0];
-    for (int i = 0; i < N_RUNS; i++) {
-        fileio_path(dirs[i + 1], sizeof dirs[i + 1], d->runs, RUNS[i].name);
-        argv[a++] = dirs[i + 1];
+/* Stage 5: `cutkit report` over the warm-up model and every run of every seed, into
+ * OUT/report; a run's seeds form one row (their config.json differ only in "seed"). */
+static int stage_report(const DemoOptions *o, CkError *err) {
+    log_msg(o, "[5/5] the report over %d seed%s\n", o->n_seeds, o->n_seeds == 1 ? "" : "s");
+    const int n_dirs = o->n_seeds * (N_RUNS + 1);
+    char **argv = calloc((size_t)n_dirs + 10, sizeof *argv);
+    char *dirs = malloc((size_t)n_dirs * PATH_BUF);
+    char report[PATH_BUF], title[256];
+    if (!argv || !dirs) {
+        free(argv);
+        free(dirs);
+        return ck_fail(err, "out of memory");
     }
-    fileio_path(report, sizeof report, d->o->out, "report");
+    int a = 0, rc = 0;
+    argv[a++] = "report";
+    for (int i = 0; rc == 0 && i < o->n_seeds; i++) {
+        char seed_dir[PATH_BUF], runs[PATH_BUF];
+        if (demo_seed_dir(o, i, seed_dir, sizeof seed_dir) != 0) rc = -1;
+        fileio_path(runs, sizeof runs, seed_dir, "runs");
+        for (int k = 0; rc == 0 && k <= N_RUNS; k++) {
+            char *dir = dirs + (size_t)(a - 1) * PATH_BUF;
+            if (fileio_path(dir, PATH_BUF, runs, k == 0 ? "warmup" : RUNS[k - 1].name) != 0)
+                rc = -1;
+            argv[a++] = dir;
+        }
+    }
+    fileio_path(report, sizeof report, o->out, "report");
+    snprintf(title, sizeof title,
+             "cutkit demo: CUT on the synthetic judgment world (embedded stories260K, %d seed%s)",
+             o->n_seeds, o->n_seeds == 1 ? "" : "s");
     argv[a++] = "--out";
     argv[a++] = report;
     argv[a++] = "--title";
-    argv[a++] = "cutkit demo: CUT on the synthetic judgment world (embedded stories260K)";
+    argv[a++] = title;
+    /* the paper's layouts on the synthetic world: Table 2's rows (its benchmark columns stay
+     * empty: the demo runs no eval mc) and Table 4's ablations against full CUT */
+    argv[a++] = "--layout";
+    argv[a++] = "table2,table4";
     argv[a] = NULL;
-    return stage_run(&d->o->runner, argv, err);
+    rc = rc == 0 ? stage_run(&o->runner, argv, err) : ck_fail(err, "%s: path too long", o->out);
+    free(argv);
+    free(dirs);
+    return rc;
+}
+
+/* Stage 5 and the headline (OUT/report/headline.md). */
+static int report_and_headline(const DemoOptions *o, CkError *err) {
+    if (stage_stop_requested(&o->runner) || stage_report(o, err) != 0) return -1;
+    char report[PATH_BUF];
+    fileio_path(report, sizeof report, o->out, "report");
+    return demo_headline_write(o, report, NULL, err);
 }
 
 /* The stages in order, each once the one before finished. OUT is the demo's alone while it
@@ -435,12 +574,29 @@ static int run_stages(Demo *d, RunLock *lock, CkError *err) {
         if (stage_train_run(d, &RUNS[i], err) != 0) return -1;
     }
     if (!stopped(d) && stage_evaluate(d, err) != 0) return -1;
-    if (!stopped(d) && stage_report(d, err) != 0) return -1;
+    if (!stopped(d) && o->report && report_and_headline(o, err) != 0) return -1;
     return stopped(d) ? ck_fail(err, "stopped") : 0;
+}
+
+/* Several seeds: each a demo of its own in OUT/seed-S (child processes, demo_seeds_run),
+ * then the report and the headline over all of them. OUT is locked meanwhile; each seed's
+ * folder is locked by its child. */
+static int run_seeds(const DemoOptions *o, CkError *err) {
+    log_msg(o, "cutkit demo (%s) in %s: %d seeds, each in %s/seed-S\n", demo_size_name(o->size),
+            o->out, o->n_seeds, o->out);
+    RunLock lock = {0};
+    int rc = outdir_open(&lock, o->out, err) != 0 || demo_seeds_run(o, err) != 0 ? -1 : 0;
+    if (rc == 0 && o->report) rc = report_and_headline(o, err);
+    runlock_release(&lock);
+    if (rc == 0 && stage_stop_requested(&o->runner)) rc = ck_fail(err, "stopped");
+    return rc;
 }
 
 int demo_run(const DemoOptions *o, CkError *err) {
     if (strlen(o->out) > DEMO_MAX_OUT) return ck_fail(err, "%s: the path is too long", o->out);
+    if (o->n_seeds < 1 || o->n_seeds > DEMO_MAX_SEEDS)
+        return ck_fail(err, "expected 1 to %d seeds, got %d", DEMO_MAX_SEEDS, o->n_seeds);
+    if (o->n_seeds > 1) return run_seeds(o, err);
     Demo *d = calloc(1, sizeof *d);
     if (!d) return ck_fail(err, "out of memory");
     d->o = o;
@@ -448,7 +604,7 @@ int demo_run(const DemoOptions *o, CkError *err) {
     fileio_path(d->runs, sizeof d->runs, o->out, "runs");
     fileio_path(d->warm, sizeof d->warm, d->runs, "warmup");
     fileio_path(d->warm_model, sizeof d->warm_model, d->warm, "model");
-    snprintf(d->seed, sizeof d->seed, "%llu", (unsigned long long)o->seed);
+    snprintf(d->seed, sizeof d->seed, "%llu", (unsigned long long)o->seeds[0]);
     snprintf(d->threads, sizeof d->threads, "%d", o->threads);
     RunLock lock = {0};
     int rc = run_stages(d, &lock, err);
