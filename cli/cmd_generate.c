@@ -10,7 +10,7 @@
 #include "util/threads.h"
 
 static struct {
-    const char *model, *tokenizer, *prompt;
+    const char *model, *tokenizer, *prompt, *base_dtype;
     int steps, threads;
     float temperature, top_p;
     uint64_t seed;
@@ -30,6 +30,7 @@ static FlagSpec FLAGS[] = {
     {"top-p", FLAG_FLOAT, &opt.top_p, "0.9", 1e-6, 1, "nucleus sampling mass"},
     {"seed", FLAG_U64, &opt.seed, "42", 0, -1, "sampling seed"},
     FLAG_THREADS(&opt.threads),
+    FLAG_BASE_DTYPE(&opt.base_dtype),
     {"no-stop", FLAG_BOOL, &opt.no_stop, NULL, 0, -1, "keep going past an end-of-text token"},
 };
 
@@ -80,7 +81,10 @@ int cmd_generate(int argc, char **argv) {
     int threads = threads_set(opt.threads);
     LanguageModel lm;
     CkError err = {{0}};
-    if (lm_open(&lm, opt.model, opt.tokenizer, &err) != 0) return cli_fail(&SPEC, 1, &err);
+    WeightDtype held;
+    if (lm_parse_base_dtype(opt.base_dtype, &held, &err) != 0) return cli_fail(&SPEC, 2, &err);
+    if (lm_open_held(&lm, opt.model, opt.tokenizer, held, &err) != 0)
+        return cli_fail(&SPEC, 1, &err);
     GenerateOptions gen = {opt.steps, opt.temperature, opt.top_p, opt.seed, !opt.no_stop};
     GenerateStats stats;
     int terminal = isatty(STDOUT_FILENO);
@@ -97,6 +101,7 @@ int cmd_generate(int argc, char **argv) {
             stats.generated_tokens, stats.seconds,
             stats.seconds > 0 ? stats.generated_tokens / stats.seconds : 0.0, stats.prompt_tokens,
             threads);
+    if (held != WEIGHT_F32) fprintf(stderr, "held as %s, ", model_held_name(held));
     termsafe_fputs_line(stderr, lm.model_source); /* a path: printed with its controls escaped */
     fputs(")\n", stderr);
     lm_close(&lm);

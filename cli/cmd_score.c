@@ -19,9 +19,10 @@
 #include "util/threads.h"
 
 static struct {
-    const char *model, *tokenizer, *adapter, *text, *input;
+    const char *model, *tokenizer, *adapter, *text, *input, *base_dtype;
     int threads, ids;
 } opt;
+static WeightDtype held; /* --base-dtype, parsed */
 
 static FlagSpec FLAGS[] = {
     FLAG_MODEL(&opt.model),
@@ -33,6 +34,7 @@ static FlagSpec FLAGS[] = {
     {"ids", FLAG_BOOL, &opt.ids, NULL, 0, -1,
      "the lines hold {\"ids\": [token ids]} scored as given (no BOS added); no tokenizer is "
      "opened, so a model folder without one can be scored"},
+    FLAG_BASE_DTYPE(&opt.base_dtype),
     FLAG_THREADS(&opt.threads),
 };
 
@@ -63,6 +65,8 @@ static void print_score(const TextScore *s) {
     cJSON_AddNumberToObject(out, "sum", s->sum);
     cJSON_AddNumberToObject(out, "mean_nll", s->mean_nll);
     cJSON_AddNumberToObject(out, "perplexity", s->perplexity);
+    /* a model held in 16 or 8 bits says so (fp32 lines stay as they were) */
+    if (held != WEIGHT_F32) cJSON_AddStringToObject(out, "base_dtype", model_held_name(held));
     char *line = cJSON_PrintUnformatted(out);
     printf("%s\n", line);
     free(line);
@@ -167,11 +171,14 @@ static int open_model_only(LanguageModel *lm, CkError *err) {
     memset(lm, 0, sizeof *lm);
     struct stat st;
     int rc;
+    const int is_dir = opt.model && stat(opt.model, &st) == 0 && S_ISDIR(st.st_mode);
+    if (!is_dir && held != WEIGHT_F32)
+        return ck_fail(err, "--base-dtype %s needs a Hugging Face folder", opt.base_dtype);
     if (!opt.model) {
         rc = embedded_model_load(&lm->model, err);
-    } else if (stat(opt.model, &st) == 0 && S_ISDIR(st.st_mode)) {
+    } else if (is_dir) {
         HfConfig cfg;
-        rc = hf_model_load(&lm->model, &cfg, opt.model, err);
+        rc = hf_model_load_held(&lm->model, &cfg, opt.model, held, err);
     } else {
         rc = llama2c_load_file(&lm->model, opt.model, err);
     }
@@ -191,7 +198,9 @@ int cmd_score(int argc, char **argv) {
     LanguageModel lm;
     LoraAdapters ad;
     CkError err = {{0}};
-    if (opt.ids ? open_model_only(&lm, &err) : lm_open(&lm, opt.model, opt.tokenizer, &err))
+    if (lm_parse_base_dtype(opt.base_dtype, &held, &err) != 0) return cli_fail(&SPEC, 2, &err);
+    if (opt.ids ? open_model_only(&lm, &err)
+                : lm_open_held(&lm, opt.model, opt.tokenizer, held, &err))
         return cli_fail(&SPEC, 1, &err); /* (both release what they opened) */
     if (opt.adapter && peft_load(&ad, &lm.model, opt.adapter, &err) != 0) {
         lm_close(&lm);

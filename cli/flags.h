@@ -38,6 +38,14 @@ typedef struct {
     { "adapter", FLAG_STRING, target, NULL, 0, -1, "PEFT LoRA adapter folder to apply", NULL, 0 }
 #define FLAG_THREADS(target)                                                                       \
     { "threads", FLAG_INT, target, "0", 0, 1024, "threads (0: one per core)", NULL, 0 }
+/* --base-dtype: the dtype the model's matrices are held in (lm_open_held) */
+#define FLAG_BASE_DTYPE(target)                                                                    \
+    {                                                                                              \
+        "base-dtype", FLAG_STRING, target, "f32", 0, -1,                                           \
+            "dtype the model's matrices are held in (a Hugging Face folder: bf16/f16 as stored, "  \
+            "int8 per-group absmax; norms stay f32)",                                              \
+            "f32|bf16|f16|int8", 0                                                                 \
+    }
 /* --out DIR, required: the run directory the command writes */
 #define FLAG_OUT_REQUIRED(target, help)                                                            \
     { "out", FLAG_STRING, target, NULL, 0, -1, help, NULL, 1 }

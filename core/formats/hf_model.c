@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +82,9 @@ void rope_permute_rows(float *w, int n_heads, int hs, int cols, int to_half_spli
 
 void model_set_rope_style(Model *m, RopeStyle style) {
     ModelConfig *c = &m->config;
-    if (c->rope_style == style) return;
+    /* weights held as stored are read-only (mapped): only Hugging Face folders are held, and
+     * they are already in its order */
+    if (c->rope_style == style || m->weights) return;
     const int hs = model_head_dim(m);
     float *tmp = malloc((size_t)hs * c->dim * sizeof(float));
     if (!tmp) return; /* a head's rows: tiny; cannot fail in practice */
@@ -187,12 +190,14 @@ static const SafetensorsTensor *shards_find(ShardSet *s, const char *name, int *
     return NULL;
 }
 
-/* Reads one tensor into dst after checking its shape (rows x cols, cols 0 for a vector). */
-static int load_tensor(ShardSet *s, const char *dir, const char *name, int rows, int cols,
-                       float *dst, CkError *err) {
-    int file = 0;
-    const SafetensorsTensor *t = shards_find(s, name, &file);
-    if (!t) return ck_fail(err, "%s: missing tensor %s", dir, name);
+/* Finds tensor name and checks its shape (rows x cols, cols 0 for a vector); marks it used. */
+static const SafetensorsTensor *find_checked(ShardSet *s, const char *dir, const char *name,
+                                             int rows, int cols, int *file, CkError *err) {
+    const SafetensorsTensor *t = shards_find(s, name, file);
+    if (!t) {
+        ck_fail(err, "%s: missing tensor %s", dir, name);
+        return NULL;
+    }
     int want_ndim = cols ? 2 : 1;
     if (t->ndim != want_ndim || t->shape[0] != (size_t)rows ||
         (cols && t->shape[1] != (size_t)cols)) {
@@ -201,13 +206,24 @@ static int load_tensor(ShardSet *s, const char *dir, const char *name, int rows,
             snprintf(got + strlen(got), sizeof got - strlen(got), "%s%zu", d ? ", " : "",
                      t->shape[d]);
         if (cols)
-            return ck_fail(err, "%s: tensor %s has shape [%s]; the config needs [%d, %d]", dir,
-                           name, got, rows, cols);
-        return ck_fail(err, "%s: tensor %s has shape [%s]; the config needs [%d]", dir, name, got,
-                       rows);
+            ck_fail(err, "%s: tensor %s has shape [%s]; the config needs [%d, %d]", dir, name, got,
+                    rows, cols);
+        else
+            ck_fail(err, "%s: tensor %s has shape [%s]; the config needs [%d]", dir, name, got,
+                    rows);
+        return NULL;
     }
+    s->used[*file][t - safetensors_at(&s->files[*file], 0)] = 1;
+    return t;
+}
+
+/* Reads one tensor into dst after checking its shape (rows x cols, cols 0 for a vector). */
+static int load_tensor(ShardSet *s, const char *dir, const char *name, int rows, int cols,
+                       float *dst, CkError *err) {
+    int file = 0;
+    const SafetensorsTensor *t = find_checked(s, dir, name, rows, cols, &file, err);
+    if (!t) return -1;
     if (safetensors_read_f32(&s->files[file], t, dst, err) != 0) return ck_wrap(err, "%s", dir);
-    s->used[file][t - safetensors_at(&s->files[file], 0)] = 1;
     return 0;
 }
 
@@ -228,18 +244,190 @@ static int refuse_extras(ShardSet *s, const char *dir, CkError *err) {
                    n_extra > 1 ? "s" : "", list, n_extra > 4 ? ", ..." : "");
 }
 
+/* ---- weights held as stored ------------------------------------------------------------- */
+
+/* The Q8 group of a model: 64 when the input width of every matrix (C, QD, H) is a multiple
+ * of 64, else 32 when all are multiples of 32; 0 when neither. */
+static int q8_group(const Model *m) {
+    const int widths[3] = {m->config.dim, model_q_dim(m), m->config.hidden_dim};
+    for (int g = 64; g >= 32; g /= 2) {
+        int ok = 1;
+        for (int i = 0; i < 3; i++) ok &= widths[i] % g == 0;
+        if (ok) return g;
+    }
+    return 0;
+}
+
+static void shards_release(void *owner) {
+    if (!owner) return;
+    shards_close(owner);
+    free(owner);
+}
+
+/* 1 when t can serve in place as `held`: the same 16-bit dtype, aligned for uint16_t. */
+static int can_map(const SafetensorsFile *f, const SafetensorsTensor *t, WeightDtype held) {
+    int same =
+        (held == WEIGHT_BF16 && t->dtype == ST_BF16) || (held == WEIGHT_F16 && t->dtype == ST_F16);
+    return same && (uintptr_t)safetensors_data(f, t) % sizeof(uint16_t) == 0;
+}
+
+/* Bytes of the store for one (out, in) matrix held as `held` (Q8: scales first, then the
+ * int8 values), rounded up to 64 so that every matrix starts aligned. */
+static size_t held_bytes(WeightDtype held, int out, int in, int group) {
+    size_t n = (size_t)out * in;
+    n = held == WEIGHT_Q8 ? n + (size_t)out * (in / group) * sizeof(float) : n * sizeof(uint16_t);
+    return (n + 63) / 64 * 64;
+}
+
+/* n values of a little-endian F32, F16 or BF16 tensor (possibly unaligned) to fp32. */
+static void raw_to_f32(float *dst, const unsigned char *src, SafetensorsDtype dtype, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (dtype == ST_F32) {
+            memcpy(&dst[i], src + 4 * i, 4);
+            continue;
+        }
+        uint16_t h;
+        memcpy(&h, src + 2 * i, 2);
+        dst[i] = dtype == ST_BF16 ? weight_bf16_to_f32(h) : weight_f16_to_f32(h);
+    }
+}
+
+/* Converts matrix t (out, in) into dst as `held`, a block of rows at a time (never the whole
+ * matrix in fp32; blocks in parallel, each thread with its own block), and points ref at it. */
+static int convert_matrix(const SafetensorsFile *f, const SafetensorsTensor *t, WeightDtype held,
+                          int group, int out, int in, unsigned char *dst, WeightRef *ref,
+                          CkError *err) {
+    enum { BLOCK = 64 };
+    const unsigned char *src = safetensors_data(f, t);
+    const size_t es = t->dtype == ST_F32 ? 4 : 2, per_row = held == WEIGHT_Q8 ? in / group : 0;
+    float *scales = (float *)(void *)dst;
+    unsigned char *values = dst + (size_t)out * per_row * sizeof(float);
+    int failed = 0;
+#pragma omp parallel
+    {
+        float *tmp = malloc((size_t)BLOCK * in * sizeof(float));
+        CkError local = {{0}};
+#pragma omp for schedule(dynamic)
+        for (int r0 = 0; r0 < out; r0 += BLOCK) {
+            const int rows = out - r0 < BLOCK ? out - r0 : BLOCK;
+            const size_t at = (size_t)r0 * in, count = (size_t)rows * in;
+            if (!tmp) continue;
+            raw_to_f32(tmp, src + at * es, t->dtype, count);
+            if (held == WEIGHT_BF16)
+                weight_f32_to_bf16_n((uint16_t *)(void *)values + at, tmp, count);
+            else if (held == WEIGHT_F16)
+                weight_f32_to_f16_n((uint16_t *)(void *)values + at, tmp, count);
+            else if (weight_quantize_q8((int8_t *)values + at, scales + (size_t)r0 * per_row, tmp,
+                                        rows, in, group, &local) != 0) {
+#pragma omp atomic write
+                failed = 1;
+            }
+        }
+        if (!tmp) {
+#pragma omp atomic write
+            failed = 1;
+        }
+        free(tmp);
+    }
+    *ref =
+        (WeightRef){held, values, held == WEIGHT_Q8 ? scales : NULL, held == WEIGHT_Q8 ? group : 0};
+    return failed ? ck_fail(err, "cannot convert %s to %s (out of memory)", t->name,
+                            model_held_name(held))
+                  : 0;
+}
+
+/* Plans where each matrix of m comes from: checks every one's shape and dtype (before any
+ * weight is read) and returns the bytes the converted ones need; tensors[] and files[] get
+ * each (id, layer)'s tensor. */
+static int plan_matrices(Model *m, ShardSet *s, const char *dir, int group,
+                         const SafetensorsTensor **tensors, int *files, size_t *bytes,
+                         CkError *err) {
+    const int L = m->config.n_layers;
+    *bytes = 0;
+    for (int id = 0; id < PARAM_COUNT; id++) {
+        const ParamTensor *pt = &m->tensors[id];
+        if (!model_param_is_matrix((ParamId)id) || pt->size == 0) continue;
+        for (int l = 0; l < (pt->per_layer ? L : 1); l++) {
+            char name[128];
+            hf_param_name_arch(&m->arch, (ParamId)id, l, name, sizeof name);
+            const size_t k = (size_t)id * L + l;
+            tensors[k] = find_checked(s, dir, name, pt->shape[0], pt->shape[1], &files[k], err);
+            if (!tensors[k]) return -1;
+            const SafetensorsDtype d = tensors[k]->dtype;
+            if (d != ST_F32 && d != ST_F16 && d != ST_BF16)
+                return ck_fail(err,
+                               "%s: tensor %s is stored as %s; --base-dtype %s reads F32, F16 "
+                               "or BF16 tensors",
+                               dir, name, safetensors_dtype_name(d), model_held_name(m->held));
+            if (!can_map(&s->files[files[k]], tensors[k], m->held))
+                *bytes += held_bytes(m->held, pt->shape[0], pt->shape[1], group);
+        }
+    }
+    return 0;
+}
+
+/* Fills m->weights: 16-bit tensors stored as held are used in place in the mapping; the others
+ * are converted into m->weight_store, and their mapped pages released. */
+static int hold_matrices(Model *m, ShardSet *s, const char *dir, int group, CkError *err) {
+    const size_t n = (size_t)PARAM_COUNT * m->config.n_layers;
+    const SafetensorsTensor **tensors = calloc(n, sizeof *tensors);
+    int *files = calloc(n, sizeof *files);
+    size_t bytes = 0;
+    int rc = tensors && files ? 0 : ck_fail(err, "out of memory");
+    if (rc == 0) rc = plan_matrices(m, s, dir, group, tensors, files, &bytes, err);
+    if (rc == 0 && bytes > 0 && !(m->weight_store = malloc(bytes)))
+        rc = ck_fail(err, "%s: out of memory holding the weights as %s (%zu bytes)", dir,
+                     model_held_name(m->held), bytes);
+    unsigned char *next = m->weight_store;
+    int mapped = 0;
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        if (!tensors[k]) continue;
+        const SafetensorsFile *f = &s->files[files[k]];
+        const int out = (int)tensors[k]->shape[0], in = (int)tensors[k]->shape[1];
+        if (can_map(f, tensors[k], m->held)) {
+            m->weights[k] = (WeightRef){m->held, safetensors_data(f, tensors[k]), NULL, 0};
+            mapped = 1;
+            continue;
+        }
+        rc = convert_matrix(f, tensors[k], m->held, group, out, in, next, &m->weights[k], err);
+        if (rc != 0) ck_wrap(err, "%s: %s", dir, tensors[k]->name);
+        safetensors_release_pages(f, tensors[k]);
+        next += held_bytes(m->held, out, in, group);
+    }
+    if (rc == 0 && mapped && !(m->weight_owner = calloc(1, sizeof(ShardSet))))
+        rc = ck_fail(err, "out of memory");
+    free(tensors);
+    free(files);
+    return rc;
+}
+
 int hf_model_load(Model *m, HfConfig *cfg, const char *dir, CkError *err) {
+    return hf_model_load_held(m, cfg, dir, WEIGHT_F32, err);
+}
+
+int hf_model_load_held(Model *m, HfConfig *cfg, const char *dir, WeightDtype held, CkError *err) {
     memset(m, 0, sizeof *m);
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
     ModelArch arch;
     if (hf_config_load_arch(cfg, &arch, path, err) != 0) return -1;
-    if (model_init_arch(m, &cfg->model, &arch, err) != 0) return -1;
+    if (model_init_held(m, &cfg->model, &arch, held, err) != 0) return -1;
+    const int group = held == WEIGHT_Q8 ? q8_group(m) : 0;
+    if (held == WEIGHT_Q8 && group == 0) {
+        ck_fail(err,
+                "%s: --base-dtype int8 quantises groups of 32 or 64 along each matrix's input; "
+                "dim %d, q width %d and hidden_dim %d are not all multiples of 32",
+                dir, m->config.dim, model_q_dim(m), m->config.hidden_dim);
+        model_free(m);
+        return -1;
+    }
     ShardSet shards;
     int rc = shards_open(&shards, dir, err);
+    if (rc == 0 && held != WEIGHT_F32) rc = hold_matrices(m, &shards, dir, group, err);
     for (int id = 0; rc == 0 && id < PARAM_COUNT; id++) {
         const ParamTensor *t = &m->tensors[id];
         if (t->size == 0) continue; /* the tied classifier */
+        if (held != WEIGHT_F32 && model_param_is_matrix((ParamId)id)) continue;
         int layers = t->per_layer ? cfg->model.n_layers : 1;
         for (int l = 0; rc == 0 && l < layers; l++) {
             char name[128];
@@ -255,7 +443,15 @@ int hf_model_load(Model *m, HfConfig *cfg, const char *dir, CkError *err) {
         if (t) shards.used[file][t - safetensors_at(&shards.files[file], 0)] = 1;
     }
     if (rc == 0) rc = refuse_extras(&shards, dir, err);
-    shards_close(&shards);
+    if (rc == 0 && m->weight_owner) {
+        /* some matrices point into the mapped shards: the model keeps them open */
+        *(ShardSet *)m->weight_owner = shards;
+        m->weight_release = shards_release;
+    } else {
+        shards_close(&shards);
+        free(m->weight_owner); /* the empty holder of a load that failed */
+        m->weight_owner = NULL;
+    }
     if (rc != 0) model_free(m);
     return rc;
 }
@@ -264,6 +460,7 @@ int hf_model_load(Model *m, HfConfig *cfg, const char *dir, CkError *err) {
 
 int hf_model_save(const Model *m, const HfConfig *cfg, const char *dir, SafetensorsDtype dtype,
                   const char *command_line, CkError *err) {
+    if (model_require_f32(m, "saving the model", err) != 0) return -1;
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return ck_fail(err, "%s: cannot create folder: %s", dir, strerror(errno));
     /* Hugging Face's rotary convention on disk: permute a copy when ours is interleaved. */

@@ -26,6 +26,14 @@ void hf_param_name_arch(const ModelArch *arch, ParamId id, int layer, char *buf,
  * model keeps Hugging Face's rotary convention (ROPE_HALF_SPLIT). */
 int hf_model_load(Model *m, HfConfig *cfg, const char *dir, CkError *err);
 
+/* hf_model_load with the matrices (model_param_is_matrix) held as `held`: BF16/F16 tensors
+ * stored in that dtype are used in place in the memory-mapped files, others are converted a
+ * block of rows at a time (WEIGHT_Q8: per-group absmax int8, group 64 when every input width
+ * allows it, else 32); norms and biases are read as fp32. F32, F16 and BF16 files convert to
+ * any held dtype; every tensor's shape and dtype (and Q8's group) is checked before any weight
+ * is read. WEIGHT_F32 is hf_model_load. */
+int hf_model_load_held(Model *m, HfConfig *cfg, const char *dir, WeightDtype held, CkError *err);
+
 /* Writes m into dir (created if missing) as config.json and model.safetensors in dtype
  * (ST_F32, ST_F16 or ST_BF16), with metadata {"format": "pt", "cutkit_version", "command_line"}.
  * A model in llama2.c's interleaved rotary convention has its q/k rows permuted on the way

@@ -48,14 +48,38 @@ static int open_tokenizer(LanguageModel *lm, const char *model_path, int model_i
 }
 
 int lm_open(LanguageModel *lm, const char *model_path, const char *tokenizer_path, CkError *err) {
+    return lm_open_held(lm, model_path, tokenizer_path, WEIGHT_F32, err);
+}
+
+int lm_parse_base_dtype(const char *s, WeightDtype *out, CkError *err) {
+    static const struct {
+        const char *name;
+        WeightDtype dtype;
+    } choices[] = {
+        {"f32", WEIGHT_F32}, {"bf16", WEIGHT_BF16}, {"f16", WEIGHT_F16}, {"int8", WEIGHT_Q8}};
+    for (size_t i = 0; s && i < sizeof choices / sizeof choices[0]; i++)
+        if (!strcmp(s, choices[i].name)) {
+            *out = choices[i].dtype;
+            return 0;
+        }
+    return ck_fail(err, "--base-dtype: expected f32, bf16, f16 or int8, got \"%s\"", s ? s : "");
+}
+
+int lm_open_held(LanguageModel *lm, const char *model_path, const char *tokenizer_path,
+                 WeightDtype held, CkError *err) {
     memset(lm, 0, sizeof *lm);
     int rc;
     struct stat st;
     const int is_dir = model_path && stat(model_path, &st) == 0 && S_ISDIR(st.st_mode);
+    if (!is_dir && held != WEIGHT_F32)
+        return ck_fail(err,
+                       "%s: --base-dtype %s needs a Hugging Face folder; llama2.c and embedded "
+                       "models are held as f32",
+                       model_path ? model_path : "embedded:stories260K", model_held_name(held));
     if (is_dir) {
         snprintf(lm->model_source, sizeof lm->model_source, "%.500s", model_path);
         HfConfig cfg;
-        rc = hf_model_load(&lm->model, &cfg, model_path, err);
+        rc = hf_model_load_held(&lm->model, &cfg, model_path, held, err);
     } else if (model_path) {
         snprintf(lm->model_source, sizeof lm->model_source, "%.500s", model_path);
         rc = llama2c_load_file(&lm->model, model_path, err);

@@ -20,6 +20,16 @@ typedef struct {
  * model's vocabulary has its 512 tokens. The tokenizer may not have more ids than the model. */
 int lm_open(LanguageModel *lm, const char *model_path, const char *tokenizer_path, CkError *err);
 
+/* lm_open with the model's matrices held as `held` (hf_model_load_held; WEIGHT_F32: lm_open).
+ * Only Hugging Face folders can be held in another dtype; a llama2.c file or the embedded
+ * model asked for one is refused before anything is read. */
+int lm_open_held(LanguageModel *lm, const char *model_path, const char *tokenizer_path,
+                 WeightDtype held, CkError *err);
+
+/* Parses a --base-dtype value: "f32", "bf16", "f16" or "int8" (WEIGHT_Q8); -1 with err naming
+ * the value and the choices otherwise. */
+int lm_parse_base_dtype(const char *s, WeightDtype *out, CkError *err);
+
 /* Releases the model and tokenizer. */
 void lm_close(LanguageModel *lm);
 

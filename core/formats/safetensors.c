@@ -824,3 +824,13 @@ int safetensors_write(const SafetensorsWriter *w, const char *path, CkError *err
     strbuf_free(&header);
     return rc;
 }
+
+void safetensors_release_pages(const SafetensorsFile *f, const SafetensorsTensor *t) {
+    if (!f->map || t->end <= t->begin) return;
+    /* only whole pages inside the tensor: a neighbour's bytes stay resident */
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t begin = (uintptr_t)(f->data + t->begin), end = (uintptr_t)(f->data + t->end);
+    begin = (begin + page - 1) / page * page;
+    end = end / page * page;
+    if (end > begin) (void)madvise((void *)begin, end - begin, MADV_DONTNEED);
+}

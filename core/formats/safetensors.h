@@ -115,6 +115,11 @@ const SafetensorsTensor *safetensors_find(const SafetensorsFile *f, const char *
  * may be unaligned for the dtype. */
 const void *safetensors_data(const SafetensorsFile *f, const SafetensorsTensor *t);
 
+/* Tells the kernel that the mapped pages of t will not be read again (a loader that converted
+ * t), so they leave the process's resident set; a no-op for a borrowed buffer. The bytes stay
+ * readable (they are faulted in again from the file). */
+void safetensors_release_pages(const SafetensorsFile *f, const SafetensorsTensor *t);
+
 /* Converts the t->numel elements of t to fp32 into dst (room for t->numel floats); F32, F16
  * and BF16 are supported, any other dtype is refused with a message naming the tensor. */
 int safetensors_read_f32(const SafetensorsFile *f, const SafetensorsTensor *t, float *dst,

@@ -128,7 +128,6 @@ static void classifier_loss_backward(const Model *m, Activations *a, const LossS
                                      float *dxn_final, float *dwcls, LossResult *res) {
     const ModelConfig *c = &m->config;
     const int C = c->dim, V = c->vocab_size, n = a->n_tokens, R = a->logit_rows;
-    const float *wcls = model_param(m, PARAM_WCLS, 0);
     const float min_q = loss->ul_min_q > 0.0f ? loss->ul_min_q : LOSS_UL_MIN_Q_DEFAULT;
     double *row_loss = a->d_row, *row_logp = a->d_row + R, *row_floored = a->d_row + 2 * R;
     double *row_kind = a->d_row + 3 * R, *row_weight = a->d_row + 4 * R;
@@ -148,7 +147,7 @@ static void classifier_loss_backward(const Model *m, Activations *a, const LossS
             next++;
         }
         if (count == 0) continue;
-        matmul_forward(a->logits, a->stage, wcls, count, C, V);
+        model_project(m, PARAM_WCLS, 0, a->logits, a->stage, count);
         const float cap = m->arch.final_softcap;
         if (cap > 0.0f) {
             /* Gemma 2: the loss sees cap tanh(z / cap); keep it for the chain rule below */
@@ -210,7 +209,7 @@ static void classifier_loss_backward(const Model *m, Activations *a, const LossS
             }
         }
         if (dxn_final) {
-            matmul_backward_input_overwrite(a->d_stage, a->logits, wcls, count, C, V);
+            model_project_back(m, PARAM_WCLS, 0, a->d_stage, a->logits, count, 1);
             for (int r = 0; r < count; r++)
                 memcpy(dxn_final + (size_t)rows[r] * C, a->d_stage + (size_t)r * C,
                        (size_t)C * sizeof(float));
@@ -428,13 +427,13 @@ static void ffn_block_backward(const Model *m, Activations *a, int l, const Grad
                                          m->arch.sandwich_norms ? a->ffn_proj + li * N * C : NULL,
                                          m->arch.sandwich_norms ? a->rms_post_ffn + li * N : NULL);
     /* dh (N, H) = dy · W2; dW2 += dy^T h_act */
-    matmul_backward_input_overwrite(dh, dy, model_param(m, PARAM_W2, l), n, H, C);
+    model_project_back(m, PARAM_W2, l, dh, dy, n, 1);
     if (grads) matmul_backward_weight(grad_of(m, grads, PARAM_W2, l), dy, h_act, n, H, C);
     if (lora) lora_backward(lora, a, l, LORA_DOWN, dh, dy, h_act, n, lora_grads);
     gated_backward(dh, dup, h_gate, h_up, N * H, m->arch.act);
     /* dxn (N, C) = dgate · W1 + dup · W3; dW1 += dgate^T xn; dW3 += dup^T xn */
-    matmul_backward_input_overwrite(dxn, dh, model_param(m, PARAM_W1, l), n, C, H);
-    matmul_backward_input(dxn, dup, model_param(m, PARAM_W3, l), n, C, H);
+    model_project_back(m, PARAM_W1, l, dxn, dh, n, 1);
+    model_project_back(m, PARAM_W3, l, dxn, dup, n, 0);
     if (grads) {
         matmul_backward_weight(grad_of(m, grads, PARAM_W1, l), dh, xn_ffn, n, C, H);
         matmul_backward_weight(grad_of(m, grads, PARAM_W3, l), dup, xn_ffn, n, C, H);
@@ -489,7 +488,7 @@ static void attention_block_backward(const Model *m, Activations *a, const Token
                                          m->arch.sandwich_norms ? a->att_proj + li * N * C : NULL,
                                          m->arch.sandwich_norms ? a->rms_post_att + li * N : NULL);
     /* datt (N, QD) = dy · Wo; dWo += dy^T att */
-    matmul_backward_input_overwrite(datt, dy, model_param(m, PARAM_WO, l), n, QD, C);
+    model_project_back(m, PARAM_WO, l, datt, dy, n, 1);
     if (grads) matmul_backward_weight(grad_of(m, grads, PARAM_WO, l), dy, att_out, n, QD, C);
     if (lora) lora_backward(lora, a, l, LORA_O, datt, dy, att_out, n, lora_grads);
     attention_backward(m, a, b, l, dq, dk, dv, datt);
@@ -513,9 +512,9 @@ static void attention_block_backward(const Model *m, Activations *a, const Token
     }
     const int need_dx = l > 0 || grads;
     if (need_dx) {
-        matmul_backward_input_overwrite(dxn, dq, model_param(m, PARAM_WQ, l), n, C, QD);
-        matmul_backward_input(dxn, dk, model_param(m, PARAM_WK, l), n, C, KV);
-        matmul_backward_input(dxn, dv, model_param(m, PARAM_WV, l), n, C, KV);
+        model_project_back(m, PARAM_WQ, l, dxn, dq, n, 1);
+        model_project_back(m, PARAM_WK, l, dxn, dk, n, 0);
+        model_project_back(m, PARAM_WV, l, dxn, dv, n, 0);
     }
     if (lora) {
         lora_backward(lora, a, l, LORA_Q, need_dx ? dxn : NULL, dq, xn_att, n, lora_grads);
@@ -541,6 +540,8 @@ int model_backward(const Model *m, Activations *a, const TokenBatch *b, const Lo
     const int n = a->n_tokens;
     if (loss_check(loss, n, c->vocab_size, err) != 0) return -1;
     if (lora && !a->lora_u) return ck_fail(err, "backward with adapters the forward did not use");
+    /* a base held as stored is frozen: only adapters (or the loss alone) can be trained */
+    if (grads && model_require_f32(m, "full fine-tuning", err) != 0) return -1;
     LossResult res = {0};
     if (!lora) lora_grads = NULL;
     if (!grads && !lora_grads) {

@@ -234,9 +234,7 @@ static int step(Batcher *bt, int *idle, CkError *err) {
                (size_t)c->dim * sizeof(float));
     /* one product for every sequence's row: the classifier is read once a step (as
      * model_logits_row computes one row, soft cap included) */
-    matmul_forward(bt->logits, bt->rows, model_param(bt->m, PARAM_WCLS, 0), n_seq, c->dim,
-                   c->vocab_size);
-    model_softcap_logits(bt->m, bt->logits, (size_t)n_seq * c->vocab_size);
+    model_logits_rows(bt->m, bt->rows, n_seq, bt->logits);
     for (int j = 0; j < n_seq; j++)
         if (take_token(bt, j, err) != 0) return -1;
     return 0;

@@ -178,6 +178,7 @@ static int check_fits(const LoraAdapters *ad, const Model *m, CkError *err) {
 
 int lora_merge(Model *m, const LoraAdapters *ad, CkError *err) {
     if (check_fits(ad, m, err) != 0) return -1;
+    if (model_require_f32(m, "merging adapters into the base", err) != 0) return -1;
     const int r = ad->config.rank;
     for (int l = 0; l < ad->n_layers; l++) {
         for (int mod = 0; mod < LORA_MODULES; mod++) {

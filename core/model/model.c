@@ -240,16 +240,126 @@ int model_init_arch(Model *m, const ModelConfig *c, const ModelArch *arch, CkErr
     return 0;
 }
 
+int model_param_is_matrix(ParamId id) {
+    switch (id) {
+    case PARAM_TOKEN_EMBEDDING:
+    case PARAM_WQ:
+    case PARAM_WK:
+    case PARAM_WV:
+    case PARAM_WO:
+    case PARAM_W1:
+    case PARAM_W2:
+    case PARAM_W3:
+    case PARAM_WCLS:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Lays params out for the fp32 tensors only (the matrices live in m->weights): the offsets of
+ * the others are packed, so a 7B model's params is a few megabytes. */
+static size_t pack_fp32_tensors(ParamTensor t[PARAM_COUNT]) {
+    size_t offset = 0;
+    for (int id = 0; id < PARAM_COUNT; id++) {
+        if (model_param_is_matrix((ParamId)id)) {
+            t[id].offset = 0;
+            continue;
+        }
+        t[id].offset = offset;
+        offset += t[id].size;
+    }
+    return offset;
+}
+
+int model_init_held(Model *m, const ModelConfig *c, const ModelArch *arch, WeightDtype held,
+                    CkError *err) {
+    if (held == WEIGHT_F32) return model_init_arch(m, c, arch, err);
+    memset(m, 0, sizeof *m);
+    if (model_arch_validate(c, arch, err) != 0) return -1;
+    m->config = *c;
+    if (arch) m->arch = *arch;
+    m->held = held;
+    model_param_layout_arch(c, arch, m->tensors);
+    m->n_params = pack_fp32_tensors(m->tensors);
+    m->params = calloc(m->n_params > 0 ? m->n_params : 1, sizeof(float));
+    m->weights = calloc((size_t)PARAM_COUNT * c->n_layers, sizeof(WeightRef));
+    if (!m->params || !m->weights) {
+        model_free(m);
+        return ck_fail(err, "out of memory for the model's tables");
+    }
+    if (rope_tables_init(m, err) != 0) {
+        model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
 void model_free(Model *m) {
     if (!m) return;
     free(m->params);
     free(m->rope_cos);
     free(m->rope_sin);
+    free(m->weights);
+    free(m->weight_store);
+    if (m->weight_release) m->weight_release(m->weight_owner);
     memset(m, 0, sizeof *m);
+}
+
+WeightRef model_weight(const Model *m, ParamId id, int layer) {
+    if (id == PARAM_WCLS && m->config.shared_classifier) id = PARAM_TOKEN_EMBEDDING;
+    if (!m->weights || !model_param_is_matrix(id)) return weight_f32(model_param(m, id, layer));
+    const int l = m->tensors[id].per_layer ? layer : 0;
+    return m->weights[(size_t)id * m->config.n_layers + l];
+}
+
+const char *model_held_name(WeightDtype d) {
+    return d == WEIGHT_Q8 ? "int8" : weight_dtype_name(d);
+}
+
+int model_require_f32(const Model *m, const char *what, CkError *err) {
+    if (m->held == WEIGHT_F32) return 0;
+    return ck_fail(err, "the model is held as %s; %s needs --base-dtype f32",
+                   model_held_name(m->held), what);
+}
+
+/* (out, in) of matrix id: its per-layer (or whole) shape. */
+static void matrix_shape(const Model *m, ParamId id, int *in, int *out) {
+    if (id == PARAM_WCLS && m->config.shared_classifier) id = PARAM_TOKEN_EMBEDDING;
+    *out = m->tensors[id].shape[0];
+    *in = m->tensors[id].shape[1];
+}
+
+void model_project(const Model *m, ParamId id, int l, float *y, const float *x, int n) {
+    int in, out;
+    matrix_shape(m, id, &in, &out);
+    if (!m->weights) {
+        matmul_forward(y, x, model_param(m, id, l), n, in, out);
+        return;
+    }
+    WeightRef w = model_weight(m, id, l);
+    matmul_forward_w(y, x, &w, n, in, out);
+}
+
+void model_project_back(const Model *m, ParamId id, int l, float *dx, const float *dy, int n,
+                        int overwrite) {
+    int in, out;
+    matrix_shape(m, id, &in, &out);
+    if (!m->weights) {
+        if (overwrite)
+            matmul_backward_input_overwrite(dx, dy, model_param(m, id, l), n, in, out);
+        else
+            matmul_backward_input(dx, dy, model_param(m, id, l), n, in, out);
+        return;
+    }
+    if (overwrite) memset(dx, 0, (size_t)n * in * sizeof(float));
+    WeightRef w = model_weight(m, id, l);
+    matmul_backward_input_w(dx, dy, &w, n, in, out);
 }
 
 float *model_param(const Model *m, ParamId id, int layer) {
     if (id == PARAM_WCLS && m->config.shared_classifier) id = PARAM_TOKEN_EMBEDDING;
+    if (m->weights && model_param_is_matrix(id)) return NULL;
     const ParamTensor *t = &m->tensors[id];
     size_t offset = t->offset;
     if (t->per_layer) offset += (size_t)layer * (t->size / (size_t)m->config.n_layers);
@@ -715,16 +825,16 @@ static void head_norm_forward(const Model *m, float *out, float *inv_rms, const 
 static void qkv_forward(const Model *m, Activations *a, const PassMode *mode,
                         const LoraAdapters *lora, int l, const float *xn) {
     const ModelConfig *c = &m->config;
-    const int C = c->dim, NH = c->n_heads, NKV = c->n_kv_heads, n = a->n_tokens;
+    const int NH = c->n_heads, NKV = c->n_kv_heads, n = a->n_tokens;
     const int QD = model_q_dim(m), KV = model_kv_dim(m);
     const size_t N = (size_t)n, li = a->keep_per_layer ? (size_t)l : 0;
     float *q = a->q + li * N * QD, *k = a->k + li * N * KV, *v = a->v + li * N * KV;
     /* with head norms the projections land in q_raw / k_raw and are normalised into q / k */
     float *qp = m->arch.qk_norm ? a->q_raw + li * N * QD : q;
     float *kp = m->arch.qk_norm ? a->k_raw + li * N * KV : k;
-    matmul_forward(qp, xn, model_param(m, PARAM_WQ, l), n, C, QD);
-    matmul_forward(kp, xn, model_param(m, PARAM_WK, l), n, C, KV);
-    matmul_forward(v, xn, model_param(m, PARAM_WV, l), n, C, KV);
+    model_project(m, PARAM_WQ, l, qp, xn, n);
+    model_project(m, PARAM_WK, l, kp, xn, n);
+    model_project(m, PARAM_WV, l, v, xn, n);
     if (m->arch.qkv_bias) {
         add_bias(qp, model_param(m, PARAM_BQ, l), n, QD);
         add_bias(kp, model_param(m, PARAM_BK, l), n, KV);
@@ -761,7 +871,7 @@ static void attention_block(const Model *m, Activations *a, const TokenBatch *b,
     qkv_forward(m, a, mode, lora, l, xn_att);
     attention_layer(m, a, b, mode, l);
     float *proj = m->arch.sandwich_norms ? a->att_proj + li * N * C : x_mid;
-    matmul_forward(proj, att_out, model_param(m, PARAM_WO, l), n, QD, C);
+    model_project(m, PARAM_WO, l, proj, att_out, n);
     if (lora) lora_forward(lora, a, l, LORA_O, proj, att_out, n, mode->rng);
     if (m->arch.sandwich_norms)
         rmsnorm_forward(x_mid, a->rms_post_att + li * N, proj,
@@ -785,15 +895,15 @@ static void ffn_block(const Model *m, Activations *a, const PassMode *mode,
     float *x_next = (l + 1 < c->n_layers) ? a->x + keep * (size_t)(l + 1) * N * C : a->x_out;
     rmsnorm_forward(xn_ffn, a->rms_ffn + li * N, x_mid, model_param(m, PARAM_RMS_FFN, l), n, C,
                     c->norm_eps, one);
-    matmul_forward(h_gate, xn_ffn, model_param(m, PARAM_W1, l), n, C, H);
-    matmul_forward(h_up, xn_ffn, model_param(m, PARAM_W3, l), n, C, H);
+    model_project(m, PARAM_W1, l, h_gate, xn_ffn, n);
+    model_project(m, PARAM_W3, l, h_up, xn_ffn, n);
     if (lora) {
         lora_forward(lora, a, l, LORA_GATE, h_gate, xn_ffn, n, mode->rng);
         lora_forward(lora, a, l, LORA_UP, h_up, xn_ffn, n, mode->rng);
     }
     gated_forward(h_act, h_gate, h_up, N * H, m->arch.act);
     float *proj = m->arch.sandwich_norms ? a->ffn_proj + li * N * C : x_next;
-    matmul_forward(proj, h_act, model_param(m, PARAM_W2, l), n, H, C);
+    model_project(m, PARAM_W2, l, proj, h_act, n);
     if (lora) lora_forward(lora, a, l, LORA_DOWN, proj, h_act, n, mode->rng);
     if (m->arch.sandwich_norms)
         rmsnorm_forward(x_next, a->rms_post_ffn + li * N, proj,
@@ -818,9 +928,15 @@ static int forward(const Model *m, Activations *a, const TokenBatch *b, const Lo
     a->n_tokens = n_tokens;
 
     /* x[0] (N, C) = token_embedding[tokens] */
-    const float *emb = model_param(m, PARAM_TOKEN_EMBEDDING, 0);
-    for (size_t i = 0; i < N; i++)
-        memcpy(a->x + i * C, emb + (size_t)b->tokens[i] * C, (size_t)C * sizeof(float));
+    if (m->weights) {
+        /* held as stored: widen the one row each token needs */
+        const WeightRef emb = model_weight(m, PARAM_TOKEN_EMBEDDING, 0);
+        for (size_t i = 0; i < N; i++) weight_rows_to_f32(a->x + i * C, &emb, C, b->tokens[i], 1);
+    } else {
+        const float *emb = model_param(m, PARAM_TOKEN_EMBEDDING, 0);
+        for (size_t i = 0; i < N; i++)
+            memcpy(a->x + i * C, emb + (size_t)b->tokens[i] * C, (size_t)C * sizeof(float));
+    }
     /* Gemma scales the embedding by sqrt(C), rounded to the activations' dtype (fp32) */
     if (m->arch.embed_scale > 0.0f)
         for (size_t i = 0; i < N * C; i++) a->x[i] *= m->arch.embed_scale;
@@ -886,11 +1002,13 @@ void model_softcap_logits(const Model *m, float *logits, size_t n) {
     for (size_t i = 0; i < n; i++) logits[i] = cap * tanhf(logits[i] / cap);
 }
 
+void model_logits_rows(const Model *m, const float *rows, int n, float *logits) {
+    model_project(m, PARAM_WCLS, 0, logits, rows, n);
+    model_softcap_logits(m, logits, (size_t)n * m->config.vocab_size);
+}
+
 void model_logits_row(const Model *m, const Activations *a, int row, float *logits) {
-    const ModelConfig *c = &m->config;
-    matmul_forward(logits, a->xn_final + (size_t)row * c->dim, model_param(m, PARAM_WCLS, 0), 1,
-                   c->dim, c->vocab_size);
-    model_softcap_logits(m, logits, (size_t)c->vocab_size);
+    model_logits_rows(m, a->xn_final + (size_t)row * m->config.dim, 1, logits);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -929,8 +1047,7 @@ int model_logprobs(const Model *m, Activations *a, const int *targets, double *l
             next++;
         }
         if (count == 0) continue;
-        matmul_forward(a->logits, a->stage, model_param(m, PARAM_WCLS, 0), count, C, V);
-        model_softcap_logits(m, a->logits, (size_t)count * V);
+        model_logits_rows(m, a->stage, count, a->logits);
 #pragma omp parallel for if ((long)count * V > PARALLEL_MIN_WORK)
         for (int r = 0; r < count; r++)
             logprobs[rows[r]] = log_softmax_at(a->logits + (size_t)r * V, V, targets[rows[r]]);

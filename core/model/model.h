@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 
+#include "model/weight.h"
 #include "util/ck_error.h"
 
 struct LoraAdapters; /* lora.h: low-rank adapters that the forward pass may add */
@@ -127,6 +128,13 @@ typedef struct {
     float *params;   /* the one parameter buffer (owned) */
     float *rope_cos; /* (seq_len, hs/2) rotation tables, derived from the config (owned) */
     float *rope_sin;
+    /* Weights held as stored (model_init_held): the matrices (model_param_is_matrix) are not
+     * in params but described by weights; norms and biases stay fp32 in params. */
+    WeightDtype held;   /* WEIGHT_F32: everything in params (the default) */
+    WeightRef *weights; /* (PARAM_COUNT, L) one ref per matrix and layer; NULL when fp32 */
+    void *weight_store; /* owned converted matrices (malloc) */
+    void *weight_owner; /* what refs may point into, e.g. mapped safetensors shards */
+    void (*weight_release)(void *owner); /* releases weight_owner in model_free */
 } Model;
 
 /* Checks that a configuration is usable (positive sizes, heads dividing dim, KV heads
@@ -166,8 +174,39 @@ int model_layer_window(const Model *m, int l);
 void model_free(Model *m);
 
 /* Returns a pointer to the slice of tensor id for `layer` (ignored for whole tensors). The
- * classifier of a shared-classifier model is the token embedding. */
+ * classifier of a shared-classifier model is the token embedding. NULL for a matrix of a
+ * model whose weights are held as stored (model_weight serves those). */
 float *model_param(const Model *m, ParamId id, int layer);
+
+/* 1 for the tensors a model may hold as stored: wq wk wv wo w1 w2 w3, the token embedding and
+ * the classifier (every (out, in) matrix); norms and biases are always fp32. */
+int model_param_is_matrix(ParamId id);
+
+/* model_init_arch for a model whose matrices are held as `held` (WEIGHT_F32: model_init_arch).
+ * params then holds only the fp32 tensors; the caller fills m->weights (one WeightRef per
+ * matrix and layer, zeroed here) and sets m->weight_store / weight_owner for what they point
+ * into. */
+int model_init_held(Model *m, const ModelConfig *c, const ModelArch *arch, WeightDtype held,
+                    CkError *err);
+
+/* The slice of matrix id for `layer` as a WeightRef (fp32 models: over model_param). */
+WeightRef model_weight(const Model *m, ParamId id, int layer);
+
+/* 0 when m holds fp32 weights; otherwise -1 with err saying "the model is held as bf16;
+ * <what> needs --base-dtype f32": every path that reads or writes fp32 weights (full
+ * fine-tuning, merging adapters, exporting) asks this before doing anything. */
+int model_require_f32(const Model *m, const char *what, CkError *err);
+
+/* "f32", "bf16", "f16" or "int8": the --base-dtype name of a held dtype. */
+const char *model_held_name(WeightDtype d);
+
+/* Y (n, out) = X (n, in) · W^T for matrix id of layer l, whatever its dtype. */
+void model_project(const Model *m, ParamId id, int l, float *y, const float *x, int n);
+
+/* dX (n, in) (+)= dY (n, out) · W for matrix id of layer l (overwrite: = rather than +=): the
+ * input gradient through a matrix of any dtype. */
+void model_project_back(const Model *m, ParamId id, int l, float *dx, const float *dy, int n,
+                        int overwrite);
 
 /* Number of parameters that multiply activations (for FLOP counts): excludes the token
  * embedding lookup and norms, includes the classifier. */
@@ -321,6 +360,10 @@ void model_rope_rotate(const Model *m, float *vec, const int *positions, int n, 
  * classifier outputs in place; a no-op for models without one. Every product with the
  * classifier that stands for the model's logits goes through it. */
 void model_softcap_logits(const Model *m, float *logits, size_t n);
+
+/* The model's logits of n rows (n, C) of final-norm output: logits (n, V) = classifier ·
+ * rows, soft cap included, for a classifier of any dtype. */
+void model_logits_rows(const Model *m, const float *rows, int n, float *logits);
 
 /* Writes the classifier output for row `row` of the last forward into logits (V). */
 void model_logits_row(const Model *m, const Activations *a, int row, float *logits);
