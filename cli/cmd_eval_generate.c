@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "cli/commands.h"
+#include "formats/lm.h"
 #include "eval/generate_run.h"
 #include "eval/shard.h"
 #include "train/dist.h"
@@ -13,6 +14,7 @@ static GenerateRunOptions opt;
 static struct {
     const char *stop;
     int threads;
+    const char *base_dtype;
 } flag;
 
 static FlagSpec FLAGS[] = {
@@ -26,6 +28,7 @@ static FlagSpec FLAGS[] = {
                       "records"),
     FLAG_MODEL(&opt.model),
     FLAG_TOKENIZER(&opt.tokenizer),
+    FLAG_BASE_DTYPE(&flag.base_dtype),
     {"adapter", FLAG_STRING, &opt.adapter, NULL, 0, -1,
      "PEFT LoRA adapter folder, merged into the model before generating"},
     {"template", FLAG_STRING, &opt.template_path, NULL, 0, -1,
@@ -74,6 +77,8 @@ static int run_eval_generate(int argc, char **argv) {
     int rc = flags_parse(&SPEC, argc, argv, positional, 0, &n_positional);
     if (rc != 0) return rc;
     CkError err = {{0}};
+    if (lm_parse_base_dtype(flag.base_dtype, &opt.base_dtype, &err) != 0)
+        return cli_fail(&SPEC, 2, &err);
     char **stops = NULL;
     if (generate_stops_parse(flag.stop, &stops, &opt.n_stops, &err) != 0)
         return cli_error(&SPEC, 2, "--stop: %s", err.msg);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "cli/commands.h"
+#include "formats/lm.h"
 #include "cli/compute_flag.h"
 #include "eval/harness.h"
 #include "eval/mc_run.h"
@@ -17,6 +18,7 @@ static struct {
     const char *task, *suite;
     int threads, no_prefix_reuse, bos, no_bos;
     const char *compute;
+    const char *base_dtype;
 } flag;
 
 static FlagSpec FLAGS[] = {
@@ -30,6 +32,7 @@ static FlagSpec FLAGS[] = {
      MC_SUITE_CHOICES, 0},
     FLAG_MODEL(&opt.model),
     FLAG_TOKENIZER(&opt.tokenizer),
+    FLAG_BASE_DTYPE(&flag.base_dtype),
     FLAG_ADAPTER(&opt.adapter),
     {"data", FLAG_STRING, &opt.data, NULL, 0, -1,
      "test data: a file (one task) or a folder holding the datasets/data file names"},
@@ -117,6 +120,8 @@ static int run_eval_mc(int argc, char **argv) {
     opt.bos = flag.bos ? 1 : flag.no_bos ? 0 : MC_BOS_VERSION;
     opt.log = stderr;
     if (mc_run_options_check(&opt, &err) != 0) return cli_fail(&SPEC, 2, &err);
+    if (lm_parse_base_dtype(flag.base_dtype, &opt.base_dtype, &err) != 0)
+        return cli_fail(&SPEC, 2, &err);
     threads_set(flag.threads);
     if ((rc = cli_apply_compute(&SPEC, flag.compute)) != 0) return rc;
     McRunReport report;

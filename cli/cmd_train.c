@@ -13,6 +13,7 @@
 #include "train/dist.h"
 #include "train/presets.h"
 #include "train/train_run.h"
+#include "formats/lm.h"
 
 static struct {
     const char *model, *tokenizer, *data, *out, *init, *config, *schedule, *lora_targets;
@@ -24,7 +25,7 @@ static struct {
     int lr_from_first_step, lora_r, stop_after;
     int no_l1, no_align_p, no_align_n_mle, no_detection, no_dynamic_weight;
     double dpo_beta;
-    const char *ref_model, *chosen_field, *compute;
+    const char *ref_model, *chosen_field, *compute, *base_dtype;
     double epochs;
     double lr, weight_decay, beta1, beta2, eps, max_grad_norm;
     float lora_alpha, lora_dropout;
@@ -135,6 +136,7 @@ static FlagSpec FLAGS[] = {
      "act as if interrupted after N updates: checkpoint and exit (for testing --resume)"},
     FLAG_THREADS(&opt.threads),
     FLAG_COMPUTE(&opt.compute),
+    FLAG_BASE_DTYPE(&opt.base_dtype),
 };
 
 static const CommandSpec SPEC = {
@@ -206,6 +208,8 @@ static int to_options(TrainRunOptions *o, const Preset *preset, char *command_li
     o->seq_len = opt.seq_len;
     o->model = opt.model;
     o->tokenizer = opt.tokenizer;
+    if (lm_parse_base_dtype(opt.base_dtype, &o->base_dtype, err) != 0)
+        return cli_fail(&SPEC, 2, err);
     o->random_init = !strcmp(opt.init, "random");
     o->config = opt.config;
     o->lora = opt.lora;

@@ -164,7 +164,7 @@ static int load_done(GenerateRun *g, CkError *err) {
 /* Opens the model, with its adapter merged in. */
 static int open_model(GenerateRun *g, CkError *err) {
     const GenerateRunOptions *o = g->o;
-    if (lm_open(&g->lm, o->model, o->tokenizer, err) != 0) return -1;
+    if (lm_open_held(&g->lm, o->model, o->tokenizer, o->base_dtype, err) != 0) return -1;
     g->have_lm = 1;
     if (!o->adapter) return 0;
     LoraAdapters ad;

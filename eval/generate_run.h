@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "model/weight.h"
 #include "util/ck_error.h"
 
 typedef struct {
@@ -22,6 +23,8 @@ typedef struct {
     const char *out;           /* model_outputs.json to write or resume; required */
     const char *model;         /* llama2.c file or Hugging Face folder; NULL: embedded */
     const char *tokenizer;     /* NULL: the model's */
+    WeightDtype base_dtype;    /* how the model's matrices are held: WEIGHT_F32 (the default),
+                                  or bf16 / f16 / int8 (a Hugging Face folder; formats/lm.h) */
     const char *adapter;       /* PEFT LoRA adapter folder merged into the model; NULL: none */
     const char *template_path; /* template JSON (its prompt_no_input); NULL: Alpaca's */
     const char *generator;     /* the "generator" written; NULL: generate_run_default_name */

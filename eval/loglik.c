@@ -179,7 +179,6 @@ static void row_stats(float *z, int V, float *max, int *argmax, double *log_sum)
 static void classify(LoglikScorer *s) {
     const ModelConfig *c = &s->model->config;
     const int C = c->dim, V = c->vocab_size, n = s->act.n_tokens;
-    const float *wcls = model_param(s->model, PARAM_WCLS, 0);
     int next = 0;
     int rows[s->block_rows];
     while (next < n) {
@@ -191,8 +190,8 @@ static void classify(LoglikScorer *s) {
                 rows[count++] = next;
             }
         if (count == 0) continue;
-        matmul_forward(s->logits, s->stage, wcls, count, C, V);
-        model_softcap_logits(s->model, s->logits, (size_t)count * V); /* Gemma 2; else nothing */
+        /* the classifier as the model holds it (fp32, bf16 or int8), soft cap included */
+        model_logits_rows(s->model, s->stage, count, s->logits);
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < count; r++) {
             float *z = s->logits + (size_t)r * V;

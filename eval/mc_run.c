@@ -601,7 +601,7 @@ static int run_open(McRun *run, CkError *err) {
     const McRunOptions *o = run->o;
     /* a killed run's half-written files go too */
     if (dist_rank() == 0 && outdir_open(&run->lock, o->out, err) != 0) return -1;
-    if (lm_open(&run->lm, o->model, o->tokenizer, err) != 0) return -1;
+    if (lm_open_held(&run->lm, o->model, o->tokenizer, o->base_dtype, err) != 0) return -1;
     run->have_lm = 1;
     if (o->adapter) {
         if (peft_load(&run->ad, &run->lm.model, o->adapter, err) != 0) return -1;
@@ -663,6 +663,7 @@ static cJSON *results_start(const McRun *run) {
     cJSON_AddBoolToObject(cfg, "prefix_reuse", o->prefix_reuse);
     cJSON_AddNumberToObject(cfg, "batch_size", o->batch);
     cJSON_AddStringToObject(cfg, "compute", matmul_compute_name()); /* fp32, or bf16 products */
+    cJSON_AddStringToObject(cfg, "base_dtype", model_held_name(o->base_dtype));
     cJSON_AddStringToObject(cfg, "cutkit_version", CUTKIT_VERSION);
     cJSON_AddObjectToObject(cfg, "template_hash");
     cJSON_AddObjectToObject(cfg, "data");

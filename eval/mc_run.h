@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "eval/mc.h"
+#include "model/weight.h"
 #include "util/ck_error.h"
 
 typedef struct {
@@ -25,6 +26,8 @@ typedef struct {
     int n_tasks;
     const char *model;      /* llama2.c file or Hugging Face folder; NULL: embedded stories260K */
     const char *tokenizer;  /* NULL: the model's */
+    WeightDtype base_dtype; /* how the model's matrices are held: WEIGHT_F32 (the default),
+                               or bf16 / f16 / int8 (a Hugging Face folder; formats/lm.h) */
     const char *adapter;    /* PEFT LoRA adapter folder; NULL: none */
     const char *data;       /* test data: a file (one task) or a folder; NULL: the shipped one */
     const char *train_data; /* train split for shots (file or folder): ARC (NULL: shipped),

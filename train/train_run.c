@@ -175,7 +175,9 @@ static int make_random_model(const TrainRunOptions *o, LanguageModel *lm, HfConf
  * its checkpoints. */
 static int open_model(const TrainRunOptions *o, Inputs *in, CkError *err) {
     in->cfg = (HfConfig){.bos_token_id = 1, .eos_token_id = 2};
-    if (lm_open(&in->lm, o->random_init ? NULL : o->model, o->tokenizer, err) != 0) return -1;
+    if (lm_open_held(&in->lm, o->random_init ? NULL : o->model, o->tokenizer, o->base_dtype, err) !=
+        0)
+        return -1;
     if (o->random_init && make_random_model(o, &in->lm, &in->cfg, err) != 0) return -1;
     in->cfg.model = in->lm.model.config;
     return 0;
@@ -291,6 +293,7 @@ static int write_run_config(const TrainRunOptions *o, const Inputs *in, const Tr
     cJSON_AddNumberToObject(c, "micro_batch", t->micro_batch);
     cJSON_AddNumberToObject(c, "seq_len", o->seq_len);
     cJSON_AddStringToObject(c, "compute", matmul_compute_name()); /* fp32, or bf16 products */
+    cJSON_AddStringToObject(c, "base_dtype", model_held_name(o->base_dtype));
     cJSON_AddNumberToObject(c, "weight_decay", t->adamw.weight_decay);
     cJSON_AddNumberToObject(c, "beta1", t->adamw.beta1);
     cJSON_AddNumberToObject(c, "beta2", t->adamw.beta2);

@@ -16,6 +16,7 @@
 #include "train/optim.h"
 #include "train/schedule.h"
 #include "train/trainer.h"
+#include "model/weight.h"
 #include "util/ck_error.h"
 
 /* The objectives (train/OBJECTIVES.md: definitions and citations). */
@@ -72,11 +73,13 @@ typedef struct TrainRunOptions {
     int keep_error;        /* keep "$ERROR$" judgments as negatives, as the reference */
     int seq_len;           /* tokens per sequence, BOS included */
     /* the model */
-    const char *model;     /* llama2.c .bin or Hugging Face folder; NULL: embedded stories260K */
-    const char *tokenizer; /* NULL: the model's */
-    int random_init;       /* 1: a new model of config's shape (seeded), not model's weights */
-    const char *config;    /* random_init: the config.json */
-    int lora;              /* train LoRA adapters on the frozen model */
+    const char *model;      /* llama2.c .bin or Hugging Face folder; NULL: embedded stories260K */
+    const char *tokenizer;  /* NULL: the model's */
+    WeightDtype base_dtype; /* how the model's matrices are held: WEIGHT_F32 (the default),
+                               or bf16 / f16 / int8 (a Hugging Face folder; formats/lm.h) */
+    int random_init;        /* 1: a new model of config's shape (seeded), not model's weights */
+    const char *config;     /* random_init: the config.json */
+    int lora;               /* train LoRA adapters on the frozen model */
     int lora_r;
     float lora_alpha, lora_dropout;
     const char *lora_targets; /* modules by Hugging Face name, comma separated, or "all" */

@@ -163,6 +163,7 @@ static int run_alloc(Run *r, Model *m, const TrainData *d, const TrainOptions *o
         if (lora_init(&r->lora, m, &o->lora, o->seed, err) != 0) return -1;
         r->n_train = r->lora.n_params;
     } else {
+        if (model_require_f32(m, "full fine-tuning", err) != 0) return -1;
         r->n_train = m->n_params;
     }
     r->grads = calloc(r->n_train, sizeof(float));

@@ -199,6 +199,7 @@ static void put(FILE *f, const void *data, size_t bytes, int *ok) {
 
 int llama2c_save(const Model *m, const char *path, CkError *err) {
     const ModelConfig *c = &m->config;
+    if (model_require_f32(m, "llama2.c export", err) != 0) return -1;
     if (!model_is_llama2(m)) /* the format has no place for rope scaling, biases, norms... */
         return ck_fail(err,
                        "%s: a llama2.c checkpoint holds only the Llama-2 architecture; this "
