@@ -13,6 +13,7 @@
 
 #include "model/fastmath.h"
 #include "model/matmul.h"
+#include "util/threads.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* encoding */
@@ -192,7 +193,7 @@ static void classify(LoglikScorer *s) {
         if (count == 0) continue;
         /* the classifier as the model holds it (fp32, bf16 or int8), soft cap included */
         model_logits_rows(s->model, s->stage, count, s->logits);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (threads_for_work(4.0 * count * V) > 1)
         for (int r = 0; r < count; r++) {
             float *z = s->logits + (size_t)r * V;
             float m;

@@ -19,9 +19,12 @@
 #include "model/attention.h"
 #include "model/fastmath.h"
 #include "model/matmul.h"
+#include "util/threads.h"
 
-/* Work below this many floats runs on one thread: a parallel region costs more. */
-#define PARALLEL_MIN_WORK 32768
+/* Element-wise work below this many floats runs on one thread: at a few operations an
+ * element it is under threads_for_work's floor (util/threads.h), where a parallel region's
+ * fork and join (and, on a shared core, a descheduled thread) cost more than they save. */
+#define PARALLEL_MIN_WORK ((long)(THREADS_MIN_FLOPS_PER_THREAD / 4))
 
 /* ---------------------------------------------------------------------------------------- */
 /* the loss of one row */
@@ -311,7 +314,9 @@ static void attention_backward(const Model *m, Activations *a, const TokenBatch 
     memset(dv, 0, N * KV * sizeof(float));
     const size_t query_rows = N < (size_t)a->max_keys ? N : (size_t)a->max_keys;
     const int pairs = b->n_seqs * NKV;
-#pragma omp parallel for schedule(dynamic) num_threads(a->n_threads) if (pairs > 1)
+    /* about twice the forward's work (threads_for_work: small batches stay on one thread) */
+    const int parallel = pairs > 1 && threads_for_work(8.0 * (double)N * a->max_keys * C) > 1;
+#pragma omp parallel for schedule(dynamic) num_threads(a->n_threads) if (parallel)
     for (int p = 0; p < pairs; p++) {
         const int s = p / NKV, kvh = p % NKV;
         const int off = b->offsets[s], T = b->offsets[s + 1] - off;

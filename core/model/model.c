@@ -19,6 +19,7 @@
 #include "model/lora.h"
 #include "model/fastmath.h"
 #include "model/matmul.h"
+#include "util/threads.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* configuration and parameter table */
@@ -505,8 +506,10 @@ int activations_init(Activations *a, const Model *m, int max_tokens, int max_key
 /* ---------------------------------------------------------------------------------------- */
 /* building blocks */
 
-/* Work below this many floats runs on one thread: a parallel region costs more. */
-#define PARALLEL_MIN_WORK 32768
+/* Element-wise work below this many floats runs on one thread: at a few operations an
+ * element it is under threads_for_work's floor (util/threads.h), where a parallel region's
+ * fork and join (and, on a shared core, a descheduled thread) cost more than they save. */
+#define PARALLEL_MIN_WORK ((long)(THREADS_MIN_FLOPS_PER_THREAD / 4))
 
 /* out (N, C) = x * (g + offset) / sqrt(mean(x^2) + eps), offset 1 for Gemma's (1 + w) and 0
  * otherwise; inv_rms (N) keeps 1/rms for the backward. */
@@ -757,7 +760,10 @@ static void attention_layer(const Model *m, Activations *a, const TokenBatch *b,
     const float *values = cache ? cache->v + (size_t)l * cache->capacity * KV : v;
     const int pairs = b->n_seqs * NH;
     const size_t query_rows = N < (size_t)a->max_keys ? N : (size_t)a->max_keys;
-#pragma omp parallel for schedule(dynamic) num_threads(a->n_threads) if (pairs > 1)
+    /* scores and the weighted sum: ~4 C flops per (query, key), at most max_keys keys a query;
+     * decoding one token of a small model stays on one thread */
+    const int parallel = pairs > 1 && threads_for_work(4.0 * (double)N * a->max_keys * C) > 1;
+#pragma omp parallel for schedule(dynamic) num_threads(a->n_threads) if (parallel)
     for (int p = 0; p < pairs; p++) {
         const int s = p / NH, h = p % NH, kvh = h / group;
         const int off = b->offsets[s], T = b->offsets[s + 1] - off;
