@@ -184,30 +184,14 @@ typedef struct {
     int oom;
 } Pending;
 
-/* Appends a piece; ends the response when a stop string appears (as respond.c's on_piece: one
- * may span pieces, so the search starts early enough to see one that began in earlier
- * pieces; the text is cut at the earliest hit of any stop string). */
+/* Appends a piece; a stop string (respond_append_piece) or running out of memory ends the
+ * response. */
 static int pending_piece(void *ctx, int token, const char *piece, size_t len) {
     (void)token;
     Pending *p = ctx;
-    StrBuf *t = &p->text;
-    if (strbuf_put(t, piece, len) != 0) {
-        p->oom = 1;
-        return 1;
-    }
-    size_t cut = t->n;
-    for (int i = 0; i < p->o->n_stops; i++) {
-        const char *s = p->o->stops[i];
-        size_t k = strlen(s);
-        if (k == 0) continue;
-        size_t from = t->n >= len + k ? t->n - len - k + 1 : 0;
-        const char *hit = memmem(t->p + from, t->n - from, s, k);
-        if (hit && (size_t)(hit - t->p) < cut) cut = (size_t)(hit - t->p);
-    }
-    if (cut == t->n) return 0;
-    t->n = cut;
-    t->p[cut] = '\0';
-    return 1;
+    const int rc = respond_append_piece(&p->text, piece, len, p->o->stops, p->o->n_stops);
+    if (rc < 0) p->oom = 1;
+    return rc != 0;
 }
 
 static int pending_done(void *ctx, int index, const GenerateStats *st, CkError *err) {

@@ -15,20 +15,12 @@ typedef struct {
     int oom;
 } Collect;
 
-/* Appends a piece; stops generation when a stop string appears. One may span pieces, so the
- * search starts early enough to see one that began in earlier pieces; the text is cut at the
- * earliest hit of any stop string. */
-static int on_piece(void *ctx, int token, const char *piece, size_t len) {
-    (void)token;
-    Collect *c = ctx;
-    StrBuf *t = &c->text;
-    if (strbuf_put(t, piece, len) != 0) {
-        c->oom = 1;
-        return 1;
-    }
+int respond_append_piece(StrBuf *t, const char *piece, size_t len, const char *const *stop,
+                         int n_stop) {
+    if (strbuf_put(t, piece, len) != 0) return -1;
     size_t cut = t->n;
-    for (int i = 0; i < c->opt->n_stop; i++) {
-        const char *s = c->opt->stop[i];
+    for (int i = 0; i < n_stop; i++) {
+        const char *s = stop[i];
         size_t k = strlen(s);
         if (k == 0) continue;
         size_t from = t->n >= len + k ? t->n - len - k + 1 : 0;
@@ -39,6 +31,15 @@ static int on_piece(void *ctx, int token, const char *piece, size_t len) {
     t->n = cut;
     t->p[cut] = '\0';
     return 1;
+}
+
+/* The token callback: appends the piece; a stop string (or running out of memory) ends it. */
+static int on_piece(void *ctx, int token, const char *piece, size_t len) {
+    (void)token;
+    Collect *c = ctx;
+    const int rc = respond_append_piece(&c->text, piece, len, c->opt->stop, c->opt->n_stop);
+    if (rc < 0) c->oom = 1;
+    return rc != 0;
 }
 
 char *respond_utf8_clean(const char *s, size_t n) {

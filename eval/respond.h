@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "util/ck_error.h"
+#include "util/strbuf.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -36,5 +37,12 @@ uint64_t respond_record_seed(uint64_t seed, int index);
  * U+FFFD each, or NULL when out of memory. (One per byte, unlike utf8_put_lossy's one per
  * maximal ill-formed sequence: the form model_outputs.json files hold.) */
 char *respond_utf8_clean(const char *s, size_t n);
+
+/* Appends a generated piece (len bytes) to text and cuts the text at the earliest hit of any
+ * of the n_stop stop strings (one may span pieces: the search starts early enough to see one
+ * that began in earlier pieces). Returns 1 when a stop string was found (generation should
+ * end), 0 otherwise, -1 when out of memory. */
+int respond_append_piece(StrBuf *text, const char *piece, size_t len, const char *const *stop,
+                         int n_stop);
 
 #endif
