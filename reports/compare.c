@@ -157,7 +157,8 @@ static char *marker_note(const MetricTable *t, int baseline, const CompareOption
         "differs from the row \"%s\" with a two-sided p-value below %g: McNemar's exact test where "
         "both rows are single runs with binary items, else a paired bootstrap of the "
         "mean difference (%d resamples, seed %llu); over the items both rows have, "
-        "where both have per-item files (eval/mc/items.jsonl, eval/annotations.json).",
+        "where both have per-item files (eval/mc/items.jsonl, eval/annotations.json, "
+        "eval/fact_items.jsonl).",
         t->labels[baseline], o->p_limit, o->resamples, (unsigned long long)o->seed);
     int listed = 0;
     for (int c = 0; c < t->n_cols; c++) {

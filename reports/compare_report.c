@@ -137,7 +137,8 @@ static int compare_columns(Comparison *c, CkError *err) {
     }
     if (c->n_done == 0)
         return ck_fail(err, "nothing to compare: no metric has per-item files in the runs of "
-                            "both sides (eval/mc/items.jsonl, eval/annotations.json)");
+                            "both sides (eval/mc/items.jsonl, eval/annotations.json, "
+                            "eval/fact_items.jsonl)");
     return 0;
 }
 

@@ -21,10 +21,8 @@ static const ItemMetric ITEM_METRICS[] = {
     {"avg_open_llm_v1", ITEMS_NONE, NULL, NULL, 0, "Avg. is derived from four other columns", NULL},
     {"rouge_lsum", ITEMS_NONE, NULL, NULL, 0, "ROUGE items are not read by the reports", NULL},
     {"win_rate", ITEMS_ANNOTATIONS, NULL, NULL, 100.0, NULL, NULL},
-    {"error_rate", ITEMS_NONE, NULL, NULL, 0,
-     "errors.json holds aggregates only (no per-response outcomes)", NULL},
-    {"misconception_rate", ITEMS_NONE, NULL, NULL, 0,
-     "errors.json holds aggregates only (no per-response outcomes)", NULL},
+    {"error_rate", ITEMS_FACTS, NULL, "error", 100.0, NULL, NULL},
+    {"misconception_rate", ITEMS_FACTS, NULL, "misconception", 100.0, NULL, NULL},
     {"detection_f1", ITEMS_NONE, NULL, NULL, 0,
      "detection.json holds aggregates only (counts over the \xCE\xBB grid, no per-example "
      "outcomes)",
@@ -43,6 +41,7 @@ const ItemMetric *item_metric_for(const char *slug) {
 const char *item_source_file(ItemSource s) {
     return s == ITEMS_MC            ? "eval/mc/items.jsonl"
            : s == ITEMS_ANNOTATIONS ? "eval/annotations.json"
+           : s == ITEMS_FACTS       ? "eval/fact_items.jsonl"
                                     : "";
 }
 
@@ -264,6 +263,49 @@ static int load_annotations(RunItems *it, int c, const RunDir *rd, CkError *err)
     return rc;
 }
 
+/* The records of fact_items.jsonl (text) into es: instruction, the 0/1 outcome at field (NAN
+ * where it is null: the item cannot show it), line. */
+static int fact_records(const char *text, size_t size, const char *path, const char *field,
+                        Entries *es, CkError *err) {
+    JsonlCursor cur;
+    jsonl_init(&cur, text, size);
+    cJSON *o = NULL;
+    int rc;
+    while ((rc = jsonl_next_object(&cur, path, 1, &o, err)) == 1) {
+        const cJSON *ins = cJSON_GetObjectItemCaseSensitive(o, "instruction");
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, field);
+        if (!cJSON_IsString(ins))
+            rc = ck_fail(err, "%s: line %ld: no \"instruction\" string", path, cur.line);
+        else if (!cJSON_IsNull(v) &&
+                 !(cJSON_IsNumber(v) && (v->valuedouble == 0 || v->valuedouble == 1)))
+            rc = ck_fail(err, "%s: line %ld: \"%s\" is not 0, 1 or null", path, cur.line, field);
+        else if (entries_push(es, strdup(ins->valuestring),
+                              cJSON_IsNumber(v) ? v->valuedouble : NAN, cur.line) != 0)
+            rc = ck_fail(err, "out of memory");
+        cJSON_Delete(o);
+        if (rc < 0) return -1;
+    }
+    return rc;
+}
+
+/* eval/fact_items.jsonl into the fact column c of it (keyed by instruction, as annotations). */
+static int load_facts(RunItems *it, int c, const ItemMetric *m, const RunDir *rd, CkError *err) {
+    char *path, *text;
+    size_t size = 0;
+    int found = read_source(rd, ITEMS_FACTS, &path, &text, &size, err);
+    if (found <= 0) return found;
+    Entries all = {0}, kept = {0};
+    int rc = -1;
+    if (text && fact_records(text, size, path, m->field, &all, err) == 0 &&
+        key_occurrences(&all, &kept, err) == 0)
+        rc = entries_finish(&kept, &it->cols[c], path, "line", err);
+    entries_free(&all);
+    entries_free(&kept);
+    free(text);
+    free(path);
+    return rc;
+}
+
 int run_items_load(RunItems *it, const RunDir *rd, CkError *err) {
     int n_cols;
     const MetricColumn *cols = metric_all_columns(&n_cols);
@@ -274,7 +316,10 @@ int run_items_load(RunItems *it, const RunDir *rd, CkError *err) {
     for (int c = 0; rc == 0 && c < n_cols; c++) ms[c] = item_metric_for(cols[c].slug);
     if (rc == 0) rc = load_mc(it, rd, ms, err);
     for (int c = 0; rc == 0 && c < n_cols; c++)
-        if (ms[c] && ms[c]->source == ITEMS_ANNOTATIONS) rc = load_annotations(it, c, rd, err);
+        if (ms[c] && ms[c]->source == ITEMS_ANNOTATIONS)
+            rc = load_annotations(it, c, rd, err);
+        else if (ms[c] && ms[c]->source == ITEMS_FACTS)
+            rc = load_facts(it, c, ms[c], rd, err);
     free(ms);
     if (rc != 0) run_items_free(it);
     return rc;

@@ -32,13 +32,14 @@ typedef enum {
     ITEMS_NONE,        /* no per-item file: not compared (why_not says so) */
     ITEMS_MC,          /* eval/mc/items.jsonl */
     ITEMS_ANNOTATIONS, /* eval/annotations.json */
+    ITEMS_FACTS,       /* eval/fact_items.jsonl (the demo's judge: per-response fact errors) */
 } ItemSource;
 
 typedef struct {
     const char *slug; /* the table column's (metrics.c) */
     ItemSource source;
     const char *task;     /* ITEMS_MC: the records' "task" */
-    const char *field;    /* ITEMS_MC: the per-item value */
+    const char *field;    /* ITEMS_MC, ITEMS_FACTS: the per-item value */
     double scale;         /* an item value times scale is in the column's units (percent) */
     const char *why_not;  /* ITEMS_NONE: one sentence for the reader */
     const char *alt_task; /* ITEMS_MC: records of this task count too (keyed by their own task,

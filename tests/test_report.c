@@ -759,7 +759,16 @@ static void test_group_labels(void **state) {
     }
 }
 
-/* items.jsonl and annotations.json as items.h reads them. */
+/* The column of the table with that slug. */
+static const MetricColumn *column_by_slug(const char *slug) {
+    int n;
+    const MetricColumn *cols = metric_all_columns(&n);
+    for (int c = 0; c < n; c++)
+        if (!strcmp(cols[c].slug, slug)) return &cols[c];
+    return NULL;
+}
+
+/* items.jsonl, annotations.json and fact_items.jsonl as items.h reads them. */
 static void test_items(void **state) {
     (void)state;
     char *d = make_run("items", NULL,
@@ -772,6 +781,9 @@ static void test_items(void **state) {
                "\"preference\": 0}, {\"instruction\": \"b\", \"preference\": null}, "
                "{\"instruction\": \"b\", \"preference\": 1.25}, {\"instruction\": \"c\", "
                "\"preference\": 3}]");
+    write_text(d, "eval/fact_items.jsonl",
+               "{\"instruction\": \"a\", \"error\": 1, \"misconception\": null}\n"
+               "{\"instruction\": \"b\", \"error\": 0, \"misconception\": 1}\n");
     RunDir rd;
     RunItems it;
     CkError err = {{0}};
@@ -793,6 +805,14 @@ static void test_items(void **state) {
     assert_string_equal(win->keys[2], "b\x1f"
                                       "3"); /* the third "b" */
     assert_close(win->values[2], 0.25, 0);
+    const ItemScores *er = run_items_get(&it, column_by_slug("error_rate"));
+    const ItemScores *mis = run_items_get(&it, column_by_slug("misconception_rate"));
+    assert_int_equal(er->n, 2);
+    assert_string_equal(er->keys[0], "a");
+    assert_close(er->values[0], 1, 0);
+    assert_close(er->values[1], 0, 0);
+    assert_int_equal(mis->n, 1); /* null: the item cannot show the misconception */
+    assert_string_equal(mis->keys[0], "b");
     run_items_free(&it);
     rundir_close(&rd);
     write_text(d, "eval/mc/items.jsonl",
@@ -808,6 +828,10 @@ static void test_items(void **state) {
     write_text(d, "eval/annotations.json", "[{\"instruction\": \"a\", \"preference\": \"2\"}]");
     assert_int_equal(run_items_load(&it, &rd, &err), -1);
     assert_non_null(strstr(err.msg, "annotations.json: record 1: \"preference\" is neither"));
+    write_text(d, "eval/annotations.json", "[]");
+    write_text(d, "eval/fact_items.jsonl", "{\"instruction\": \"a\", \"error\": 2}\n");
+    assert_int_equal(run_items_load(&it, &rd, &err), -1);
+    assert_non_null(strstr(err.msg, "fact_items.jsonl: line 1: \"error\" is not 0, 1 or null"));
     rundir_close(&rd);
     free(d);
 }
@@ -878,8 +902,9 @@ static void test_compare_against_python(void **state) {
         char *file_md = read_in(out, "compare.md");
         assert_same_text(md, file_md, "compare.md");
         assert_non_null(strstr(md, "Paired bootstrap: 2000 resamples, seed 7, 95% percentile"));
-        assert_non_null(
-            strstr(md, "- Error rate: not compared: errors.json holds aggregates only"));
+        /* the fixture runs have no eval/fact_items.jsonl (Markdown escapes its "_") */
+        assert_non_null(strstr(md, "- Error rate: not compared: neither A nor B has a per-item "
+                                   "file (eval/fact\\_items.jsonl)"));
         /* lambda=2,seed=1 has a failed judgment; lambda=2,seed=3 only 30 ARC questions */
         if (k != 1)
             assert_non_null(strstr(md, "- Win rate \xC2\xB1 SE: A has 25 items, B has 24; "

@@ -213,7 +213,7 @@ static void test_compare_by_hand(void **state) {
     assert_int_equal(m.status, COMPARE_MISSING);
     assert_int_equal(m.missing_side, 2);
     for (int k = 0; k < n_cols; k++) {
-        if (strcmp(cols[k].slug, "error_rate") != 0) continue;
+        if (strcmp(cols[k].slug, "detection_f1") != 0) continue;
         assert_int_equal(compare_metric(&cols[k], &c0, &c1, &o, &m, &err), 0);
         assert_int_equal(m.status, COMPARE_NOT_PER_ITEM);
         assert_non_null(strstr(m.metric->why_not, "aggregates only"));
