@@ -89,7 +89,8 @@ static int by_key_then_where(const void *p, const void *q) {
  * file (path) and both places (what: "line" or "record"). */
 static int entries_finish(Entries *es, ItemScores *s, const char *path, const char *what,
                           CkError *err) {
-    qsort(es->e, (size_t)es->n, sizeof *es->e, by_key_then_where);
+    if (es->n > 1)
+        qsort(es->e, (size_t)es->n, sizeof *es->e, by_key_then_where); /* e may be NULL */
     for (int i = 1; i < es->n; i++)
         if (!strcmp(es->e[i].key, es->e[i - 1].key))
             return ck_fail(err, "%s: %ss %ld and %ld are the same item (%s)", path, what,
@@ -203,7 +204,7 @@ static double win_outcome(const cJSON *pref) {
 /* The k-th occurrence of each instruction keyed "<instruction>\x1f<k>" (k > 1), entries sorted
  * by instruction then record; records without an outcome keep their place in the count. */
 static int key_occurrences(Entries *all, Entries *kept, CkError *err) {
-    qsort(all->e, (size_t)all->n, sizeof *all->e, by_key_then_where);
+    if (all->n > 1) qsort(all->e, (size_t)all->n, sizeof *all->e, by_key_then_where);
     int k = 0;
     for (int i = 0; i < all->n; i++) {
         k = i > 0 && !strcmp(all->e[i].key, all->e[i - 1].key) ? k + 1 : 1;
