@@ -532,7 +532,8 @@ static void test_bad_options(void **state) {
         {"train --objective cut --out x", 2, "--judgments and --out are required"},
         {"train --data stories.txt", 2, "--out is required"},
         {"train --data stories.txt --out x --objective ppo", 2,
-         "--objective expects mle, cut, forward-prediction, hindsight, dpo, ilf-mle or ilf-dpo, got "
+         "--objective expects mle, cut, forward-prediction, hindsight, dpo, ilf-mle or ilf-dpo, "
+         "got "
          "'ppo'"},
         {"train --data stories.txt --out x --steps 3 --epochs 1", 2,
          "give --steps or --epochs, not both"},
