@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "formats/hf_model.h"
+#include "util/hugebuf.h"
 
 /* Parallel loops only pay off past this many floats; below it the thread start costs more. */
 #define PAR_MIN 32768
@@ -38,8 +39,8 @@ int adamw_init(AdamW *opt, size_t n, const AdamWConfig *c, CkError *err) {
     if (n == 0) return ck_fail(err, "AdamW: the parameter buffer is empty");
     opt->config = *c;
     opt->n = n;
-    opt->m = calloc(n, sizeof *opt->m);
-    opt->v = calloc(n, sizeof *opt->v);
+    opt->m = hugebuf_calloc(n, sizeof *opt->m);
+    opt->v = hugebuf_calloc(n, sizeof *opt->v);
     opt->segments = malloc(sizeof *opt->segments);
     if (!opt->m || !opt->v || !opt->segments) {
         adamw_free(opt);

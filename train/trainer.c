@@ -32,6 +32,7 @@
 #include "train/run_log.h"
 #include "train/train_state.h"
 #include "util/hash.h"
+#include "util/hugebuf.h"
 #include "util/strbuf.h"
 #include "util/timer.h"
 
@@ -166,7 +167,7 @@ static int run_alloc(Run *r, Model *m, const TrainData *d, const TrainOptions *o
         if (model_require_f32(m, "full fine-tuning", err) != 0) return -1;
         r->n_train = m->n_params;
     }
-    r->grads = calloc(r->n_train, sizeof(float));
+    r->grads = hugebuf_calloc(r->n_train, sizeof(float));
     r->seqs = malloc(sizeof(int) * (size_t)o->batch_size);
     r->tokens = malloc(sizeof(int) * (size_t)max_tokens);
     r->targets = malloc(sizeof(int) * (size_t)max_tokens);

@@ -19,6 +19,7 @@
 #include "model/lora.h"
 #include "model/fastmath.h"
 #include "model/matmul.h"
+#include "util/hugebuf.h"
 #include "util/threads.h"
 
 /* ---------------------------------------------------------------------------------------- */
@@ -228,7 +229,7 @@ int model_init_arch(Model *m, const ModelConfig *c, const ModelArch *arch, CkErr
     m->config = *c;
     if (arch) m->arch = *arch;
     m->n_params = model_param_layout_arch(c, arch, m->tensors);
-    m->params = calloc(m->n_params, sizeof(float));
+    m->params = hugebuf_calloc(m->n_params, sizeof(float));
     if (!m->params) {
         ck_fail(err, "out of memory for %zu parameters", m->n_params);
         model_free(m);
@@ -283,7 +284,7 @@ int model_init_held(Model *m, const ModelConfig *c, const ModelArch *arch, Weigh
     m->held = held;
     model_param_layout_arch(c, arch, m->tensors);
     m->n_params = pack_fp32_tensors(m->tensors);
-    m->params = calloc(m->n_params > 0 ? m->n_params : 1, sizeof(float));
+    m->params = hugebuf_calloc(m->n_params > 0 ? m->n_params : 1, sizeof(float));
     m->weights = calloc((size_t)PARAM_COUNT * c->n_layers, sizeof(WeightRef));
     if (!m->params || !m->weights) {
         model_free(m);
@@ -379,8 +380,8 @@ int kvcache_init(KVCache *c, const Model *m, int capacity, CkError *err) {
     c->kv_dim = model_kv_dim(m);
     c->n_layers = mc->n_layers;
     size_t n = (size_t)mc->n_layers * capacity * c->kv_dim;
-    c->k = calloc(n, sizeof(float));
-    c->v = calloc(n, sizeof(float));
+    c->k = hugebuf_calloc(n, sizeof(float));
+    c->v = hugebuf_calloc(n, sizeof(float));
     if (!c->k || !c->v) {
         kvcache_free(c);
         return ck_fail(err, "out of memory for a KV cache of %d positions", capacity);
@@ -416,7 +417,7 @@ void activations_free(Activations *a) {
 }
 
 static int alloc_floats(float **p, size_t n) {
-    *p = malloc((n ? n : 1) * sizeof(float));
+    *p = hugebuf_malloc((n ? n : 1) * sizeof(float));
     return *p ? 0 : -1;
 }
 
