@@ -4,9 +4,10 @@
  * next tokens).
  *
  * Each request keeps its own sampler (seeded by its own seed) and its own KV cache, so its
- * tokens do not depend on B or on which requests share a step; only the fp32 rounding of the
- * products does (a product over B rows sums in another order than over one), which changes a
- * greedy pick only where two logits tie within that rounding. */
+ * tokens do not depend on B or on which requests share a step. A step of up to 16 rows sums
+ * every product exactly as one row alone does (matmul.c's gemv kernel); a step that also
+ * prefills a prompt has more rows and goes through BLAS, whose fp32 rounding differs, which
+ * changes a greedy pick only where two logits tie within that rounding. */
 #ifndef CK_GENERATE_BATCH_H
 #define CK_GENERATE_BATCH_H
 

@@ -9,8 +9,14 @@
 
 #include "model/matmul_backend.h"
 
+/* Up to this many rows (a decoding batch) a forward product goes to our gemv kernel, which
+ * streams W once for all of them as stored: a BLAS packs W first (and a typed W must be
+ * widened first), which costs as much as the product at these sizes (bench_products). */
+#define GEMV_MAX_ROWS 16
+
 /* oneDNN's fp32 matmul beats OpenBLAS sgemm up to about this many rows (issue 18: 3-6x at
- * M <= 16; bench/bench_products.c measures it); above, OpenBLAS stays the default. */
+ * M <= 16; bench/bench_products.c measures it): the other small products (backward, strided)
+ * go to it; above, OpenBLAS stays the default. */
 #define DNNL_F32_MAX_M 16
 
 /* Typed weights are widened about this many elements at a time (1 MB of fp32: stays in L2). */
@@ -87,9 +93,10 @@ const char *matmul_backend_name(void) {
     else if (g_backend == MATMUL_BACKEND_DNNL)
         snprintf(name, sizeof name, "onednn-f32 %s", v);
     else if (use_dnnl())
-        snprintf(name, sizeof name, "openblas+gemv+onednn-f32 %s (M<=%d)", v, DNNL_F32_MAX_M);
+        snprintf(name, sizeof name, "openblas+gemv (forward M<=%d)+onednn-f32 %s (other M<=%d)",
+                 GEMV_MAX_ROWS, v, DNNL_F32_MAX_M);
     else
-        snprintf(name, sizeof name, "openblas+gemv");
+        snprintf(name, sizeof name, "openblas+gemv (forward M<=%d)", GEMV_MAX_ROWS);
     return name;
 }
 
@@ -202,6 +209,10 @@ static void forward_any(float *y, const float *x, const WeightRef *w, int n, int
                         float beta) {
     if (n == 1) {
         forward_row(y, x, w, in, out, beta);
+        return;
+    }
+    if (n <= GEMV_MAX_ROWS && g_compute == MATMUL_FP32 && g_backend == MATMUL_BACKEND_AUTO) {
+        mm_gemv_rows(y, x, n, w, in, out, beta, 0);
         return;
     }
     MmGemm g = {n, out, in, x, w->data, 0, 1, in, in, 0, w->dtype == WEIGHT_BF16, y, out, beta};
