@@ -174,11 +174,6 @@ size_t model_param_layout_arch(const ModelConfig *c, const ModelArch *arch,
     return offset;
 }
 
-size_t model_matmul_params(const ModelConfig *c) {
-    const size_t C = c->dim, H = c->hidden_dim, KV = c->n_kv_heads * (c->dim / c->n_heads);
-    return (size_t)c->n_layers * (2 * C * C + 2 * KV * C + 3 * H * C) + (size_t)c->vocab_size * C;
-}
-
 /* The rotary frequency of pair i, theta^(-2i/hs), rescaled as the config asks: linear divides
  * it by the factor; llama3 (transformers' _compute_llama3_parameters) divides the frequencies
  * whose wavelength exceeds original_len / low_freq_factor, keeps those below original_len /

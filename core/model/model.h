@@ -208,10 +208,6 @@ void model_project(const Model *m, ParamId id, int l, float *y, const float *x, 
 void model_project_back(const Model *m, ParamId id, int l, float *dx, const float *dy, int n,
                         int overwrite);
 
-/* Number of parameters that multiply activations (for FLOP counts): excludes the token
- * embedding lookup and norms, includes the classifier. */
-size_t model_matmul_params(const ModelConfig *c);
-
 /* A batch of token sequences packed end to end: sequence s is
  * tokens[offsets[s] .. offsets[s+1]). */
 typedef struct {
