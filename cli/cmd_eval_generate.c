@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "cli/commands.h"
+#include "cli/compute_flag.h"
 #include "formats/lm.h"
 #include "eval/generate_run.h"
 #include "eval/shard.h"
@@ -76,9 +77,8 @@ static int run_eval_generate(int argc, char **argv) {
     generate_run_options_init(&opt);
     int rc = flags_parse(&SPEC, argc, argv, positional, 0, &n_positional);
     if (rc != 0) return rc;
+    if ((rc = cli_apply_base_dtype(&SPEC, flag.base_dtype, &opt.base_dtype)) != 0) return rc;
     CkError err = {{0}};
-    if (lm_parse_base_dtype(flag.base_dtype, &opt.base_dtype, &err) != 0)
-        return cli_fail(&SPEC, 2, &err);
     char **stops = NULL;
     if (generate_stops_parse(flag.stop, &stops, &opt.n_stops, &err) != 0)
         return cli_error(&SPEC, 2, "--stop: %s", err.msg);

@@ -120,8 +120,7 @@ static int run_eval_mc(int argc, char **argv) {
     opt.bos = flag.bos ? 1 : flag.no_bos ? 0 : MC_BOS_VERSION;
     opt.log = stderr;
     if (mc_run_options_check(&opt, &err) != 0) return cli_fail(&SPEC, 2, &err);
-    if (lm_parse_base_dtype(flag.base_dtype, &opt.base_dtype, &err) != 0)
-        return cli_fail(&SPEC, 2, &err);
+    if ((rc = cli_apply_base_dtype(&SPEC, flag.base_dtype, &opt.base_dtype)) != 0) return rc;
     threads_set(flag.threads);
     if ((rc = cli_apply_compute(&SPEC, flag.compute)) != 0) return rc;
     McRunReport report;

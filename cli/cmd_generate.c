@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/compute_flag.h"
 #include "formats/lm.h"
 #include "model/generate.h"
 #include "util/termsafe.h"
@@ -82,7 +83,7 @@ int cmd_generate(int argc, char **argv) {
     LanguageModel lm;
     CkError err = {{0}};
     WeightDtype held;
-    if (lm_parse_base_dtype(opt.base_dtype, &held, &err) != 0) return cli_fail(&SPEC, 2, &err);
+    if ((rc = cli_apply_base_dtype(&SPEC, opt.base_dtype, &held)) != 0) return rc;
     if (lm_open_held(&lm, opt.model, opt.tokenizer, held, &err) != 0)
         return cli_fail(&SPEC, 1, &err);
     GenerateOptions gen = {opt.steps, opt.temperature, opt.top_p, opt.seed, !opt.no_stop};

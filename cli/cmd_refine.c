@@ -6,11 +6,15 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/compute_flag.h"
 #include "train/refine_run.h"
 #include "util/threads.h"
 
 static RefineRunOptions opt;
-static struct { int threads; } flag;
+static struct {
+    int threads;
+    const char *base_dtype;
+} flag;
 
 static FlagSpec FLAGS[] = {
     {"judgments", FLAG_STRING, &opt.judgments, NULL, 0, -1,
@@ -21,6 +25,7 @@ static FlagSpec FLAGS[] = {
     FLAG_OUT_REQUIRED(&opt.out, "folder to write refinements.jsonl (and refine.json) into"),
     FLAG_MODEL(&opt.model),
     FLAG_TOKENIZER(&opt.tokenizer),
+    FLAG_BASE_DTYPE(&flag.base_dtype),
     {"adapter", FLAG_STRING, &opt.adapter, NULL, 0, -1,
      "PEFT LoRA adapter folder, merged into the model before generating"},
     {"template", FLAG_STRING, &opt.template_path, NULL, 0, -1,
@@ -32,6 +37,8 @@ static FlagSpec FLAGS[] = {
     {"top-p", FLAG_FLOAT, &opt.top_p, "0.9", 1e-6, 1, "nucleus sampling mass"},
     {"seed", FLAG_U64, &opt.seed, "42", 0, -1,
      "sampling seed; record i samples with a seed mixed from (seed, i)"},
+    {"batch", FLAG_INT, &opt.batch, "16", 1, 4096,
+     "records decoded together (continuous batching; the refinements do not depend on it)"},
     {"limit", FLAG_INT, &opt.limit, "0", 0, 1e9,
      "refine only the first N negative records (0: all)"},
     {"resume", FLAG_BOOL, &opt.resume, NULL, 0, -1,
@@ -52,9 +59,11 @@ static const CommandSpec SPEC = {
     "--temperature 0, else seeded top-p sampling; record i's sample depends only on --seed and\n"
     "i), cuts it at the template's stop string and writes one line to DIR/refinements.jsonl:\n"
     "{index, instruction, input, output, judgment, refinement}. Positive records are skipped\n"
-    "and counted. Each line is appended and fsync'd; SIGINT/SIGTERM finish the current record\n"
-    "and stop; --resume continues (a torn last line is dropped), giving the file an\n"
-    "uninterrupted run gives. `train --objective ilf-mle|ilf-dpo` reads the file.",
+    "and counted. Up to --batch records decode together; lines are written in file order, each\n"
+    "appended and fsync'd once the records before it are; SIGINT/SIGTERM write the finished\n"
+    "ones and stop; --resume continues (a torn last line is dropped; the records that were\n"
+    "still decoding are redone), giving the file an uninterrupted run gives.\n"
+    "`train --objective ilf-mle|ilf-dpo` reads the file.",
     FLAGS,
     sizeof FLAGS / sizeof FLAGS[0],
 };
@@ -76,6 +85,7 @@ int cmd_refine(int argc, char **argv) {
     refine_run_options_init(&opt);
     int rc = flags_parse(&SPEC, argc, argv, positional, 0, &n_positional);
     if (rc != 0) return rc;
+    if ((rc = cli_apply_base_dtype(&SPEC, flag.base_dtype, &opt.base_dtype)) != 0) return rc;
     threads_set(flag.threads);
     opt.log = stderr;
     opt.stop = &stop_requested;

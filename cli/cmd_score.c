@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "cli/commands.h"
+#include "cli/compute_flag.h"
 #include "formats/embedded.h"
 #include "formats/hf_model.h"
 #include "formats/llama2c.h"
@@ -198,7 +199,7 @@ int cmd_score(int argc, char **argv) {
     LanguageModel lm;
     LoraAdapters ad;
     CkError err = {{0}};
-    if (lm_parse_base_dtype(opt.base_dtype, &held, &err) != 0) return cli_fail(&SPEC, 2, &err);
+    if ((rc = cli_apply_base_dtype(&SPEC, opt.base_dtype, &held)) != 0) return rc;
     if (opt.ids ? open_model_only(&lm, &err)
                 : lm_open_held(&lm, opt.model, opt.tokenizer, held, &err))
         return cli_fail(&SPEC, 1, &err); /* (both release what they opened) */

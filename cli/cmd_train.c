@@ -208,8 +208,8 @@ static int to_options(TrainRunOptions *o, const Preset *preset, char *command_li
     o->seq_len = opt.seq_len;
     o->model = opt.model;
     o->tokenizer = opt.tokenizer;
-    if (lm_parse_base_dtype(opt.base_dtype, &o->base_dtype, err) != 0)
-        return cli_fail(&SPEC, 2, err);
+    int rc = cli_apply_base_dtype(&SPEC, opt.base_dtype, &o->base_dtype);
+    if (rc != 0) return rc;
     o->random_init = !strcmp(opt.init, "random");
     o->config = opt.config;
     o->lora = opt.lora;

@@ -1,7 +1,9 @@
 /* refine_run.c — see refine_run.h. The steps: read the judgments and keep the negative records
  * (run_load); lock the folder and either start it (refine.json written, no refinements there)
  * or resume it (same settings, the lines there the first records, a torn last line cut); open
- * the model; refine the remaining records one by one, appending and fsyncing each line. */
+ * the model; refine the remaining records a window at a time (refine_all): the window's
+ * prompts are encoded, generate_batch decodes them up to `batch` together, and each finished
+ * record's line is appended and fsync'd as soon as every record before it has been. */
 #include "train/refine_run.h"
 
 #include <cjson/cJSON.h>
@@ -13,7 +15,7 @@
 #include "datasets/judgments.h"
 #include "formats/lm.h"
 #include "formats/peft.h"
-#include "model/generate.h"
+#include "model/generate_batch.h"
 #include "train/online_journal.h"
 #include "util/fileio.h"
 #include "util/json_strict.h"
@@ -31,6 +33,7 @@ void refine_run_options_init(RefineRunOptions *o) {
     o->max_new_tokens = 256;
     o->top_p = 0.9f;
     o->seed = 42;
+    o->batch = 16;
 }
 
 uint64_t refine_record_seed(uint64_t seed, int index) {
@@ -54,6 +57,14 @@ typedef struct {
     RunLock lock;
     FILE *f; /* refinements.jsonl, open for appending */
     char settings[4096];
+    /* the window being decoded: records win[flushed .. n_win - 1] not yet written */
+    struct Pending *win;
+    int n_win, flushed;
+    int first;     /* r->next when this run began refining */
+    int processed; /* records this run finished (written or waiting) or skipped */
+    int new_lines; /* lines this run wrote */
+    int stopping;  /* a stop request or stop_after ends the run */
+    double t0, printed;
 } RefineRun;
 
 /* Reads the judgments and lists the negative records (the first o->limit of them). */
@@ -106,6 +117,9 @@ static cJSON *settings_json(const RefineRun *r) {
     cJSON_AddNumberToObject(s, "temperature", o->temperature);
     cJSON_AddNumberToObject(s, "top_p", o->top_p);
     cJSON_AddBoolToObject(s, "skip_too_long", o->skip_too_long);
+    /* only when not f32: folders made before the option resume as they were */
+    if (o->base_dtype != WEIGHT_F32)
+        cJSON_AddStringToObject(s, "base_dtype", model_held_name(o->base_dtype));
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
     cJSON_AddStringToObject(s, "seed", seed); /* a string: a double would round a u64 */
@@ -132,27 +146,34 @@ static int start_fresh(RefineRun *r, cJSON *want, CkError *err) {
     return 0;
 }
 
-/* Resume: the folder's settings must be these, key by key. */
+/* Names the first field of a that b lacks or holds otherwise; a_is_want says which is whose. */
+static int settings_differ(const RefineRun *r, const cJSON *a, const cJSON *b, int a_is_want,
+                           CkError *err) {
+    const cJSON *x;
+    cJSON_ArrayForEach(x, a) {
+        const cJSON *y = cJSON_GetObjectItemCaseSensitive(b, x->string);
+        if (y && cJSON_Compare(x, y, 1)) continue;
+        char *xv = cJSON_PrintUnformatted(x), *yv = y ? cJSON_PrintUnformatted(y) : NULL;
+        const char *have = a_is_want ? yv : xv, *want = a_is_want ? xv : yv;
+        ck_fail(err,
+                "%s: field \"%s\" is %.120s, this run's is %.120s: resume with the same "
+                "settings, or choose another --out",
+                r->settings, x->string, have ? have : "(missing)", want ? want : "(missing)");
+        free(xv);
+        free(yv);
+        return 1;
+    }
+    return 0;
+}
+
+/* Resume: the folder's settings must be these, key by key (a key only one side has, such as
+ * "base_dtype" of a folder held in bf16, differs too). */
 static int check_settings(const RefineRun *r, const cJSON *want, CkError *err) {
     cJSON *have = json_load_file(r->settings, MAX_SETTINGS_BYTES, err);
     if (!have) return -1;
-    int rc = 0;
-    const cJSON *w;
-    cJSON_ArrayForEach(w, want) {
-        const cJSON *h = cJSON_GetObjectItemCaseSensitive(have, w->string);
-        if (!h || !cJSON_Compare(h, w, 1)) {
-            char *hv = h ? cJSON_PrintUnformatted(h) : NULL, *wv = cJSON_PrintUnformatted(w);
-            rc = ck_fail(err,
-                         "%s: field \"%s\" is %.120s, this run's is %.120s: resume with the "
-                         "same settings, or choose another --out",
-                         r->settings, w->string, hv ? hv : "(missing)", wv ? wv : "?");
-            free(hv);
-            free(wv);
-            break;
-        }
-    }
+    int differ = settings_differ(r, want, have, 1, err) || settings_differ(r, have, want, 0, err);
     cJSON_Delete(have);
-    return rc;
+    return differ ? -1 : 0;
 }
 
 /* Line k of the file must be the refinement of the record to refine at r->next (under
@@ -223,7 +244,7 @@ static int open_out(RefineRun *r, CkError *err) {
 /* Opens the model, with its adapter merged in. */
 static int open_model(RefineRun *r, CkError *err) {
     const RefineRunOptions *o = r->o;
-    if (lm_open(&r->lm, o->model, o->tokenizer, err) != 0) return -1;
+    if (lm_open_held(&r->lm, o->model, o->tokenizer, o->base_dtype, err) != 0) return -1;
     r->have_lm = 1;
     if (!o->adapter) return 0;
     LoraAdapters ad;
@@ -233,74 +254,56 @@ static int open_model(RefineRun *r, CkError *err) {
     return merged;
 }
 
-/* Collects the generated text and stops the generation once it holds the stop string. */
-typedef struct {
+/* One record of the window being decoded: its prompt, the bytes decoded so far and, once it
+ * has finished, its refinement, waiting until the records before it are written. */
+typedef struct Pending {
+    RefineRun *r;
+    int pos;   /* position in r->todo */
+    int *ids;  /* the encoded prompt (BOS first) */
+    int n_ids; /* < the model's context */
     StrBuf text;
-    const char *stop;
-    size_t stop_len;
-    int failed;
-} RefineSink;
+    char *refinement; /* set when finished; freed once written */
+    int n_tokens;
+    int oom; /* out of memory while collecting */
+    int cut; /* ended by a stop request: incomplete, never written */
+} Pending;
 
-static int sink_piece(void *ctx, int token, const char *piece, size_t len) {
+/* Collects a piece; ends the record once its text holds the stop string, or at once on a stop
+ * request (the record is then dropped: a resume redoes it). */
+static int pending_piece(void *ctx, int token, const char *piece, size_t len) {
     (void)token;
-    RefineSink *s = ctx;
-    if (strbuf_put(&s->text, piece, len) != 0 || strbuf_put(&s->text, "", 0) != 0) {
-        s->failed = 1;
+    Pending *p = ctx;
+    if (strbuf_put(&p->text, piece, len) != 0 || strbuf_put(&p->text, "", 0) != 0) {
+        p->oom = 1;
         return 1;
     }
-    if (!s->stop_len) return 0;
+    const char *stop = p->r->tpl.stop;
+    const size_t stop_len = strlen(stop);
     /* only the new bytes and the stop's length before them can complete a match */
-    size_t from = s->text.n > len + s->stop_len ? s->text.n - len - s->stop_len : 0;
-    return strstr(s->text.p + from, s->stop) != NULL;
+    size_t from = p->text.n > len + stop_len ? p->text.n - len - stop_len : 0;
+    if (stop_len && strstr(p->text.p + from, stop)) return 1;
+    const volatile sig_atomic_t *halt = p->r->o->stop;
+    if (halt && *halt) p->cut = 1;
+    return p->cut;
 }
 
-/* The refinement of one record: generated after its prompt, cut at the stop string, every
- * ill-formed UTF-8 sequence made U+FFFD (the files downstream must be UTF-8) and stripped.
- * Returns 1 (nothing generated) for a prompt that fills the context under skip_too_long. */
-static int refine_one(RefineRun *r, const JudgmentRecord *rec, char **out, int *n_tokens,
-                      CkError *err) {
-    const RefineRunOptions *o = r->o;
-    *out = NULL;
-    char *prompt =
-        refine_format(&r->tpl, rec->instruction, rec->input, rec->output, rec->judgment, err);
-    if (!prompt) return -1;
-    if (o->skip_too_long) { /* generate_text would refuse it: it encodes the prompt with BOS */
-        int *ids = NULL, n = 0;
-        int rc = tokenizer_encode(&r->lm.tokenizer, prompt, 1, 0, &ids, &n, err);
-        free(ids);
-        if (rc != 0 || n >= r->lm.model.config.seq_len) {
-            free(prompt);
-            return rc != 0 ? -1 : 1;
-        }
-    }
-    GenerateOptions g = {o->max_new_tokens, o->temperature, o->top_p,
-                         refine_record_seed(o->seed, rec->source_index), 1};
-    RefineSink sink = {{0}, r->tpl.stop, strlen(r->tpl.stop), 0};
-    GenerateStats stats;
-    int rc = strbuf_put(&sink.text, "", 0) == 0 ? 0 : ck_fail(err, "out of memory");
-    if (rc == 0)
-        rc = generate_text(&r->lm.model, &r->lm.tokenizer, prompt, &g, sink_piece, &sink, NULL,
-                           &stats, err);
-    free(prompt);
-    if (rc == 0 && sink.failed) rc = ck_fail(err, "out of memory");
+/* The refinement of a finished record: its text cut at the stop string, every ill-formed UTF-8
+ * sequence made U+FFFD (the files downstream must be UTF-8), stripped. NULL: out of memory. */
+static char *pending_refinement(const Pending *p) {
+    const char *text = p->text.p ? p->text.p : "";
+    const char *stop = p->r->tpl.stop;
+    const char *cut = stop[0] ? strstr(text, stop) : NULL;
+    size_t n = cut ? (size_t)(cut - text) : p->text.n;
     StrBuf clean = {0};
-    if (rc == 0) {
-        char *cut = sink.stop_len ? strstr(sink.text.p, sink.stop) : NULL;
-        size_t n = cut ? (size_t)(cut - sink.text.p) : sink.text.n;
-        size_t start, len;
-        if (utf8_put_lossy(&clean, sink.text.p, n) != 0 || strbuf_put(&clean, "", 0) != 0)
-            rc = ck_fail(err, "out of memory");
-        else {
-            pystr_strip(clean.p, clean.n, &start, &len);
-            memmove(clean.p, clean.p + start, len);
-            clean.p[len] = '\0';
-            *out = clean.p;
-            *n_tokens = stats.generated_tokens;
-        }
+    if (utf8_put_lossy(&clean, text, n) != 0 || strbuf_put(&clean, "", 0) != 0) {
+        strbuf_free(&clean);
+        return NULL;
     }
-    strbuf_free(&sink.text);
-    if (rc != 0) strbuf_free(&clean);
-    return rc;
+    size_t start, len;
+    pystr_strip(clean.p, clean.n, &start, &len);
+    memmove(clean.p, clean.p + start, len);
+    clean.p[len] = '\0';
+    return clean.p;
 }
 
 /* Appends record rec's line to the file, fsync'd. */
@@ -320,51 +323,158 @@ static int write_line(RefineRun *r, const JudgmentRecord *rec, const char *refin
     return rc;
 }
 
-static void log_progress(const RefineRun *r, int done, int processed, double t0) {
-    if (!r->o->log) return;
-    double s = timer_seconds() - t0;
-    double eta = processed > 0 ? s / processed * (r->n_todo - done) : 0.0;
+/* Records done (resumed, written, skipped or finished and waiting), tokens/s and the ETA: at
+ * most every 2 s, and once at the end. */
+static void log_progress(RefineRun *r, int final) {
+    const double now = timer_seconds(), s = now - r->t0;
+    if (!r->o->log || (!final && now - r->printed < 2.0)) return;
+    r->printed = now;
+    const int done = r->first + r->processed;
+    const double eta = r->processed > 0 ? s / r->processed * (r->n_todo - done) : 0.0;
     fprintf(r->o->log, "refine: %d/%d (%.0f%%), %ld tokens, %.1f tokens/s, ETA %.0f s\n", done,
             r->n_todo, 100.0 * done / (r->n_todo ? r->n_todo : 1), r->report->tokens,
             s > 0 ? r->report->tokens / s : 0.0, eta);
+    fflush(r->o->log);
 }
 
-/* Refines records next .. n_todo - 1, stopping between records on a stop request. */
-static int refine_all(RefineRun *r, CkError *err) {
+/* Writes the window's finished records that no unfinished one precedes, in order; a stop_after
+ * reached before the next line ends the run. */
+static int flush_ready(RefineRun *r, CkError *err) {
     const RefineRunOptions *o = r->o;
-    const double t0 = timer_seconds();
-    const int first = r->next;
-    int new_lines = 0;
-    for (int k = first; k < r->n_todo; k++) {
-        if ((o->stop && *o->stop) || (o->stop_after > 0 && new_lines >= o->stop_after)) {
-            r->report->stopped_early = 1;
-            break;
+    while (r->flushed < r->n_win && r->win[r->flushed].refinement) {
+        if (o->stop_after > 0 && r->new_lines >= o->stop_after) {
+            r->stopping = 1;
+            return 0;
         }
-        const JudgmentRecord *rec = &r->set.records[r->todo[k]];
-        char *refinement = NULL;
-        int n_tokens = 0;
-        int rc = refine_one(r, rec, &refinement, &n_tokens, err);
-        if (rc < 0) return ck_wrap(err, "%s: record %d", o->judgments, rec->source_index);
-        if (rc == 1) {
-            r->report->n_too_long++;
-            if (o->log)
-                fprintf(o->log, "record %d skipped: its prompt fills the model's context of %d\n",
-                        rec->source_index, r->lm.model.config.seq_len);
-        } else {
-            rc = write_line(r, rec, refinement, err);
-            free(refinement);
-            if (rc != 0) return -1;
-            new_lines++;
-            r->report->n_written = r->report->n_resumed + new_lines;
-            r->report->tokens += n_tokens;
-        }
-        log_progress(r, k + 1, k + 1 - first, t0);
+        Pending *p = &r->win[r->flushed];
+        if (write_line(r, &r->set.records[r->todo[p->pos]], p->refinement, err) != 0) return -1;
+        free(p->refinement);
+        p->refinement = NULL;
+        r->flushed++;
+        r->new_lines++;
+        r->report->n_written = r->report->n_resumed + r->new_lines;
     }
-    r->report->seconds = timer_seconds() - t0;
     return 0;
 }
 
+/* generate_batch's on_done: a finished record joins the queue of lines; a stop request ends
+ * the run (a non-zero return, which decode_window takes for a stop, not a failure). */
+static int pending_done(void *ctx, int index, const GenerateStats *st, CkError *err) {
+    (void)index;
+    Pending *p = ctx;
+    RefineRun *r = p->r;
+    if (p->oom) return ck_fail(err, "out of memory");
+    if (!p->cut) {
+        if (!(p->refinement = pending_refinement(p))) return ck_fail(err, "out of memory");
+        strbuf_free(&p->text);
+        p->n_tokens = st->generated_tokens;
+        r->report->tokens += p->n_tokens;
+        r->processed++;
+        if (flush_ready(r, err) != 0) return -1;
+        log_progress(r, 0);
+    }
+    if (p->cut || (r->o->stop && *r->o->stop)) r->stopping = 1;
+    return r->stopping ? ck_fail(err, "stop requested") : 0;
+}
+
+static void window_free(RefineRun *r) {
+    for (int k = 0; k < r->n_win; k++) {
+        free(r->win[k].ids);
+        strbuf_free(&r->win[k].text);
+        free(r->win[k].refinement);
+    }
+    r->n_win = r->flushed = 0;
+}
+
+/* Formats and encodes the record at position pos of todo into p. Returns 1 (p unused) for a
+ * prompt that fills the context: skipped and counted under skip_too_long, else err says so. */
+static int pending_open(RefineRun *r, int pos, Pending *p, CkError *err) {
+    const JudgmentRecord *rec = &r->set.records[r->todo[pos]];
+    const int ctx = r->lm.model.config.seq_len;
+    *p = (Pending){.r = r, .pos = pos};
+    char *prompt =
+        refine_format(&r->tpl, rec->instruction, rec->input, rec->output, rec->judgment, err);
+    int rc =
+        prompt ? tokenizer_encode(&r->lm.tokenizer, prompt, 1, 0, &p->ids, &p->n_ids, err) : -1;
+    free(prompt);
+    if (rc == 0 && p->n_ids < ctx) return 0;
+    free(p->ids);
+    p->ids = NULL;
+    if (rc == 0 && r->o->skip_too_long) {
+        r->report->n_too_long++;
+        r->processed++;
+        if (r->o->log)
+            fprintf(r->o->log, "record %d skipped: its prompt fills the model's context of %d\n",
+                    rec->source_index, ctx);
+        return 1;
+    }
+    if (rc == 0) ck_fail(err, "the prompt has %d tokens; the model's context is %d", p->n_ids, ctx);
+    return ck_wrap(err, "%s: record %d", r->o->judgments, rec->source_index);
+}
+
+/* Decodes the window's records together, their lines written in order as they finish. */
+static int decode_window(RefineRun *r, CkError *err) {
+    GenerateRequest *reqs = calloc((size_t)r->n_win, sizeof *reqs);
+    if (!reqs) return ck_fail(err, "out of memory");
+    const RefineRunOptions *o = r->o;
+    for (int k = 0; k < r->n_win; k++) {
+        const JudgmentRecord *rec = &r->set.records[r->todo[r->win[k].pos]];
+        GenerateOptions g = {o->max_new_tokens, o->temperature, o->top_p,
+                             refine_record_seed(o->seed, rec->source_index), 1};
+        reqs[k] = (GenerateRequest){r->win[k].ids, r->win[k].n_ids, g, pending_piece, &r->win[k]};
+    }
+    GenerateBatchOptions bo;
+    generate_batch_options_init(&bo);
+    bo.max_batch = o->batch;
+    bo.on_done = pending_done;
+    int rc = generate_batch(&r->lm.model, &r->lm.tokenizer, reqs, r->n_win, &bo, NULL, err);
+    free(reqs);
+    if (rc == 0 || r->stopping) return 0;
+    const JudgmentRecord *lo = &r->set.records[r->todo[r->win[0].pos]],
+                         *hi = &r->set.records[r->todo[r->win[r->n_win - 1].pos]];
+    return ck_wrap(err, "%s: records %d..%d", o->judgments, lo->source_index, hi->source_index);
+}
+
+/* Refines records next .. n_todo - 1 in windows of 64 batches (the prompts of one window
+ * encoded at a time), stopping on a stop request or stop_after. */
+static int refine_all(RefineRun *r, CkError *err) {
+    const RefineRunOptions *o = r->o;
+    const int window = o->batch < 1024 ? 64 * o->batch : 65536;
+    r->win = calloc((size_t)window, sizeof *r->win);
+    if (!r->win) return ck_fail(err, "out of memory");
+    r->t0 = r->printed = timer_seconds();
+    r->first = r->next;
+    int rc = 0, pos = r->next;
+    while (rc == 0 && pos < r->n_todo && !r->stopping) {
+        if ((o->stop && *o->stop) || (o->stop_after > 0 && r->new_lines >= o->stop_after)) {
+            r->stopping = 1;
+            break;
+        }
+        /* a record that cannot be refined ends the window before it, and the run after it */
+        CkError open_err = {{0}};
+        int failed = 0;
+        while (r->n_win < window && pos < r->n_todo && !failed) {
+            int got = pending_open(r, pos, &r->win[r->n_win], &open_err);
+            failed = got < 0;
+            r->n_win += got == 0;
+            pos += !failed;
+        }
+        if (r->n_win > 0) rc = decode_window(r, err);
+        window_free(r);
+        if (failed && rc == 0 && !r->stopping) {
+            if (err) *err = open_err;
+            rc = -1;
+        }
+    }
+    r->report->stopped_early = r->stopping;
+    r->report->seconds = timer_seconds() - r->t0;
+    if (r->first < r->n_todo) log_progress(r, 1);
+    return rc;
+}
+
 static void run_close(RefineRun *r) {
+    if (r->win) window_free(r);
+    free(r->win);
     if (r->f) fclose(r->f);
     if (r->have_lm) lm_close(&r->lm);
     refine_template_free(&r->tpl);
@@ -378,6 +488,7 @@ int refine_run(const RefineRunOptions *o, RefineRunReport *report, CkError *err)
     if (!o->judgments || !o->out) return ck_fail(err, "judgments and out are required");
     if (o->max_new_tokens < 1)
         return ck_fail(err, "max_new_tokens must be >= 1, got %d", o->max_new_tokens);
+    if (o->batch < 1) return ck_fail(err, "batch must be >= 1, got %d", o->batch);
     RefineRun r;
     memset(&r, 0, sizeof r);
     r.o = o;
