@@ -84,6 +84,23 @@ static int use_dnnl(void) {
     return g_backend != MATMUL_BACKEND_OPENBLAS && mm_dnnl_present();
 }
 
+/* OpenBLAS runs kernels narrower than the CPU's AVX-512 (OPENBLAS_CORETYPE=Haswell set by the
+ * environment, or a CPU it does not know, which gets Prescott's SSE3): then oneDNN, which
+ * picks its kernels from the CPU's own flags, runs fp32 products of every size about 2x
+ * faster (bench_products), and takes them all. Decided once, from the CPU and OpenBLAS's
+ * kernel name, so a run's products never switch backend. */
+static int dnnl_f32_everywhere(void) {
+    static int decided = -1;
+    if (decided < 0) {
+        const char *core = openblas_get_corename();
+        int wide = core && (strstr(core, "SkylakeX") || strstr(core, "Cooperlake") ||
+                            strstr(core, "SapphireRapids"));
+        __builtin_cpu_init();
+        decided = !wide && __builtin_cpu_supports("avx512f") ? 1 : 0;
+    }
+    return decided;
+}
+
 const char *matmul_backend_name(void) {
     static char name[96];
     const char *v = mm_dnnl_version();
@@ -92,6 +109,9 @@ const char *matmul_backend_name(void) {
                  use_dnnl() ? v : "");
     else if (g_backend == MATMUL_BACKEND_DNNL)
         snprintf(name, sizeof name, "onednn-f32 %s", v);
+    else if (use_dnnl() && dnnl_f32_everywhere())
+        snprintf(name, sizeof name, "gemv (forward M<=%d)+onednn-f32 %s (OpenBLAS kernel %s)",
+                 GEMV_MAX_ROWS, v, openblas_get_corename());
     else if (use_dnnl())
         snprintf(name, sizeof name, "openblas+gemv (forward M<=%d)+onednn-f32 %s (other M<=%d)",
                  GEMV_MAX_ROWS, v, DNNL_F32_MAX_M);
@@ -177,7 +197,9 @@ static void gemm_run(const MmGemm *g) {
     }
     /* fp32: operands are fp32 here (typed weights were widened by the caller) */
     int small = g->m <= DNNL_F32_MAX_M;
-    if (use_dnnl() && (small || g_backend == MATMUL_BACKEND_DNNL) && mm_dnnl_run(g, 0) == 0) return;
+    if (use_dnnl() && (small || g_backend == MATMUL_BACKEND_DNNL || dnnl_f32_everywhere()) &&
+        mm_dnnl_run(g, 0) == 0)
+        return;
     gemm_openblas(g);
 }
 
