@@ -4,7 +4,7 @@
  *
  *   cutkit-bench-mc --model M.bin [--shape arc|truthfulqa] [--questions 64] [--choices K]
  *                   [--seed 7] [--threads N] [--repeats 5] [--dump questions.json]
- *                   [--lls lls.json]
+ *                   [--lls lls.json] [--compute fp32|bf16]
  *
  * Shapes: `arc`, a context of 32..64 tokens (BOS first) and 4 choices of 3..12 tokens;
  * `truthfulqa`, a long shared primer (150 tokens after BOS, the stand-in of the 6-shot QA
@@ -14,7 +14,8 @@
  * continuation of every choice, i.e. the tokens a scorer without reuse feeds the model, so tokens/s
  * ratios equal questions/s ratios. Each mode reports the best wall time and the best process CPU
  * time of --repeats passes after a warm-up: on a shared machine the CPU time of a 1-thread run is
- * the steadier number (other processes stretch wall time, not CPU time). */
+ * the steadier number (other processes stretch wall time, not CPU time). --compute bf16 runs the
+ * layer products in mixed precision (model/matmul.h); the JSON line records "compute". */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "model/blas_env.h"
 #include "formats/llama2c.h"
 #include "eval/loglik.h"
+#include "model/matmul.h"
 #include "util/fileio.h"
 #include "util/threads.h"
 #include "util/timer.h"
@@ -36,7 +38,7 @@ static uint64_t lcg(uint64_t *s) {
 
 int main(int argc, char **argv) {
     blas_env_ensure(argv);
-    const char *model = NULL, *dump = NULL, *lls = NULL, *shape = "arc";
+    const char *model = NULL, *dump = NULL, *lls = NULL, *shape = "arc", *compute = "fp32";
     int questions = 64, choices = 0, threads = 0, repeats = 5, context = 0;
     uint64_t seed = 7;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -60,6 +62,8 @@ int main(int argc, char **argv) {
             dump = argv[i + 1];
         else if (!strcmp(argv[i], "--lls"))
             lls = argv[i + 1];
+        else if (!strcmp(argv[i], "--compute"))
+            compute = argv[i + 1];
         else {
             fprintf(stderr, "bench_mc: unknown flag %s\n", argv[i]);
             return 2;
@@ -72,12 +76,17 @@ int main(int argc, char **argv) {
     }
     if (choices == 0) choices = tqa ? 6 : 4;
     if (questions < 1 || choices < 1 || repeats < 1 || context < 0 || context > 64) return 2;
+    CkError err = {{0}};
+    MatmulCompute mc;
+    if (compute_parse(compute, &mc, &err) != 0 || matmul_set_compute(mc, &err) != 0) {
+        fprintf(stderr, "bench_mc: %s\n", err.msg);
+        return 2;
+    }
     int nt = threads_set(threads);
     /* token ids only: the model without a tokenizer (random 15M models have none) */
     struct {
         Model model;
     } lm;
-    CkError err = {{0}};
     if (!model) {
         fprintf(stderr, "bench_mc: --model is required\n");
         return 2;
@@ -139,8 +148,8 @@ int main(int argc, char **argv) {
         }
     }
     printf("{\"shape\": \"%s\", \"threads\": %d, \"questions\": %d, \"choices\": %d, "
-           "\"request_tokens\": %ld",
-           shape, nt, questions, choices, req_tokens);
+           "\"request_tokens\": %ld, \"compute\": \"%s\", \"backend\": \"%s\"",
+           shape, nt, questions, choices, req_tokens, matmul_compute_name(), matmul_backend_name());
     for (int reuse = 1; reuse >= 0; reuse--) {
         LoglikScorer s;
         /* without reuse the choices of a question go through one packed forward */

@@ -3,6 +3,8 @@
  *
  *   cutkit-bench score --model PATH --batch B --seq T --threads N [--repeats R] [--warmup W]
  *   cutkit-bench generate --model PATH --steps N --threads N
+ *   (both take --compute fp32|bf16, default fp32: the layer products' compute type, recorded
+ *   in the JSON line as "compute" beside "backend", what the products ran on)
  *   cutkit-bench load --model PATH (a Hugging Face folder or a llama2.c file) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "model/blas_env.h"
+#include "model/matmul.h"
 #include "formats/hf_model.h"
 #include "formats/lm.h"
 #include "formats/llama2c.h"
@@ -29,6 +32,20 @@ static const char *arg_value(int argc, char **argv, const char *name, const char
     for (int i = 2; i + 1 < argc; i++)
         if (!strcmp(argv[i], name)) return argv[i + 1];
     return def;
+}
+
+/* Applies --compute (fp32 when absent) before anything runs: 0, or the exit code after saying
+ * why (2: not fp32 or bf16; 1: bf16 cannot run in this build or on this CPU). */
+static int apply_compute(int argc, char **argv) {
+    CkError err = {{0}};
+    MatmulCompute c;
+    int rc = 0;
+    if (compute_parse(arg_value(argc, argv, "--compute", "fp32"), &c, &err) != 0)
+        rc = 2;
+    else if (matmul_set_compute(c, &err) != 0)
+        rc = 1;
+    if (rc) fprintf(stderr, "cutkit-bench: %s\n", err.msg);
+    return rc;
 }
 
 static int bench_score(const Model *m, int batch, int seq, int repeats, int warmup, int threads) {
@@ -58,8 +75,10 @@ static int bench_score(const Model *m, int batch, int seq, int repeats, int warm
         qsort(times, (size_t)repeats, sizeof(double), cmp_double);
         double median = times[repeats / 2];
         printf("{\"impl\":\"cutkit\",\"mode\":\"score\",\"threads\":%d,\"batch\":%d,\"seq\":%d,"
-               "\"tokens_per_s\":%.1f,\"median_s\":%.6f,\"sum_logprob_seq0\":%.6f}\n",
-               threads, batch, seq, n / median, median, sums[0]);
+               "\"tokens_per_s\":%.1f,\"median_s\":%.6f,\"sum_logprob_seq0\":%.6f,"
+               "\"compute\":\"%s\",\"backend\":\"%s\"}\n",
+               threads, batch, seq, n / median, median, sums[0], matmul_compute_name(),
+               matmul_backend_name());
     } else {
         fprintf(stderr, "cutkit-bench: %s\n", err.msg);
     }
@@ -103,8 +122,9 @@ static int bench_generate(const Model *m, int steps, int repeats, int threads) {
         qsort(times + 1, (size_t)repeats, sizeof(double), cmp_double);
         double median = times[1 + repeats / 2];
         printf("{\"impl\":\"cutkit\",\"mode\":\"generate\",\"threads\":%d,\"steps\":%d,"
-               "\"tokens_per_s\":%.1f,\"seconds\":%.6f}\n",
-               threads, steps, steps / median, median);
+               "\"tokens_per_s\":%.1f,\"seconds\":%.6f,\"compute\":\"%s\",\"backend\":\"%s\"}\n",
+               threads, steps, steps / median, median, matmul_compute_name(),
+               matmul_backend_name());
     } else {
         fprintf(stderr, "cutkit-bench: %s\n", err.msg);
     }
@@ -146,9 +166,12 @@ int main(int argc, char **argv) {
                           threads_set(atoi(arg_value(argc, argv, "--threads", "0"))));
     if (argc < 2 || (strcmp(argv[1], "score") && strcmp(argv[1], "generate"))) {
         fprintf(stderr, "usage: cutkit-bench score|generate --model PATH [--batch B --seq T] "
-                        "[--steps N] [--threads N] [--repeats R] [--warmup W]\n");
+                        "[--steps N] [--threads N] [--repeats R] [--warmup W] "
+                        "[--compute fp32|bf16]\n");
         return 2;
     }
+    int crc = apply_compute(argc, argv);
+    if (crc) return crc;
     const char *path = arg_value(argc, argv, "--model", NULL);
     int threads = threads_set(atoi(arg_value(argc, argv, "--threads", "0")));
     Model m;

@@ -36,7 +36,7 @@ static const Shape SHAPES[] = {
     {16, 288, 768, "15M batched decoding"},
     {1024, 288, 768, "15M scoring MLP"},
     {16, 288, 32000, "15M batched classifier"},
-    {16, 288, 288, "15M batched attention"},
+    {16, 288, 288, "15M batched q/k/v/o"},
 };
 #define N_SHAPES (int)(sizeof SHAPES / sizeof SHAPES[0])
 

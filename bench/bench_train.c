@@ -1,11 +1,16 @@
-/* bench_train.c — cutkit's side of bench/run_train.sh: times training steps (forward +
- * backward + gradient clipping + AdamW, fp32) and prints one JSON line, in the same shape as
- * bench/torch_train_ref.py.
+/* bench_train.c — cutkit's side of bench/run_train.sh and bench/run_compute.sh: times training
+ * steps (forward + backward + gradient clipping + AdamW) and prints one JSON line, in the same
+ * shape as bench/torch_train_ref.py.
  *
  *   cutkit-bench-train --model PATH --batch B --seq T --threads N --steps S --warmup W
  *                      [--lora --lora-r 16 --lora-alpha 32
  *                       --lora-targets gate_proj,up_proj,down_proj]
  *                      [--lr 1e-3] [--seed 1234] [--max-grad-norm 1.0] [--split-timing]
+ *                      [--compute fp32|bf16]
+ *
+ * --compute bf16 is mixed precision (model/matmul.h): bf16 inputs to every layer product,
+ * fp32 accumulation, fp32 weights, gradients and AdamW state; the JSON line records "compute"
+ * and "backend" (what the products ran on). Default fp32.
  *
  * Every step trains on the same batch of B sequences of T random token ids, drawn with
  * splitmix64 from --seed exactly as torch_train_ref.py draws them, so that both sides report
@@ -26,6 +31,7 @@
 #include "model/blas_env.h"
 #include "formats/llama2c.h"
 #include "model/lora.h"
+#include "model/matmul.h"
 #include "model/loss.h"
 #include "model/model.h"
 #include "train/optim.h"
@@ -39,6 +45,7 @@ typedef struct {
     int split; /* time model_forward_train and model_backward separately */
     double lora_alpha;
     const char *lora_targets;
+    const char *compute; /* --compute: fp32 or bf16 */
     double lr, max_grad_norm;
     uint64_t seed;
 } Options;
@@ -54,7 +61,8 @@ static void usage(FILE *f) {
                "[--steps S] [--warmup W]\n"
                "                          [--lora] [--lora-r R] [--lora-alpha A] "
                "[--lora-targets LIST]\n"
-               "                          [--lr LR] [--max-grad-norm X] [--seed S]\n");
+               "                          [--lr LR] [--max-grad-norm X] [--seed S] "
+               "[--compute fp32|bf16]\n");
 }
 
 static int parse_args(int argc, char **argv, Options *o) {
@@ -66,6 +74,7 @@ static int parse_args(int argc, char **argv, Options *o) {
                    .lora_r = 16,
                    .lora_alpha = 32.0,
                    .lora_targets = "gate_proj,up_proj,down_proj",
+                   .compute = "fp32",
                    .lr = 1e-3,
                    .max_grad_norm = 1.0,
                    .seed = 1234};
@@ -107,6 +116,8 @@ static int parse_args(int argc, char **argv, Options *o) {
             bad = bench_parse_double(v, &o->lora_alpha);
         else if (!strcmp(a, "--lora-targets"))
             o->lora_targets = v;
+        else if (!strcmp(a, "--compute"))
+            o->compute = v;
         else if (!strcmp(a, "--lr"))
             bad = bench_parse_double(v, &o->lr);
         else if (!strcmp(a, "--max-grad-norm"))
@@ -275,10 +286,10 @@ static int bench(const Options *o, Run *r, int threads, CkError *err) {
            "s\":%.6f,"
            "\"loss_first\":%.6f,\"loss_last\":%.6f,\"grad_norm_first\":%.6f,"
            "\"grad_norm_last\":%.6f,\"trained_params\":%zu,\"lora_r\":%d,\"lr\":%g,"
-           "\"model\":\"%s\"}\n",
+           "\"model\":\"%s\",\"compute\":\"%s\",\"backend\":\"%s\"}\n",
            o->lora, threads, B, T, n / med, med, peak_rss_mb(), mean, min, S, o->warmup, med_fb,
            med_fwd, med_clip, med_adamw, loss_first, loss_last, gnorm_first, gnorm_last, n_train,
-           o->lora ? o->lora_r : 0, o->lr, base);
+           o->lora ? o->lora_r : 0, o->lr, base, matmul_compute_name(), matmul_backend_name());
     return 0;
 }
 
@@ -289,10 +300,19 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    CkError err = {{0}};
+    MatmulCompute compute;
+    if (compute_parse(o.compute, &compute, &err) != 0) {
+        fprintf(stderr, "cutkit-bench-train: %s\n", err.msg);
+        return 2;
+    }
+    if (matmul_set_compute(compute, &err) != 0) {
+        fprintf(stderr, "cutkit-bench-train: %s\n", err.msg);
+        return 1;
+    }
     const int threads = threads_set(o.threads);
     Run r;
     memset(&r, 0, sizeof r);
-    CkError err = {{0}};
     int rc = bench(&o, &r, threads, &err);
     if (rc != 0) fprintf(stderr, "cutkit-bench-train: %s\n", err.msg);
     run_free(&r);

@@ -5,11 +5,12 @@ dumped, as lm-evaluation-harness's HFLM does, each context+choice through the wh
 choices of a question padded into one batch (--mode batched, right padding, per-row lengths).
 
     torch_mc_ref.py --model M.bin --requests questions.json [--mode separate|batched]
-                    [--threads N] [--repeats 3] [--lls out.json]
+                    [--threads N] [--repeats 3] [--lls out.json] [--autocast none|bf16]
 
 Prints one JSON line: questions/s and request tokens/s (context + continuation of every
 request), the best of --repeats timed passes after one warm-up pass, by wall time and by process
-CPU time (the steadier number for 1 thread on a shared machine)."""
+CPU time (the steadier number for 1 thread on a shared machine). --autocast bf16 scores under
+torch.autocast("cpu", dtype=torch.bfloat16) (bench/torch_ref.py); the line records "autocast"."""
 import argparse
 import json
 import os
@@ -20,7 +21,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_ref import Llama, load_checkpoint  # noqa: E402  (the benchmarks' torch model)
+# the benchmarks' torch model
+from torch_ref import Llama, autocast_context, blas_report, load_checkpoint  # noqa: E402
 
 
 def main():
@@ -31,6 +33,7 @@ def main():
     p.add_argument("--threads", type=int)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--lls")
+    p.add_argument("--autocast", choices=("none", "bf16"), default="none")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -70,7 +73,7 @@ def main():
 
     fn = score_separate if a.mode == "separate" else score_batched
     best = best_cpu = float("inf")
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast_context(a.autocast):
         for rep in range(a.repeats + 1):
             t0, c0 = time.perf_counter(), time.process_time()
             fn()
@@ -83,7 +86,9 @@ def main():
     print(json.dumps(dict(mode=a.mode, threads=torch.get_num_threads(), seconds=round(best, 4),
                           questions_per_s=round(len(questions) / best, 2),
                           tokens_per_s=round(req_tokens / best), cpu_seconds=round(best_cpu, 4),
-                          questions_per_cpu_s=round(len(questions) / best_cpu, 2))))
+                          questions_per_cpu_s=round(len(questions) / best_cpu, 2),
+                          autocast=a.autocast, impl="torch", torch=torch.__version__,
+                          blas=blas_report()["name"])))
 
 
 if __name__ == "__main__":

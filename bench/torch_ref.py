@@ -18,10 +18,16 @@ Modes (each prints exactly one JSON line on stdout; diagnostics go to stderr):
             the teacher-forced mean NLL of that id sequence. --selftest asserts the stories260K
             golden values from shared/models/stories260K/PROVENANCE.md.
 
+--autocast bf16 (score mode) runs each pass under torch.autocast("cpu", dtype=torch.bfloat16), as
+PyTorch users run bf16 on CPU: the products (linear, matmul) take bf16 inputs through oneDNN and
+return bf16, the rest runs in the dtype autocast picks (in torch 1.13, log_softmax of the bf16
+logits stays bf16). The JSON line records "autocast" ("none" or "bf16").
+
 Run it with Debian's /usr/bin/python3 (it has torch 1.13). Which BLAS torch uses is read from
 /proc/self/maps and reported as "blas".
 """
 import argparse
+import contextlib
 import ctypes
 import json
 import math
@@ -285,6 +291,13 @@ def timed(fn, repeats, warmup):
     return times
 
 
+def autocast_context(kind):
+    """torch.autocast on the CPU for kind "bf16"; no context for "none"."""
+    if kind == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def mode_score(model, a):
     g = torch.Generator().manual_seed(a.seed)
     ids = torch.randint(0, model.cfg.vocab, (a.batch, a.seq + 1), generator=g, dtype=torch.int64)
@@ -292,8 +305,8 @@ def mode_score(model, a):
     last = {}
 
     def step():
-        with torch.inference_mode():
-            last["nll"] = float(model.nll(inputs, targets).mean())
+        with torch.inference_mode(), autocast_context(a.autocast):
+            last["nll"] = float(model.nll(inputs, targets).float().mean())
 
     times = timed(step, a.repeats, a.warmup)
     med = statistics.median(times)
@@ -386,6 +399,8 @@ def parse_args(argv):
     p.add_argument("--repeats", type=int, help="timed repeats (default: score 7, generate 3)")
     p.add_argument("--warmup", type=int, help="untimed warm-up repeats (default: score 2, generate 1)")
     p.add_argument("--seed", type=int, default=1234, help="seed of the random token ids (score)")
+    p.add_argument("--autocast", choices=("none", "bf16"), default="none",
+                   help="score: run each pass under torch.autocast('cpu', dtype=torch.bfloat16)")
     p.add_argument("--ids", help="check: comma-separated ids whose teacher-forced mean NLL to report")
     p.add_argument("--selftest", action="store_true",
                    help="check mode on stories260K, asserting the PROVENANCE.md golden values")
@@ -402,6 +417,8 @@ def parse_args(argv):
     for k in ("batch", "seq", "steps", "repeats"):
         if getattr(a, k) <= 0:
             p.error(f"--{k} must be positive")
+    if a.autocast != "none" and a.mode != "score":
+        p.error("--autocast applies to --mode score only")
     if a.warmup < 0 or (a.threads is not None and a.threads <= 0):
         p.error("--warmup must be >= 0 and --threads > 0")
     return a
@@ -419,7 +436,7 @@ def main(argv=None):
     model = Llama(cfg, w)
     if a.mode == "score" and a.seq > cfg.seq_len:
         raise SystemExit(f"torch_ref: --seq {a.seq} > model seq_len {cfg.seq_len}")
-    res = {"impl": "torch", "mode": a.mode, "threads": torch.get_num_threads()}
+    res = {"impl": "torch", "mode": a.mode, "threads": torch.get_num_threads(), "autocast": a.autocast}
     res.update({"score": mode_score, "generate": mode_generate, "check": mode_check}[a.mode](model, a))
     blas = blas_report()
     res.update(model=os.path.basename(a.model), config=cfg.as_dict(), torch=torch.__version__,

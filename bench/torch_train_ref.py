@@ -21,6 +21,11 @@ Each layer's weights are per-layer leaf tensors (views of the loaded stacked ten
 as an nn.Linear per layer would be: slicing one stacked parameter per layer would make autograd
 build a full-size gradient for every slice.
 
+--autocast bf16 runs the forward and the loss under torch.autocast("cpu", dtype=torch.bfloat16), as
+PyTorch's documentation has users train in mixed precision on the CPU (the backward outside it;
+the weights, gradients and AdamW state stay fp32, no gradient scaler is needed for bf16); the
+JSON line records "autocast" ("none" or "bf16").
+
 Prints one JSON line: {"impl":"torch","mode":"train","lora":0/1,"threads":N,"batch":B,"seq":T,
 "tokens_per_s":...,"median_step_s":...,"peak_rss_mb":...,...}; tokens/s = B*T / median step
 time; peak RSS is getrusage's ru_maxrss. Diagnostics go to stderr. Run with /usr/bin/python3.
@@ -195,6 +200,8 @@ def parse_args(argv):
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--max-grad-norm", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--autocast", choices=("none", "bf16"), default="none",
+                   help="forward and loss under torch.autocast('cpu', dtype=torch.bfloat16)")
     p.add_argument("--foreach", action="store_true", help="torch.optim.AdamW(foreach=True)")
     p.add_argument("--zero-grad", choices=("none", "zero"), default="none",
                    help="zero_grad(set_to_none=True) (none, default) or zero the gradients in place")
@@ -235,7 +242,8 @@ def main(argv=None):
     for step in range(a.warmup + a.steps):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=(a.zero_grad == "none"))
-        loss = model.loss(tokens)
+        with torch_ref.autocast_context(a.autocast):
+            loss = model.loss(tokens)
         t1 = time.perf_counter()
         loss.backward()
         t2 = time.perf_counter()
@@ -265,7 +273,7 @@ def main(argv=None):
            "loss_first": losses[0], "loss_last": losses[-1],
            "grad_norm_first": norms[0], "grad_norm_last": norms[-1],
            "trained_params": n_train, "lora_r": a.lora_r if a.lora else 0, "lr": a.lr,
-           "foreach": bool(a.foreach), "zero_grad": a.zero_grad,
+           "foreach": bool(a.foreach), "zero_grad": a.zero_grad, "autocast": a.autocast,
            "model": os.path.basename(a.model), "torch": torch.__version__,
            "python": platform.python_version(), "blas": blas["name"], "blas_detail": blas,
            "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
