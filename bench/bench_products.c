@@ -26,16 +26,11 @@ typedef struct {
 
 /* issue 18's table, then the 15M model's decoding and scoring shapes */
 static const Shape SHAPES[] = {
-    {1024, 768, 768, "110M layer"},
-    {1024, 288, 32000, "classifier"},
-    {512, 4096, 11008, "7B MLP"},
-    {16, 4096, 4096, "batched decoding"},
-    {1, 4096, 4096, "decoding"},
-    {1, 288, 32000, "15M decoding classifier"},
-    {1, 288, 768, "15M decoding MLP"},
-    {16, 288, 768, "15M batched decoding"},
-    {1024, 288, 768, "15M scoring MLP"},
-    {16, 288, 32000, "15M batched classifier"},
+    {1024, 768, 768, "110M layer"},        {1024, 288, 32000, "classifier"},
+    {512, 4096, 11008, "7B MLP"},          {16, 4096, 4096, "batched decoding"},
+    {1, 4096, 4096, "decoding"},           {1, 288, 32000, "15M decoding classifier"},
+    {1, 288, 768, "15M decoding MLP"},     {16, 288, 768, "15M batched decoding"},
+    {1024, 288, 768, "15M scoring MLP"},   {16, 288, 32000, "15M batched classifier"},
     {16, 288, 288, "15M batched q/k/v/o"},
 };
 #define N_SHAPES (int)(sizeof SHAPES / sizeof SHAPES[0])

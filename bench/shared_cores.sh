@@ -10,8 +10,10 @@
 # --lora --steps 6). Settings, each the median wall time of N runs:
 #   quiet       no busy loop, the defaults
 #   spin        busy core; OpenMP's own wait policy (GOMP_SPINCOUNT=300000 is libgomp's default
-#               when OMP_WAIT_POLICY is unset: "before" threads_env_ensure made passive the default)
-#   passive     busy core; OMP_WAIT_POLICY=PASSIVE (what threads_env_ensure sets by default)
+#               when OMP_WAIT_POLICY is unset: "before" threads_env_ensure set anything)
+#   default     busy core; GOMP_SPINCOUNT=1000 (what threads_env_ensure sets by default)
+#   passive     busy core; OMP_WAIT_POLICY=PASSIVE (the default before 2026-12-07: as good on a
+#               shared core, but 2-thread decoding ran at 1-thread speed on a quiet one)
 #   threads1    busy core; --threads 1
 # Machine-wide load from other work skews every row alike: the load average is printed first;
 # compare rows of one run only. Timings, not tests: nothing here asserts a speed.
@@ -79,21 +81,23 @@ run_case() {
 # setting SETTING CASE: runs CASE the way SETTING says
 setting() {
     case "$1" in
-    quiet) env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=PASSIVE bash -c "$(declare -f run_case); REPEATS=$REPEATS WORK=$WORK CUTKIT=$CUTKIT JUDGMENTS=$JUDGMENTS run_case $2" ;;
+    quiet) env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=1000 bash -c "$(declare -f run_case); REPEATS=$REPEATS WORK=$WORK CUTKIT=$CUTKIT JUDGMENTS=$JUDGMENTS run_case $2" ;;
     spin) env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=300000 bash -c "$(declare -f run_case); REPEATS=$REPEATS WORK=$WORK CUTKIT=$CUTKIT JUDGMENTS=$JUDGMENTS run_case $2" ;;
+    default) env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=1000 bash -c "$(declare -f run_case); REPEATS=$REPEATS WORK=$WORK CUTKIT=$CUTKIT JUDGMENTS=$JUDGMENTS run_case $2" ;;
     passive) env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=PASSIVE bash -c "$(declare -f run_case); REPEATS=$REPEATS WORK=$WORK CUTKIT=$CUTKIT JUDGMENTS=$JUDGMENTS run_case $2" ;;
-    threads1) env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=PASSIVE bash -c "$(declare -f run_case); REPEATS=$REPEATS WORK=$WORK CUTKIT=$CUTKIT JUDGMENTS=$JUDGMENTS run_case $2 --threads 1" ;;
+    threads1) env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=1000 bash -c "$(declare -f run_case); REPEATS=$REPEATS WORK=$WORK CUTKIT=$CUTKIT JUDGMENTS=$JUDGMENTS run_case $2 --threads 1" ;;
     esac
 }
 
 echo "cpu: $(lscpu | grep 'Model name' | sed 's/.*: *//'), $(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-6s %8s %8s %8s %9s   (median wall seconds of %d)\n' case quiet spin passive threads1 "$REPEATS"
+printf '%-6s %8s %8s %8s %8s %9s   (median wall seconds of %d)\n' case quiet spin default passive threads1 "$REPEATS"
 for c in mc cut; do
     q=$(setting quiet "$c")
     busy_start
     s=$(setting spin "$c")
+    d=$(setting default "$c")
     p=$(setting passive "$c")
     o=$(setting threads1 "$c")
     busy_stop
-    printf '%-6s %8s %8s %8s %9s\n' "$c" "$q" "$s" "$p" "$o"
+    printf '%-6s %8s %8s %8s %8s %9s\n' "$c" "$q" "$s" "$d" "$p" "$o"
 done

@@ -83,7 +83,7 @@ static int print_group(const char *group, FILE *out) {
 
 int main(int argc, char **argv) {
     /* The OpenMP and OpenBLAS runtimes read their environment when they load, before main:
-     * set the defaults (passive OpenMP waits, so idle threads never spin on a shared core;
+     * set the defaults (short OpenMP spins, so idle threads do not burn a shared core;
      * OpenBLAS's kernel for this CPU) and re-execute this program once, with the environment
      * (CUTKIT_PARENT_PID included) surviving. The user's own settings always stand. */
     const int omp_changed = threads_env_defaults();

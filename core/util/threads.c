@@ -28,7 +28,11 @@ int threads_for_work(double flops) {
 int threads_env_defaults(void) {
     /* the user's choice (either variable sets how long threads spin) always stands */
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return 0;
-    return setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0;
+    /* A short spin: decoding's parallel regions follow each other within microseconds, and a
+     * sleeping thread takes longer than that to wake (2-thread decoding ran at 1-thread speed
+     * with passive waits); on a shared core, 1000 spins before sleeping cost what passive
+     * waits cost (bench/shared_cores.sh), where libgomp's default 300000 cost 1.5-30x. */
+    return setenv("GOMP_SPINCOUNT", "1000", 1) == 0;
 }
 
 void threads_env_ensure(char **argv) {

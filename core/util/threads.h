@@ -29,9 +29,11 @@ int threads_available(void);
 int threads_for_work(double flops);
 
 /* The environment defaults of the OpenMP runtime, which reads them once, when it is loaded
- * (before main): sets OMP_WAIT_POLICY=PASSIVE unless the user set OMP_WAIT_POLICY or
- * GOMP_SPINCOUNT, so that idle threads sleep instead of spinning. Returns 1 when it changed
- * the environment (which then takes effect only in a re-executed program), else 0. */
+ * (before main): sets GOMP_SPINCOUNT=1000 unless the user set OMP_WAIT_POLICY or
+ * GOMP_SPINCOUNT, so that idle threads spin briefly, then sleep (not for libgomp's default
+ * 300000 spins, which a descheduled partner turns into lost timeslices on a shared core).
+ * Returns 1 when it changed the environment (which then takes effect only in a re-executed
+ * program), else 0. */
 int threads_env_defaults(void);
 
 /* For main() only, before anything else: threads_env_defaults, and when that changed the
