@@ -76,6 +76,7 @@ else
 fi
 
 log() { echo "run.sh: $*" >&2; }
+source "$ROOT/bench/lib.sh"
 
 # --- prerequisites ------------------------------------------------------------------------
 "$PY" -c 'import torch, numpy' 2>/dev/null || {
@@ -111,50 +112,11 @@ if [ ! -f "$M15_V0" ] || [ "$M15" -nt "$M15_V0" ]; then
     "$PY" bench/legacy_model.py "$M15" "$M15_V0"
 fi
 
-# --- OpenBLAS kernel selection ------------------------------------------------------------
-openblas_core() {   # $1 = directory of a libopenblas.so.0; prints the kernel OpenBLAS picks
-    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$PY" -c '
-import ctypes, sys
-lib = ctypes.CDLL(sys.argv[1] + "/libopenblas.so.0")
-lib.openblas_get_corename.restype = ctypes.c_char_p
-print(lib.openblas_get_corename().decode())' "$1" 2>/dev/null || echo unknown
-}
-SYS_BLAS_DIR=$(dirname "$(readlink -f /usr/lib/x86_64-linux-gnu/libopenblas.so.0 2>/dev/null || echo /x/none)")
-unset OPENBLAS_CORETYPE_SET
-case "$CORETYPE" in
-    none) ;;
-    auto)
-        if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
-            OPENBLAS_CORETYPE_SET=$OPENBLAS_CORETYPE
-        else
-            core=$(unset OPENBLAS_CORETYPE; openblas_core "$SYS_BLAS_DIR")
-            if [ "$core" = Prescott ] && grep -qw avx512f /proc/cpuinfo; then
-                OPENBLAS_CORETYPE_SET=SkylakeX
-                log "OpenBLAS does not recognise this CPU and picks its generic Prescott (SSE3) kernels;"
-                log "setting OPENBLAS_CORETYPE=SkylakeX for every process (cutkit and torch). --coretype none disables this."
-            elif [ "$core" = Prescott ] && grep -qw avx2 /proc/cpuinfo; then
-                OPENBLAS_CORETYPE_SET=Haswell
-                log "OpenBLAS picks Prescott kernels on an AVX2 CPU; setting OPENBLAS_CORETYPE=Haswell for every process."
-            fi
-        fi ;;
-    *) OPENBLAS_CORETYPE_SET=$CORETYPE ;;
-esac
-if [ -n "${OPENBLAS_CORETYPE_SET:-}" ]; then
-    export OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE_SET
-else
-    unset OPENBLAS_CORETYPE
-fi
-CORE_DEFAULT=$(openblas_core "$SYS_BLAS_DIR")
-CORE_OMP=$( [ -d "$OMP_BLAS_DIR" ] && openblas_core "$OMP_BLAS_DIR" || echo unknown)
-log "OpenBLAS kernels: system default ($SYS_BLAS_DIR) $CORE_DEFAULT, OpenMP build $CORE_OMP"
+# --- OpenBLAS kernel selection (bench/lib.sh) ----------------------------------------------
+bench_coretype "$CORETYPE" "$OMP_BLAS_DIR"
 
 # --- one measurement = one process, run alone ---------------------------------------------
 round=1
-busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-children_cpu() {    # CPU seconds used by this shell's finished children, as saved by `times > FILE`
-    awk 'NR == 2 { split($1, a, /[ms]/); split($2, b, /[ms]/); printf "%.3f", a[1] * 60 + a[2] + b[1] * 60 + b[2] }' "$1"
-}
-HZ=$(getconf CLK_TCK)
 
 # run_one CASE_ID THREADS SIDE -- command...   (SIDE: cutkit | torch_default | torch_best)
 run_one() {

@@ -82,6 +82,7 @@ else
 fi
 
 log() { echo "run_compute.sh: $*" >&2; }
+source "$ROOT/bench/lib.sh"
 
 # --- prerequisites ------------------------------------------------------------------------
 "$PY" -c 'import torch, numpy' 2>/dev/null || {
@@ -120,59 +121,8 @@ if [ "$TABLE_ONLY" = 0 ] && [ "$ONLY" != mc ] && [ ! -f "$M110" ]; then
     "$PY" bench/make_model.py --preset 110M --seed 1234 --out "$M110"
 fi
 
-# --- OpenBLAS kernel selection (as bench/run.sh) -------------------------------------------
-openblas_core() {   # $1 = directory of a libopenblas.so.0; prints the kernel OpenBLAS picks
-    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$PY" -c '
-import ctypes, sys
-lib = ctypes.CDLL(sys.argv[1] + "/libopenblas.so.0")
-lib.openblas_get_corename.restype = ctypes.c_char_p
-print(lib.openblas_get_corename().decode())' "$1" 2>/dev/null || echo unknown
-}
-SYS_BLAS_DIR=$(dirname "$(readlink -f /usr/lib/x86_64-linux-gnu/libopenblas.so.0 2>/dev/null || echo /x/none)")
-CORETYPE_SET=
-case "$CORETYPE" in
-    none) ;;
-    auto)
-        if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
-            CORETYPE_SET=$OPENBLAS_CORETYPE
-        else
-            core=$(unset OPENBLAS_CORETYPE; openblas_core "$SYS_BLAS_DIR")
-            if [ "$core" = Prescott ] && grep -qw avx512f /proc/cpuinfo; then
-                CORETYPE_SET=SkylakeX
-                log "OpenBLAS picks its generic Prescott kernels on this AVX-512 CPU: setting OPENBLAS_CORETYPE=SkylakeX for every process"
-            elif [ "$core" = Prescott ] && grep -qw avx2 /proc/cpuinfo; then
-                CORETYPE_SET=Haswell
-                log "OpenBLAS picks Prescott on an AVX2 CPU: setting OPENBLAS_CORETYPE=Haswell for every process"
-            fi
-        fi ;;
-    *) CORETYPE_SET=$CORETYPE ;;
-esac
-if [ -n "$CORETYPE_SET" ]; then export OPENBLAS_CORETYPE=$CORETYPE_SET; else unset OPENBLAS_CORETYPE; fi
-CORE_DEFAULT=$(openblas_core "$SYS_BLAS_DIR")
-CORE_OMP=$( [ -d "$OMP_BLAS_DIR" ] && openblas_core "$OMP_BLAS_DIR" || echo unknown)
-log "OpenBLAS kernels: system default ($SYS_BLAS_DIR) $CORE_DEFAULT, OpenMP build $CORE_OMP"
-
-# --- one measurement = one process, run alone (as bench/run_train.sh) -----------------------
-busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-children_cpu() {    # CPU seconds of this shell's finished children, from `times` output in $1
-    awk 'NR == 2 { split($1, a, /[ms]/); split($2, b, /[ms]/); printf "%.3f", a[1] * 60 + a[2] + b[1] * 60 + b[2] }' "$1"
-}
-HZ=$(getconf CLK_TCK)
-
-# wait_quiet: waits (at most QUIET_WAIT seconds) until the CPUs were idle for 3 s in a row
-wait_quiet() {
-    local waited=0 b0 b1
-    while [ "$waited" -lt "$QUIET_WAIT" ]; do
-        b0=$(busy_jiffies); sleep 3; b1=$(busy_jiffies)
-        waited=$((waited + 3))
-        if awk -v b="$((b1 - b0))" -v hz="$HZ" -v l="$BG_LIMIT" 'BEGIN { exit !(b / hz / 3 <= l) }'; then
-            [ "$waited" -gt 3 ] && log "  waited ${waited} s for other processes to finish"
-            return 0
-        fi
-    done
-    [ "$QUIET_WAIT" -gt 0 ] && log "  the machine is still busy after ${QUIET_WAIT} s; measuring anyway"
-    return 0
-}
+# --- OpenBLAS kernel selection and quiet-machine accounting (bench/lib.sh) -----------------
+bench_coretype "$CORETYPE" "$OMP_BLAS_DIR"
 
 # attempt ID SIDE N -- command...: one process; appends a row to runs.tsv
 attempt() {

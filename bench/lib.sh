@@ -1,0 +1,70 @@
+# bench/lib.sh — what the bench orchestrators (run.sh, run_train.sh, run_compute.sh) share:
+# OpenBLAS's kernel choice, applied alike to every process they start, and the accounting that
+# tells a quiet measurement from a disturbed one. Sourced, not run; the caller defines PY
+# (Debian's python3), log (messages to stderr), and for wait_quiet QUIET_WAIT and BG_LIMIT.
+
+# openblas_core DIR: the kernel the libopenblas.so.0 in DIR picks on this CPU (or "unknown").
+openblas_core() {
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$PY" -c '
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1] + "/libopenblas.so.0")
+lib.openblas_get_corename.restype = ctypes.c_char_p
+print(lib.openblas_get_corename().decode())' "$1" 2>/dev/null || echo unknown
+}
+
+# bench_coretype MODE OMP_BLAS_DIR: exports the OPENBLAS_CORETYPE every process runs with.
+# MODE auto keeps the user's value, and replaces OpenBLAS's generic Prescott (SSE3) fallback
+# on a CPU it does not know by SkylakeX (AVX-512) or Haswell (AVX2); none leaves OpenBLAS
+# alone; anything else is a kernel name. Sets SYS_BLAS_DIR, CORE_DEFAULT and CORE_OMP (the
+# kernels the system default and the OpenMP builds then pick), for the table's notes.
+bench_coretype() {
+    local mode=$1 omp_dir=$2 chosen= core
+    SYS_BLAS_DIR=$(dirname "$(readlink -f /usr/lib/x86_64-linux-gnu/libopenblas.so.0 2>/dev/null || echo /x/none)")
+    case "$mode" in
+        none) ;;
+        auto)
+            if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
+                chosen=$OPENBLAS_CORETYPE
+            else
+                core=$(unset OPENBLAS_CORETYPE; openblas_core "$SYS_BLAS_DIR")
+                if [ "$core" = Prescott ] && grep -qw avx512f /proc/cpuinfo; then
+                    chosen=SkylakeX
+                    log "OpenBLAS picks its generic Prescott kernels on this AVX-512 CPU: setting OPENBLAS_CORETYPE=SkylakeX for every process (cutkit and torch); --coretype none disables this"
+                elif [ "$core" = Prescott ] && grep -qw avx2 /proc/cpuinfo; then
+                    chosen=Haswell
+                    log "OpenBLAS picks Prescott on an AVX2 CPU: setting OPENBLAS_CORETYPE=Haswell for every process"
+                fi
+            fi ;;
+        *) chosen=$mode ;;
+    esac
+    if [ -n "$chosen" ]; then export OPENBLAS_CORETYPE=$chosen; else unset OPENBLAS_CORETYPE; fi
+    CORE_DEFAULT=$(openblas_core "$SYS_BLAS_DIR")
+    CORE_OMP=$( [ -d "$omp_dir" ] && openblas_core "$omp_dir" || echo unknown)
+    log "OpenBLAS kernels: system default ($SYS_BLAS_DIR) $CORE_DEFAULT, OpenMP build $CORE_OMP"
+}
+
+# busy_jiffies: the CPU time all processes used so far, in clock ticks (HZ a second).
+busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+HZ=$(getconf CLK_TCK)
+
+# children_cpu FILE: CPU seconds of the shell's finished children, from `times` output in FILE
+# (`times` must run in the measuring shell itself, not in $(...), to see its children).
+children_cpu() {
+    awk 'NR == 2 { split($1, a, /[ms]/); split($2, b, /[ms]/); printf "%.3f", a[1] * 60 + a[2] + b[1] * 60 + b[2] }' "$1"
+}
+
+# wait_quiet: waits (at most QUIET_WAIT seconds) until the CPUs were idle, other processes
+# under BG_LIMIT cores, for 3 s in a row; then, or when the time is up, returns 0.
+wait_quiet() {
+    local waited=0 b0 b1
+    while [ "$waited" -lt "$QUIET_WAIT" ]; do
+        b0=$(busy_jiffies); sleep 3; b1=$(busy_jiffies)
+        waited=$((waited + 3))
+        if awk -v b="$((b1 - b0))" -v hz="$HZ" -v l="$BG_LIMIT" 'BEGIN { exit !(b / hz / 3 <= l) }'; then
+            [ "$waited" -gt 3 ] && log "  waited ${waited} s for other processes to finish"
+            return 0
+        fi
+    done
+    [ "$QUIET_WAIT" -gt 0 ] && log "  the machine is still busy after ${QUIET_WAIT} s; measuring anyway"
+    return 0
+}
