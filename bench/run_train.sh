@@ -93,41 +93,6 @@ fi
 # --- OpenBLAS kernel selection and quiet-machine accounting (bench/lib.sh) -----------------
 bench_coretype "$CORETYPE" "$OMP_BLAS_DIR"
 
-# attempt ID SIDE N -- command...: one process; appends a row to runs.tsv
-attempt() {
-    local id=$1 side=$2 n=$3; shift 4
-    local base="$LOGS/$id-$side-$n" rc=0 b0 b1 t0 t1 c0 c1 bg load
-    wait_quiet
-    read -r load _ < /proc/loadavg
-    times > "$LOGS/.times0"; b0=$(busy_jiffies); t0=$(date +%s.%N)
-    env OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" timeout "$TIMEOUT" "$@" \
-        > "$base.out" 2> "$base.err" || rc=$?
-    b1=$(busy_jiffies); t1=$(date +%s.%N); times > "$LOGS/.times1"
-    c0=$(children_cpu "$LOGS/.times0"); c1=$(children_cpu "$LOGS/.times1")
-    # cores that other processes used meanwhile (0 = the machine was ours)
-    bg=$(awk -v b="$((b1 - b0))" -v hz="$HZ" -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" \
-        'BEGIN { w = t1 - t0; x = (b / hz - (c1 - c0)) / (w > 0 ? w : 1); if (x < 0) x = 0; printf "%.2f", x }')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$side" "$n" "$rc" "$bg" "$load" "$base.out" >> "$LOGS/runs.tsv"
-    [ "$rc" = 0 ] || log "  $side failed (exit $rc), see $base.err"
-    log "  $side: $(grep -o '"tokens_per_s": *[0-9.]*' "$base.out" | head -n1 | sed 's/.*: *//') tok/s, load $load, others used $bg cores"
-    LAST_BG=$bg
-}
-
-# measure ID SIDE -- command...: reruns while others used the CPU (up to RETRIES times)
-measure() {
-    local id=$1 side=$2; shift 3
-    local n=0
-    while :; do
-        attempt "$id" "$side" "$n" -- "$@"
-        if awk -v b="$LAST_BG" -v l="$BG_LIMIT" 'BEGIN { exit !(b > l) }' && [ "$n" -lt "$RETRIES" ]; then
-            n=$((n + 1))
-            log "  others used $LAST_BG cores: measuring $side again ($n/$RETRIES)"
-        else
-            break
-        fi
-    done
-}
-
 # CASES: id | label | model | batch | seq | lora | target tok/s
 CASES=(
     "15M-full|15M full (B4 x T256)|$M15|4|256|0|2450"

@@ -31,7 +31,7 @@
 #include "util/strbuf.h"
 #include "util/utf8.h"
 
-enum { N_RECORDS = 20, MAX_NEW = 32 };
+enum { N_RECORDS = 20, MAX_NEW = 24 };
 
 static char *dir;
 static char judgments[700];
@@ -259,7 +259,7 @@ static void test_stop_and_resume_across_batches(void **state) {
 static void test_sigint_and_resume(void **state) {
     (void)state;
     StrBuf many = {0};
-    for (int i = 0; i < 48; i++)
+    for (int i = 0; i < 36; i++)
         strbuf_printf(&many,
                       "{\"instruction\": \"Story %d\", \"output\": \"Lily ran.\", "
                       "\"judgment\": \"Say why she ran.\"}\n",
@@ -283,7 +283,7 @@ static void test_sigint_and_resume(void **state) {
     if (pid == 0) {
         if (!freopen(errs, "w", stderr)) _exit(126);
         execl(CUTKIT_BINARY, CUTKIT_BINARY, "refine", "--judgments", many_path, "--out", out,
-              "--max-new-tokens", "32", "--batch", "16", (char *)NULL);
+              "--max-new-tokens", "24", "--batch", "16", (char *)NULL);
         _exit(127);
     }
     struct stat st;
@@ -300,13 +300,13 @@ static void test_sigint_and_resume(void **state) {
     assert_int_equal(strncmp(text, full, strlen(text)), 0); /* whole lines, in order */
     free(text);
     char *log = test_read_file(errs, NULL);
-    assert_true(strstr(log, "stopped after") || strstr(log, "48 refinements"));
+    assert_true(strstr(log, "stopped after") || strstr(log, "36 refinements"));
     free(log);
     o.out = out;
     o.resume = 1;
     o.batch = 7;
     assert_int_equal(refine_run(&o, &r, &err), 0);
-    assert_int_equal(r.n_written, 48);
+    assert_int_equal(r.n_written, 36);
     text = refinements(out);
     assert_string_equal(text, full);
     free(text);

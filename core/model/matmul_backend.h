@@ -48,8 +48,8 @@ void mm_gemv(float *y, const float *x, const WeightRef *w, int in, int out, floa
 
 /* Y (n, out) = x (n, in) · W^T + beta · Y for a few rows of x (decoding a batch): mm_gemv's
  * product, W streamed once for all n rows, each element summed exactly as mm_gemv sums it. */
-void mm_gemv_rows(float *y, const float *x, int n, const WeightRef *w, int in, int out,
-                  float beta, int round_bf16);
+void mm_gemv_rows(float *y, const float *x, int n, const WeightRef *w, int in, int out, float beta,
+                  int round_bf16);
 
 /* Rounds n fp32 values to bf16 into dst (bf16 bits), in parallel for large n. */
 void mm_to_bf16(uint16_t *dst, const float *src, size_t n);
