@@ -19,6 +19,9 @@
  * go to it; above, OpenBLAS stays the default. */
 #define DNNL_F32_MAX_M 16
 
+/* The smallest product (2 M N K) that oneDNN takes from a narrow-kernel OpenBLAS (below). */
+#define DNNL_F32_ALL_MIN_FLOPS 6.4e7
+
 /* Typed weights are widened about this many elements at a time (1 MB of fp32: stays in L2). */
 #define WEIGHT_BLOCK_ELEMS (1 << 18)
 
@@ -87,8 +90,10 @@ static int use_dnnl(void) {
 /* OpenBLAS runs kernels narrower than the CPU's AVX-512 (OPENBLAS_CORETYPE=Haswell set by the
  * environment, or a CPU it does not know, which gets Prescott's SSE3): then oneDNN, which
  * picks its kernels from the CPU's own flags, runs fp32 products of every size about 2x
- * faster (bench_products), and takes them all. Decided once, from the CPU and OpenBLAS's
- * kernel name, so a run's products never switch backend. */
+ * faster (bench_products), and takes every product of at least DNNL_F32_ALL_MIN_FLOPS (a
+ * oneDNN primitive is built once per shape, about a millisecond: small products of shapes
+ * that keep changing, as a tiny model's training packs them, stay with OpenBLAS). Decided
+ * from the CPU, OpenBLAS's kernel name and the shape, never from timings. */
 static int dnnl_f32_everywhere(void) {
     static int decided = -1;
     if (decided < 0) {
@@ -110,7 +115,8 @@ const char *matmul_backend_name(void) {
     else if (g_backend == MATMUL_BACKEND_DNNL)
         snprintf(name, sizeof name, "onednn-f32 %s", v);
     else if (use_dnnl() && dnnl_f32_everywhere())
-        snprintf(name, sizeof name, "gemv (forward M<=%d)+onednn-f32 %s (OpenBLAS kernel %s)",
+        snprintf(name, sizeof name,
+                 "gemv (forward M<=%d)+onednn-f32 %s (OpenBLAS kernel %s: >= 64 MFLOP)",
                  GEMV_MAX_ROWS, v, openblas_get_corename());
     else if (use_dnnl())
         snprintf(name, sizeof name, "openblas+gemv (forward M<=%d)+onednn-f32 %s (other M<=%d)",
@@ -197,7 +203,8 @@ static void gemm_run(const MmGemm *g) {
     }
     /* fp32: operands are fp32 here (typed weights were widened by the caller) */
     int small = g->m <= DNNL_F32_MAX_M;
-    if (use_dnnl() && (small || g_backend == MATMUL_BACKEND_DNNL || dnnl_f32_everywhere()) &&
+    int large = 2.0 * g->m * g->n * g->k >= DNNL_F32_ALL_MIN_FLOPS && dnnl_f32_everywhere();
+    if (use_dnnl() && (small || large || g_backend == MATMUL_BACKEND_DNNL) &&
         mm_dnnl_run(g, 0) == 0)
         return;
     gemm_openblas(g);
