@@ -14,16 +14,14 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "model/simd.h"
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
-#define VL 16
-#elif defined(__AVX2__)
-#define VL 8
-#else
-#define VL 4
 #endif
 
-typedef float vf __attribute__((vector_size(VL * 4)));
+#define VL SIMD_LANES
+typedef simd_f32 vf;
 typedef uint32_t vu __attribute__((vector_size(VL * 4)));
 typedef int32_t vi __attribute__((vector_size(VL * 4)));
 typedef uint16_t vh __attribute__((vector_size(VL * 2)));
@@ -39,12 +37,6 @@ typedef int8_t vb __attribute__((vector_size(VL)));
 
 static inline __attribute__((always_inline)) size_t elem_bytes(WeightDtype dt) {
     return dt == WEIGHT_F32 ? 4 : dt == WEIGHT_Q8 ? 1 : 2;
-}
-
-static inline __attribute__((always_inline)) vf load_f32(const float *p) {
-    vf v;
-    memcpy(&v, p, sizeof v);
-    return v;
 }
 
 /* Nearest-even bf16 of each lane, as weight_f32_to_bf16 (finite values). */
@@ -91,7 +83,7 @@ static inline __attribute__((always_inline)) vf load_w(WeightDtype dt, const voi
     case WEIGHT_Q8:
         return load_q8((const int8_t *)w + j);
     default:
-        return load_f32((const float *)w + j);
+        return simd_load_f32((const float *)w + j);
     }
 }
 

@@ -19,6 +19,7 @@
 #include "model/lora.h"
 #include "model/fastmath.h"
 #include "model/matmul.h"
+#include "model/simd.h"
 #include "util/hugebuf.h"
 #include "util/threads.h"
 
@@ -571,21 +572,6 @@ static int window_start(int pos, int window) {
 
 /* Causal attention of one (sequence, head) pair: h->prob receives softmax(scale Q K^T) over
  * the past + T keys, and out (T, hs), with the queries' stride, receives P V. */
-/* One register of floats (GCC's vector extension, as wide as -march allows). */
-#if defined(__AVX512F__)
-#define AV_LANES 16
-#elif defined(__AVX2__)
-#define AV_LANES 8
-#else
-#define AV_LANES 4
-#endif
-typedef float avec __attribute__((vector_size(AV_LANES * 4)));
-static inline avec avec_load(const float *p) {
-    avec v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 static void attention_head_forward(const AttentionHead *h, float *out) {
     const int T = h->T, Tk = h->past + T, hs = h->hs;
     const float scale = h->scale;
@@ -595,26 +581,27 @@ static void attention_head_forward(const AttentionHead *h, float *out) {
         /* Registers of columns (a head is 48, 64, 128 wide): one partial sum per lane for
          * each score, two chains of keys for the weighted values (then added), so that
          * decoding a batch is not held up by one long chain of dependent adds. */
-        const int hv = hs - hs % AV_LANES;
+        const int hv = hs - hs % SIMD_LANES;
         for (int j = first; j < Tk; j++) {
             const float *kj = h->k + (size_t)j * h->ldkv;
-            avec acc = {0};
-            for (int d = 0; d < hv; d += AV_LANES) acc += avec_load(h->q + d) * avec_load(kj + d);
+            simd_f32 acc = {0};
+            for (int d = 0; d < hv; d += SIMD_LANES)
+                acc += simd_load_f32(h->q + d) * simd_load_f32(kj + d);
             float dot = 0.0f;
-            for (int l = 0; l < AV_LANES; l++) dot += acc[l];
+            for (int l = 0; l < SIMD_LANES; l++) dot += acc[l];
             for (int d = hv; d < hs; d++) dot += h->q[d] * kj[d];
             h->prob[j] = dot * scale;
         }
         softmax_causal_row(h->prob, first, Tk, Tk, h->softcap);
-        for (int d0 = 0; d0 < hv; d0 += AV_LANES) {
-            avec even = {0}, odd = {0};
+        for (int d0 = 0; d0 < hv; d0 += SIMD_LANES) {
+            simd_f32 even = {0}, odd = {0};
             int j = first;
             for (; j + 1 < Tk; j += 2) {
                 const float *v0 = h->v + (size_t)j * h->ldkv + d0;
-                even += h->prob[j] * avec_load(v0);
-                odd += h->prob[j + 1] * avec_load(v0 + h->ldkv);
+                even += h->prob[j] * simd_load_f32(v0);
+                odd += h->prob[j + 1] * simd_load_f32(v0 + h->ldkv);
             }
-            if (j < Tk) even += h->prob[j] * avec_load(h->v + (size_t)j * h->ldkv + d0);
+            if (j < Tk) even += h->prob[j] * simd_load_f32(h->v + (size_t)j * h->ldkv + d0);
             even += odd;
             memcpy(out + d0, &even, sizeof even);
         }
