@@ -4,6 +4,19 @@
 # (Debian's python3), log (messages to stderr), and for wait_quiet QUIET_WAIT and BG_LIMIT;
 # attempt and measure also use LOGS, THREADS, TIMEOUT and RETRIES.
 
+# bench_prerequisites OMP_BLAS_DIR: stops (exit 1) when $PY cannot import torch and numpy;
+# warns when the OpenMP OpenBLAS is missing or the machine is busy; sets LOAD1 (the 1-minute
+# load average at the start, for the table's notes).
+bench_prerequisites() {
+    "$PY" -c 'import torch, numpy' 2>/dev/null || {
+        log "$PY cannot import torch and numpy (apt-get install python3-torch python3-numpy)"; exit 1; }
+    [ -d "$1" ] || log "warning: $1 missing (apt-get install libopenblas0-openmp); 'torch best' will not use it"
+    read -r LOAD1 _ < /proc/loadavg
+    if awk -v l="$LOAD1" 'BEGIN { exit !(l > 0.5) }'; then
+        log "warning: load average is $LOAD1 — other processes are using the CPU; numbers will be low and noisy"
+    fi
+}
+
 # openblas_core DIR: the kernel the libopenblas.so.0 in DIR picks on this CPU (or "unknown").
 openblas_core() {
     OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$PY" -c '

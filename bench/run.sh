@@ -79,14 +79,8 @@ log() { echo "run.sh: $*" >&2; }
 source "$ROOT/bench/lib.sh"
 
 # --- prerequisites ------------------------------------------------------------------------
-"$PY" -c 'import torch, numpy' 2>/dev/null || {
-    log "$PY cannot import torch and numpy (apt-get install python3-torch python3-numpy)"; exit 1; }
-[ -d "$OMP_BLAS_DIR" ] || log "warning: $OMP_BLAS_DIR missing (apt-get install libopenblas0-openmp); 'torch best' will not use it"
+bench_prerequisites "$OMP_BLAS_DIR"
 [ -f "$M260K" ] || { log "missing $M260K"; exit 1; }
-read -r LOAD1 _ < /proc/loadavg
-if awk -v l="$LOAD1" 'BEGIN { exit !(l > 0.5) }'; then
-    log "warning: load average is $LOAD1 — other processes are using the CPU; numbers will be low and noisy"
-fi
 
 mkdir -p "$BUILD" "$LOGS"
 rm -f "$LOGS"/*.out "$LOGS"/*.err "$LOGS"/runs.tsv

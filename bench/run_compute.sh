@@ -85,13 +85,7 @@ log() { echo "run_compute.sh: $*" >&2; }
 source "$ROOT/bench/lib.sh"
 
 # --- prerequisites ------------------------------------------------------------------------
-"$PY" -c 'import torch, numpy' 2>/dev/null || {
-    log "$PY cannot import torch and numpy (apt-get install python3-torch python3-numpy)"; exit 1; }
-[ -d "$OMP_BLAS_DIR" ] || log "warning: $OMP_BLAS_DIR missing; torch will not use the OpenMP OpenBLAS"
-read -r LOAD1 _ < /proc/loadavg
-if awk -v l="$LOAD1" 'BEGIN { exit !(l > 0.5) }'; then
-    log "warning: load average is $LOAD1 — other processes are using the CPU; numbers will be low and noisy"
-fi
+bench_prerequisites "$OMP_BLAS_DIR"
 mkdir -p "$BUILD/models" "$LOGS"
 [ "$TABLE_ONLY" = 1 ] || rm -f "$LOGS"/*.out "$LOGS"/*.err "$LOGS"/*.json "$LOGS"/runs.tsv
 
