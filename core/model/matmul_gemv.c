@@ -11,14 +11,11 @@
  * count nor on the batch a row decodes in. */
 #include "model/matmul_backend.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "model/simd.h"
-
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 #define VL SIMD_LANES
 typedef simd_f32 vf;
@@ -87,41 +84,6 @@ static inline __attribute__((always_inline)) vf load_w(WeightDtype dt, const voi
     }
 }
 
-/* The sum of the lanes of each of 16 vectors into out[16], by one tree whatever the other
- * vectors hold: lanes l and l + 8, then l and l + 4, l and l + 2, l and l + 1. The shuffles
- * between the levels only move partial sums, so a row gets the same bits in a tile of 16 as
- * alone (with zero vectors beside it), and 16 rows cost 15 vector adds, not 16 reductions. */
-static inline __attribute__((always_inline)) void hsum16(const vf v[16], float out[16]) {
-#if defined(__AVX512F__)
-    __m512 t[8], u[4], w[2];
-    for (int i = 0; i < 8; i++) { /* [v2i lo + hi | v2i+1 lo + hi] */
-        __m512 a = (__m512)v[2 * i], b = (__m512)v[2 * i + 1];
-        t[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
-                             _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
-    }
-    for (int i = 0; i < 4; i++) /* 128-bit group g: v[4i + g], lanes l + (l + 4) */
-        u[i] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
-                             _mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
-    for (int i = 0; i < 2; i++) { /* group g: v[8i + g] twice, v[8i + 4 + g] twice */
-        __m512d a = _mm512_castps_pd(u[2 * i]), b = _mm512_castps_pd(u[2 * i + 1]);
-        w[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
-                             _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
-    }
-    __m512 z = _mm512_add_ps(_mm512_shuffle_ps(w[0], w[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                             _mm512_shuffle_ps(w[0], w[1], _MM_SHUFFLE(3, 1, 3, 1)));
-    float lanes[16];
-    _mm512_storeu_ps(lanes, z);
-    for (int g = 0; g < 4; g++) /* lane 4g + h holds v[4h + g] */
-        for (int h = 0; h < 4; h++) out[4 * h + g] = lanes[4 * g + h];
-#else
-    for (int i = 0; i < 16; i++) { /* lanes in order */
-        float s = 0.0f;
-        for (int l = 0; l < VL; l++) s += v[i][l];
-        out[i] = s;
-    }
-#endif
-}
-
 static float scalar_w(const WeightRef *w, size_t j, int round_bf16) {
     float f;
     switch (w->dtype) {
@@ -140,16 +102,15 @@ static float scalar_w(const WeightRef *w, size_t j, int round_bf16) {
 }
 
 /* Dot products of R consecutive rows of W from r0 with X consecutive rows of x (pitch in),
- * into out[xi * 4 + r]. Rows are cut into segments (Q8: one group, scaled at its end;
- * otherwise the whole vector part); the tail past the last multiple of VL is summed in scalar.
- * With rnd (bf16 compute) every widened weight (Q8: q times its scale) is rounded to bf16
- * before it multiplies. Each (x row, W row) pair is summed in the same order whatever X is,
+ * into y[xi * ldy + r] (plus beta times what it held). Rows are cut into segments (Q8: one group,
+ * scaled at its end; otherwise the whole vector part); the tail past the last multiple of VL is
+ * summed in scalar. With rnd (bf16 compute) every widened weight (Q8: q times its scale) is rounded
+ * to bf16 before it multiplies. Each (x row, W row) pair is summed in the same order whatever X is,
  * so a row of a batch gets the bits it gets alone. With prefetch, the rows GEMV_PREFETCH_ROWS
  * below are requested (the first tile over a block of W: the others find it in cache). */
-static inline __attribute__((always_inline)) void dot_tile(const int R, const int X, WeightDtype dt,
-                                                           const WeightRef *w, const float *x,
-                                                           int in, int r0, int round_bf16,
-                                                           int prefetch, float *out) {
+static inline __attribute__((always_inline)) void
+dot_tile(const int R, const int X, WeightDtype dt, const WeightRef *w, const float *x, int in,
+         int r0, int round_bf16, int prefetch, float *y, size_t ldy, float beta) {
     const int seg = dt == WEIGHT_Q8 ? w->group : in - in % VL;
     const int vec_end = dt == WEIGHT_Q8 ? in : seg;
     vf acc[16] = {{0}}; /* pair (xi, r) at xi * 4 + r */
@@ -191,14 +152,29 @@ static inline __attribute__((always_inline)) void dot_tile(const int R, const in
                     acc[xi * 4 + r] += part[xi][r];
             }
     }
+#if defined(__AVX512F__)
+    if (R == 4 && X == 4 && vec_end == in) { /* the common tile: four rows of y, 4 lanes each */
+        const __m512 s = simd_hsum16_lanes(acc);
+        const __m128 q[4] = {_mm512_extractf32x4_ps(s, 0), _mm512_extractf32x4_ps(s, 1),
+                             _mm512_extractf32x4_ps(s, 2), _mm512_extractf32x4_ps(s, 3)};
+        for (int xi = 0; xi < 4; xi++) {
+            float *yo = y + (size_t)xi * ldy;
+            _mm_storeu_ps(yo, beta != 0.0f
+                                  ? _mm_fmadd_ps(_mm_set1_ps(beta), _mm_loadu_ps(yo), q[xi])
+                                  : q[xi]);
+        }
+        return;
+    }
+#endif
     float sums[16];
-    hsum16(acc, sums); /* the pairs outside X x R are zero vectors */
+    simd_hsum16(acc, sums); /* the pairs outside X x R are zero vectors */
     for (int xi = 0; xi < X; xi++)
         for (int r = 0; r < R; r++) {
             float s = sums[xi * 4 + r];
             for (int j = vec_end; j < in; j++)
                 s += scalar_w(w, (size_t)(r0 + r) * in + j, round_bf16) * x[(size_t)xi * in + j];
-            out[xi * 4 + r] = s;
+            float *yo = y + (size_t)xi * ldy + r;
+            *yo = beta != 0.0f ? fmaf(beta, *yo, s) : s;
         }
 }
 
@@ -210,14 +186,14 @@ static inline __attribute__((always_inline)) void rows_dt(WeightDtype dt, float 
                                                           int round_bf16) {
     /* Q8 keeps a second set of accumulators per pair (group sums): two x rows fit registers */
     const int X_TILE = dt == WEIGHT_Q8 ? 2 : 4;
-    float d[16];
     for (int r = r0; r < r1;) {
         const int R = r1 - r >= 4 ? 4 : 1; /* the tail of a block goes one W row at a time */
         for (int x0 = 0; x0 < n;) {
             const int left = n - x0, X = left >= 4 && X_TILE == 4 ? 4 : left >= 2 ? 2 : 1;
             const float *xs = x + (size_t)x0 * in;
             const int pf = x0 == 0;
-#define TILE(RR, XX) dot_tile(RR, XX, dt, w, xs, in, r, round_bf16, pf, d)
+            float *ys = y + (size_t)x0 * out + r;
+#define TILE(RR, XX) dot_tile(RR, XX, dt, w, xs, in, r, round_bf16, pf, ys, (size_t)out, beta)
             if (R == 4 && X == 4)
                 TILE(4, 4);
             else if (R == 4 && X == 2)
@@ -231,11 +207,6 @@ static inline __attribute__((always_inline)) void rows_dt(WeightDtype dt, float 
             else
                 TILE(1, 1);
 #undef TILE
-            for (int xi = 0; xi < X; xi++)
-                for (int i = 0; i < R; i++) {
-                    float *yo = y + (size_t)(x0 + xi) * out + r + i;
-                    *yo = d[xi * 4 + i] + (beta != 0.0f ? beta * *yo : 0.0f);
-                }
             x0 += X;
         }
         r += R;
