@@ -439,6 +439,8 @@ int activations_init(Activations *a, const Model *m, int max_tokens, int max_key
     a->n_threads = omp_get_max_threads();
     a->logit_rows = logit_block_rows(c, max_tokens);
     size_t query_rows = N < (size_t)max_keys ? N : (size_t)max_keys;
+    /* a thread's attention scores: a block of query rows, or decoding's one row per head */
+    const size_t score_rows = query_rows > (size_t)c->n_heads ? query_rows : (size_t)c->n_heads;
     int fail = 0;
     /* x holds L+1 slots when kept: the input of every layer (x_out is the last output). */
     fail |= alloc_floats(&a->x, L * N * C);
@@ -471,7 +473,7 @@ int activations_init(Activations *a, const Model *m, int max_tokens, int max_key
     fail |= alloc_floats(&a->x_out, N * C);
     fail |= alloc_floats(&a->xn_final, N * C);
     fail |= alloc_floats(&a->rms_final, N);
-    fail |= alloc_floats(&a->scratch, (size_t)a->n_threads * query_rows * (size_t)max_keys);
+    fail |= alloc_floats(&a->scratch, (size_t)a->n_threads * score_rows * (size_t)max_keys);
     fail |= alloc_floats(&a->logits, (size_t)a->logit_rows * c->vocab_size);
     fail |= alloc_floats(&a->stage, (size_t)a->logit_rows * C);
     a->positions = malloc(N * sizeof(int));
@@ -570,46 +572,151 @@ static int window_start(int pos, int window) {
     return window > 0 && pos + 1 > window ? pos + 1 - window : 0;
 }
 
+/* Decoding's attention: one query per sequence (a KV cache holds the keys before it), heads
+ * [h0, h1) of a sequence at once. h->q, h->k, h->v point at column 0 of the sequence's query
+ * row and of its key and value rows (head h reads key and value columns (h / group) hs on);
+ * head h's scores go to h->prob + (h - h0) ldp, its output to out + h hs. The key and value
+ * rows are read across all the heads in one pass (a row is one stretch of memory; a head is a
+ * few cache lines of it), which is what decoding a batch waits on. Plain loops beat a BLAS
+ * call of this size. */
+typedef struct {
+    const AttentionHead *h;
+    int h0, h1, group, first, Tk;
+} DecodeHeads;
+
+/* Scores of every head for keys [first, Tk), 16 keys at a time: one partial sum per lane of
+ * each key, the 16 keys' lanes summed by one tree (simd_hsum16), so that a key's score does not
+ * depend on where its block starts. */
+static void decode_scores(const DecodeHeads *d) {
+    const AttentionHead *h = d->h;
+    const int hs = h->hs, hv = hs - hs % SIMD_LANES;
+    for (int j0 = d->first; j0 < d->Tk; j0 += 16) {
+        const int nk = d->Tk - j0 < 16 ? d->Tk - j0 : 16;
+        for (int hh = d->h0; hh < d->h1; hh++) {
+            const float *q = h->q + (size_t)hh * hs;
+            const float *k0 = h->k + (size_t)j0 * h->ldkv + (size_t)(hh / d->group) * hs;
+            simd_f32 acc[16] = {{0}};
+            if (nk == 16) /* columns outer, the 16 keys unrolled: the sums stay in registers */
+                for (int c = 0; c < hv; c += SIMD_LANES) {
+                    const simd_f32 qc = simd_load_f32(q + c);
+                    for (int i = 0; i < 16; i++)
+                        acc[i] += qc * simd_load_f32(k0 + (size_t)i * h->ldkv + c);
+                }
+            else
+                for (int i = 0; i < nk; i++)
+                    for (int c = 0; c < hv; c += SIMD_LANES)
+                        acc[i] +=
+                            simd_load_f32(q + c) * simd_load_f32(k0 + (size_t)i * h->ldkv + c);
+            float dots[16];
+            simd_hsum16(acc, dots);
+            float *prob = h->prob + (size_t)(hh - d->h0) * h->ldp;
+            for (int i = 0; i < nk; i++) {
+                const float *kj = k0 + (size_t)i * h->ldkv;
+                float dot = dots[i];
+                for (int c = hv; c < hs; c++) dot += q[c] * kj[c];
+                prob[j0 + i] = dot * h->scale;
+            }
+        }
+    }
+}
+
+/* out of heads [hh, hh + HEADS), VPH registers a head (hs = VPH lanes): sum over keys j of
+ * prob_h[j] v_j, every register one chain of keys in order; a value row's stretch for these
+ * heads is read once. */
+static inline __attribute__((always_inline)) void
+decode_values_heads(const DecodeHeads *d, int hh, const int HEADS, const int VPH, float *out) {
+    const AttentionHead *h = d->h;
+    const int hs = h->hs;
+    simd_f32 acc[16] = {{0}};
+    const float *prob[16];
+    size_t col[16];
+    for (int e = 0; e < HEADS; e++) {
+        prob[e] = h->prob + (size_t)(hh + e - d->h0) * h->ldp;
+        col[e] = (size_t)((hh + e) / d->group) * hs;
+    }
+    for (int j = d->first; j < d->Tk; j++) {
+        const float *vj = h->v + (size_t)j * h->ldkv;
+        for (int e = 0; e < HEADS; e++) {
+            const float p = prob[e][j];
+            for (int c = 0; c < VPH; c++)
+                acc[e * VPH + c] += p * simd_load_f32(vj + col[e] + c * SIMD_LANES);
+        }
+    }
+    for (int e = 0; e < HEADS; e++)
+        for (int c = 0; c < VPH; c++)
+            memcpy(out + (size_t)(hh + e) * hs + c * SIMD_LANES, &acc[e * VPH + c],
+                   sizeof(simd_f32));
+}
+
+/* All the heads' weighted values for VPH registers a head: as many heads as fill 16
+ * registers at a time, then the rest one by one. */
+static inline __attribute__((always_inline)) void decode_values_vph(const DecodeHeads *d,
+                                                                    const int VPH, float *out) {
+    const int per = 16 / VPH;
+    int hh = d->h0;
+    for (; hh + per <= d->h1; hh += per) decode_values_heads(d, hh, per, VPH, out);
+    for (; hh < d->h1; hh++) decode_values_heads(d, hh, 1, VPH, out);
+}
+
+/* One head's weighted values column by column, for head sizes without a register count above
+ * (or not a whole number of registers): hs values, one chain of keys per column. */
+static void decode_values_columns(const DecodeHeads *d, int hh, float *out) {
+    const AttentionHead *h = d->h;
+    const int hs = h->hs, hv = hs - hs % SIMD_LANES;
+    const float *prob = h->prob + (size_t)(hh - d->h0) * h->ldp;
+    const float *v = h->v + (size_t)(hh / d->group) * hs;
+    float *o = out + (size_t)hh * hs;
+    for (int c = 0; c < hv; c += SIMD_LANES) {
+        simd_f32 acc = {0};
+        for (int j = d->first; j < d->Tk; j++)
+            acc += prob[j] * simd_load_f32(v + (size_t)j * h->ldkv + c);
+        memcpy(o + c, &acc, sizeof acc);
+    }
+    for (int c = hv; c < hs; c++) {
+        float acc = 0.0f;
+        for (int j = d->first; j < d->Tk; j++) acc += prob[j] * v[(size_t)j * h->ldkv + c];
+        o[c] = acc;
+    }
+}
+
+static void attention_decode(const AttentionHead *h, int h0, int h1, int group, float *out) {
+    const int Tk = h->past + 1;
+    const DecodeHeads d = {h, h0, h1, group, window_start(Tk - 1, h->window), Tk};
+    decode_scores(&d);
+    for (int hh = h0; hh < h1; hh++)
+        softmax_causal_row(h->prob + (size_t)(hh - h0) * h->ldp, d.first, Tk, Tk, h->softcap);
+    const int vph = h->hs % SIMD_LANES ? 0 : h->hs / SIMD_LANES;
+    switch (vph) { /* head sizes 48, 64, 128, 256 at 4, 8 or 16 lanes */
+    case 3:
+        decode_values_vph(&d, 3, out);
+        return;
+    case 4:
+        decode_values_vph(&d, 4, out);
+        return;
+    case 6:
+        decode_values_vph(&d, 6, out);
+        return;
+    case 8:
+        decode_values_vph(&d, 8, out);
+        return;
+    case 12:
+        decode_values_vph(&d, 12, out);
+        return;
+    case 16:
+        decode_values_vph(&d, 16, out);
+        return;
+    default:
+        for (int hh = h0; hh < h1; hh++) decode_values_columns(&d, hh, out);
+    }
+}
+
 /* Causal attention of one (sequence, head) pair: h->prob receives softmax(scale Q K^T) over
  * the past + T keys, and out (T, hs), with the queries' stride, receives P V. */
 static void attention_head_forward(const AttentionHead *h, float *out) {
     const int T = h->T, Tk = h->past + T, hs = h->hs;
     const float scale = h->scale;
     if (T == 1) {
-        /* Generation: one query; plain loops beat a BLAS call of this size. */
-        const int first = window_start(Tk - 1, h->window);
-        /* Registers of columns (a head is 48, 64, 128 wide): one partial sum per lane for
-         * each score, two chains of keys for the weighted values (then added), so that
-         * decoding a batch is not held up by one long chain of dependent adds. */
-        const int hv = hs - hs % SIMD_LANES;
-        for (int j = first; j < Tk; j++) {
-            const float *kj = h->k + (size_t)j * h->ldkv;
-            simd_f32 acc = {0};
-            for (int d = 0; d < hv; d += SIMD_LANES)
-                acc += simd_load_f32(h->q + d) * simd_load_f32(kj + d);
-            float dot = 0.0f;
-            for (int l = 0; l < SIMD_LANES; l++) dot += acc[l];
-            for (int d = hv; d < hs; d++) dot += h->q[d] * kj[d];
-            h->prob[j] = dot * scale;
-        }
-        softmax_causal_row(h->prob, first, Tk, Tk, h->softcap);
-        for (int d0 = 0; d0 < hv; d0 += SIMD_LANES) {
-            simd_f32 even = {0}, odd = {0};
-            int j = first;
-            for (; j + 1 < Tk; j += 2) {
-                const float *v0 = h->v + (size_t)j * h->ldkv + d0;
-                even += h->prob[j] * simd_load_f32(v0);
-                odd += h->prob[j + 1] * simd_load_f32(v0 + h->ldkv);
-            }
-            if (j < Tk) even += h->prob[j] * simd_load_f32(h->v + (size_t)j * h->ldkv + d0);
-            even += odd;
-            memcpy(out + d0, &even, sizeof even);
-        }
-        for (int d = hv; d < hs; d++) {
-            float o = 0.0f;
-            for (int j = first; j < Tk; j++) o += h->prob[j] * h->v[(size_t)j * h->ldkv + d];
-            out[d] = o;
-        }
+        attention_decode(h, 0, 1, 1, out);
         return;
     }
     /* scores (T, Tk) = scale · Q K^T */
@@ -749,6 +856,45 @@ void model_attention_params(const Model *m, int l, float *scale, float *softcap,
     *window = model_layer_window(m, l);
 }
 
+/* Decoding's attention of layer l: every sequence of the batch is one new token after its
+ * cache (which already holds the token's keys and values). A task is a sequence's heads, or a
+ * share of them when there are fewer sequences than threads to keep busy. */
+static void decode_layer(const Model *m, Activations *a, const TokenBatch *b,
+                         KVCache *const *caches, int l, const float *q, float *att_out) {
+    const ModelConfig *c = &m->config;
+    const int NH = c->n_heads, hs = model_head_dim(m), C = NH * hs;
+    const int KV = c->n_kv_heads * hs, group = NH / c->n_kv_heads;
+    float scale, softcap;
+    int window;
+    model_attention_params(m, l, &scale, &softcap, &window);
+    int splits = (2 * a->n_threads + b->n_seqs - 1) / b->n_seqs;
+    if (splits > NH) splits = NH;
+    const int per = (NH + splits - 1) / splits, tasks = b->n_seqs * splits;
+    const int parallel =
+        tasks > 1 && threads_for_work(4.0 * (double)b->n_seqs * a->max_keys * C) > 1;
+#pragma omp parallel for schedule(dynamic) num_threads(a->n_threads) if (parallel)
+    for (int t = 0; t < tasks; t++) {
+        const int s = t / splits, h0 = t % splits * per, h1 = h0 + per < NH ? h0 + per : NH;
+        if (h0 >= h1) continue;
+        const KVCache *cs = caches[s];
+        const size_t layer_off = (size_t)l * cs->capacity * KV;
+        const AttentionHead head = {.q = q + (size_t)s * C,
+                                    .k = cs->k + layer_off,
+                                    .v = cs->v + layer_off,
+                                    .prob = a->scratch +
+                                            (size_t)omp_get_thread_num() * NH * a->max_keys,
+                                    .ldkv = KV,
+                                    .ldp = cs->len + 1,
+                                    .T = 1,
+                                    .past = cs->len,
+                                    .hs = hs,
+                                    .scale = scale,
+                                    .softcap = softcap,
+                                    .window = window};
+        attention_decode(&head, h0, h1, group, att_out + (size_t)s * C);
+    }
+}
+
 /* Attention of layer l over (sequence, head) pairs, in parallel: att_out (N, QD) from the
  * layer's q, k, v (already rotated). With a cache the new keys and values are appended to it
  * first and attention reads the whole cache. */
@@ -774,6 +920,10 @@ static void attention_layer(const Model *m, Activations *a, const TokenBatch *b,
     if (caches) append_to_caches(caches, b, k, v, KV, l);
     const float *keys = cache ? cache->k + (size_t)l * cache->capacity * KV : k;
     const float *values = cache ? cache->v + (size_t)l * cache->capacity * KV : v;
+    if (caches && (size_t)b->n_seqs == N && !a->keep_per_layer) {
+        decode_layer(m, a, b, caches, l, q, att_out);
+        return;
+    }
     const int pairs = b->n_seqs * NH;
     const size_t query_rows = N < (size_t)a->max_keys ? N : (size_t)a->max_keys;
     /* scores and the weighted sum: ~4 C flops per (query, key), at most max_keys keys a query;
