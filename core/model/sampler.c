@@ -2,7 +2,10 @@
 #include "model/sampler.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
+
+#include "model/simd.h"
 
 int sampler_reset(Sampler *s, float temperature, float top_p, uint64_t seed, CkError *err) {
     if (!(temperature >= 0.0f) || !isfinite(temperature))
@@ -31,10 +34,33 @@ void sampler_free(Sampler *s) {
 }
 
 int sampler_argmax(const float *values, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (values[i] > values[best]) best = i;
-    return best;
+    /* The strict first-max scan ends on the first index holding the largest value (NaN never
+     * compares greater; a NaN at 0 is never left). So: the largest value, lane-wise in
+     * registers, then the first index holding it, which gives the same index. */
+    if (n < 2 * SIMD_LANES || isnan(values[0])) {
+        int best = 0;
+        for (int i = 1; i < n; i++)
+            if (values[i] > values[best]) best = i;
+        return best;
+    }
+    typedef int32_t lane_mask __attribute__((vector_size(sizeof(simd_f32))));
+    /* every lane starts from values[0], a number: a lane that started at a NaN would stay */
+    simd_f32 top;
+    for (int l = 0; l < SIMD_LANES; l++) top[l] = values[0];
+    int i = 0;
+    for (; i + SIMD_LANES <= n; i += SIMD_LANES) {
+        const simd_f32 v = simd_load_f32(values + i);
+        const lane_mask greater = v > top;
+        top = (simd_f32)(((lane_mask)v & greater) | ((lane_mask)top & ~greater));
+    }
+    float maxv = values[0];
+    for (int l = 0; l < SIMD_LANES; l++)
+        if (top[l] > maxv) maxv = top[l];
+    for (; i < n; i++)
+        if (values[i] > maxv) maxv = values[i];
+    i = 0;
+    while (values[i] != maxv) i++;
+    return i;
 }
 
 static int by_prob_descending(const void *a, const void *b) {
