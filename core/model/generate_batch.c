@@ -10,6 +10,7 @@
 
 #include "model/matmul.h"
 #include "model/sampler.h"
+#include "util/threads.h"
 #include "util/timer.h"
 
 /* One decoding position of the batch. */
@@ -36,6 +37,7 @@ typedef struct {
     int *tokens;        /* (budget) this step's packed tokens */
     int *offsets;       /* (B + 1) */
     int *seq_slot;      /* (B) slot of each sequence of the step */
+    int *picked;        /* (B) the token each sequence of the step sampled */
     KVCache **caches;   /* (B) cache of each sequence of the step */
     float *rows;        /* (B, C) the last row of each sequence */
     float *logits;      /* (B, V) */
@@ -93,6 +95,7 @@ static void batcher_close(Batcher *bt) {
     free(bt->tokens);
     free(bt->offsets);
     free(bt->seq_slot);
+    free(bt->picked);
     free(bt->caches);
     free(bt->rows);
     free(bt->logits);
@@ -107,11 +110,12 @@ static int batcher_open(Batcher *bt, CkError *err) {
     bt->tokens = malloc((size_t)bt->budget * sizeof(int));
     bt->offsets = malloc((B + 1) * sizeof(int));
     bt->seq_slot = malloc(B * sizeof(int));
+    bt->picked = malloc(B * sizeof(int));
     bt->caches = malloc(B * sizeof(KVCache *));
     bt->rows = malloc(B * (size_t)c->dim * sizeof(float));
     bt->logits = malloc(B * (size_t)c->vocab_size * sizeof(float));
-    if (!bt->slots || !bt->tokens || !bt->offsets || !bt->seq_slot || !bt->caches || !bt->rows ||
-        !bt->logits)
+    if (!bt->slots || !bt->tokens || !bt->offsets || !bt->seq_slot || !bt->picked || !bt->caches ||
+        !bt->rows || !bt->logits)
         return ck_fail(err, "out of memory");
     for (int s = 0; s < bt->B; s++) {
         Slot *sl = &bt->slots[s];
@@ -186,11 +190,11 @@ static int admit(Batcher *bt, int s, int *n_seq, int *n_tok, CkError *err) {
     return 0;
 }
 
-/* Samples the next token of sequence j of the step (logits row j) and applies the stop rules. */
+/* Applies sequence j's sampled token (bt->picked[j]): the stop rules and the callback. */
 static int take_token(Batcher *bt, int j, CkError *err) {
     Slot *sl = &bt->slots[bt->seq_slot[j]];
     const GenerateRequest *r = &bt->reqs[sl->req];
-    int next = sampler_sample(&sl->sampler, bt->logits + (size_t)j * bt->m->config.vocab_size);
+    const int next = bt->picked[j];
     if (r->opt.stop_at_eos && bt->tok && (next == bt->tok->bos_id || next == bt->tok->eos_id))
         return finish(bt, sl->req, sl, err);
     sl->generated++;
@@ -235,6 +239,14 @@ static int step(Batcher *bt, int *idle, CkError *err) {
     /* one product for every sequence's row: the classifier is read once a step (as
      * model_logits_row computes one row, soft cap included) */
     model_logits_rows(bt->m, bt->rows, n_seq, bt->logits);
+    /* each slot samples with its own sampler, so the rows can go to threads (a softmax over
+     * the vocabulary each: 16 of them cost as much as the rest of a small model's step); the
+     * tokens are then applied in order */
+    const int V = c->vocab_size;
+#pragma omp parallel for schedule(static) if (threads_for_work(8.0 * n_seq * V) > 1)
+    for (int j = 0; j < n_seq; j++)
+        bt->picked[j] =
+            sampler_sample(&bt->slots[bt->seq_slot[j]].sampler, bt->logits + (size_t)j * V);
     for (int j = 0; j < n_seq; j++)
         if (take_token(bt, j, err) != 0) return -1;
     return 0;
