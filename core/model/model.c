@@ -867,12 +867,12 @@ static void decode_layer(const Model *m, Activations *a, const TokenBatch *b,
     float scale, softcap;
     int window;
     model_attention_params(m, l, &scale, &softcap, &window);
-    int splits = (2 * a->n_threads + b->n_seqs - 1) / b->n_seqs;
+    /* in parallel: about two tasks a thread; alone: a sequence's rows read once, all heads */
+    const int parallel = threads_for_work(4.0 * (double)b->n_seqs * a->max_keys * C) > 1;
+    int splits = parallel ? (2 * a->n_threads + b->n_seqs - 1) / b->n_seqs : 1;
     if (splits > NH) splits = NH;
     const int per = (NH + splits - 1) / splits, tasks = b->n_seqs * splits;
-    const int parallel =
-        tasks > 1 && threads_for_work(4.0 * (double)b->n_seqs * a->max_keys * C) > 1;
-#pragma omp parallel for schedule(dynamic) num_threads(a->n_threads) if (parallel)
+#pragma omp parallel for schedule(dynamic) num_threads(a->n_threads) if (parallel && tasks > 1)
     for (int t = 0; t < tasks; t++) {
         const int s = t / splits, h0 = t % splits * per, h1 = h0 + per < NH ? h0 + per : NH;
         if (h0 >= h1) continue;
