@@ -66,7 +66,7 @@ static double run_loop(const Bench *b, CkError *err) {
     for (int pos = 0; pos < b->steps && rc == 0; pos++) {
         TokenBatch tb = {1, offsets, &token};
         rc = model_forward(m, &acts, &tb, &cache, NULL, err);
-        model_logits_row(m, &acts, 0, logits);
+        model_logits_row(m, &acts, 0, logits, NULL);
         token = sampler_argmax(logits, m->config.vocab_size);
     }
     double s = timer_seconds() - t0;

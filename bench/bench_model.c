@@ -113,7 +113,7 @@ static int bench_generate(const Model *m, int steps, int repeats, int threads) {
         for (int pos = 0; pos < steps && rc == 0; pos++) {
             TokenBatch b = {1, offsets, &token};
             rc = model_forward(m, &acts, &b, &cache, NULL, &err);
-            model_logits_row(m, &acts, 0, logits);
+            model_logits_row(m, &acts, 0, logits, NULL);
             token = sampler_argmax(logits, m->config.vocab_size);
         }
         times[r] = timer_seconds() - t0; /* times[0] is the warm-up */

@@ -78,7 +78,7 @@ static int bench_gen(const Model *m, CkError *err) {
     for (int step = 0; rc == 0 && step < STEPS; step++) {
         rc = model_forward(m, &a, &b, &cache, NULL, err);
         if (rc != 0) break;
-        model_logits_row(m, &a, b.offsets[1] - 1, logits);
+        model_logits_row(m, &a, b.offsets[1] - 1, logits, NULL);
         int best = 0;
         for (int j = 1; j < V; j++)
             if (logits[j] > logits[best]) best = j;

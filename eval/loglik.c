@@ -176,8 +176,9 @@ static void row_stats(float *z, int V, float *max, int *argmax, double *log_sum)
 }
 
 /* For every packed position i of the last forward with s->targets[i] >= 0: s->lp[i] =
- * log p(target) and s->greedy[i] = (target is the first argmax). */
-static void classify(LoglikScorer *s) {
+ * log p(target) and s->greedy[i] = (target is the first argmax). -1 when the classifier's
+ * product failed (err). */
+static int classify(LoglikScorer *s, CkError *err) {
     const ModelConfig *c = &s->model->config;
     const int C = c->dim, V = c->vocab_size, n = s->act.n_tokens;
     int next = 0;
@@ -192,7 +193,7 @@ static void classify(LoglikScorer *s) {
             }
         if (count == 0) continue;
         /* the classifier as the model holds it (fp32, bf16 or int8), soft cap included */
-        model_logits_rows(s->model, s->stage, count, s->logits);
+        if (model_logits_rows(s->model, s->stage, count, s->logits, err) != 0) return -1;
 #pragma omp parallel for schedule(static) if (threads_for_work(4.0 * count * V) > 1)
         for (int r = 0; r < count; r++) {
             float *z = s->logits + (size_t)r * V;
@@ -206,6 +207,7 @@ static void classify(LoglikScorer *s) {
             s->greedy[rows[r]] = am == t;
         }
     }
+    return 0;
 }
 
 /* Where the model's input starts in r->tokens: the harness keeps the last seq_len + 1 tokens
@@ -238,8 +240,8 @@ static int score_separately(LoglikScorer *s, const LoglikRequest *reqs, const in
             i++;
         }
         TokenBatch b = {n_seqs, s->offsets, s->tokens};
-        if (model_forward(s->model, &s->act, &b, NULL, s->lora, err) != 0) return -1;
-        classify(s);
+        if (model_forward(s->model, &s->act, &b, NULL, s->lora, err) != 0 || classify(s, err) != 0)
+            return -1;
         for (int q = 0; q < n_seqs; q++) {
             const LoglikRequest *r = &reqs[idx[first + q]];
             LoglikResult *o = &out[idx[first + q]];
@@ -309,8 +311,7 @@ static int score_shared(LoglikScorer *s, const LoglikRequest *reqs, const int *i
         int rc = tree ? model_forward_tree(s->model, &s->act, &b, s->lora, err)
                       : model_forward_branches(s->model, &s->act, &s->cache, prefix_len, &b,
                                                s->lora, err);
-        if (rc != 0) return -1;
-        classify(s);
+        if (rc != 0 || classify(s, err) != 0) return -1;
         for (int j = first_seq; j < n_seqs; j++) {
             LoglikResult *o = &out[idx[first + j - first_seq]];
             o->logprob = 0.0;

@@ -75,7 +75,7 @@ static double check_row(const Model *m, const Activations *a, int row, const Ref
                         const char *what) {
     const int V = r->V;
     float logits[MAX_V];
-    model_logits_row(m, a, row, logits);
+    model_logits_row(m, a, row, logits, NULL);
     double maxv = logits[0], sum = 0.0, worst = 0.0;
     for (int j = 1; j < V; j++) maxv = fmax(maxv, logits[j]);
     for (int j = 0; j < V; j++) sum += exp((double)logits[j] - maxv);

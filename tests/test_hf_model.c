@@ -44,7 +44,7 @@ static void last_logits(const Model *m, float *out) {
     int offsets[2] = {0, 5};
     TokenBatch b = {1, offsets, tokens};
     assert_int_equal(model_forward(m, &a, &b, NULL, NULL, &err), 0);
-    model_logits_row(m, &a, 4, out);
+    model_logits_row(m, &a, 4, out, NULL);
     activations_free(&a);
 }
 

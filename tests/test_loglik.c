@@ -174,7 +174,7 @@ static void test_is_greedy(void **state) {
         int off[2] = {0, n};
         TokenBatch b = {1, off, seq};
         assert_int_equal(model_forward(&lm.model, &a, &b, NULL, NULL, &err), 0);
-        model_logits_row(&lm.model, &a, n - 1, logits);
+        model_logits_row(&lm.model, &a, n - 1, logits, NULL);
         int best = 0;
         for (int v = 1; v < lm.model.config.vocab_size; v++)
             if (logits[v] > logits[best]) best = v;
@@ -364,7 +364,7 @@ static void test_reuse_branch_batches(void **state) {
     int one[2] = {0, 1};
     TokenBatch bos = {1, one, ctx};
     assert_int_equal(model_forward(&lm.model, &a, &bos, NULL, NULL, &err), 0);
-    model_logits_row(&lm.model, &a, 0, logits);
+    model_logits_row(&lm.model, &a, 0, logits, NULL);
     activations_free(&a);
     int best = 0;
     for (int i = 1; i < 512; i++)

@@ -58,7 +58,7 @@ static float *all_logits(const Model *m, const LoraAdapters *ad, const int *offs
     TokenBatch b = {n_seqs, offsets, tokens};
     assert_int_equal(model_forward(m, &a, &b, NULL, ad, &err), 0);
     float *out = malloc(sizeof(float) * (size_t)n * V);
-    for (int i = 0; i < n; i++) model_logits_row(m, &a, i, out + (size_t)i * V);
+    for (int i = 0; i < n; i++) model_logits_row(m, &a, i, out + (size_t)i * V, NULL);
     activations_free(&a);
     return out;
 }
@@ -271,7 +271,7 @@ static void test_kv_cache_with_adapters(void **state) {
         off[1] = 1;
         b.tokens = tokens + i;
         assert_int_equal(model_forward(m, &a, &b, &cache, &ad, &err), 0);
-        model_logits_row(m, &a, 0, logits);
+        model_logits_row(m, &a, 0, logits, NULL);
         for (int j = 0; j < 512; j++) d = fmax(d, fabs(logits[j] - full[(size_t)i * 512 + j]));
     }
     printf("cached vs full forward with adapters: max |logit diff| %.3g\n", d);

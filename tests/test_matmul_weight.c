@@ -1,11 +1,12 @@
 /* test_matmul_weight.c — weights held as stored (weight.h): the bf16 / f16 conversions against
  * their definition (nearest representable value, ties to even), Q8 quantisation's bounds, and
  * matmul_forward_w / matmul_backward_input_w for every dtype, compute type and backend against
- * the naive oracle on the widened weights. */
+ * the naive oracle on the widened weights; a product short of memory reports it. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "tests/test_util.h"
 
@@ -278,6 +279,59 @@ static void test_batch_rows_match_single(void **state) {
     threads_set(0);
 }
 
+/* Address space in use (VmSize of /proc/self/status), bytes; 0 when unknown. */
+static size_t address_space_used(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %zu kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return kb * 1024;
+}
+
+/* A typed product widens W into a buffer (here 64 rows x 2^19 floats, 128 MB). With the
+ * address space capped below that (RLIMIT_AS, which malloc meets as NULL), the product must
+ * not abort: it zeroes its output, and matmul_status reports the buffer once. */
+static void test_product_out_of_memory(void **state) {
+    (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+    printf("skipped: under AddressSanitizer a failed malloc aborts instead of returning NULL\n");
+    return;
+#endif
+    const int n = 17, in = 1 << 19, out = 64; /* n > 16: the widening path, not the gemv */
+    uint16_t *wb = calloc((size_t)out * in, sizeof(uint16_t));
+    float *x = calloc((size_t)n * in, sizeof(float)), *y = malloc((size_t)n * out * 4);
+    assert_non_null(wb);
+    assert_non_null(x);
+    assert_non_null(y);
+    for (int i = 0; i < n * out; i++) y[i] = 1.0f;
+    WeightRef w = {0};
+    w.data = wb;
+    w.dtype = WEIGHT_BF16;
+    struct rlimit old, capped;
+    assert_int_equal(getrlimit(RLIMIT_AS, &old), 0);
+    size_t used = address_space_used();
+    if (used == 0) {
+        printf("skipped: /proc/self/status has no VmSize\n");
+    } else {
+        capped = old;
+        capped.rlim_cur = used + ((size_t)32 << 20); /* 32 MB of room: not the 128 MB buffer */
+        assert_int_equal(setrlimit(RLIMIT_AS, &capped), 0);
+        matmul_forward_w(y, x, &w, n, in, out);
+        assert_int_equal(setrlimit(RLIMIT_AS, &old), 0);
+        CkError err = {{0}};
+        assert_int_equal(matmul_status(&err), -1);
+        assert_non_null(strstr(err.msg, "out of memory"));
+        assert_non_null(strstr(err.msg, "33554432 floats")); /* 64 x 2^19 */
+        for (int i = 0; i < n * out; i++) assert_true(y[i] == 0.0f);
+        assert_int_equal(matmul_status(&err), 0); /* reported once */
+    }
+    free(wb);
+    free(x);
+    free(y);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bf16_rounding),
@@ -286,6 +340,7 @@ int main(void) {
         cmocka_unit_test(test_typed_products),
         cmocka_unit_test(test_typed_gemv_thread_independent),
         cmocka_unit_test(test_batch_rows_match_single),
+        cmocka_unit_test(test_product_out_of_memory),
     };
     return test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -47,7 +47,7 @@ static void logits_at(const Model *m, const int *tokens, int n, int row, float *
     int offsets[2] = {0, n};
     TokenBatch b = {1, offsets, tokens};
     assert_int_equal(model_forward(m, &a, &b, NULL, NULL, &err), 0);
-    model_logits_row(m, &a, row, out);
+    model_logits_row(m, &a, row, out, NULL);
     activations_free(&a);
 }
 
@@ -278,7 +278,7 @@ static void test_kv_cache_matches_full_forward(void **state) {
         b.tokens = tokens + i;
         assert_int_equal(model_forward(m, &a, &b, &cache, NULL, &err), 0);
     }
-    model_logits_row(m, &a, 0, cached);
+    model_logits_row(m, &a, 0, cached, NULL);
     for (int i = 0; i < 512; i++) assert_float_equal(full[i], cached[i], 1e-4);
     /* a full cache refuses more */
     assert_int_equal(model_forward(m, &a, &b, &cache, NULL, &err), -1);
@@ -290,7 +290,7 @@ static void test_kv_cache_matches_full_forward(void **state) {
 /* Largest |a - b| over the logits of row `row` of a's last forward and the reference row. */
 static double row_diff(const Model *m, const Activations *a, int row, const float *want) {
     float got[512];
-    model_logits_row(m, a, row, got);
+    model_logits_row(m, a, row, got, NULL);
     double d = 0.0;
     for (int i = 0; i < 512; i++) d = fmax(d, fabs((double)got[i] - want[i]));
     return d;
@@ -305,7 +305,7 @@ static void full_logits(const Model *m, const int *tokens, int n, const LoraAdap
     int off[2] = {0, n};
     TokenBatch b = {1, off, tokens};
     assert_int_equal(model_forward(m, &a, &b, NULL, lora, &err), 0);
-    for (int i = 0; i < n; i++) model_logits_row(m, &a, i, out + (size_t)i * 512);
+    for (int i = 0; i < n; i++) model_logits_row(m, &a, i, out + (size_t)i * 512, NULL);
     activations_free(&a);
 }
 
@@ -423,7 +423,7 @@ static void test_branches_match_full_forward(void **state) {
 /* Largest |a - b| / max(1, |b|) over row `row` of a's last forward and the reference row. */
 static double row_rel_diff(const Model *m, const Activations *a, int row, const float *want) {
     float got[512];
-    model_logits_row(m, a, row, got);
+    model_logits_row(m, a, row, got, NULL);
     double d = 0.0;
     for (int i = 0; i < 512; i++)
         d = fmax(d, fabs((double)got[i] - want[i]) / fmax(1.0, fabs((double)want[i])));
@@ -489,7 +489,7 @@ static void test_forward_cached_matches_per_sequence(void **state) {
                 assert_int_equal(caches[s].len, start[s] + len);
                 full_logits(m, tokens[s], start[s] + len, lora, want);
                 for (int i = 0; i < len; i++) {
-                    model_logits_row(m, &sa, i, got);
+                    model_logits_row(m, &sa, i, got, NULL);
                     worst_solo = fmax(worst_solo, row_rel_diff(m, &a, off[s] + i, got));
                     worst_full = fmax(worst_full, row_diff(m, &a, off[s] + i,
                                                            want + (size_t)(start[s] + i) * 512));

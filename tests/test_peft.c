@@ -45,7 +45,7 @@ static void logits_with(const Model *m, const LoraAdapters *ad, float *out) {
     int offsets[2] = {0, 6};
     TokenBatch b = {1, offsets, tokens};
     assert_int_equal(model_forward(m, &a, &b, NULL, ad, &err), 0);
-    model_logits_row(m, &a, 5, out);
+    model_logits_row(m, &a, 5, out, NULL);
     activations_free(&a);
 }
 

@@ -78,7 +78,7 @@ static double cached_diff(const Model *m, const int *tokens, const double *lp) {
         int off[2] = {0, 1};
         TokenBatch b = {1, off, tokens + i};
         assert_int_equal(model_forward(m, &a, &b, &cache, NULL, &err), 0);
-        model_logits_rows(m, a.xn_final, 1, z);
+        model_logits_rows(m, a.xn_final, 1, z, NULL);
         double maxv = z[0], sum = 0.0;
         for (int j = 1; j < V; j++) maxv = fmax(maxv, z[j]);
         for (int j = 0; j < V; j++) sum += exp(z[j] - maxv);
@@ -217,8 +217,8 @@ static void test_q8(void **state) {
         assert_int_equal(model_forward(&ref, &a, &tb, NULL, NULL, &err), 0);
         assert_int_equal(model_forward(&held, &b, &tb, NULL, NULL, &err), 0);
         for (int i = 0; i < T; i++) {
-            model_logits_row(&ref, &a, i, la);
-            model_logits_row(&held, &b, i, lb);
+            model_logits_row(&ref, &a, i, la, NULL);
+            model_logits_row(&held, &b, i, lb, NULL);
             int ta = 0, tb2 = 0;
             for (int j = 1; j < V; j++) {
                 if (la[j] > la[ta]) ta = j;

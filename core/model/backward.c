@@ -552,6 +552,7 @@ int model_backward(const Model *m, Activations *a, const TokenBatch *b, const Lo
     if (!grads && !lora_grads) {
         /* nothing to differentiate: the loss alone */
         classifier_loss_backward(m, a, loss, NULL, NULL, &res);
+        if (matmul_status(err) != 0) return -1;
         if (out) *out = res;
         return 0;
     }
@@ -571,6 +572,7 @@ int model_backward(const Model *m, Activations *a, const TokenBatch *b, const Lo
     if (grads)
         embedding_backward(grad_of(m, grads, PARAM_TOKEN_EMBEDDING, 0), a->d_res, b->tokens, n, C,
                            m->arch.embed_scale > 0.0f ? m->arch.embed_scale : 1.0f);
+    if (matmul_status(err) != 0) return -1;
     if (out) *out = res;
     return 0;
 }

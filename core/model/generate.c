@@ -39,8 +39,9 @@ int generate_text(const Model *m, const Tokenizer *tok, const char *prompt,
     /* prefill: the whole prompt in one pass; its last row predicts the first new token */
     int offsets[2] = {0, n_prompt};
     TokenBatch batch = {1, offsets, prompt_ids};
-    if (model_forward(m, &acts, &batch, &cache, NULL, err) != 0) goto done;
-    model_logits_row(m, &acts, n_prompt - 1, logits);
+    if (model_forward(m, &acts, &batch, &cache, NULL, err) != 0 ||
+        model_logits_row(m, &acts, n_prompt - 1, logits, err) != 0)
+        goto done;
     int prev = prompt_ids[n_prompt - 1], generated = 0;
     for (int step = 0; step < steps; step++) {
         int next = sampler_sample(&sampler, logits);
@@ -57,8 +58,9 @@ int generate_text(const Model *m, const Tokenizer *tok, const char *prompt,
         if (step + 1 == steps) break; /* no need to compute logits nobody samples */
         offsets[1] = 1;
         batch.tokens = &prev;
-        if (model_forward(m, &acts, &batch, &cache, NULL, err) != 0) goto done;
-        model_logits_row(m, &acts, 0, logits);
+        if (model_forward(m, &acts, &batch, &cache, NULL, err) != 0 ||
+            model_logits_row(m, &acts, 0, logits, err) != 0)
+            goto done;
     }
     if (stats) {
         stats->prompt_tokens = n_prompt;

@@ -238,7 +238,7 @@ static int step(Batcher *bt, int *idle, CkError *err) {
                (size_t)c->dim * sizeof(float));
     /* one product for every sequence's row: the classifier is read once a step (as
      * model_logits_row computes one row, soft cap included) */
-    model_logits_rows(bt->m, bt->rows, n_seq, bt->logits);
+    if (model_logits_rows(bt->m, bt->rows, n_seq, bt->logits, err) != 0) return -1;
     /* each slot samples with its own sampler, so the rows can go to threads (a softmax over
      * the vocabulary each: 16 of them cost as much as the rest of a small model's step); the
      * tokens are then applied in order */

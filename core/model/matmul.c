@@ -3,6 +3,7 @@
 #include "model/matmul.h"
 
 #include <cblas.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,27 +127,38 @@ const char *matmul_backend_name(void) {
     return name;
 }
 
-/* --- scratch ------------------------------------------------------------------------------- */
+/* --- buffers and their failures --------------------------------------------------------- */
 
-/* Per-thread growable buffers (products may be called from several threads at once). */
-typedef struct {
-    float *p;
-    size_t cap;
-} Scratch;
-static _Thread_local Scratch tl_scratch[3];
+/* The largest buffer (floats) a product since the last matmul_status could not allocate; 0:
+ * none. Products return nothing (they sit inside passes that do), so a failure is recorded
+ * here and reported by the pass's call to matmul_status. */
+static _Atomic size_t g_failed_floats;
 
-static float *scratch(int slot, size_t n) {
-    Scratch *s = &tl_scratch[slot];
-    if (n > s->cap) {
-        float *p = realloc(s->p, n * sizeof(float));
-        if (!p) {
-            fprintf(stderr, "cutkit: out of memory for a %zu-element product buffer\n", n);
-            abort(); /* the products return nothing: there is no error path to take */
+/* A product's buffer of n floats (freed by the product: several threads may run products at
+ * once), or NULL, recorded, when memory is short. */
+static float *buffer_alloc(size_t n) {
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    if (!p) {
+        size_t prev = atomic_load(&g_failed_floats);
+        while (n > prev && !atomic_compare_exchange_weak(&g_failed_floats, &prev, n)) {
         }
-        s->p = p;
-        s->cap = n;
     }
-    return s->p;
+    return p;
+}
+
+/* What a product writes when it could not run: zeros where it would overwrite (rows x cols of
+ * pitch ld), nothing where it would accumulate, so that no reader meets uninitialised memory
+ * before the pass reports the failure. */
+static void output_unwritten(float *y, int rows, int cols, size_t ld, float beta) {
+    if (beta != 0.0f) return;
+    for (int i = 0; i < rows; i++) memset(y + (size_t)i * ld, 0, (size_t)cols * sizeof(float));
+}
+
+int matmul_status(CkError *err) {
+    size_t n = atomic_exchange(&g_failed_floats, 0);
+    if (n == 0) return 0;
+    return ck_fail(err, "out of memory: a matrix product needed a buffer of %zu floats (%.1f MB)",
+                   n, n * 4.0 / 1e6);
 }
 
 /* --- one product, dispatched ---------------------------------------------------------------- */
@@ -169,7 +181,12 @@ static void gemm_openblas(const MmGemm *g) {
 static void gemm_bf16_rounded(const MmGemm *g) {
     MmGemm r = *g;
     size_t na = mm_extent_a(g), nb = mm_extent_b(g);
-    float *a = scratch(1, na), *b = scratch(2, nb);
+    float *a = buffer_alloc(na), *b = a ? buffer_alloc(nb) : NULL;
+    if (!b) {
+        free(a);
+        output_unwritten(g->c, g->m, g->n, (size_t)g->ldc, g->beta);
+        return;
+    }
     if (g->a_bf16) {
         weight_bf16_to_f32_n(a, g->a, na);
     } else {
@@ -185,6 +202,8 @@ static void gemm_bf16_rounded(const MmGemm *g) {
     r.a = a;
     r.b = b;
     gemm_openblas(&r);
+    free(a);
+    free(b);
 }
 
 static void gemm_run(const MmGemm *g) {
@@ -222,15 +241,34 @@ static void forward_row(float *y, const float *x, const WeightRef *w, int in, in
         mm_gemv(y, x, w, in, out, beta, 0);
         return;
     }
-    float *xr = scratch(0, (size_t)in); /* bf16 inputs: x rounded, fp32 W rounded as read */
+    float *xr = buffer_alloc((size_t)in); /* bf16 inputs: x rounded, fp32 W rounded as read */
+    if (!xr) {
+        output_unwritten(y, 1, out, (size_t)out, beta);
+        return;
+    }
     memcpy(xr, x, (size_t)in * sizeof(float));
     weight_round_bf16_n(xr, (size_t)in);
     mm_gemv(y, xr, w, in, out, beta, 1);
+    free(xr);
 }
 
 /* bf16 weights go to oneDNN's bf16 product as stored (no widening) when compute is bf16. */
 static int bf16_weights_direct(const WeightRef *w) {
     return w->dtype == WEIGHT_BF16 && g_compute == MATMUL_BF16 && use_dnnl();
+}
+
+/* Rows of a typed W widened at a time: about WEIGHT_BLOCK_ELEMS elements, at least 64 rows,
+ * at most all of them. */
+static int widened_rows(int in, int out) {
+    int rows = WEIGHT_BLOCK_ELEMS / (in > 0 ? in : 1);
+    if (rows < 64) rows = 64;
+    return rows < out ? rows : (out > 0 ? out : 1);
+}
+
+/* wb (R, in) = rows [r0, r0 + R) of W as fp32. */
+static void widen_rows(float *wb, const WeightRef *w, int in, int r0, int R) {
+#pragma omp parallel for if ((size_t)R * in >= (1 << 16))
+    for (int i = 0; i < R; i++) weight_rows_to_f32(wb + (size_t)i * in, w, in, r0 + i, 1);
 }
 
 /* Y (n, out) = X W^T + beta Y through a stored weight. */
@@ -251,16 +289,19 @@ static void forward_any(float *y, const float *x, const WeightRef *w, int n, int
     }
     if (bf16_weights_direct(w) && mm_dnnl_run(&g, 1) == 0) return;
     /* widen rows [r0, r0 + R) of W, then Y[:, r0 : r0 + R] = X Wb^T */
-    int rows = WEIGHT_BLOCK_ELEMS / (in > 0 ? in : 1);
-    if (rows < 64) rows = 64;
+    const int rows = widened_rows(in, out);
+    float *wb = buffer_alloc((size_t)rows * in);
+    if (!wb) {
+        output_unwritten(y, n, out, (size_t)out, beta);
+        return;
+    }
     for (int r0 = 0; r0 < out; r0 += rows) {
         int R = out - r0 < rows ? out - r0 : rows;
-        float *wb = scratch(0, (size_t)R * in);
-#pragma omp parallel for if ((size_t)R * in >= (1 << 16))
-        for (int i = 0; i < R; i++) weight_rows_to_f32(wb + (size_t)i * in, w, in, r0 + i, 1);
+        widen_rows(wb, w, in, r0, R);
         MmGemm g = {n, R, in, x, wb, 0, 1, in, in, 0, 0, y + r0, out, beta};
         gemm_run(&g);
     }
+    free(wb);
 }
 
 /* dX (n, in) = dY W + beta dX through a stored weight. */
@@ -273,16 +314,19 @@ static void backward_input_any(float *dx, const float *dy, const WeightRef *w, i
     }
     if (bf16_weights_direct(w) && mm_dnnl_run(&g, 1) == 0) return;
     /* dX = sum over row blocks of dY[:, r0 : r0 + R] Wb (the first block applies beta) */
-    int rows = WEIGHT_BLOCK_ELEMS / (in > 0 ? in : 1);
-    if (rows < 64) rows = 64;
+    const int rows = widened_rows(in, out);
+    float *wb = buffer_alloc((size_t)rows * in);
+    if (!wb) {
+        output_unwritten(dx, n, in, (size_t)in, beta);
+        return;
+    }
     for (int r0 = 0; r0 < out; r0 += rows) {
         int R = out - r0 < rows ? out - r0 : rows;
-        float *wb = scratch(0, (size_t)R * in);
-#pragma omp parallel for if ((size_t)R * in >= (1 << 16))
-        for (int i = 0; i < R; i++) weight_rows_to_f32(wb + (size_t)i * in, w, in, r0 + i, 1);
+        widen_rows(wb, w, in, r0, R);
         MmGemm g = {n, in, R, dy + r0, wb, 0, 0, out, in, 0, 0, dx, in, r0 == 0 ? beta : 1.0f};
         gemm_run(&g);
     }
+    free(wb);
 }
 
 /* --- the public products -------------------------------------------------------------------- */

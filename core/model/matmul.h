@@ -9,7 +9,12 @@
  * all bf16 products go through it. The compute type is process-wide, like the thread count:
  * MATMUL_BF16 is mixed precision, the inputs of every layer product (forward, input gradient,
  * weight gradient) rounded to bf16, accumulation and outputs fp32 (torch.autocast on CPU).
- * matmul_strided (attention's per-head products) always runs in fp32. */
+ * matmul_strided (attention's per-head products) always runs in fp32.
+ *
+ * A product returns nothing. One that cannot allocate its buffer (bf16 rounding, widening a
+ * typed weight) writes zeros where it would overwrite, leaves an accumulation unchanged, and
+ * records the failure; matmul_status reports it, and every pass that runs products (forward,
+ * backward, scoring, generation) asks before it returns. */
 #ifndef CK_MATMUL_H
 #define CK_MATMUL_H
 
@@ -48,6 +53,10 @@ int matmul_backend_available(MatmulBackend b);
 /* What the layer products run on now, e.g. "openblas+gemv", "openblas+gemv+onednn-f32
  * (M<=16)", "onednn-bf16 2.6.3" or "openblas-bf16-rounded" (bf16 without oneDNN). */
 const char *matmul_backend_name(void);
+
+/* Returns 0 when every product since the last call had the memory it needed; else -1 with err
+ * giving the largest buffer that could not be allocated. Either way the record is cleared. */
+int matmul_status(CkError *err);
 
 /* Y (N, out) = X (N, in) · W (out, in)^T, overwriting Y; uses gemv when N == 1. */
 void matmul_forward(float *y, const float *x, const float *w, int n, int in, int out);

@@ -1128,6 +1128,7 @@ static int forward(const Model *m, Activations *a, const TokenBatch *b, const Lo
     if (mode->caches)
         for (int s = 0; s < b->n_seqs; s++)
             mode->caches[s]->len += b->offsets[s + 1] - b->offsets[s];
+    if (matmul_status(err) != 0) return -1;
     a->trained = mode->training;
     return 0;
 }
@@ -1179,13 +1180,14 @@ void model_softcap_logits(const Model *m, float *logits, size_t n) {
     for (size_t i = 0; i < n; i++) logits[i] = cap * tanhf(logits[i] / cap);
 }
 
-void model_logits_rows(const Model *m, const float *rows, int n, float *logits) {
+int model_logits_rows(const Model *m, const float *rows, int n, float *logits, CkError *err) {
     model_project(m, PARAM_WCLS, 0, logits, rows, n);
     model_softcap_logits(m, logits, (size_t)n * m->config.vocab_size);
+    return matmul_status(err);
 }
 
-void model_logits_row(const Model *m, const Activations *a, int row, float *logits) {
-    model_logits_rows(m, a->xn_final + (size_t)row * m->config.dim, 1, logits);
+int model_logits_row(const Model *m, const Activations *a, int row, float *logits, CkError *err) {
+    return model_logits_rows(m, a->xn_final + (size_t)row * m->config.dim, 1, logits, err);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1224,7 +1226,7 @@ int model_logprobs(const Model *m, Activations *a, const int *targets, double *l
             next++;
         }
         if (count == 0) continue;
-        model_logits_rows(m, a->stage, count, a->logits);
+        if (model_logits_rows(m, a->stage, count, a->logits, err) != 0) return -1;
 #pragma omp parallel for if ((long)count * V > PARALLEL_MIN_WORK)
         for (int r = 0; r < count; r++)
             logprobs[rows[r]] = log_softmax_at(a->logits + (size_t)r * V, V, targets[rows[r]]);

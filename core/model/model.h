@@ -358,11 +358,13 @@ void model_rope_rotate(const Model *m, float *vec, const int *positions, int n, 
 void model_softcap_logits(const Model *m, float *logits, size_t n);
 
 /* The model's logits of n rows (n, C) of final-norm output: logits (n, V) = classifier ·
- * rows, soft cap included, for a classifier of any dtype. */
-void model_logits_rows(const Model *m, const float *rows, int n, float *logits);
+ * rows, soft cap included, for a classifier of any dtype. Returns 0, or -1 with err when the
+ * product lacked memory (matmul_status). */
+int model_logits_rows(const Model *m, const float *rows, int n, float *logits, CkError *err);
 
-/* Writes the classifier output for row `row` of the last forward into logits (V). */
-void model_logits_row(const Model *m, const Activations *a, int row, float *logits);
+/* Writes the classifier output for row `row` of the last forward into logits (V); returns as
+ * model_logits_rows. */
+int model_logits_row(const Model *m, const Activations *a, int row, float *logits, CkError *err);
 
 /* Classifier and log-softmax over the rows of the last forward: for each packed position i
  * with targets[i] >= 0, writes logprobs[i] = log p(targets[i] | its sequence up to i);
