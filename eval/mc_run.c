@@ -663,6 +663,7 @@ static cJSON *results_start(const McRun *run) {
     cJSON_AddBoolToObject(cfg, "prefix_reuse", o->prefix_reuse);
     cJSON_AddNumberToObject(cfg, "batch_size", o->batch);
     cJSON_AddStringToObject(cfg, "compute", matmul_compute_name()); /* fp32, or bf16 products */
+    cJSON_AddStringToObject(cfg, "matmul_backend", matmul_backend_name()); /* what ran them */
     cJSON_AddStringToObject(cfg, "base_dtype", model_held_name(o->base_dtype));
     cJSON_AddStringToObject(cfg, "cutkit_version", CUTKIT_VERSION);
     cJSON_AddObjectToObject(cfg, "template_hash");

@@ -82,6 +82,13 @@ static void run_cut(const char *file, const char *out, MatmulCompute c, double *
     snprintf(want, sizeof want, "\"compute\":\t\"%s\"", c == MATMUL_BF16 ? "bf16" : "fp32");
     if (!strstr(text, want)) fprintf(stderr, "config.json lacks %s:\n%s\n", want, text);
     assert_non_null(strstr(text, want));
+    /* and what ran the products: a bf16 backend exactly when the compute is bf16 */
+    const char *backend = strstr(text, "\"matmul_backend\":\t\"");
+    assert_non_null(backend);
+    const char *value = backend + strlen("\"matmul_backend\":\t\""), *end = strchr(value, '"');
+    assert_non_null(end);
+    const int names_bf16 = memmem(value, (size_t)(end - value), "bf16", 4) != NULL;
+    assert_int_equal(names_bf16, c == MATMUL_BF16);
     free(text);
 }
 

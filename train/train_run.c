@@ -293,6 +293,7 @@ static int write_run_config(const TrainRunOptions *o, const Inputs *in, const Tr
     cJSON_AddNumberToObject(c, "micro_batch", t->micro_batch);
     cJSON_AddNumberToObject(c, "seq_len", o->seq_len);
     cJSON_AddStringToObject(c, "compute", matmul_compute_name()); /* fp32, or bf16 products */
+    cJSON_AddStringToObject(c, "matmul_backend", matmul_backend_name()); /* what ran them */
     cJSON_AddStringToObject(c, "base_dtype", model_held_name(o->base_dtype));
     cJSON_AddNumberToObject(c, "weight_decay", t->adamw.weight_decay);
     cJSON_AddNumberToObject(c, "beta1", t->adamw.beta1);
