@@ -17,6 +17,7 @@
 #include "datasets/templates.h"
 #include "formats/lm.h"
 #include "formats/peft.h"
+#include "model/matmul.h"
 #include "util/outdir.h"
 #include "util/timer.h"
 
@@ -28,6 +29,7 @@ ContrastPipelineOptions contrast_pipeline_defaults(void) {
     o.plots = "png";
     o.example = -1;
     o.heatmap_rows = 100;
+    o.base_dtype = WEIGHT_F32;
     return o;
 }
 
@@ -128,7 +130,7 @@ static int open_inputs(Session *s, ContrastPipelineResult *r, CkError *err) {
     if ((o->template_path ? template_load(&s->tpl, o->template_path, err)
                           : template_default(&s->tpl, err)) != 0)
         return -1;
-    if (lm_open(&s->lm, o->model, o->tokenizer, err) != 0) return -1;
+    if (lm_open_held(&s->lm, o->model, o->tokenizer, o->base_dtype, err) != 0) return -1;
     s->have_lm = 1;
     if (o->adapter) {
         if (peft_load(&s->ad, &s->lm.model, o->adapter, err) != 0) return -1;
@@ -164,10 +166,11 @@ static void describe(const Session *s, char *out, size_t size) {
     int negatives = 0;
     for (int i = 0; i < s->set.n; i++) negatives += s->set.records[i].judgment != NULL;
     snprintf(out, size,
-             "cutkit contrast: model %s, adapter %s, tokenizer %s, template %s, judgments %s "
-             "(%s; %d negative records, %d positives skipped), limit %d%s, lambdas %s, cutoff %d; "
-             "deterministic (no seed)",
-             s->lm.model_source, o->adapter ? o->adapter : "none", s->lm.tokenizer_source,
+             "cutkit contrast: model %s (held as %s, %s products), adapter %s, tokenizer %s, "
+             "template %s, judgments %s (%s; %d negative records, %d positives skipped), limit "
+             "%d%s, lambdas %s, cutoff %d; deterministic (no seed)",
+             s->lm.model_source, model_held_name(o->base_dtype), matmul_compute_name(),
+             o->adapter ? o->adapter : "none", s->lm.tokenizer_source,
              o->template_path ? o->template_path : "built-in Alpaca", o->judgments,
              judgments_format_name(s->fmt), negatives, s->set.n - negatives, o->limit,
              o->limit ? "" : " (all)", o->lambdas, s->lm.model.config.seq_len);

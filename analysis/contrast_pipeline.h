@@ -13,6 +13,7 @@
 #include "util/ck_error.h"
 #include "analysis/contrast_run.h"
 #include "analysis/figures.h"
+#include "model/weight.h"
 
 #define CONTRAST_MAX_LAMBDAS 32
 
@@ -23,6 +24,8 @@ typedef struct {
     const char *model;         /* lm_open's: NULL for the embedded stories260K */
     const char *tokenizer;     /* NULL: the model's */
     const char *adapter;       /* a PEFT LoRA folder, or NULL */
+    WeightDtype base_dtype;    /* how the model's matrices are held (lm_open_held; a Hugging
+                                  Face folder only): WEIGHT_F32 by default */
     const char *template_path; /* templates JSON; NULL: the reference Alpaca templates */
     const char *lambdas;       /* "1.1,1.2,2": contrast_parse_lambdas's list, kept as text
                                   for the CSV's comment line */

@@ -13,7 +13,7 @@
 static struct {
     ContrastPipelineOptions c;
     int threads;
-    const char *compute;
+    const char *compute, *base_dtype;
 } opt;
 
 static FlagSpec FLAGS[] = {
@@ -27,6 +27,7 @@ static FlagSpec FLAGS[] = {
     FLAG_MODEL(&opt.c.model),
     {"tokenizer", FLAG_STRING, &opt.c.tokenizer, NULL, 0, -1, "tokenizer (default: the model's)"},
     FLAG_ADAPTER(&opt.c.adapter),
+    FLAG_BASE_DTYPE(&opt.base_dtype),
     {"template", FLAG_STRING, &opt.c.template_path, NULL, 0, -1,
      "prompt templates JSON (e.g. a synthetic world's template.json); default: the reference "
      "Alpaca templates"},
@@ -121,6 +122,7 @@ int cmd_contrast(int argc, char **argv) {
                          "--lambda expects up to %d positive numbers separated by commas, got '%s'",
                          CONTRAST_MAX_LAMBDAS, opt.c.lambdas);
     if (n_lambdas == 0) return cli_error(&SPEC, 2, "--lambda is empty");
+    if ((rc = cli_apply_base_dtype(&SPEC, opt.base_dtype, &opt.c.base_dtype)) != 0) return rc;
     threads_set(opt.threads);
     if ((rc = cli_apply_compute(&SPEC, opt.compute)) != 0) return rc;
     opt.c.show = stdout;

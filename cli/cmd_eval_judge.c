@@ -14,7 +14,7 @@ static JudgeRunOptions opt;
 static struct {
     const char *judge;
     int no_randomize, threads;
-    const char *compute;
+    const char *compute, *judge_base_dtype;
 } flag;
 
 static FlagSpec FLAGS[] = {
@@ -34,6 +34,10 @@ static FlagSpec FLAGS[] = {
      "the judge model's tokenizer (default: the model's)"},
     {"judge-adapter", FLAG_STRING, &opt.judge_adapter, NULL, 0, -1,
      "PEFT LoRA adapter folder for the judge model"},
+    {"judge-base-dtype", FLAG_STRING, &flag.judge_base_dtype, "f32", 0, -1,
+     "dtype the judge model's matrices are held in (a Hugging Face folder: bf16/f16 as stored, "
+     "int8 per-group absmax; norms stay f32)",
+     "f32|bf16|f16|int8", 0},
     {"judge-template", FLAG_STRING, &opt.judge_template, NULL, 0, -1,
      "pairwise template JSON ({\"prompt\" or \"prompt_file\" (e.g. an AlpacaEval prompt, "
      "as it is), \"verdict_1\", \"verdict_2\", \"chat\": raw|plain|chatml|llama2}; "
@@ -86,6 +90,7 @@ static int run_eval_judge(int argc, char **argv) {
     judge_run_options_init(&opt);
     int rc = flags_parse(&SPEC, argc, argv, positional, 0, &n_positional);
     if (rc != 0) return rc;
+    if ((rc = cli_apply_base_dtype(&SPEC, flag.judge_base_dtype, &opt.judge_held)) != 0) return rc;
     CkError err = {{0}};
     judge_kind_parse(flag.judge, &opt.kind); /* one of the choices */
     opt.randomize = !flag.no_randomize;

@@ -29,6 +29,7 @@ void judge_run_options_init(JudgeRunOptions *o) {
     o->timeout = 120;
     o->randomize = 1;
     o->save_every = 20;
+    o->judge_held = WEIGHT_F32;
 }
 
 int judge_kind_parse(const char *name, JudgeKind *kind) {
@@ -212,7 +213,7 @@ static int open_judge(JudgeRun *j, CkError *err) {
         return 0;
     }
     if (pairwise_template_load(&j->tpl, o->judge_template, err) != 0 ||
-        lm_open(&j->lm, o->judge_model, o->judge_tokenizer, err) != 0)
+        lm_open_held(&j->lm, o->judge_model, o->judge_tokenizer, o->judge_held, err) != 0)
         return -1;
     j->have_lm = 1;
     if (o->judge_adapter) {

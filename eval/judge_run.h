@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "model/weight.h"
 #include "util/ck_error.h"
 
 typedef enum { JUDGE_KIND_MODEL, JUDGE_KIND_COMMAND, JUDGE_KIND_SYNTH } JudgeKind;
@@ -28,6 +29,8 @@ typedef struct {
     const char *judge_model;     /* MODEL: llama2.c file or HF folder; NULL: embedded */
     const char *judge_tokenizer; /* MODEL: NULL: the model's */
     const char *judge_adapter;   /* MODEL: PEFT LoRA adapter folder; NULL: none */
+    WeightDtype judge_held;      /* MODEL: how its matrices are held (lm_open_held; a Hugging
+                                    Face folder only); WEIGHT_F32 by default */
     const char *judge_template;  /* MODEL: pairwise template JSON; NULL: the built-in */
     const char *judge_command;   /* COMMAND: the shell command; required for that kind */
     double timeout;              /* COMMAND: seconds per call (0: none) */

@@ -771,6 +771,52 @@ static void test_command(void **state) {
     free(se);
 }
 
+/* --base-dtype: a bf16 folder held as stored contrasts as the same folder widened to f32 (the
+ * same weight values; only the products' summation may differ), and the comment line says how
+ * it was held; the embedded model cannot be held as bf16. */
+static void test_base_dtype(void **state) {
+    (void)state;
+    char folder[1200], args[4096], out_f32[1200], out_bf16[1200], path[1300];
+    snprintf(folder, sizeof folder, "%s/bf16_model", dir);
+    snprintf(args, sizeof args, "convert --to '%s' --dtype bf16", folder);
+    assert_int_equal(run_cutkit(NULL, args, NULL, NULL), 0);
+    ContrastPipelineOptions o = options(fixture, "held_f32", out_f32, sizeof out_f32);
+    o.model = folder;
+    ContrastPipelineResult res;
+    run_ok(&o, &res);
+    contrast_pipeline_result_free(&res);
+    o = options(fixture, "held_bf16", out_bf16, sizeof out_bf16);
+    o.model = folder;
+    o.base_dtype = WEIGHT_BF16;
+    run_ok(&o, &res);
+    contrast_pipeline_result_free(&res);
+    Table a, b;
+    snprintf(path, sizeof path, "%s/contrast.csv", out_f32);
+    char *comment_a = read_table(path, &a);
+    snprintf(path, sizeof path, "%s/contrast.csv", out_bf16);
+    char *comment_b = read_table(path, &b);
+    assert_non_null(strstr(comment_a, "(held as f32, fp32 products)"));
+    assert_non_null(strstr(comment_b, "(held as bf16, fp32 products)"));
+    assert_int_equal(a.n_rows, b.n_rows);
+    assert_int_equal(a.n_cols, b.n_cols);
+    assert_true(a.n_rows > 10);
+    for (int c = 0; c < a.n_cols; c++) {
+        const int numeric = !strcmp(cell(&a, 0, c), "log_pa") || !strcmp(cell(&a, 0, c), "log_pm");
+        for (int r = 1; r < a.n_rows; r++)
+            if (numeric)
+                assert_true(fabs(atof(cell(&a, r, c)) - atof(cell(&b, r, c))) < 1e-5);
+            else if (strcmp(cell(&a, 0, c), "log_ratio") != 0)
+                assert_string_equal(cell(&a, r, c), cell(&b, r, c));
+    }
+    table_free(&a);
+    table_free(&b);
+    free(comment_a);
+    free(comment_b);
+    o = options(fixture, "held_embedded", out_bf16, sizeof out_bf16);
+    o.base_dtype = WEIGHT_BF16;
+    run_fails(&o, "--base-dtype bf16 needs a Hugging Face folder");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_csv_round_trip_and_show),
@@ -780,6 +826,7 @@ int main(void) {
         cmocka_unit_test(test_parse_lambdas),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_command),
+        cmocka_unit_test(test_base_dtype),
         cmocka_unit_test(test_figures), /* last: it may skip its image half */
     };
     return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));

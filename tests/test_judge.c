@@ -352,6 +352,46 @@ static void test_cli(void **state) {
     free(errout);
 }
 
+/* --judge-base-dtype: a bf16 folder held as stored judges as the same folder widened to f32
+ * (the same weight values); the embedded model cannot be held as bf16; a bad value is usage. */
+static void test_judge_base_dtype(void **state) {
+    (void)state;
+    write_files();
+    char cmd[4096], *errout = NULL;
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' convert --to judge_bf16 --dtype bf16", dir,
+             CUTKIT_BINARY);
+    assert_int_equal(test_run(cmd, NULL, NULL), 0);
+    assert_int_equal(cutkit("--outputs model.json --reference ref.json --out f32.json "
+                            "--judge-model judge_bf16",
+                            NULL),
+                     0);
+    assert_int_equal(cutkit("--outputs model.json --reference ref.json --out bf16.json "
+                            "--judge-model judge_bf16 --judge-base-dtype bf16",
+                            NULL),
+                     0);
+    AnnotationSet a = load("f32.json"), b = load("bf16.json");
+    assert_int_equal(a.n, 3);
+    assert_int_equal(b.n, a.n);
+    for (int i = 0; i < a.n; i++) {
+        assert_string_equal(a.items[i].instruction, b.items[i].instruction);
+        assert_close(a.items[i].preference, b.items[i].preference, 1e-6);
+    }
+    annotations_free(&a);
+    annotations_free(&b);
+    assert_int_equal(
+        cutkit("--outputs model.json --reference ref.json --out x.json --judge-base-dtype bf16",
+               &errout),
+        1);
+    assert_non_null(strstr(errout, "--base-dtype bf16 needs a Hugging Face folder"));
+    free(errout);
+    assert_int_equal(cutkit("--outputs model.json --reference ref.json --out x.json "
+                            "--judge-model judge_bf16 --judge-base-dtype f8",
+                            &errout),
+                     2);
+    assert_non_null(strstr(errout, "f8"));
+    free(errout);
+}
+
 /* ---- the local model judge --------------------------------------------------------------- */
 
 /* log p(text) under the model, from tokenizer_encode + model_score_sequences. */
@@ -645,6 +685,7 @@ int main(void) {
         cmocka_unit_test(test_protocol),
         cmocka_unit_test(test_command_judges),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_judge_base_dtype),
         cmocka_unit_test(test_model_judge),
         cmocka_unit_test(test_synth_judge),
         cmocka_unit_test(test_alpaca_prompts),
