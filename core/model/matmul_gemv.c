@@ -132,12 +132,12 @@ dot_tile(const int R, const int X, WeightDtype dt, const WeightRef *w, const flo
                     wv[r] = bf16_lanes(wv[r] * w->scales[((size_t)(r0 + r) * in + s0) / w->group]);
                 else if (round_bf16 && dt != WEIGHT_BF16)
                     wv[r] = bf16_lanes(wv[r]);
-                __asm__("" : "+v"(wv[r])); /* in a register: GCC would load it again per FMA */
+                SIMD_KEEP_IN_REGISTER(wv[r]); /* else GCC loads it again for every FMA */
             }
             for (int xi = 0; xi < X; xi++) {
                 vf xv;
                 memcpy(&xv, x + (size_t)xi * in + j, sizeof xv);
-                __asm__("" : "+v"(xv));
+                SIMD_KEEP_IN_REGISTER(xv);
                 for (int r = 0; r < R; r++) part[xi][r] += wv[r] * xv;
             }
         }

@@ -20,6 +20,18 @@
 
 typedef float simd_f32 __attribute__((vector_size(SIMD_LANES * 4)));
 
+/* Keeps v in a vector register from here on: an empty asm that claims to change it, so that
+ * GCC does not fold its load into every FMA that uses it (one load per use instead of one).
+ * The constraint names the SIMD registers of x86 ("v") and AArch64 ("w"); elsewhere it does
+ * nothing. */
+#if defined(__x86_64__) || defined(__i386__)
+#define SIMD_KEEP_IN_REGISTER(v) __asm__("" : "+v"(v))
+#elif defined(__aarch64__)
+#define SIMD_KEEP_IN_REGISTER(v) __asm__("" : "+w"(v))
+#else
+#define SIMD_KEEP_IN_REGISTER(v) ((void)0)
+#endif
+
 /* SIMD_LANES floats from p (any alignment). */
 static inline __attribute__((always_inline)) simd_f32 simd_load_f32(const float *p) {
     simd_f32 v;
