@@ -15,12 +15,13 @@
 #include "formats/llama2c.h"
 #include "formats/lm.h"
 #include "formats/peft.h"
+#include "model/matmul.h"
 #include "model/score_text.h"
 #include "util/json_strict.h"
 #include "util/threads.h"
 
 static struct {
-    const char *model, *tokenizer, *adapter, *text, *input, *base_dtype;
+    const char *model, *tokenizer, *adapter, *text, *input, *base_dtype, *compute;
     int threads, ids;
 } opt;
 static WeightDtype held; /* --base-dtype, parsed */
@@ -37,6 +38,7 @@ static FlagSpec FLAGS[] = {
      "opened, so a model folder without one can be scored"},
     FLAG_BASE_DTYPE(&opt.base_dtype),
     FLAG_THREADS(&opt.threads),
+    FLAG_COMPUTE(&opt.compute),
 };
 
 static const CommandSpec SPEC = {
@@ -66,8 +68,10 @@ static void print_score(const TextScore *s) {
     cJSON_AddNumberToObject(out, "sum", s->sum);
     cJSON_AddNumberToObject(out, "mean_nll", s->mean_nll);
     cJSON_AddNumberToObject(out, "perplexity", s->perplexity);
-    /* a model held in 16 or 8 bits says so (fp32 lines stay as they were) */
+    /* a model held in 16 or 8 bits, or bf16 products, say so (fp32 lines stay as they were) */
     if (held != WEIGHT_F32) cJSON_AddStringToObject(out, "base_dtype", model_held_name(held));
+    if (matmul_get_compute() != MATMUL_FP32)
+        cJSON_AddStringToObject(out, "compute", matmul_compute_name());
     char *line = cJSON_PrintUnformatted(out);
     printf("%s\n", line);
     free(line);
@@ -196,6 +200,7 @@ int cmd_score(int argc, char **argv) {
         return cli_error(&SPEC, 2,
                          "--text scores one text: it goes with neither --ids nor --input");
     threads_set(opt.threads);
+    if ((rc = cli_apply_compute(&SPEC, opt.compute)) != 0) return rc;
     LanguageModel lm;
     LoraAdapters ad;
     CkError err = {{0}};

@@ -1,7 +1,8 @@
 /* test_score_ids.c — scoring token ids (score_ids, `cutkit score --ids` and {"ids": [...]}
  * lines) on the embedded model: the numbers of the text path for the same tokens, refusals of
  * ids out of the vocabulary, non-integers, empty and over-long sequences naming file, line and
- * field; and a llama2.c file with no tokenizer beside it scored from the command line. */
+ * field; a llama2.c file with no tokenizer beside it scored from the command line; and
+ * `--compute bf16` near the fp32 numbers, saying so on its lines. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "formats/llama2c.h"
 #include "formats/lm.h"
+#include "model/matmul.h"
 #include "model/score_text.h"
 
 static LanguageModel lm;
@@ -150,12 +152,50 @@ static void test_cli_bad_ids(void **state) {
     assert_int_equal(test_run(cmd, NULL, NULL), 2);
 }
 
+/* --compute bf16: every product's inputs rounded to bf16 (8 significant bits, so each moves by
+ * up to 2^-9 of itself); through the embedded model's 5 layers the log-probs of TEXT moved by
+ * 2.2e-3 nats at most when this was written, and the test allows 0.02 a token. The line says
+ * "compute": "bf16"; an fp32 line does not carry the key. */
+static void test_cli_compute(void **state) {
+    (void)state;
+    CkError err = {{0}};
+    if (matmul_bf16_available(&err) != 0) {
+        test_missing_reference(err.msg); /* neither oneDNN nor avx512_bf16 here */
+        return;
+    }
+    char line[600];
+    snprintf(line, sizeof line, "{\"text\": \"%s\"}\n", TEXT);
+    write_in("compute.jsonl", line);
+    char *fp32 = NULL, *bf16 = NULL;
+    assert_int_equal(cutkit("", "compute.jsonl", &fp32, NULL), 0);
+    assert_int_equal(cutkit("--compute bf16", "compute.jsonl", &bf16, NULL), 0);
+    cJSON *a = cJSON_Parse(fp32), *b = cJSON_Parse(bf16);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_null(cJSON_GetObjectItem(a, "compute"));
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(b, "compute")), "bf16");
+    const cJSON *la = cJSON_GetObjectItem(a, "logprobs"), *lb = cJSON_GetObjectItem(b, "logprobs");
+    assert_int_equal(cJSON_GetArraySize(la), cJSON_GetArraySize(lb));
+    assert_true(cJSON_GetArraySize(la) > 5);
+    double worst = 0;
+    for (int i = 0; i < cJSON_GetArraySize(la); i++)
+        worst = fmax(worst, fabs(cJSON_GetArrayItem(la, i)->valuedouble -
+                                 cJSON_GetArrayItem(lb, i)->valuedouble));
+    printf("  bf16 against fp32: %.3g nats at most\n", worst);
+    assert_true(worst > 0.0); /* the rounding happened */
+    assert_true(worst < 0.02);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    free(fp32);
+    free(bf16);
+    assert_int_equal(cutkit("--compute fp16", "compute.jsonl", NULL, NULL), 2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_same_as_text),
-        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_cli_ids),
-        cmocka_unit_test(test_cli_bad_ids),
+        cmocka_unit_test(test_same_as_text), cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_cli_ids),      cmocka_unit_test(test_cli_bad_ids),
+        cmocka_unit_test(test_cli_compute),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
