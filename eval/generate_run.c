@@ -17,7 +17,6 @@
 #include "eval/respond.h"
 #include "eval/shard.h"
 #include "formats/lm.h"
-#include "formats/peft.h"
 #include "model/generate_batch.h"
 #include "train/dist.h"
 #include "util/hash.h"
@@ -99,6 +98,8 @@ typedef struct {
     Template tpl;
     LanguageModel lm;
     int have_lm;
+    LoraAdapters ad; /* the adapter of a held model (have_ad), added at every product */
+    int have_ad;
     RunLock lock;   /* rank 0: the output file, while the run writes it */
     int since_save; /* rank 0: records collected since the last save */
     int no_resave;  /* a failure after which saving again would not help */
@@ -161,17 +162,14 @@ static int load_done(GenerateRun *g, CkError *err) {
     return 0;
 }
 
-/* Opens the model, with its adapter merged in. */
+/* Opens the model with its adapter (lm_open_adapted: merged, or beside a held model). */
 static int open_model(GenerateRun *g, CkError *err) {
     const GenerateRunOptions *o = g->o;
-    if (lm_open_held(&g->lm, o->model, o->tokenizer, o->base_dtype, err) != 0) return -1;
+    if (lm_open_adapted(&g->lm, o->model, o->tokenizer, o->base_dtype, o->adapter, &g->ad,
+                        &g->have_ad, err) != 0)
+        return -1;
     g->have_lm = 1;
-    if (!o->adapter) return 0;
-    LoraAdapters ad;
-    if (peft_load(&ad, &g->lm.model, o->adapter, err) != 0) return -1;
-    int merged = lora_merge(&g->lm.model, &ad, err);
-    lora_free(&ad);
-    return merged;
+    return 0;
 }
 
 /* A response being decoded: its text so far, cut at the first stop string. */
@@ -258,6 +256,7 @@ static int answer_chunk(GenerateRun *g, int lo, int hi, CkError *err) {
     generate_batch_options_init(&bo);
     bo.max_batch = g->o->batch;
     bo.on_done = pending_done;
+    bo.lora = g->have_ad ? &g->ad : NULL;
     if (rc == 0 && generate_batch(&g->lm.model, &g->lm.tokenizer, reqs, n, &bo, NULL, err) != 0)
         rc = ck_wrap(err, "%s: instructions %d..%d", g->o->instructions, lo, hi - 1);
     for (int k = 0; k < n && rc == 0; k++) {
@@ -396,6 +395,7 @@ static int run_open(GenerateRun *g, CkError *err) {
 
 static void run_close(GenerateRun *g) {
     ready_free(g);
+    if (g->have_ad) lora_free(&g->ad);
     if (g->have_lm) lm_close(&g->lm);
     template_free(&g->tpl);
     outputs_free(&g->list);

@@ -2,7 +2,8 @@
  * model_outputs.json, greedy responses equal to `cutkit generate` on the same prompt,
  * determinism by seed, resuming after a partial file gives the uninterrupted run's bytes,
  * stop strings, UTF-8 repair, the AlpacaEval instructions of the shared data, the same bytes
- * at any --batch; and the `cutkit eval generate` binary's flags and exit codes. */
+ * at any --batch; an adapter beside a model held in bf16 answers as it does merged into the
+ * same weights in fp32; and the `cutkit eval generate` binary's flags and exit codes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,10 @@
 #include "eval/generate_run.h"
 #include "eval/outputs.h"
 #include "eval/respond.h"
+#include "formats/lm.h"
+#include "formats/peft.h"
+#include "model/lora.h"
+#include "util/rng.h"
 
 static char *dir;
 
@@ -329,6 +334,58 @@ static void test_cli(void **state) {
     free(errout);
 }
 
+/* --adapter with --base-dtype bf16: a held model cannot take a merge, so the adapter stays
+ * beside it and is added at every product of batched decoding. The same adapter merged into
+ * the same (bf16-valued) weights held in fp32 must give the same responses, and the adapter
+ * must change them (it is not silently dropped). */
+static void test_adapter_on_held_model(void **state) {
+    (void)state;
+    assert_int_equal(cutkit("convert --to held_bf16 --dtype bf16", NULL, NULL), 0);
+    LanguageModel lm;
+    LoraAdapters ad;
+    CkError err = {{0}};
+    assert_int_equal(lm_open(&lm, NULL, NULL, &err), 0);
+    LoraConfig c = {4, 8.0f, 0.0f, 0};
+    assert_int_equal(lora_parse_targets("all", &c.target_mask, &err), 0);
+    assert_int_equal(lora_init(&ad, &lm.model, &c, 5, &err), 0);
+    Rng r; /* B is zero after PEFT's init: values, so that the adapter changes the model */
+    rng_seed(&r, 77);
+    for (int i = 0; i < ad.n_tensors; i++)
+        if (ad.tensors[i].is_b)
+            for (size_t j = 0; j < ad.tensors[i].size; j++)
+                ad.params[ad.tensors[i].offset + j] = 0.3f * (rng_float(&r) - 0.5f);
+    char adapter[700], model[700];
+    snprintf(adapter, sizeof adapter, "%s/adapter", dir);
+    snprintf(model, sizeof model, "%s/held_bf16", dir);
+    assert_int_equal(peft_save(&ad, &lm.model, adapter, "cutkit/stories260K", NULL, &err), 0);
+    lora_free(&ad);
+    lm_close(&lm);
+    const char *names[3] = {"adapter_merged.json", "adapter_beside.json", "adapter_none.json"};
+    for (int k = 0; k < 3; k++) {
+        Paths paths;
+        GenerateRunOptions o = options(names[k], 24, &paths);
+        o.model = model;
+        o.adapter = k < 2 ? adapter : NULL;
+        o.base_dtype = k == 0 ? WEIGHT_F32 : WEIGHT_BF16;
+        o.generator = "g";
+        const int rc = run(&o, NULL, &err);
+        if (rc != 0) fprintf(stderr, "%s: %s\n", names[k], err.msg);
+        assert_int_equal(rc, 0);
+    }
+    ModelOutputs merged = load(names[0]), beside = load(names[1]), none = load(names[2]);
+    assert_int_equal(merged.n, 4);
+    assert_int_equal(beside.n, 4);
+    int changed = 0;
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(beside.items[i].output, merged.items[i].output);
+        changed += strcmp(beside.items[i].output, none.items[i].output) != 0;
+    }
+    assert_true(changed > 0);
+    outputs_free(&merged);
+    outputs_free(&beside);
+    outputs_free(&none);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_greedy),
@@ -336,6 +393,7 @@ int main(void) {
         cmocka_unit_test(test_helpers),
         cmocka_unit_test(test_alpaca_eval_instructions),
         cmocka_unit_test(test_batch_independent),
+        cmocka_unit_test(test_adapter_on_held_model),
         cmocka_unit_test(test_cli),
     };
     return test_exit_code(cmocka_run_group_tests(tests, setup, teardown));

@@ -14,7 +14,6 @@
 
 #include "datasets/judgments.h"
 #include "formats/lm.h"
-#include "formats/peft.h"
 #include "model/generate_batch.h"
 #include "train/online_journal.h"
 #include "util/fileio.h"
@@ -54,6 +53,8 @@ typedef struct {
     RefineTemplate tpl;
     LanguageModel lm;
     int have_lm;
+    LoraAdapters ad; /* the adapter of a held model (have_ad), added at every product */
+    int have_ad;
     RunLock lock;
     FILE *f; /* refinements.jsonl, open for appending */
     char settings[4096];
@@ -241,17 +242,14 @@ static int open_out(RefineRun *r, CkError *err) {
     return rc;
 }
 
-/* Opens the model, with its adapter merged in. */
+/* Opens the model with its adapter (lm_open_adapted: merged, or beside a held model). */
 static int open_model(RefineRun *r, CkError *err) {
     const RefineRunOptions *o = r->o;
-    if (lm_open_held(&r->lm, o->model, o->tokenizer, o->base_dtype, err) != 0) return -1;
+    if (lm_open_adapted(&r->lm, o->model, o->tokenizer, o->base_dtype, o->adapter, &r->ad,
+                        &r->have_ad, err) != 0)
+        return -1;
     r->have_lm = 1;
-    if (!o->adapter) return 0;
-    LoraAdapters ad;
-    if (peft_load(&ad, &r->lm.model, o->adapter, err) != 0) return -1;
-    int merged = lora_merge(&r->lm.model, &ad, err);
-    lora_free(&ad);
-    return merged;
+    return 0;
 }
 
 /* One record of the window being decoded: its prompt, the bytes decoded so far and, once it
@@ -427,6 +425,7 @@ static int decode_window(RefineRun *r, CkError *err) {
     generate_batch_options_init(&bo);
     bo.max_batch = o->batch;
     bo.on_done = pending_done;
+    bo.lora = r->have_ad ? &r->ad : NULL;
     int rc = generate_batch(&r->lm.model, &r->lm.tokenizer, reqs, r->n_win, &bo, NULL, err);
     free(reqs);
     if (rc == 0 || r->stopping) return 0;
@@ -476,6 +475,7 @@ static void run_close(RefineRun *r) {
     if (r->win) window_free(r);
     free(r->win);
     if (r->f) fclose(r->f);
+    if (r->have_ad) lora_free(&r->ad);
     if (r->have_lm) lm_close(&r->lm);
     refine_template_free(&r->tpl);
     free(r->todo);

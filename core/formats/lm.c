@@ -9,6 +9,7 @@
 #include "formats/embedded.h"
 #include "formats/hf_model.h"
 #include "formats/llama2c.h"
+#include "formats/peft.h"
 
 /* The tokenizer that goes with a model: an explicit path; else, beside the model, a Hugging
  * Face folder's tokenizer.json or a llama2.c file's tokenizer.bin; else the embedded tok512
@@ -49,6 +50,26 @@ static int open_tokenizer(LanguageModel *lm, const char *model_path, int model_i
 
 int lm_open(LanguageModel *lm, const char *model_path, const char *tokenizer_path, CkError *err) {
     return lm_open_held(lm, model_path, tokenizer_path, WEIGHT_F32, err);
+}
+
+int lm_open_adapted(LanguageModel *lm, const char *model_path, const char *tokenizer_path,
+                    WeightDtype held, const char *adapter_dir, LoraAdapters *ad, int *have_ad,
+                    CkError *err) {
+    *have_ad = 0;
+    if (lm_open_held(lm, model_path, tokenizer_path, held, err) != 0) return -1;
+    if (!adapter_dir) return 0;
+    if (peft_load(ad, &lm->model, adapter_dir, err) != 0) {
+        lm_close(lm);
+        return -1;
+    }
+    if (held != WEIGHT_F32) {
+        *have_ad = 1;
+        return 0;
+    }
+    const int rc = lora_merge(&lm->model, ad, err);
+    lora_free(ad);
+    if (rc != 0) lm_close(lm);
+    return rc;
 }
 
 int lm_parse_base_dtype(const char *s, WeightDtype *out, CkError *err) {

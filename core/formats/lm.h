@@ -3,6 +3,7 @@
 #define CK_LM_H
 
 #include "util/ck_error.h"
+#include "model/lora.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -25,6 +26,15 @@ int lm_open(LanguageModel *lm, const char *model_path, const char *tokenizer_pat
  * model asked for one is refused before anything is read. */
 int lm_open_held(LanguageModel *lm, const char *model_path, const char *tokenizer_path,
                  WeightDtype held, CkError *err);
+
+/* lm_open_held, then the PEFT adapter in adapter_dir (NULL: none). An fp32 model takes it
+ * merged into its weights (it then decodes at the base's cost) and *have_ad stays 0; a model
+ * held in 16 or 8 bits, whose matrices cannot take a merge, gets it loaded into *ad with
+ * *have_ad = 1, for the caller to add at every product (model_forward's lora,
+ * GenerateBatchOptions.lora) and to lora_free. On failure nothing stays open. */
+int lm_open_adapted(LanguageModel *lm, const char *model_path, const char *tokenizer_path,
+                    WeightDtype held, const char *adapter_dir, LoraAdapters *ad, int *have_ad,
+                    CkError *err);
 
 /* Parses a --base-dtype value: "f32", "bf16", "f16" or "int8" (WEIGHT_Q8); -1 with err naming
  * the value and the choices otherwise. */
