@@ -857,16 +857,13 @@ void model_attention_params(const Model *m, int l, float *scale, float *softcap,
 }
 
 /* Decoding's attention of layer l: every sequence of the batch is one new token after its
- * cache (which already holds the token's keys and values). A task is a sequence's heads, or a
- * share of them when there are fewer sequences than threads to keep busy. */
-static void decode_layer(const Model *m, Activations *a, const TokenBatch *b,
-                         KVCache *const *caches, int l, const float *q, float *att_out) {
-    const ModelConfig *c = &m->config;
-    const int NH = c->n_heads, hs = model_head_dim(m), C = NH * hs;
-    const int KV = c->n_kv_heads * hs, group = NH / c->n_kv_heads;
-    float scale, softcap;
-    int window;
-    model_attention_params(m, l, &scale, &softcap, &window);
+ * cache (which already holds the token's keys and values). `layer` holds what all NH heads
+ * share (attention_layer's: q at sequence 0, the strides, head size, scale, soft cap,
+ * window). A task is a sequence's heads, or a share of them when there are fewer sequences
+ * than threads to keep busy. */
+static void decode_layer(Activations *a, const TokenBatch *b, KVCache *const *caches, int l,
+                         const AttentionHead *layer, int NH, int group, float *att_out) {
+    const int C = layer->ldq, KV = layer->ldkv;
     /* 4 C flops a key, at the speed of the caches' rows arriving from memory, not at a
      * product's (by which threads_for_work's floor is set): a 16-sequence layer of the 15M
      * model, 40 keys each, is 0.76 MFLOP and takes ~120 us alone, 30x a product's time */
@@ -883,19 +880,14 @@ static void decode_layer(const Model *m, Activations *a, const TokenBatch *b,
         if (h0 >= h1) continue;
         const KVCache *cs = caches[s];
         const size_t layer_off = (size_t)l * cs->capacity * KV;
-        const AttentionHead head = {.q = q + (size_t)s * C,
-                                    .k = cs->k + layer_off,
-                                    .v = cs->v + layer_off,
-                                    .prob = a->scratch +
-                                            (size_t)omp_get_thread_num() * NH * a->max_keys,
-                                    .ldkv = KV,
-                                    .ldp = cs->len + 1,
-                                    .T = 1,
-                                    .past = cs->len,
-                                    .hs = hs,
-                                    .scale = scale,
-                                    .softcap = softcap,
-                                    .window = window};
+        AttentionHead head = *layer;
+        head.q += (size_t)s * C;
+        head.k = cs->k + layer_off;
+        head.v = cs->v + layer_off;
+        head.prob = a->scratch + (size_t)omp_get_thread_num() * NH * a->max_keys;
+        head.ldp = cs->len + 1;
+        head.T = 1;
+        head.past = cs->len;
         attention_decode(&head, h0, h1, group, att_out + (size_t)s * C);
     }
 }
@@ -925,8 +917,16 @@ static void attention_layer(const Model *m, Activations *a, const TokenBatch *b,
     if (caches) append_to_caches(caches, b, k, v, KV, l);
     const float *keys = cache ? cache->k + (size_t)l * cache->capacity * KV : k;
     const float *values = cache ? cache->v + (size_t)l * cache->capacity * KV : v;
+    /* what every (sequence, head) pair shares */
+    const AttentionHead layer = {.q = q,
+                                 .ldq = C,
+                                 .ldkv = KV,
+                                 .hs = hs,
+                                 .scale = scale,
+                                 .softcap = softcap,
+                                 .window = window};
     if (caches && (size_t)b->n_seqs == N && !a->keep_per_layer) {
-        decode_layer(m, a, b, caches, l, q, att_out);
+        decode_layer(a, b, caches, l, &layer, NH, group, att_out);
         return;
     }
     const int pairs = b->n_seqs * NH;
@@ -940,14 +940,9 @@ static void attention_layer(const Model *m, Activations *a, const TokenBatch *b,
         const int off = b->offsets[s], T = b->offsets[s + 1] - off;
         float *out = att_out + (size_t)off * C + (size_t)h * hs;
         float *scratch = a->scratch + (size_t)omp_get_thread_num() * query_rows * a->max_keys;
-        AttentionHead head = {.q = q + (size_t)off * C + (size_t)h * hs,
-                              .ldq = C,
-                              .ldkv = KV,
-                              .T = T,
-                              .hs = hs,
-                              .scale = scale,
-                              .softcap = softcap,
-                              .window = window};
+        AttentionHead head = layer;
+        head.q += (size_t)off * C + (size_t)h * hs;
+        head.T = T;
         if (prefix || (mode->tree && s > 0)) {
             /* inference only: the scores go to this thread's scratch */
             const float *pk = prefix ? prefix->k + (size_t)l * prefix->capacity * KV : k;
